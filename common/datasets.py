@@ -1,0 +1,224 @@
+"""Datasets: CSV validation, column typing, storage in Redis under a version, and loading."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import redis
+
+from common import keys
+from common.errors import InvalidDataset, UnknownColumn, UnknownDataset
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MIN_ROWS = 10
+MAX_COLUMNS = 2000
+LOCK_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    id_columns: tuple[str, ...] = ()
+    exclude_columns: tuple[str, ...] = ()
+    default_target: str | None = None
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name or ""):
+        raise InvalidDataset(
+            f"Dataset name {name!r} is invalid: use 1-64 letters, digits, '_', '.' or '-', starting with a "
+            "letter or digit."
+        )
+    return name
+
+
+def _read_header(data: bytes) -> list[str]:
+    first_line = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    header = next(csv.reader([first_line]), [])
+    if not header or all(not h.strip() for h in header):
+        raise InvalidDataset("The CSV has no header row; the first line must name every column.")
+    blanks = [i + 1 for i, h in enumerate(header) if not h.strip()]
+    if blanks:
+        raise InvalidDataset(f"The CSV header has empty column names at positions {blanks}; name every column.")
+    seen: set[str] = set()
+    duplicates = sorted({h for h in header if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
+    if duplicates:
+        raise InvalidDataset(f"The CSV header repeats column names {duplicates}; each name must be unique.",
+                             details={"duplicated_columns": duplicates})
+    return header
+
+
+def parse_csv(data: bytes) -> pd.DataFrame:
+    """Parse CSV bytes with the one set of rules both web and worker use."""
+    frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", low_memory=False)
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+def column_type(series: pd.Series) -> str:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return "numeric"
+    non_null = series.dropna()
+    if len(non_null) == len(series) and non_null.is_unique and len(series) > 1:
+        return "id"
+    return "categorical"
+
+
+def _column_summary(series: pd.Series, kind: str) -> dict[str, Any]:
+    summary: dict[str, Any] = {"name": str(series.name), "type": kind, "missing": int(series.isna().sum())}
+    if kind == "numeric":
+        clean = series.dropna().astype(float)
+        if len(clean):
+            q = clean.quantile([0.25, 0.5, 0.75]).to_numpy()
+            summary.update(min=float(clean.min()), max=float(clean.max()), mean=float(clean.mean()),
+                           std=float(clean.std()) if len(clean) > 1 else 0.0,
+                           p25=float(q[0]), median=float(q[1]), p75=float(q[2]))
+    else:
+        counts = series.dropna().astype(str).value_counts()
+        summary.update(unique=int(len(counts)), top_values={str(k): int(v) for k, v in counts.head(10).items()})
+    return summary
+
+
+def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int) -> tuple[dict, pd.DataFrame]:
+    """Validate CSV bytes and build the dataset's metadata; raise InvalidDataset saying what to change."""
+    if not data.strip():
+        raise InvalidDataset("The CSV body is empty.")
+    header = _read_header(data)
+    try:
+        frame = parse_csv(data)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidDataset(f"The CSV could not be parsed: {exc}") from None
+    if len(header) < 2:
+        raise InvalidDataset("A dataset needs at least two columns (a target and a feature).")
+    if len(header) > MAX_COLUMNS:
+        raise InvalidDataset(f"The CSV has {len(header)} columns; at most {MAX_COLUMNS} are allowed.")
+    if len(frame) < MIN_ROWS:
+        raise InvalidDataset(f"The CSV has {len(frame)} data rows; at least {MIN_ROWS} are needed.")
+    if len(frame) > max_rows:
+        raise InvalidDataset(f"The CSV has {len(frame)} data rows; at most {max_rows} (MAX_ROWS) are allowed.")
+    names = [str(c) for c in frame.columns]
+    for label, wanted in (("id_columns", options.id_columns), ("exclude_columns", options.exclude_columns),
+                          ("default_target", (options.default_target,) if options.default_target else ())):
+        unknown = [c for c in wanted if c not in names]
+        if unknown:
+            raise UnknownColumn(f"{label} names unknown columns {unknown}; the columns are {names}.")
+    types = {c: column_type(frame[c]) for c in names}
+    id_columns = [c for c in names if c in options.id_columns or types[c] == "id"]
+    if options.default_target and options.default_target in id_columns:
+        raise InvalidDataset(f"default_target {options.default_target!r} is an id column and cannot be explained.")
+    version = hashlib.sha256(data + orjson.dumps(options.__dict__)).hexdigest()[:16]
+    meta = {
+        "name": name,
+        "version": version,
+        "rows": len(frame),
+        "columns": [_column_summary(frame[c], "id" if c in id_columns else types[c]) for c in names],
+        "id_columns": id_columns,
+        "exclude_columns": list(options.exclude_columns),
+        "default_target": options.default_target,
+        "created_at": time.time(),
+        "size_bytes": len(data),
+    }
+    return meta, frame
+
+
+def store(client: redis.Redis, meta: dict, data: bytes) -> None:
+    """Replace a dataset atomically: readers see the old or the new version, never a mix."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.set(keys.dataset_data(meta["name"]), data)
+        pipe.set(keys.dataset_meta(meta["name"]), orjson.dumps(meta))
+        pipe.sadd(keys.DATASET_INDEX, meta["name"])
+        pipe.execute()
+
+
+def load_meta(client: redis.Redis, name: str) -> dict:
+    raw = client.get(keys.dataset_meta(name))
+    if raw is None:
+        raise UnknownDataset(f"Dataset {name!r} does not exist; GET /datasets lists the available ones.")
+    return orjson.loads(raw)  # type: ignore[arg-type]
+
+
+def load(client: redis.Redis, name: str) -> tuple[dict, bytes]:
+    """The metadata and CSV bytes of one dataset, read together."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.get(keys.dataset_meta(name))
+        pipe.get(keys.dataset_data(name))
+        raw_meta, data = pipe.execute()
+    if raw_meta is None or data is None:
+        raise UnknownDataset(f"Dataset {name!r} does not exist; GET /datasets lists the available ones.")
+    return orjson.loads(raw_meta), data
+
+
+def list_all(client: redis.Redis) -> list[dict]:
+    names = sorted(n.decode() if isinstance(n, bytes) else n for n in client.smembers(keys.DATASET_INDEX))  # type: ignore[union-attr]
+    if not names:
+        return []
+    raws = client.mget([keys.dataset_meta(n) for n in names])
+    return [orjson.loads(raw) for raw in raws if raw is not None]  # type: ignore[union-attr]
+
+
+def column_types(meta: dict) -> dict[str, str]:
+    return {c["name"]: c["type"] for c in meta["columns"]}
+
+
+def feature_columns(meta: dict, target: str) -> list[str]:
+    """Columns a model of `target` learns from: all but the target, id columns and excluded columns."""
+    skip = {target, *meta["id_columns"], *meta["exclude_columns"]}
+    return [c["name"] for c in meta["columns"] if c["name"] not in skip]
+
+
+def resolve_target(meta: dict, requested: str | None) -> str:
+    target = requested or meta.get("default_target")
+    if not target:
+        raise InvalidDataset(f"Dataset {meta['name']!r} has no default_target; name a target_variable.")
+    types = column_types(meta)
+    if target not in types:
+        raise UnknownColumn(f"target_variable {target!r} is not a column of dataset {meta['name']!r}; "
+                            f"the columns are {list(types)}.", details={"column": target})
+    if types[target] == "id":
+        raise InvalidDataset(f"target_variable {target!r} is an id column; choose a numeric or categorical one.")
+    return target
+
+
+class FrameCache:
+    """Parsed frames by dataset version (a version never changes, so entries never go stale)."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._size = size
+        self._frames: OrderedDict[str, pd.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, client: redis.Redis, name: str) -> tuple[dict, pd.DataFrame]:
+        meta = load_meta(client, name)
+        with self._lock:
+            frame = self._frames.get(meta["version"])
+            if frame is not None:
+                self._frames.move_to_end(meta["version"])
+                return meta, frame
+        meta, data = load(client, name)
+        frame = parse_csv(data)
+        with self._lock:
+            self._frames[meta["version"]] = frame
+            while len(self._frames) > self._size:
+                self._frames.popitem(last=False)
+        return meta, frame
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def float_or_none(value: Any) -> float | None:
+    number = float(value)
+    return number if np.isfinite(number) else None

@@ -1,0 +1,30 @@
+"""The job-state vocabulary (RQ's own) and the progress stages an analysis reports."""
+
+from rq.job import JobStatus
+
+QUEUED = JobStatus.QUEUED.value
+STARTED = JobStatus.STARTED.value
+DEFERRED = JobStatus.DEFERRED.value
+SCHEDULED = JobStatus.SCHEDULED.value
+FINISHED = JobStatus.FINISHED.value
+FAILED = JobStatus.FAILED.value
+STOPPED = JobStatus.STOPPED.value
+CANCELED = JobStatus.CANCELED.value
+
+ALL = (QUEUED, STARTED, DEFERRED, SCHEDULED, FINISHED, FAILED, STOPPED, CANCELED)
+TERMINAL = frozenset({FINISHED, FAILED, STOPPED, CANCELED})
+
+# Progress stages of an analysis, in order, with the percent reached when each begins.
+STAGES = {
+    "queued": 0,
+    "loading_data": 5,
+    "training_model": 15,
+    "loading_model": 40,
+    "computing_shap": 50,
+    "building_result": 85,
+    "done": 100,
+}
+
+# The dotted paths of job functions: the web enqueues by name and never imports the worker.
+ANALYSIS_FUNC = "worker.jobs.run_analysis"
+CLEANUP_FUNC = "worker.cleanup.scheduled_cleanup"

@@ -1,0 +1,41 @@
+"""Names of every Redis key the service owns (RQ's own keys are RQ's business)."""
+
+PREFIX = "shap:"
+
+
+def dataset_meta(name: str) -> str:
+    return f"{PREFIX}dataset:{name}:meta"
+
+
+def dataset_data(name: str) -> str:
+    return f"{PREFIX}dataset:{name}:data"
+
+
+DATASET_INDEX = f"{PREFIX}datasets"
+
+
+def dataset_lock(name: str) -> str:
+    return f"{PREFIX}lock:dataset:{name}"
+
+
+def model_blob(model_id: str) -> str:
+    return f"{PREFIX}model:{model_id}:cbm"
+
+
+def model_meta(model_id: str) -> str:
+    return f"{PREFIX}model:{model_id}:meta"
+
+
+def model_lock(model_id: str) -> str:
+    return f"{PREFIX}lock:model:{model_id}"
+
+
+MODEL_TRAININGS = f"{PREFIX}stats:model_trainings"
+
+
+def job_result(job_id: str) -> str:
+    return f"{PREFIX}result:{job_id}"
+
+
+CLEANUP_LOCK = f"{PREFIX}lock:cleanup"
+CLEANUP_LAST_RUN = f"{PREFIX}cleanup:last_run"

@@ -1,0 +1,47 @@
+"""Redis clients, built in one place with redis-py's own retry, backoff and health checks."""
+
+from __future__ import annotations
+
+import socket
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.retry import Retry
+
+from common.settings import Settings
+
+# Errors after which redis-py retries a command on a fresh connection.
+RETRY_ON = (ConnectionError, TimeoutError, BusyLoadingError, socket.timeout)
+
+
+def _common_kwargs(settings: Settings, *, retries: int, cap: float) -> dict:
+    kwargs: dict = {
+        "retry": Retry(ExponentialBackoff(cap=cap, base=0.05), retries, supported_errors=RETRY_ON),
+        "health_check_interval": settings.redis_health_check_interval,
+        "socket_connect_timeout": settings.redis_timeout,
+    }
+    if not settings.effective_redis_url.startswith("unix://"):
+        kwargs["socket_keepalive"] = settings.redis_socket_keepalive
+    return kwargs
+
+
+def web_redis(settings: Settings) -> redis.Redis:
+    """The web process's client: a bounded, blocking pool; every call ends within about REDIS_TIMEOUT."""
+    kwargs = _common_kwargs(settings, retries=1, cap=0.25)
+    # Two attempts share the budget so an unreachable Redis costs about REDIS_TIMEOUT, never more.
+    kwargs["socket_connect_timeout"] = settings.redis_timeout / 2
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.effective_redis_url,
+        max_connections=settings.redis_connection_pool_size,
+        timeout=settings.redis_timeout,
+        socket_timeout=settings.redis_timeout,
+        **kwargs,
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+def worker_redis(settings: Settings) -> redis.Redis:
+    """A worker's client: RQ raises its socket timeout above its blocking dequeue on its own."""
+    kwargs = _common_kwargs(settings, retries=5, cap=2.0)
+    return redis.Redis.from_url(settings.effective_redis_url, **kwargs)

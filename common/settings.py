@@ -1,0 +1,229 @@
+"""Settings: read once from the environment, validated, typed (SPEC §5)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """One or more environment variables hold an invalid value."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("expected one of true/false/1/0/yes/no/on/off")
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a whole number >= 1")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number >= 0")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a number > 0")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a TCP port between 1 and 65535")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return value
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+def _queue_name(raw: str) -> str:
+    value = _text(raw)
+    if any(c.isspace() for c in value):
+        raise ValueError("must not contain white space")
+    return value
+
+
+def _redis_url(raw: str) -> str:
+    value = _text(raw)
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return value
+
+
+def _path(raw: str) -> str:
+    return str(Path(_text(raw)).expanduser().absolute())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service; build it with :meth:`from_env`."""
+
+    port: int
+    api_key: str | None
+    redis_url: str | None
+    redis_timeout: float
+    redis_socket_keepalive: bool
+    redis_connection_pool_size: int
+    redis_health_check_interval: int
+    queue_name: str
+    worker_count: int
+    threads_per_job: int
+    web_threads: int
+    job_timeout: int
+    job_retries: int
+    result_ttl: int
+    failure_ttl: int
+    cleanup_interval: int
+    stuck_job_timeout: int
+    max_upload_mb: float
+    max_rows: int
+    shap_batch_size: int
+    aggressive_memory_management: bool
+    data_dir: str
+    default_dataset_path: str | None
+    log_level: str
+    worker_name: str | None
+
+    @property
+    def embedded_redis(self) -> bool:
+        """True when no REDIS_URL is given and the container runs its own Redis."""
+        return self.redis_url is None
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or f"unix://{self.data_dir}/redis.sock"
+
+    @property
+    def maintenance_queue_name(self) -> str:
+        return f"{self.queue_name}-maintenance"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def effective_shap_batch_size(self) -> int:
+        if self.aggressive_memory_management:
+            return max(1, min(self.shap_batch_size, 1000))
+        return self.shap_batch_size
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; raise SettingsError naming each bad variable."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for spec in SETTINGS:
+            raw = env.get(spec.name)
+            if raw is None or raw == "":
+                values[spec.field] = spec.default(values) if callable(spec.default) else spec.default
+                continue
+            try:
+                values[spec.field] = spec.parse(raw)
+            except ValueError as exc:
+                problems.append(f"{spec.name}={raw!r} is invalid: {exc}")
+        if not problems:
+            problems.extend(_cross_checks(values))
+        if problems:
+            raise SettingsError("; ".join(problems))
+        return cls(**values)
+
+
+def _cross_checks(values: dict[str, Any]) -> list[str]:
+    problems = []
+    if values["stuck_job_timeout"] <= values["job_timeout"]:
+        problems.append("STUCK_JOB_TIMEOUT must be greater than JOB_TIMEOUT")
+    return problems
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    field: str
+    parse: Callable[[str], Any]
+    default: Any
+    doc: str
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec("PORT", "port", _port, 10000, "HTTP port of the web process."),
+    SettingSpec("API_KEY", "api_key", _text, None, "When set, every endpoint but /ping and /health "
+                "requires header X-API-KEY with this value."),
+    SettingSpec("REDIS_URL", "redis_url", _redis_url, None, "External Redis (redis://, rediss://, unix://). "
+                "Unset: an embedded Redis on a unix socket in DATA_DIR."),
+    SettingSpec("REDIS_TIMEOUT", "redis_timeout", _positive_float, 5.0, "Seconds for a Redis connect or "
+                "command before the web answers 503."),
+    SettingSpec("REDIS_SOCKET_KEEPALIVE", "redis_socket_keepalive", _bool, True, "TCP keepalive on Redis "
+                "connections."),
+    SettingSpec("REDIS_CONNECTION_POOL_SIZE", "redis_connection_pool_size", _positive_int, 10,
+                "Most Redis connections the web process holds."),
+    SettingSpec("REDIS_HEALTH_CHECK_INTERVAL", "redis_health_check_interval", _non_negative_int, 30,
+                "Seconds of idleness after which a pooled connection is PINGed before use."),
+    SettingSpec("QUEUE_NAME", "queue_name", _queue_name, "shap-jobs", "RQ queue of analysis jobs; the "
+                "cleanup uses QUEUE_NAME-maintenance."),
+    SettingSpec("WORKER_COUNT", "worker_count", _positive_int, lambda v: _cpu_count(),
+                "Analysis worker processes per container."),
+    SettingSpec("THREADS_PER_JOB", "threads_per_job", _positive_int,
+                lambda v: max(1, _cpu_count() // v["worker_count"]), "CatBoost threads per job."),
+    SettingSpec("WEB_THREADS", "web_threads", _positive_int, 16, "Waitress threads (long polls hold one)."),
+    SettingSpec("JOB_TIMEOUT", "job_timeout", _positive_int, 600, "Seconds an analysis may run before RQ "
+                "stops it."),
+    SettingSpec("JOB_RETRIES", "job_retries", _non_negative_int, 2, "Times a job whose worker died is "
+                "requeued before it is failed."),
+    SettingSpec("RESULT_TTL", "result_ttl", _positive_int, 86400, "Seconds a finished job and its result "
+                "are kept."),
+    SettingSpec("FAILURE_TTL", "failure_ttl", _positive_int, 604800, "Seconds a failed job is kept "
+                "(finite, so Redis does not grow forever)."),
+    SettingSpec("CLEANUP_INTERVAL", "cleanup_interval", _positive_int, 60, "Seconds between scheduled "
+                "cleanups."),
+    SettingSpec("STUCK_JOB_TIMEOUT", "stuck_job_timeout", _positive_int, lambda v: v["job_timeout"] + 120,
+                "Seconds after which a started job is failed by the cleanup (JOB_TIMEOUT + grace)."),
+    SettingSpec("MAX_UPLOAD_MB", "max_upload_mb", _positive_float, 50.0, "Largest request body (dataset "
+                "upload or analysis) in MiB; larger gets 413."),
+    SettingSpec("MAX_ROWS", "max_rows", _positive_int, 100000, "Most rows in a dataset and most rows one "
+                "analysis explains (also the default sample_size)."),
+    SettingSpec("SHAP_BATCH_SIZE", "shap_batch_size", _positive_int, 5000, "Rows per native SHAP call."),
+    SettingSpec("AGGRESSIVE_MEMORY_MANAGEMENT", "aggressive_memory_management", _bool, False,
+                "Smaller SHAP batches (at most 1000 rows) and float32 feature frames, for small instances."),
+    SettingSpec("DATA_DIR", "data_dir", _path, lambda v: _path("./data"), "Embedded Redis data, supervisord socket, pid "
+                "file and logs."),
+    SettingSpec("DEFAULT_DATASET_PATH", "default_dataset_path", _path, None, "A CSV that replaces the "
+                "built-in `default` dataset at start-up."),
+    SettingSpec("LOG_LEVEL", "log_level", _log_level, "INFO", "Log level of every process."),
+    SettingSpec("WORKER_NAME", "worker_name", _text, None, "First name a worker tries (diagnostics and "
+                "tests); when it is held by a live worker, a fresh unique name is used."),
+)

@@ -1,0 +1,30 @@
+"""The Flask app, served by Waitress: `waitress-serve --call web:create_app`."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from common.settings import Settings
+from web import auth, errors
+from web.services import Services
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app; shared clients are created here, once, and stored on the app."""
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s web %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["shap"] = Services.build(settings)
+
+    errors.register(app)
+    app.before_request(auth.require_api_key)
+
+    from web import routes_admin, routes_analysis, routes_datasets, routes_health
+
+    for module in (routes_health, routes_analysis, routes_datasets, routes_admin):
+        app.register_blueprint(module.blueprint)
+    return app

@@ -1,0 +1,23 @@
+"""X-API-KEY authentication: constant-time comparison; /ping and /health stay public."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import request
+
+from common.errors import Unauthorized
+from web.services import services
+
+PUBLIC_PATHS = frozenset({"/ping", "/health"})
+
+
+def require_api_key() -> None:
+    expected = services().settings.api_key
+    if expected is None or request.path in PUBLIC_PATHS:
+        return
+    given = request.headers.get("X-API-KEY")
+    if given is None:
+        raise Unauthorized("Missing X-API-KEY header; send the service's API key.")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized("Wrong X-API-KEY; send the service's API key.")

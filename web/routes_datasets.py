@@ -1,0 +1,69 @@
+"""GET /metadata, GET /datasets and PUT /datasets/<name>."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from common import datasets, default_dataset, keys
+from common.errors import InvalidDataset
+from web.responses import json_response
+from web.services import services
+
+blueprint = Blueprint("datasets", __name__)
+
+
+def _listed(meta: dict) -> dict:
+    return {k: meta.get(k) for k in ("name", "version", "rows", "default_target", "id_columns",
+                                     "exclude_columns", "created_at", "size_bytes")} | {
+        "columns": len(meta["columns"])}
+
+
+@blueprint.get("/datasets")
+def list_datasets():  # type: ignore[no-untyped-def]
+    svc = services()
+    found = datasets.list_all(svc.redis)
+    if not any(meta["name"] == default_dataset.NAME for meta in found):
+        default_dataset.ensure_loaded(svc.redis, svc.settings)
+        found = datasets.list_all(svc.redis)
+    return json_response({"success": True, "datasets": [_listed(meta) for meta in found]})
+
+
+@blueprint.get("/metadata")
+def metadata():  # type: ignore[no-untyped-def]
+    svc = services()
+    name = datasets.check_name(request.args.get("dataset", default_dataset.NAME))
+    meta, _ = default_dataset.frame(svc.redis, svc.frames, name, svc.settings)
+    return json_response({"success": True, "dataset": name, "version": meta["version"], "row_count": meta["rows"],
+                          "columns": meta["columns"], "id_columns": meta["id_columns"],
+                          "exclude_columns": meta["exclude_columns"], "default_target": meta["default_target"]})
+
+
+def _csv_body() -> bytes:
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file") or next(iter(request.files.values()), None)
+        if upload is None:
+            raise InvalidDataset("The multipart upload has no file; send the CSV in a field named 'file'.")
+        return upload.read()
+    if request.mimetype not in ("text/csv", "application/csv", "text/plain", "application/octet-stream", ""):
+        raise InvalidDataset(f"Content-Type {request.mimetype!r} is not supported; send text/csv or a "
+                             "multipart upload.")
+    return request.get_data(cache=False)
+
+
+def _names(param: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in request.args.get(param, "").split(",") if part.strip())
+
+
+@blueprint.put("/datasets/<name>")
+def put_dataset(name: str):  # type: ignore[no-untyped-def]
+    svc = services()
+    datasets.check_name(name)
+    options = datasets.DatasetOptions(id_columns=_names("id_columns"), exclude_columns=_names("exclude_columns"),
+                                      default_target=request.args.get("default_target") or None)
+    data = _csv_body()
+    meta, _ = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows)
+    with svc.redis.lock(keys.dataset_lock(name), timeout=datasets.LOCK_TIMEOUT, blocking_timeout=30):
+        created = not svc.redis.exists(keys.dataset_meta(name))
+        datasets.store(svc.redis, meta, data)
+    return json_response({"success": True, "dataset": name, "version": meta["version"], "rows": meta["rows"],
+                          "columns": meta["columns"], "created": bool(created)}, 201 if created else 200)

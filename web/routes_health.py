@@ -1,0 +1,52 @@
+"""GET /ping (touches nothing but this process) and GET /health (Redis, workers, queue)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import redis.exceptions
+from flask import Blueprint
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+from common import __version__
+from web.responses import json_response
+from web.services import services
+from worker.liveness import judge, registered_worker_keys
+
+blueprint = Blueprint("health", __name__)
+
+
+def memory_usage_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        resident_pages = int(handle.read().split()[1])
+    return round(resident_pages * os.sysconf("SC_PAGE_SIZE") / 1024 / 1024, 1)
+
+
+@blueprint.get("/ping")
+def ping():  # type: ignore[no-untyped-def]
+    return json_response({"status": "ok", "message": "shap-microservice is running",
+                          "timestamp": time.time(), "version": __version__})
+
+
+@blueprint.get("/health")
+def health():  # type: ignore[no-untyped-def]
+    svc = services()
+    body = {"status": "ok", "redis_connected": True, "workers": {"active": 0, "total": 0},
+            "queue": {"queued": 0, "started": 0, "failed": 0}, "version": __version__,
+            "memory_usage_mb": memory_usage_mb()}
+    try:
+        verdicts = judge(svc.redis, registered_worker_keys(svc.redis))
+        queue = svc.queue
+        body["workers"] = {"active": sum(v.alive for v in verdicts), "total": len(verdicts)}
+        body["queue"] = {
+            "queued": queue.count,
+            "started": StartedJobRegistry(queue.name, connection=svc.redis).count,
+            "failed": FailedJobRegistry(queue.name, connection=svc.redis).count,
+        }
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        body.update(status="unavailable", redis_connected=False, error=f"Redis is unreachable: {exc}")
+        return json_response(body, 503)
+    if body["workers"]["active"] == 0:  # type: ignore[index]
+        body["status"] = "degraded"
+    return json_response(body)

@@ -1,0 +1,40 @@
+"""Request bodies, validated by pydantic."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+class AnalyzeRequest(BaseModel):
+    """POST /analyze. Unknown fields are ignored so clients of the earlier service keep working."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    analysis_type: Literal["correlation", "ranking"] = "correlation"
+    target_variable: str | None = Field(default=None, validation_alias=AliasChoices("target_variable", "target"))
+    dataset: str = "default"
+    demographic_filters: list[str] = Field(default_factory=list)
+    sample_size: int | None = Field(default=None, ge=1)
+    data: list[dict[str, Any]] | None = Field(default=None, min_length=1)
+
+    @field_validator("demographic_filters", mode="before")
+    @classmethod
+    def _one_filter_is_a_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [value]
+        return [] if value is None else value
+
+    @field_validator("data")
+    @classmethod
+    def _rows_hold_scalars(cls, rows: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for index, row in enumerate(rows or []):
+            for key, value in row.items():
+                if not isinstance(value, str | int | float | bool | None):
+                    raise ValueError(f"data[{index}][{key!r}] must be a string, number, boolean or null")
+        return rows
+
+    @field_validator("target_variable", mode="before")
+    @classmethod
+    def _blank_target_is_default(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value

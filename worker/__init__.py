@@ -1,0 +1,1 @@
+"""RQ workers: the analysis worker entry, analysis jobs, maintenance and the scheduler entry."""
