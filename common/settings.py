@@ -211,7 +211,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("CLEANUP_INTERVAL", "cleanup_interval", _positive_int, 60, "Seconds between scheduled "
                 "cleanups."),
     SettingSpec("STUCK_JOB_TIMEOUT", "stuck_job_timeout", _positive_int, lambda v: v["job_timeout"] + 120,
-                "Seconds after which a started job is failed by the cleanup (JOB_TIMEOUT + grace)."),
+                "Seconds after which the cleanup stops a job that is still running (JOB_TIMEOUT + grace)."),
     SettingSpec("MAX_UPLOAD_MB", "max_upload_mb", _positive_float, 50.0, "Largest request body (dataset "
                 "upload or analysis) in MiB; larger gets 413."),
     SettingSpec("MAX_ROWS", "max_rows", _positive_int, 100000, "Most rows in a dataset and most rows one "

@@ -1,0 +1,38 @@
+"""Fixtures: private redis-servers and whole-service instances, always torn down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support import RedisServer, Service
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def service_factory(tmp_path: Path) -> Iterator:
+    """Start whole services (scripts/entrypoint.py -> supervisord) in temp DATA_DIRs; all killed at the end."""
+    started: list[Service] = []
+
+    def start(name: str = "svc", env: dict[str, str] | None = None, wait_for_workers: int | None = 2,
+              data_dir: Path | None = None) -> Service:
+        service = Service(data_dir or tmp_path / name, env=dict(env or {}))
+        started.append(service)
+        return service.start(wait_for_workers=wait_for_workers)
+
+    yield start
+    for service in started:
+        if service.alive():
+            try:
+                service.stop(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass  # stop() already killed it
