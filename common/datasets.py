@@ -87,7 +87,7 @@ def _column_summary(series: pd.Series, kind: str) -> dict[str, Any]:
                            p25=float(q[0]), median=float(q[1]), p75=float(q[2]))
     else:
         counts = series.dropna().astype(str).value_counts()
-        summary.update(unique=int(len(counts)), top_values={str(k): int(v) for k, v in counts.head(10).items()})
+        summary.update(unique=len(counts), top_values={str(k): int(v) for k, v in counts.head(10).items()})
     return summary
 
 
@@ -146,7 +146,7 @@ def load_meta(client: redis.Redis, name: str) -> dict:
     raw = client.get(keys.dataset_meta(name))
     if raw is None:
         raise UnknownDataset(f"Dataset {name!r} does not exist; GET /datasets lists the available ones.")
-    return orjson.loads(raw)  # type: ignore[arg-type]
+    return orjson.loads(raw)
 
 
 def load(client: redis.Redis, name: str) -> tuple[dict, bytes]:
@@ -161,11 +161,11 @@ def load(client: redis.Redis, name: str) -> tuple[dict, bytes]:
 
 
 def list_all(client: redis.Redis) -> list[dict]:
-    names = sorted(n.decode() if isinstance(n, bytes) else n for n in client.smembers(keys.DATASET_INDEX))  # type: ignore[union-attr]
+    names = sorted(n.decode() if isinstance(n, bytes) else n for n in client.smembers(keys.DATASET_INDEX))
     if not names:
         return []
     raws = client.mget([keys.dataset_meta(n) for n in names])
-    return [orjson.loads(raw) for raw in raws if raw is not None]  # type: ignore[union-attr]
+    return [orjson.loads(raw) for raw in raws if raw is not None]
 
 
 def column_types(meta: dict) -> dict[str, str]:

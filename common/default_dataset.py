@@ -100,7 +100,7 @@ def ensure_loaded(client: redis.Redis, settings: Settings) -> str:
     return meta["version"]
 
 
-def frame(client: redis.Redis, frames: datasets.FrameCache, name: str, settings: Settings):  # type: ignore[no-untyped-def]
+def frame(client: redis.Redis, frames: datasets.FrameCache, name: str, settings: Settings):
     """Metadata and parsed frame of a dataset; `default` is loaded on first use if nobody has yet."""
     try:
         return frames.get(client, name)

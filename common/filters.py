@@ -40,10 +40,8 @@ class Filter:
             if self.op == "high":
                 return (series > ref.quantile(0.75)).to_numpy(dtype=bool)
             return (series < ref.quantile(0.25)).to_numpy(dtype=bool)
-        if isinstance(self.value, float):
-            values = pd.to_numeric(series, errors="coerce")
-        else:
-            values = series.astype("string")
+        numeric = isinstance(self.value, float)
+        values = pd.to_numeric(series, errors="coerce") if numeric else series.astype("string")
         result = {
             ">": values > self.value,
             ">=": values >= self.value,

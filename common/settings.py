@@ -219,8 +219,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("SHAP_BATCH_SIZE", "shap_batch_size", _positive_int, 5000, "Rows per native SHAP call."),
     SettingSpec("AGGRESSIVE_MEMORY_MANAGEMENT", "aggressive_memory_management", _bool, False,
                 "Smaller SHAP batches (at most 1000 rows) and float32 feature frames, for small instances."),
-    SettingSpec("DATA_DIR", "data_dir", _path, lambda v: _path("./data"), "Embedded Redis data, supervisord socket, pid "
-                "file and logs."),
+    SettingSpec("DATA_DIR", "data_dir", _path, lambda v: _path("./data"),
+                "Embedded Redis data, supervisord socket, pid file and logs."),
     SettingSpec("DEFAULT_DATASET_PATH", "default_dataset_path", _path, None, "A CSV that replaces the "
                 "built-in `default` dataset at start-up."),
     SettingSpec("LOG_LEVEL", "log_level", _log_level, "INFO", "Log level of every process."),

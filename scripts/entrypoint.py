@@ -55,7 +55,8 @@ def main() -> None:
     print(f"entrypoint: serving http://localhost:{settings.port} (data in {settings.data_dir}, "
           f"{settings.worker_count} workers x {settings.threads_per_job} threads, "
           f"{'embedded' if settings.embedded_redis else 'external'} Redis)", flush=True)
-    os.execvpe(supervisord, [supervisord, "-n", "-c", str(APP_DIR / "supervisord.conf")], env)
+    os.execvpe(supervisord,  # noqa: S606 (exec, no shell: supervisord becomes PID 1)
+               [supervisord, "-n", "-c", str(APP_DIR / "supervisord.conf")], env)
 
 
 if __name__ == "__main__":

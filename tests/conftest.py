@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,5 @@ def service_factory(tmp_path: Path) -> Iterator:
     yield start
     for service in started:
         if service.alive():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # stop() kills it on time-out
                 service.stop(timeout=60)
-            except subprocess.TimeoutExpired:
-                pass  # stop() already killed it

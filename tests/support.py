@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):  # type: ignore[no-untyped-def]
+def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -83,7 +84,7 @@ def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None
          raw: bytes | None = None, timeout: float = 40) -> tuple[int, Any, dict[str, str]]:
     """One HTTP request; returns (status, parsed JSON body or text, headers)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310
     if data is not None and raw is None:
         request.add_header("Content-Type", "application/json")
     try:
@@ -199,10 +200,8 @@ class Service:
         if self.process is None:
             return
         for pid in session_pids(self.process.pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(10)
 
     def pids(self, pattern: str) -> list[int]:

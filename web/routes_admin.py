@@ -18,7 +18,7 @@ blueprint = Blueprint("admin", __name__)
 
 
 @blueprint.get("/worker-status")
-def worker_status():  # type: ignore[no-untyped-def]
+def worker_status():
     svc = services()
     workers = []
     for worker, verdict in live_workers(svc.redis):
@@ -34,7 +34,7 @@ def worker_status():  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/admin/redis_ping")
-def redis_ping():  # type: ignore[no-untyped-def]
+def redis_ping():
     svc = services()
     started = time.perf_counter()
     answer = svc.redis.ping()
@@ -43,7 +43,7 @@ def redis_ping():  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/admin/queue_status")
-def queue_status():  # type: ignore[no-untyped-def]
+def queue_status():
     svc = services()
     try:
         counts = queue_stats.counts(svc.redis, svc.settings.queue_name)
@@ -54,7 +54,7 @@ def queue_status():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/admin/cleanup_jobs")
-def cleanup_jobs():  # type: ignore[no-untyped-def]
+def cleanup_jobs():
     svc = services()
     flag = request.args.get("dry_run", "0").lower()
     if flag not in {"0", "1", "true", "false", "yes", "no", ""}:

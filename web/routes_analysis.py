@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, request, url_for
+from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from rq import Retry
 
 from common import datasets, default_dataset, jobstates, keys
 from common.errors import InvalidRequest, NotFound, TooManyRows
@@ -53,7 +53,7 @@ def validated_request(svc: Services, body: Any) -> dict[str, Any]:
 
 
 @blueprint.post("/analyze")
-def analyze():  # type: ignore[no-untyped-def]
+def analyze():
     svc = services()
     normalized = validated_request(svc, json_body())
     settings = svc.settings
@@ -105,7 +105,7 @@ def _wait_for_end(svc: Services, job: Job, seconds: float) -> str:
 
 
 @blueprint.get("/job_status/<job_id>")
-def job_status(job_id: str):  # type: ignore[no-untyped-def]
+def job_status(job_id: str):
     svc = services()
     try:
         wait = float(request.args.get("wait", 0))
@@ -114,7 +114,7 @@ def job_status(job_id: str):  # type: ignore[no-untyped-def]
     if not 0 <= wait <= MAX_WAIT_SECONDS:
         raise InvalidRequest("wait must be a number of seconds between 0 and 30.")
     job = _fetch(svc, job_id)
-    status = job.get_status(refresh=False)
+    status: str = job.get_status(refresh=False)
     if wait and status not in jobstates.TERMINAL:
         status = _wait_for_end(svc, job, wait)
         job = _fetch(svc, job_id)

@@ -19,7 +19,7 @@ def _listed(meta: dict) -> dict:
 
 
 @blueprint.get("/datasets")
-def list_datasets():  # type: ignore[no-untyped-def]
+def list_datasets():
     svc = services()
     found = datasets.list_all(svc.redis)
     if not any(meta["name"] == default_dataset.NAME for meta in found):
@@ -29,7 +29,7 @@ def list_datasets():  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/metadata")
-def metadata():  # type: ignore[no-untyped-def]
+def metadata():
     svc = services()
     name = datasets.check_name(request.args.get("dataset", default_dataset.NAME))
     meta, _ = default_dataset.frame(svc.redis, svc.frames, name, svc.settings)
@@ -55,7 +55,7 @@ def _names(param: str) -> tuple[str, ...]:
 
 
 @blueprint.put("/datasets/<name>")
-def put_dataset(name: str):  # type: ignore[no-untyped-def]
+def put_dataset(name: str):
     svc = services()
     datasets.check_name(name)
     options = datasets.DatasetOptions(id_columns=_names("id_columns"), exclude_columns=_names("exclude_columns"),

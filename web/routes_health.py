@@ -24,13 +24,13 @@ def memory_usage_mb() -> float:
 
 
 @blueprint.get("/ping")
-def ping():  # type: ignore[no-untyped-def]
+def ping():
     return json_response({"status": "ok", "message": "shap-microservice is running",
                           "timestamp": time.time(), "version": __version__})
 
 
 @blueprint.get("/health")
-def health():  # type: ignore[no-untyped-def]
+def health():
     svc = services()
     body = {"status": "ok", "redis_connected": True, "workers": {"active": 0, "total": 0},
             "queue": {"queued": 0, "started": 0, "failed": 0}, "version": __version__,

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+
 class AnalyzeRequest(BaseModel):
     """POST /analyze. Unknown fields are ignored so clients of the earlier service keep working."""
 

@@ -28,7 +28,7 @@ def shap_matrix(trained: TrainedModel, x: pd.DataFrame, thread_count: int, batch
 
 
 def _explained(trained: TrainedModel, x: pd.DataFrame, shap: np.ndarray, thread_count: int):
-    """Per row: the explained SHAP vector, base value, raw score, prediction and (multiclass) class."""
+    """Per row: the explained SHAP vector, raw score and prediction; the base value; per-task extras."""
     pool = Pool(x, cat_features=trained.meta["cat_features"])
     task = trained.meta["task"]
     raw = np.asarray(trained.model.predict(pool, prediction_type="RawFormulaVal", thread_count=thread_count))
@@ -37,15 +37,13 @@ def _explained(trained: TrainedModel, x: pd.DataFrame, shap: np.ndarray, thread_
         chosen = np.argmax(raw, axis=1)
         rows = np.arange(len(x))
         values = shap[rows, chosen, :-1]
-        base = shap[rows, chosen, -1]
         base_value: Any = {cls: float(shap[0, k, -1]) for k, cls in enumerate(classes)}
         proba = np.exp(raw - raw.max(axis=1, keepdims=True))
         proba /= proba.sum(axis=1, keepdims=True)
         predictions: list[Any] = [classes[k] for k in chosen]
-        return values, base, raw[rows, chosen], predictions, base_value, {
+        return values, raw[rows, chosen], predictions, base_value, {
             "explained_class": predictions, "probability": proba[rows, chosen]}
     values = shap[:, :-1]
-    base = shap[:, -1]
     extra: dict[str, Any] = {}
     if task == "binary":
         probability = 1.0 / (1.0 + np.exp(-raw))
@@ -53,7 +51,7 @@ def _explained(trained: TrainedModel, x: pd.DataFrame, shap: np.ndarray, thread_
         extra["predicted_class"] = [trained.meta["classes"][int(p > 0.5)] for p in probability]
     else:
         predictions = raw.tolist()
-    return values, base, raw, predictions, float(base[0]), extra
+    return values, raw, predictions, float(shap[0, -1]), extra
 
 
 def _summary(request: dict, meta: dict, target: str, ranking: list[tuple[str, float]], direction: dict,
@@ -87,7 +85,7 @@ def analyze(frame: pd.DataFrame, meta: dict, request: dict[str, Any], target: st
     progress("computing_shap")
     started = time.perf_counter()
     shap = shap_matrix(trained, x, thread_count, batch_size)
-    values, base, raw, predictions, base_value, extra = _explained(trained, x, shap, thread_count)
+    values, raw, predictions, base_value, extra = _explained(trained, x, shap, thread_count)
     timings["shap_s"] = time.perf_counter() - started
 
     progress("building_result")

@@ -135,7 +135,7 @@ def _repair(client: redis.Redis, settings: Settings, dry_run: bool, stuck_timeou
                 queue.release_maintenance_lock()
         else:
             registry.cleanup()
-        for job in stuck:
+        for job, _ in stuck:
             if job.action == "stop":
                 continue
             try:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import redis
 from rq import worker_registration
 from rq.utils import as_text, utcparse
-from rq.worker import Worker
+from rq.worker import BaseWorker, Worker
 
 from common.rqtypes import JSONJob, JSONQueue
 
@@ -76,7 +76,7 @@ def judge(client: redis.Redis, worker_keys: list[str]) -> list[Verdict]:
 
 
 def registered_worker_keys(client: redis.Redis) -> list[str]:
-    return sorted(as_text(k) for k in client.smembers(worker_registration.REDIS_WORKER_KEYS))  # type: ignore[union-attr]
+    return sorted(as_text(k) for k in client.smembers(worker_registration.REDIS_WORKER_KEYS))
 
 
 def clear_stale(client: redis.Redis, *, dry_run: bool = False, extra_keys: tuple[str, ...] = ()) -> list[Verdict]:
@@ -99,7 +99,7 @@ def clear_stale(client: redis.Redis, *, dry_run: bool = False, extra_keys: tuple
     return dead
 
 
-def live_workers(client: redis.Redis) -> list[tuple[Worker, Verdict]]:
+def live_workers(client: redis.Redis) -> list[tuple[BaseWorker, Verdict]]:
     """Registered workers that the liveness rule holds alive, as RQ Worker objects."""
     verdicts = {v.key: v for v in judge(client, registered_worker_keys(client)) if v.alive}
     workers = Worker.all(connection=client, job_class=JSONJob, queue_class=JSONQueue)

@@ -85,9 +85,9 @@ def _metrics(task: str, model: CatBoost, pool: Pool, y: np.ndarray) -> dict[str,
         err = pred - y.astype(float)
         var = float(np.var(y.astype(float)))
         return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))),
-                "r2": (1 - float(np.mean(err**2)) / var) if var > 0 else None, "holdout_rows": int(len(y))}
+                "r2": (1 - float(np.mean(err**2)) / var) if var > 0 else None, "holdout_rows": len(y)}
     pred = np.asarray(model.predict(pool)).reshape(-1)
-    return {"accuracy": float(np.mean(pred.astype(str) == y.astype(str))), "holdout_rows": int(len(y))}
+    return {"accuracy": float(np.mean(pred.astype(str) == y.astype(str))), "holdout_rows": len(y)}
 
 
 def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: int) -> tuple[CatBoost, dict]:
@@ -118,7 +118,7 @@ def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: i
         "task": task,
         "features": features,
         "cat_features": cats,
-        "trained_rows": int(len(train_idx)),
+        "trained_rows": len(train_idx),
         "metrics": _metrics(task, model, holdout, y[test_idx]),
         "classes": [str(c) for c in model.classes_] if task != "regression" else None,
         "params": TRAINING_PARAMS,
@@ -143,7 +143,7 @@ def _from_redis(client: redis.Redis, model_id: str) -> TrainedModel | None:
     blob, raw_meta = client.mget([keys.model_blob(model_id), keys.model_meta(model_id)])
     if blob is None or raw_meta is None:
         return None
-    meta = orjson.loads(raw_meta)  # type: ignore[arg-type]
+    meta = orjson.loads(raw_meta)
     model = CatBoostRegressor() if meta["task"] == "regression" else CatBoostClassifier()
     model.load_model(blob=blob)
     return TrainedModel(model_id, model, meta)

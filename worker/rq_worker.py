@@ -11,7 +11,6 @@ from common.errors import ServiceError
 from common.rqtypes import JSONJob, JSONQueue
 from worker.liveness import JOB_MONITORING_INTERVAL, WORKER_TTL
 
-
 # Errors that say the request or its data cannot be explained, not that a worker died.
 NON_RETRYABLE: tuple[type[BaseException], ...] = (ServiceError, ValueError, KeyError, TypeError)
 
@@ -23,7 +22,7 @@ class ShapWorker(Worker):
     puts it back, so /worker-status never loses a live worker for longer than one heartbeat.
     """
 
-    def heartbeat(self, timeout=None, pipeline=None):  # type: ignore[no-untyped-def]
+    def heartbeat(self, timeout=None, pipeline=None):
         connection = pipeline if pipeline is not None else self.connection.pipeline()
         super().heartbeat(timeout, pipeline=connection)
         if self.birth_date is not None:
@@ -49,7 +48,7 @@ def build_worker(client: redis.Redis, queue_names: list[str], name: str) -> Shap
     )
 
 
-def no_retry_for_bad_input(job, exc_type, exc_value, traceback) -> bool:  # type: ignore[no-untyped-def]
+def no_retry_for_bad_input(job, exc_type, exc_value, traceback) -> bool:
     """RQ exception handler: a job that failed on its input would fail again, so it is not retried.
 
     Retries are for jobs whose worker died; RQ calls this handler before it decides to retry.
