@@ -6,9 +6,7 @@ import csv
 import hashlib
 import io
 import re
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,30 +187,6 @@ def resolve_target(meta: dict, requested: str | None) -> str:
     if types[target] == "id":
         raise InvalidDataset(f"target_variable {target!r} is an id column; choose a numeric or categorical one.")
     return target
-
-
-class FrameCache:
-    """Parsed frames by dataset version (a version never changes, so entries never go stale)."""
-
-    def __init__(self, size: int = 4) -> None:
-        self._size = size
-        self._frames: OrderedDict[str, pd.DataFrame] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, client: redis.Redis, name: str) -> tuple[dict, pd.DataFrame]:
-        meta = load_meta(client, name)
-        with self._lock:
-            frame = self._frames.get(meta["version"])
-            if frame is not None:
-                self._frames.move_to_end(meta["version"])
-                return meta, frame
-        meta, data = load(client, name)
-        frame = parse_csv(data)
-        with self._lock:
-            self._frames[meta["version"]] = frame
-            while len(self._frames) > self._size:
-                self._frames.popitem(last=False)
-        return meta, frame
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -18,6 +18,7 @@ import redis
 
 from common import datasets, keys
 from common.errors import UnknownDataset
+from common.frame_cache import FrameCache
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def ensure_loaded(client: redis.Redis, settings: Settings) -> str:
     return meta["version"]
 
 
-def frame(client: redis.Redis, frames: datasets.FrameCache, name: str, settings: Settings):
+def frame(client: redis.Redis, frames: FrameCache, name: str, settings: Settings):
     """Metadata and parsed frame of a dataset; `default` is loaded on first use if nobody has yet."""
     try:
         return frames.get(client, name)

@@ -21,6 +21,8 @@ from common.errors import InvalidFilter, UnknownColumn
 _COMPARISON = re.compile(r"^\s*(?P<column>.+?)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>.+?)\s*$")
 _QUANTILE = re.compile(r"^\s*(?P<which>high|low)\s+(?P<column>.+?)\s*$", re.IGNORECASE)
 _ORDERING = {">", ">=", "<", "<="}
+_OPERATORS = _ORDERING | {"==", "!="}
+_OPERATOR_TYPO = re.compile(r"^\s*(?P<column>.+?)\s*(?P<op>[=!<>]+)\s*(?P<value>[^=!<>].*?)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Filter:
             "==": values == self.value,
             "!=": values != self.value,
         }[self.op]
-        return result.fillna(False).to_numpy(dtype=bool)
+        return result.fillna(self.op == "!=").to_numpy(dtype=bool)
 
 
 def _unquote(raw: str) -> str:
@@ -80,6 +82,9 @@ def parse_filter(text: str, column_types: Mapping[str, str]) -> Filter:
             "> >= < <= == !=, or 'high <column>' / 'low <column>'."
         )
     column, op, raw_value = match["column"], match["op"], _unquote(match["value"])
+    typo = _OPERATOR_TYPO.match(f"{column}{op}{match['value']}")
+    if typo and typo["column"] in column_types and typo["op"] not in _OPERATORS:
+        raise InvalidFilter(f"Filter {text!r} uses unknown operator {typo['op']!r}; use one of > >= < <= == !=.")
     if column not in column_types:
         raise UnknownColumn(f"Filter {text!r} names unknown column {column!r}.", details={"column": column})
     if column_types[column] == "numeric":

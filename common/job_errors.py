@@ -14,6 +14,9 @@ def describe_failure(exc_string: str | None) -> dict[str, str]:
     text = (exc_string or "").strip()
     if not text:
         return {"type": "UnknownError", "message": "The job failed without an error message."}
+    if "stuck in intermediate queue" in text:
+        return {"type": WORKER_DIED, "message": "The worker that took this job died before it could start it "
+                "and no retries were left; submit the analysis again."}
     if "AbandonedJobError" in text:
         return {"type": WORKER_DIED, "message": "The worker running this job died (its heartbeat stopped) and "
                 "no retries were left; submit the analysis again."}

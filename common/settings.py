@@ -198,7 +198,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("WORKER_COUNT", "worker_count", _positive_int, lambda v: _cpu_count(),
                 "Analysis worker processes per container."),
     SettingSpec("THREADS_PER_JOB", "threads_per_job", _positive_int,
-                lambda v: max(1, _cpu_count() // v["worker_count"]), "CatBoost threads per job."),
+                lambda v: max(1, _cpu_count() // v.get("worker_count", 1)), "CatBoost threads per job."),
     SettingSpec("WEB_THREADS", "web_threads", _positive_int, 16, "Waitress threads (long polls hold one)."),
     SettingSpec("JOB_TIMEOUT", "job_timeout", _positive_int, 600, "Seconds an analysis may run before RQ "
                 "stops it."),
@@ -210,7 +210,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "(finite, so Redis does not grow forever)."),
     SettingSpec("CLEANUP_INTERVAL", "cleanup_interval", _positive_int, 60, "Seconds between scheduled "
                 "cleanups."),
-    SettingSpec("STUCK_JOB_TIMEOUT", "stuck_job_timeout", _positive_int, lambda v: v["job_timeout"] + 120,
+    SettingSpec("STUCK_JOB_TIMEOUT", "stuck_job_timeout", _positive_int, lambda v: v.get("job_timeout", 600) + 120,
                 "Seconds after which the cleanup stops a job that is still running (JOB_TIMEOUT + grace)."),
     SettingSpec("MAX_UPLOAD_MB", "max_upload_mb", _positive_float, 50.0, "Largest request body (dataset "
                 "upload or analysis) in MiB; larger gets 413."),

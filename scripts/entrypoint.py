@@ -4,37 +4,68 @@ then exec supervisord with the repository's supervisord.conf."""
 
 from __future__ import annotations
 
+import configparser
+import errno
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 APP_DIR = Path(__file__).resolve().parent.parent
+CONFIG = APP_DIR / "supervisord.conf"
 sys.path.insert(0, str(APP_DIR))
 
 from common.settings import Settings, SettingsError  # noqa: E402
 
-# stopwaitsecs of every program but the workers (web, scheduler, maintenance, redis, listener)
-OTHER_STOPWAITSECS = 10 + 10 + 30 + 30 + 5
+# A job accepted just before SIGTERM may run JOB_TIMEOUT seconds; then RQ ends it and the worker records
+# the outcome and exits. The grace covers that last step.
 WORKER_STOP_GRACE = 15
+SUPERVISOR_DEFAULT_STOPWAITSECS = 10  # supervisord's own default
 
 
 def environment(settings: Settings) -> dict[str, str]:
     """The values supervisord.conf expands; settings the user left unset get their computed defaults."""
-    worker_stop = settings.job_timeout + WORKER_STOP_GRACE
-    return {
+    env = {
         "APP_DIR": str(APP_DIR),
         "DATA_DIR": settings.data_dir,
         "PORT": str(settings.port),
         "WEB_THREADS": str(settings.web_threads),
         "WORKER_COUNT": str(settings.worker_count),
+        "WORKER_NUMPROCS": str(settings.worker_count),
         "THREADS_PER_JOB": str(settings.threads_per_job),
         "REDIS_AUTOSTART": "true" if settings.embedded_redis else "false",
-        "WORKER_STOPWAITSECS": str(worker_stop),
-        "SHUTDOWN_BUDGET_SECONDS": str(worker_stop + OTHER_STOPWAITSECS),
+        "WORKER_STOPWAITSECS": str(settings.job_timeout + WORKER_STOP_GRACE),
         "WAITRESS_MAX_BODY": str(settings.max_upload_bytes + 1024 * 1024),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+    env["SHUTDOWN_BUDGET_SECONDS"] = str(shutdown_budget(env))
+    return env
+
+
+def shutdown_budget(env: Mapping[str, str], config: Path = CONFIG) -> int:
+    """Most seconds supervisord takes to stop after SIGTERM: it stops one program group after another
+    (highest priority first) and waits up to that group's stopwaitsecs for each, so the budget is their sum."""
+    parser = configparser.RawConfigParser()
+    parser.read(config)
+    expansions = {f"ENV_{key}": value for key, value in env.items()}
+    return sum(int(parser.get(section, "stopwaitsecs", fallback=str(SUPERVISOR_DEFAULT_STOPWAITSECS)) % expansions)
+               for section in parser.sections() if section.startswith(("program:", "eventlistener:")))
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create DATA_DIR's sub-directories; stop with a clear message when this user cannot write there
+    (in the container: a bind mount or volume not owned by the image's uid)."""
+    try:
+        for path in (data_dir / "redis", data_dir / "logs"):
+            path.mkdir(parents=True, exist_ok=True)
+        for path in (data_dir, data_dir / "redis", data_dir / "logs"):
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+    except PermissionError as exc:
+        print(f"entrypoint: DATA_DIR is not writable by uid {os.getuid()}: {exc.filename}; "
+              "give the directory to that user or set DATA_DIR elsewhere", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def main() -> None:
@@ -46,17 +77,17 @@ def main() -> None:
     if settings.embedded_redis and shutil.which("redis-server") is None:
         print("entrypoint: REDIS_URL is unset but redis-server is not installed", file=sys.stderr)
         raise SystemExit(2)
-    for sub in ("redis", "logs"):
-        Path(settings.data_dir, sub).mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(Path(settings.data_dir))
     env = os.environ | environment(settings)
     supervisord = str(Path(sys.executable).parent / "supervisord")
     if not Path(supervisord).exists():
         supervisord = shutil.which("supervisord") or "supervisord"
     print(f"entrypoint: serving http://localhost:{settings.port} (data in {settings.data_dir}, "
           f"{settings.worker_count} workers x {settings.threads_per_job} threads, "
-          f"{'embedded' if settings.embedded_redis else 'external'} Redis)", flush=True)
+          f"{'embedded' if settings.embedded_redis else 'external'} Redis, "
+          f"shutdown budget {env['SHUTDOWN_BUDGET_SECONDS']} s)", flush=True)
     os.execvpe(supervisord,  # noqa: S606 (exec, no shell: supervisord becomes PID 1)
-               [supervisord, "-n", "-c", str(APP_DIR / "supervisord.conf")], env)
+               [supervisord, "-n", "-c", str(CONFIG)], env)
 
 
 if __name__ == "__main__":

@@ -35,3 +35,25 @@ def service_factory(tmp_path: Path) -> Iterator:
         if service.alive():
             with contextlib.suppress(subprocess.TimeoutExpired):  # stop() kills it on time-out
                 service.stop(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """One private redis-server, the web app on a real Waitress server and two real forking workers."""
+    from tests.stack import Stack
+
+    server = RedisServer(tmp_path_factory.mktemp("stack") / "redis").start()
+    running = Stack(server).start_web().start_workers(2)
+    yield running
+    running.stop()
+    server.stop()
+
+
+@pytest.fixture
+def web_only(redis_server: RedisServer) -> Iterator:
+    """The web app on a real Waitress server with a private redis-server and no workers."""
+    from tests.stack import Stack
+
+    running = Stack(redis_server).start_web()
+    yield running
+    running.stop()

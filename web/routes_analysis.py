@@ -11,11 +11,10 @@ from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from common import datasets, default_dataset, jobstates, keys
+from common import jobstates, keys
 from common.errors import InvalidRequest, NotFound, TooManyRows
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob
-from common.selection import select_rows
 from web.responses import json_response, raw_json_response
 from web.schemas import AnalyzeRequest
 from web.services import Services, services
@@ -39,6 +38,8 @@ def json_body() -> Any:
 
 def validated_request(svc: Services, body: Any) -> dict[str, Any]:
     """Everything that can be checked before enqueueing is checked here, so nothing bad is enqueued."""
+    from common import datasets, default_dataset, selection  # pandas, on first use: see web.create_app
+
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     parsed = AnalyzeRequest.model_validate(body)
@@ -48,7 +49,7 @@ def validated_request(svc: Services, body: Any) -> dict[str, Any]:
     meta, frame = default_dataset.frame(svc.redis, svc.frames, datasets.check_name(parsed.dataset), svc.settings)
     target = datasets.resolve_target(meta, parsed.target_variable)
     normalized = parsed.model_dump() | {"target_variable": target}
-    select_rows(frame, meta, normalized, max_rows)
+    selection.select_rows(frame, meta, normalized, max_rows)
     return normalized
 
 

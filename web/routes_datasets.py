@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from common import datasets, default_dataset, keys
+from common import keys
 from common.errors import InvalidDataset
 from web.responses import json_response
 from web.services import services
@@ -20,6 +20,8 @@ def _listed(meta: dict) -> dict:
 
 @blueprint.get("/datasets")
 def list_datasets():
+    from common import datasets, default_dataset  # pandas, on first use: see web.create_app
+
     svc = services()
     found = datasets.list_all(svc.redis)
     if not any(meta["name"] == default_dataset.NAME for meta in found):
@@ -30,6 +32,8 @@ def list_datasets():
 
 @blueprint.get("/metadata")
 def metadata():
+    from common import datasets, default_dataset
+
     svc = services()
     name = datasets.check_name(request.args.get("dataset", default_dataset.NAME))
     meta, _ = default_dataset.frame(svc.redis, svc.frames, name, svc.settings)
@@ -56,6 +60,8 @@ def _names(param: str) -> tuple[str, ...]:
 
 @blueprint.put("/datasets/<name>")
 def put_dataset(name: str):
+    from common import datasets
+
     svc = services()
     datasets.check_name(name)
     options = datasets.DatasetOptions(id_columns=_names("id_columns"), exclude_columns=_names("exclude_columns"),

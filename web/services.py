@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import redis
 from flask import current_app
 
-from common.datasets import FrameCache
+from common.frame_cache import FrameCache
 from common.redis_conn import web_redis
 from common.rqtypes import JSONQueue
 from common.settings import Settings

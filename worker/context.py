@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from common.datasets import FrameCache
+from common.frame_cache import FrameCache
 from common.redis_conn import worker_redis
 from common.settings import Settings
 

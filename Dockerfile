@@ -1,0 +1,67 @@
+# One container, the same processes as `make run`: supervisord (PID 1) runs the embedded Redis (only
+# when REDIS_URL is unset), Waitress, WORKER_COUNT RQ workers, the maintenance worker and rq-scheduler.
+#   docker build -t shap-microservice .
+#   docker run -p 10000:10000 -v shapdata:/data --stop-timeout 720 shap-microservice
+# --stop-timeout: supervisord stops its program groups one after another; the sum of their stopwaitsecs
+# (700 s with JOB_TIMEOUT=600, see supervisord.conf) must fit in it, or Docker kills running jobs.
+FROM python:3.12-slim
+
+# redis-server from Debian for the embedded mode. Versions are not pinned: the base image fixes the
+# Debian release and its security updates replace older package versions in the archive.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends redis-server \
+    && rm -rf /var/lib/apt/lists/*
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+
+WORKDIR /app
+
+# The runtime dependencies of pyproject.toml ([project].dependencies, the pins `make run` installs),
+# in a layer of their own so code changes do not reinstall them. The code runs from /app, as in `make run`.
+COPY pyproject.toml ./
+RUN python -m venv /opt/venv \
+    && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --requirement /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+COPY supervisord.conf ./
+COPY common/ common/
+COPY web/ web/
+COPY worker/ worker/
+COPY scripts/ scripts/
+
+# Bare `supervisorctl` (docker exec) finds /etc/supervisor/supervisord.conf. The service writes only to
+# DATA_DIR, owned by the unprivileged user; the home directory points there too.
+RUN mkdir -p /etc/supervisor /data \
+    && ln -s /app/supervisord.conf /etc/supervisor/supervisord.conf \
+    && groupadd --system --gid 10001 shap \
+    && useradd --no-log-init --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \
+       --shell /usr/sbin/nologin shap \
+    && chown 10001:10001 /data
+
+# Every %(ENV_X)s that supervisord.conf expands. scripts/entrypoint.py recomputes them from the settings
+# at start; these defaults let supervisord and `docker exec … supervisorctl` (which skips the entrypoint)
+# parse the file. DATA_DIR, PORT and WEB_THREADS are also settings (README, Configuration); WORKER_COUNT
+# is deliberately not set here so that its default stays the CPU count.
+ENV DATA_DIR=/data \
+    PORT=10000 \
+    WEB_THREADS=16 \
+    APP_DIR=/app \
+    REDIS_AUTOSTART=true \
+    WORKER_NUMPROCS=1 \
+    WORKER_STOPWAITSECS=615 \
+    WAITRESS_MAX_BODY=53477376
+
+USER 10001:10001
+VOLUME ["/data"]
+EXPOSE 10000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ping' % os.environ.get('PORT', '10000'), timeout=4)"]
+
+CMD ["python", "scripts/entrypoint.py"]

@@ -1,0 +1,68 @@
+"""The strict demographic_filters grammar and its evaluation."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from common.errors import InvalidFilter, UnknownColumn
+from common.filters import apply_filters, parse_filter, parse_filters
+
+TYPES = {"Income": "numeric", "Age": "numeric", "Province": "categorical", "Home Value": "numeric"}
+FRAME = pd.DataFrame({"Income": [10.0, 20.0, 30.0, 40.0, None], "Age": [30, 40, 50, 60, 70],
+                      "Province": ["ON", "QC", "ON", None, "BC"], "Home Value": [1, 2, 3, 4, 5]})
+
+
+@pytest.mark.parametrize(("text", "keep"), [
+    ("Income > 20", [False, False, True, True, False]),
+    ("Income >= 20", [False, True, True, True, False]),
+    ("Income < 20", [True, False, False, False, False]),
+    ("Income <= 20", [True, True, False, False, False]),
+    ("Income == 30", [False, False, True, False, False]),
+    ("Income != 30", [True, True, False, True, True]),
+    ("Province == ON", [True, False, True, False, False]),
+    ("Province == 'QC'", [False, True, False, False, False]),
+    ("Province != ON", [False, True, False, True, True]),
+    ("Home Value > 3", [False, False, False, True, True]),
+    ("  Age<=40 ", [True, True, False, False, False]),
+])
+def test_comparisons_select_the_expected_rows(text: str, keep: list[bool]) -> None:
+    """Each operator keeps exactly the rows it names; missing values never match an ordering."""
+    assert apply_filters(FRAME, parse_filters([text], TYPES)).tolist() == keep
+
+
+def test_high_and_low_use_the_reference_quartiles() -> None:
+    """'high X' keeps rows above the reference's 75th percentile, 'low X' below its 25th."""
+    reference = pd.DataFrame({"Age": range(101)})
+    assert apply_filters(FRAME, [parse_filter("high Age", TYPES)], reference).tolist() == [False] * 5
+    assert apply_filters(FRAME, [parse_filter("low Age", TYPES)], reference).tolist() == [False] * 5
+    assert apply_filters(FRAME, [parse_filter("HIGH Age", TYPES)]).tolist() == [False, False, False, False, True]
+
+
+def test_filters_are_anded() -> None:
+    """Several filters keep only rows every one keeps."""
+    mask = apply_filters(FRAME, parse_filters(["Province == ON", "Age > 35"], TYPES))
+    assert mask.tolist() == [False, False, True, False, False]
+
+
+@pytest.mark.parametrize(("text", "error", "words"), [
+    ("Salary > 5", UnknownColumn, "Salary"),
+    ("high Salary", UnknownColumn, "Salary"),
+    ("Income", InvalidFilter, "not understood"),
+    ("", InvalidFilter, "empty"),
+    ("Income > lots", InvalidFilter, "must be a number"),
+    ("Income > inf", InvalidFilter, "finite"),
+    ("Province < ON", InvalidFilter, "only == and !="),
+    ("low Province", InvalidFilter, "numeric"),
+    ("Income => 5", InvalidFilter, "Income => 5"),
+])
+def test_bad_filters_are_refused_with_a_message(text: str, error: type, words: str) -> None:
+    """Unknown columns, unknown operators and type mismatches raise, naming the problem."""
+    with pytest.raises(error, match=words):
+        parse_filter(text, TYPES)
+
+
+def test_no_filter_is_evaluated_with_eval() -> None:
+    """A filter that looks like Python code is refused, never executed."""
+    with pytest.raises((InvalidFilter, UnknownColumn)):
+        parse_filter("__import__('os').system('true') == 1", TYPES)

@@ -1,0 +1,49 @@
+"""The web process stays light: it never imports catboost or shap, whatever route it serves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.support import REPO, RedisServer
+
+EXERCISE_EVERY_ROUTE = r"""
+import json, sys
+from common.settings import Settings
+from web import create_app
+
+app = create_app(Settings.from_env({"REDIS_URL": sys.argv[1]}))
+client = app.test_client()
+csv = "a,b,c\n" + "".join(f"{i},{i % 3},x{i % 2}\n" for i in range(30))
+calls = [
+    client.get("/ping"), client.get("/health"), client.get("/datasets"), client.get("/metadata"),
+    client.put("/datasets/tiny?default_target=b", data=csv, content_type="text/csv"),
+    client.post("/analyze", json={"target_variable": "Mortgage_Approvals", "demographic_filters": ["high Income"]}),
+    client.post("/analyze", json={"dataset": "tiny", "data": [{"a": 1}]}),
+    client.post("/analyze", data="{bad"),
+    client.get("/worker-status"), client.get("/admin/redis_ping"), client.get("/admin/queue_status"),
+    client.post("/admin/cleanup_jobs?dry_run=1"), client.post("/admin/cleanup_jobs"),
+]
+job_id = calls[5].get_json()["job_id"]
+calls.append(client.get(f"/job_status/{job_id}"))
+calls.append(client.get(f"/job_status/{job_id}?wait=0.2"))
+calls.append(client.get("/job_status/none"))
+urls = {rule.rule for rule in app.url_map.iter_rules()} - {"/static/<path:filename>"}
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("catboost", "shap"))
+print(json.dumps({"statuses": [c.status_code for c in calls], "heavy": heavy, "rules": sorted(urls)}))
+"""
+
+
+def test_web_never_imports_catboost_or_shap(redis_server: RedisServer) -> None:
+    """After every route has served a request, neither catboost nor shap is in sys.modules."""
+    done = subprocess.run([sys.executable, "-c", EXERCISE_EVERY_ROUTE, redis_server.url], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["heavy"] == []
+    assert 500 not in report["statuses"], report["statuses"]
+    assert set(report["rules"]) == {
+        "/ping", "/health", "/analyze", "/job_status/<job_id>", "/metadata", "/datasets", "/datasets/<name>",
+        "/worker-status", "/admin/redis_ping", "/admin/queue_status", "/admin/cleanup_jobs",
+    }
