@@ -1,0 +1,43 @@
+"""/ping, /health and the default dataset as the web serves them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common import __version__
+from tests.stack import Stack
+from tests.support import RedisServer
+
+
+def test_ping_shape(web_only: Stack) -> None:
+    """/ping answers status, message, timestamp and version."""
+    status, answer, _ = web_only.request("GET", "/ping")
+    assert status == 200
+    assert set(answer) == {"status", "message", "timestamp", "version"}
+    assert answer["status"] == "ok" and answer["version"] == __version__
+
+
+def test_health_shape_without_workers(web_only: Stack) -> None:
+    """/health reports Redis up, zero live workers (degraded), queue counts and memory."""
+    status, answer, _ = web_only.request("GET", "/health")
+    assert status == 200
+    assert {"status", "redis_connected", "workers", "queue", "version", "memory_usage_mb"} <= set(answer)
+    assert answer["redis_connected"] is True and answer["status"] == "degraded"
+    assert answer["workers"] == {"active": 0, "total": 0}
+    assert set(answer["queue"]) == {"queued", "started", "failed"}
+    assert 0 < answer["memory_usage_mb"] < 1000
+
+
+def test_default_dataset_path_replaces_the_builtin_table(redis_server: RedisServer, tmp_path: Path) -> None:
+    """With DEFAULT_DATASET_PATH set, `default` is that CSV."""
+    csv = tmp_path / "mine.csv"
+    csv.write_text("a,b\n" + "".join(f"{i},{i % 4}\n" for i in range(25)))
+    running = Stack(redis_server, env={"DEFAULT_DATASET_PATH": str(csv)}).start_web()
+    try:
+        status, meta, _ = running.request("GET", "/metadata")
+        assert status == 200
+        assert meta["row_count"] == 25 and [c["name"] for c in meta["columns"]] == ["a", "b"]
+        status, answer, _ = running.request("POST", "/analyze", {})
+        assert status == 400 and "default_target" in answer["error"]
+    finally:
+        running.stop()
