@@ -48,6 +48,11 @@ def test_make_run_serves_an_analysis_end_to_end(service_factory) -> None:
     assert top == default_dataset.TRUE_DRIVERS["Mortgage_Approvals"]
     wait_until(lambda: running_programs(service) == PROGRAMS, 30, interval=0.5, message="every program RUNNING")
 
+    restarted = service.supervisorctl("restart", "worker:*")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    service.wait_for_workers(2)
+    assert service.wait_job(service.analyze({"demographic_filters": ["low Age"]}))["status"] == "finished"
+
 
 @pytest.mark.slow
 def test_two_instances_run_side_by_side(service_factory, tmp_path) -> None:
