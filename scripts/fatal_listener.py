@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import xmlrpc.client
 
 from supervisor import childutils
 
@@ -19,7 +20,11 @@ def main() -> None:
             print(f"fatal_listener: {details.get('processname')} is FATAL; stopping supervisord",
                   file=sys.stderr, flush=True)
             childutils.listener.ok(sys.stdout)
-            rpc.supervisor.shutdown()
+            try:
+                rpc.supervisor.shutdown()
+            except xmlrpc.client.Fault as fault:  # e.g. SHUTDOWN_STATE: supervisord is already stopping
+                print(f"fatal_listener: supervisord did not accept shutdown: {fault.faultString}",
+                      file=sys.stderr, flush=True)
             return
         childutils.listener.ok(sys.stdout)
 

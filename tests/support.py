@@ -228,3 +228,157 @@ def session_pids(session: int) -> list[int]:
             except (ProcessLookupError, PermissionError):
                 continue
     return found
+
+
+# --- fault-injection helpers (issue 3) ---------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of `pid` (an RQ worker's work horse is its only child)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")"
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def job_hash(client: redis.Redis, job_id: str) -> dict[str, str]:
+    """RQ's record of a job (rq:job:<id>) with its text fields decoded; binary fields are left out."""
+    fields = {}
+    raw: dict[bytes, bytes] = client.hgetall(f"rq:job:{job_id}")  # type: ignore[assignment]
+    for key, value in raw.items():
+        try:
+            fields[key.decode()] = value.decode()
+        except UnicodeDecodeError:
+            continue
+    return fields
+
+
+def as_text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def snapshot(client: redis.Redis, skip: tuple[str, ...] = ()) -> dict[bytes, Any]:
+    """Every key of a Redis database with its type and value (TTLs left out): for 'changes nothing' checks."""
+    dump: dict[bytes, Any] = {}
+    found: list[bytes] = list(client.scan_iter(count=1000))
+    for key in sorted(found):
+        if key.decode(errors="replace").startswith(skip):
+            continue
+        kind = as_text(client.type(key))
+        if kind == "string":
+            value: Any = client.get(key)
+        elif kind == "hash":
+            value = client.hgetall(key)
+        elif kind == "list":
+            value = client.lrange(key, 0, -1)
+        elif kind == "set":
+            value = sorted(client.smembers(key))
+        elif kind == "zset":
+            value = client.zrange(key, 0, -1, withscores=True)
+        elif kind == "stream":
+            value = client.xrange(key)
+        else:
+            value = None
+        dump[key] = (kind, value)
+    return dump
+
+
+def rq_worker(client: redis.Redis, queue_name: str, name: str | None = None, *, listening: bool = True) -> Any:
+    """A real RQ worker record, born with RQ's own calls and (if `listening`) subscribed to its pubsub
+    channel, in this process and without forking: what the liveness rule sees of a live worker."""
+    from worker.naming import unique_name
+    from worker.rq_worker import build_worker
+
+    worker = build_worker(client, [queue_name], name or unique_name("test-worker"))
+    worker.register_birth()
+    if listening:
+        worker.subscribe()
+        wait_until(lambda: client.pubsub_numsub(worker.pubsub_channel_name)[0][1] > 0, 10,
+                   message="pubsub subscription")
+    return worker
+
+
+def begin_execution(worker: Any, queue_name: str) -> Any:
+    """Dequeue the next job of `queue_name` and start it exactly as RQ's parent and work horse do,
+    without running it: the job is then `started` on `worker`."""
+    from common.rqtypes import JSONJob, JSONQueue
+
+    queue = JSONQueue(queue_name, connection=worker.connection)
+    dequeued = JSONQueue.dequeue_any([queue], None, connection=worker.connection, job_class=JSONJob)
+    assert dequeued is not None, f"no job waiting in {queue_name}"
+    job = dequeued[0]
+    worker.prepare_execution(job)
+    worker.prepare_job_execution(job, remove_from_intermediate_queue=True)
+    return job
+
+
+def backdate_heartbeat(client: redis.Redis, worker_name: str, seconds: float) -> None:
+    """Make a worker record look as if its last heartbeat was `seconds` ago (a process that stopped)."""
+    from datetime import UTC, datetime, timedelta
+
+    from rq.utils import utcformat
+
+    stamp = utcformat(datetime.now(UTC) - timedelta(seconds=seconds))
+    client.hset(f"rq:worker:{worker_name}", mapping={"last_heartbeat": stamp, "birth": stamp})
+
+
+def orphan_queued_job(client: redis.Redis, queue_name: str) -> tuple[Any, str]:
+    """Start the next queued job of `queue_name` on a worker record that then 'dies' (it never listens or
+    heartbeats again): the state a SIGKILLed container leaves behind. Returns (job, dead worker name).
+    Stop the service's own workers first, or they take the job."""
+    from worker.liveness import HEARTBEAT_DEADLINE
+
+    worker = rq_worker(client, queue_name, listening=False)
+    job = begin_execution(worker, queue_name)
+    backdate_heartbeat(client, worker.name, HEARTBEAT_DEADLINE + 30)
+    return job, worker.name
+
+
+def run_script(name: str, *args: str, env: dict[str, str] | None = None,
+               timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run one of scripts/<name>.py as an operator would, with the venv's Python."""
+    return subprocess.run([sys.executable, str(REPO / "scripts" / f"{name}.py"), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def upload_fresh_dataset(service: Service, name: str, seed: int, rows: int = 2000) -> str:
+    """PUT a new copy of the built-in dataset (another seed), so its models are not trained yet: a
+    `Province` analysis on it then trains a multiclass model for several seconds. Returns its version."""
+    import io
+
+    from common import default_dataset
+
+    buffer = io.StringIO()
+    default_dataset.generate(rows=rows, seed=seed).to_csv(buffer, index=False)
+    query = ("id_columns=zip_code&exclude_columns=latitude,longitude,Mortgage_Applications"
+             "&default_target=Mortgage_Approvals")
+    status, body, _ = service.put(f"/datasets/{name}?{query}", raw=buffer.getvalue().encode(),
+                                  headers={"Content-Type": "text/csv"})
+    assert status in (200, 201), body
+    return body["version"]
+
+
+def running_worker(service: Service, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    """The /worker-status entry of the worker whose work horse runs `job_id` (waits until one does)."""
+    def find() -> dict[str, Any] | None:
+        body = service.get("/worker-status")[1] or {}
+        return next((w for w in body.get("workers", []) if w["current_job"] == job_id), None)
+    return wait_until(find, timeout, interval=0.05, message=f"a worker running {job_id}")
+
+
+def work_horse(worker_pid: int, timeout: float = 30) -> int:
+    """The pid of the work horse a worker parent forked (its only child)."""
+    return wait_until(lambda: (children(worker_pid) or [0])[0], timeout, message=f"the work horse of {worker_pid}")
+
+
+def model_lock_held(client: redis.Redis) -> bool:
+    """Somebody is training a model right now (the model-training lock exists)."""
+    return any(True for _ in client.scan_iter(match="shap:lock:model:*"))

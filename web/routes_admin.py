@@ -1,14 +1,20 @@
 """Operator endpoints: GET /worker-status, GET /admin/redis_ping, GET /admin/queue_status,
-POST /admin/cleanup_jobs[?dry_run=1]."""
+POST /admin/cleanup_jobs[?dry_run=1].
+
+When Redis is unreachable each answers 503 with the one error shape and Retry-After (the app's error
+handler); /admin/redis_ping and /admin/queue_status add their own fields to that body.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import redis.exceptions
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
-from common.errors import InvalidRequest
+from common.errors import InvalidRequest, ServiceError
+from web.errors import RETRY_AFTER_SECONDS, error_body, to_service_error
 from web.responses import json_response
 from web.services import services
 from worker import cleanup, queue_stats
@@ -16,16 +22,32 @@ from worker.liveness import live_workers
 
 blueprint = Blueprint("admin", __name__)
 
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+_YES, _NO = {"1", "true", "yes"}, {"0", "false", "no", ""}
+
+
+class CleanupBusy(ServiceError):
+    status = 409
+    code = "cleanup_in_progress"
+
+
+def _unavailable(exc: Exception, extra: dict[str, Any]) -> Response:
+    """The canonical 503 body for an unreachable Redis, with endpoint-specific fields added."""
+    error = to_service_error(exc)
+    response = json_response(error_body(error) | extra, error.status)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
 
 @blueprint.get("/worker-status")
-def worker_status():
+def worker_status() -> Response:
     svc = services()
-    workers = []
+    workers: list[dict[str, Any]] = []
     for worker, verdict in live_workers(svc.redis):
         workers.append({
-            "name": worker.name, "hostname": worker.hostname, "pid": worker.pid, "state": worker.state,
+            "name": worker.name, "hostname": worker.hostname, "pid": worker.pid, "state": worker.get_state(),
             "queues": worker.queue_names(), "current_job": worker.get_current_job_id(),
-            "last_heartbeat_seconds_ago": round(verdict.heartbeat_age, 1) if verdict.heartbeat_age else None,
+            "last_heartbeat_seconds_ago": None if verdict.heartbeat_age is None else round(verdict.heartbeat_age, 1),
             "successful_jobs": worker.successful_job_count, "failed_jobs": worker.failed_job_count,
         })
     analysis = [w for w in workers if svc.settings.queue_name in w["queues"]]
@@ -34,32 +56,37 @@ def worker_status():
 
 
 @blueprint.get("/admin/redis_ping")
-def redis_ping():
+def redis_ping() -> Response:
     svc = services()
     started = time.perf_counter()
-    answer = svc.redis.ping()
-    return json_response({"success": bool(answer), "ping": bool(answer),
+    try:
+        answer = bool(svc.redis.ping())
+    except _REDIS_DOWN as exc:
+        return _unavailable(exc, {"ping": False,
+                                  "response_time_ms": round((time.perf_counter() - started) * 1000, 3)})
+    return json_response({"success": answer, "ping": answer,
                           "response_time_ms": round((time.perf_counter() - started) * 1000, 3)})
 
 
 @blueprint.get("/admin/queue_status")
-def queue_status():
+def queue_status() -> Response:
     svc = services()
     try:
         counts = queue_stats.counts(svc.redis, svc.settings.queue_name)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-        return json_response({"queued_jobs": None, "in_progress_jobs": None, "completed_jobs": None,
-                              "failed_jobs": None, "scheduled_jobs": None, "redis_connected": False}, 503)
+    except _REDIS_DOWN as exc:
+        return _unavailable(exc, {"queued_jobs": None, "in_progress_jobs": None, "completed_jobs": None,
+                                  "failed_jobs": None, "scheduled_jobs": None, "redis_connected": False})
     return json_response(counts | {"redis_connected": True})
 
 
 @blueprint.post("/admin/cleanup_jobs")
-def cleanup_jobs():
+def cleanup_jobs() -> Response:
     svc = services()
-    flag = request.args.get("dry_run", "0").lower()
-    if flag not in {"0", "1", "true", "false", "yes", "no", ""}:
+    flag = request.args.get("dry_run", "0").strip().lower()
+    if flag not in _YES | _NO:
         raise InvalidRequest("dry_run must be 1/true/yes or 0/false/no.")
-    dry_run = flag in {"1", "true", "yes"}
-    report = cleanup.run_cleanup(svc.redis, svc.settings, dry_run=dry_run, wait_for_lock=min(
-        10.0, svc.settings.redis_timeout * 2))
+    report = cleanup.run_cleanup(svc.redis, svc.settings, dry_run=flag in _YES,
+                                 wait_for_lock=min(10.0, svc.settings.redis_timeout * 2))
+    if not report.ran:
+        raise CleanupBusy("Another cleanup run holds the lock and did not finish in time; retry in a few seconds.")
     return json_response(report.summary())

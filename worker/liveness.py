@@ -1,8 +1,17 @@
 """Which RQ worker records belong to live workers, decided from Redis facts only (SPEC §3 step 2).
 
-A record is dead when its key expired, it registered its death, its heartbeat is older than the
-heartbeat TTL, or nobody is subscribed to its `rq:pubsub:<name>` channel although its heartbeat is
-past the grace period and Redis has been up long enough for every live worker to resubscribe.
+Two questions, two answers:
+
+* `Verdict.alive` (may its owner still be running?) is the conservative answer every destructive
+  decision uses: a record is dead only when its key expired, it registered its death, its heartbeat
+  is older than HEARTBEAT_DEADLINE, or nobody is subscribed to its `rq:pubsub:<name>` channel although
+  its heartbeat is older than SUBSCRIBER_GRACE and Redis has been up long enough for every live
+  worker to have resubscribed. A live worker is never condemned by a transient reconnect.
+* `Verdict.listening` (is it live right now?) adds the one fact a killed process loses at once: a
+  subscriber on its channel. `/worker-status` lists workers that are alive AND listening, so the
+  records a `kill -9` left behind disappear from it immediately, before the conservative rule allows
+  removing them.
+
 PIDs are never consulted: they repeat across container restarts.
 """
 
@@ -14,6 +23,7 @@ from datetime import UTC, datetime
 
 import redis
 from rq import worker_registration
+from rq.command import PUBSUB_CHANNEL_TEMPLATE
 from rq.utils import as_text, utcparse
 from rq.worker import BaseWorker, Worker
 
@@ -33,8 +43,18 @@ class Verdict:
     name: str
     key: str
     alive: bool
+    listening: bool
     reason: str
     heartbeat_age: float | None
+
+    @property
+    def live(self) -> bool:
+        """Alive and reachable right now: what /worker-status lists."""
+        return self.alive and self.listening
+
+
+def worker_key(name: str) -> str:
+    return WORKER_PREFIX + name
 
 
 def _age(raw: bytes | None, now: datetime) -> float | None:
@@ -51,16 +71,16 @@ def judge(client: redis.Redis, worker_keys: list[str]) -> list[Verdict]:
     with client.pipeline(transaction=False) as pipe:
         for key in worker_keys:
             pipe.hmget(key, ["last_heartbeat", "death", "birth"])
-        pipe.pubsub_numsub(*[f"rq:pubsub:{name}" for name in names])
+        pipe.pubsub_numsub(*[PUBSUB_CHANNEL_TEMPLATE % name for name in names])
         pipe.info("server")
         *records, numsub, server = pipe.execute()
-    subscribers = {as_text(channel): count for channel, count in numsub}
+    subscribers = {as_text(channel): int(count) for channel, count in numsub}
     redis_uptime = int(server.get("uptime_in_seconds", 0))
     now = datetime.now(UTC)
     verdicts = []
     for key, name, (heartbeat, death, birth) in zip(worker_keys, names, records, strict=True):
         age = _age(heartbeat or birth, now)
-        listening = subscribers.get(f"rq:pubsub:{name}", 0) > 0
+        listening = subscribers.get(PUBSUB_CHANNEL_TEMPLATE % name, 0) > 0
         if heartbeat is None and birth is None:
             reason, alive = "record expired", False
         elif death is not None:
@@ -68,39 +88,53 @@ def judge(client: redis.Redis, worker_keys: list[str]) -> list[Verdict]:
         elif age is not None and age > HEARTBEAT_DEADLINE:
             reason, alive = f"last heartbeat {age:.0f}s ago (deadline {HEARTBEAT_DEADLINE}s)", False
         elif not listening and (age or 0) > SUBSCRIBER_GRACE and redis_uptime > SUBSCRIBER_GRACE:
-            reason, alive = f"no subscriber on rq:pubsub:{name} and last heartbeat {age:.0f}s ago", False
+            reason, alive = f"no subscriber on its pubsub channel and last heartbeat {age:.0f}s ago", False
+        elif listening:
+            reason, alive = "heartbeat fresh, listening", True
         else:
-            reason, alive = "heartbeat fresh" + ("" if listening else ", not yet subscribed"), True
-        verdicts.append(Verdict(name, key, alive, reason, age))
+            reason, alive = "heartbeat fresh but nobody listening (starting, reconnecting or just killed)", True
+        verdicts.append(Verdict(name, key, alive, listening, reason, age))
     return verdicts
 
 
+def judge_names(client: redis.Redis, names: list[str]) -> dict[str, Verdict]:
+    """Verdicts by worker name, for names taken from elsewhere (job executions), registered or not."""
+    unique = sorted(set(names))
+    return {v.name: v for v in judge(client, [worker_key(n) for n in unique])}
+
+
 def registered_worker_keys(client: redis.Redis) -> list[str]:
-    return sorted(as_text(k) for k in client.smembers(worker_registration.REDIS_WORKER_KEYS))
+    members: set[bytes] = client.smembers(worker_registration.REDIS_WORKER_KEYS)  # type: ignore[assignment]
+    return sorted(as_text(k) for k in members)
 
 
-def clear_stale(client: redis.Redis, *, dry_run: bool = False, extra_keys: tuple[str, ...] = ()) -> list[Verdict]:
-    """Unregister every dead worker record with RQ's own calls; a live record is never touched."""
-    keys = sorted(set(registered_worker_keys(client)) | set(extra_keys))
-    dead = [v for v in judge(client, keys) if not v.alive]
+def all_verdicts(client: redis.Redis) -> list[Verdict]:
+    """A verdict for every registered worker record."""
+    return judge(client, registered_worker_keys(client))
+
+
+def clear_stale(client: redis.Redis, *, dry_run: bool = False) -> list[Verdict]:
+    """Unregister every dead worker record with RQ's own calls; a live record is never touched.
+
+    Returns the dead records found (and, unless dry_run, unregistered).
+    """
+    dead = [v for v in all_verdicts(client) if not v.alive]
+    if dry_run:
+        return dead
     for verdict in dead:
-        if dry_run:
-            continue
         worker = Worker.find_by_key(verdict.key, connection=client, job_class=JSONJob, queue_class=JSONQueue)
-        if worker is not None:
+        if worker is not None:  # find_by_key itself drops a key that no longer exists from rq:workers
             worker.register_death()
-        else:
-            client.srem(worker_registration.REDIS_WORKER_KEYS, verdict.key)
         log.info("cleared stale worker record %s: %s", verdict.name, verdict.reason)
+    prefix = worker_registration.WORKERS_BY_QUEUE_KEY % ""
     for queue_key in client.scan_iter(match=worker_registration.WORKERS_BY_QUEUE_KEY % "*"):
-        queue_name = as_text(queue_key)[len(worker_registration.WORKERS_BY_QUEUE_KEY % ""):]
-        if not dry_run:
-            worker_registration.clean_worker_registry(JSONQueue(queue_name, connection=client))
+        # RQ's own sweep of the per-queue sets: drops members whose record no longer exists
+        worker_registration.clean_worker_registry(JSONQueue(as_text(queue_key)[len(prefix):], connection=client))
     return dead
 
 
 def live_workers(client: redis.Redis) -> list[tuple[BaseWorker, Verdict]]:
-    """Registered workers that the liveness rule holds alive, as RQ Worker objects."""
-    verdicts = {v.key: v for v in judge(client, registered_worker_keys(client)) if v.alive}
+    """Registered workers that are alive and listening right now, as RQ Worker objects."""
+    verdicts = {v.key: v for v in all_verdicts(client) if v.live}
     workers = Worker.all(connection=client, job_class=JSONJob, queue_class=JSONQueue)
-    return [(w, verdicts[w.key]) for w in workers if w.key in verdicts]
+    return sorted(((w, verdicts[w.key]) for w in workers if w.key in verdicts), key=lambda pair: pair[0].name)

@@ -1,4 +1,10 @@
-"""Unique worker names and the bounded retry when RQ still reports a collision (SPEC §3 step 3)."""
+"""Unique worker names and the bounded retry when RQ still reports a collision (SPEC §3 step 3).
+
+A name is picked before the heavy preload (`pick_name`, a cheap check) and bound atomically when the
+worker registers its birth (`ShapWorker.register_birth`); both follow RQ's own rule for a taken name
+and both retry with a fresh name, `NAME_ATTEMPTS` times in all with exponential backoff, then give up
+with `NameCollision` so the process exits non-zero and supervisord's restart policy takes over.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from rq.worker import Worker
 log = logging.getLogger(__name__)
 
 NAME_ATTEMPTS = 5
+NAME_BACKOFF = 0.2  # seconds before the 2nd attempt; doubles each time (0.2 + 0.4 + 0.8 + 1.6 at most)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -34,15 +41,28 @@ def name_is_free(client: redis.Redis, name: str) -> bool:
     return not client.exists(key) or bool(client.hexists(key, "death"))
 
 
+def next_attempt(taken: str, attempt: int, prefix: str, attempts: int = NAME_ATTEMPTS,
+                 backoff: float = NAME_BACKOFF) -> str:
+    """After `attempt` failed on name `taken`: log it, back off, and return a fresh name to try.
+
+    Raises NameCollision when that was the last attempt.
+    """
+    if attempt >= attempts:
+        log.error("worker name %s is taken and that was attempt %d/%d; giving up", taken, attempt, attempts)
+        raise NameCollision(f"no free worker name after {attempts} attempts (last tried: {taken})")
+    fresh = unique_name(prefix)
+    log.warning("worker name %s is held by a live record (attempt %d/%d); trying %s", taken, attempt, attempts,
+                fresh)
+    time.sleep(backoff * 2 ** (attempt - 1))
+    return fresh
+
+
 def pick_name(client: redis.Redis, first: str | None = None, prefix: str = "shap-worker",
-              attempts: int = NAME_ATTEMPTS, backoff: float = 0.2) -> str:
+              attempts: int = NAME_ATTEMPTS, backoff: float = NAME_BACKOFF) -> str:
     """A free name: `first` if given and free, else fresh unique names, with backoff between attempts."""
     candidate = first or unique_name(prefix)
     for attempt in range(1, attempts + 1):
         if name_is_free(client, candidate):
             return candidate
-        log.warning("worker name %s is held by a live record (attempt %d/%d); trying a fresh name",
-                    candidate, attempt, attempts)
-        time.sleep(backoff * 2 ** (attempt - 1))
-        candidate = unique_name(prefix)
-    raise NameCollision(f"no free worker name after {attempts} attempts")
+        candidate = next_attempt(candidate, attempt, prefix, attempts, backoff)
+    raise AssertionError("unreachable: next_attempt raises on the last attempt")

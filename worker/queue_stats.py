@@ -1,27 +1,21 @@
-"""Counts of a queue's jobs by state, from RQ's registries in one round trip."""
+"""Counts of a queue's jobs by state, from RQ's registries in one round trip (no registry clean-up)."""
 
 from __future__ import annotations
 
 import redis
-from rq.registry import (
-    DeferredJobRegistry,
-    FailedJobRegistry,
-    FinishedJobRegistry,
-    ScheduledJobRegistry,
-    StartedJobRegistry,
-)
 
 from common.rqtypes import JSONQueue
 
 
 def counts(client: redis.Redis, queue_name: str) -> dict[str, int]:
+    """`queued_jobs`, `in_progress_jobs`, `completed_jobs`, `failed_jobs`, `scheduled_jobs`, `deferred_jobs`."""
     queue = JSONQueue(queue_name, connection=client)
     registries = {
-        "in_progress_jobs": StartedJobRegistry(queue_name, connection=client),
-        "completed_jobs": FinishedJobRegistry(queue_name, connection=client),
-        "failed_jobs": FailedJobRegistry(queue_name, connection=client),
-        "scheduled_jobs": ScheduledJobRegistry(queue_name, connection=client),
-        "deferred_jobs": DeferredJobRegistry(queue_name, connection=client),
+        "in_progress_jobs": queue.started_job_registry,
+        "completed_jobs": queue.finished_job_registry,
+        "failed_jobs": queue.failed_job_registry,
+        "scheduled_jobs": queue.scheduled_job_registry,
+        "deferred_jobs": queue.deferred_job_registry,
     }
     with client.pipeline(transaction=False) as pipe:
         pipe.llen(queue.key)

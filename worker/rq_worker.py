@@ -4,23 +4,65 @@ from __future__ import annotations
 
 import redis
 from rq import worker_registration
+from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.timeouts import JobTimeoutException
+from rq.utils import now
 from rq.worker import Worker
 
 from common.errors import ServiceError
 from common.rqtypes import JSONJob, JSONQueue
+from worker import naming
 from worker.liveness import JOB_MONITORING_INTERVAL, WORKER_TTL
 
-# Errors that say the request or its data cannot be explained, not that a worker died.
-NON_RETRYABLE: tuple[type[BaseException], ...] = (ServiceError, ValueError, KeyError, TypeError)
+# Errors that say the request or its data cannot be explained (or that it ran out of time), not that a
+# worker died: running the job again would fail again.
+NON_RETRYABLE: tuple[type[BaseException], ...] = (ServiceError, ValueError, KeyError, TypeError,
+                                                  JobTimeoutException)
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class ShapWorker(Worker):
-    """RQ's forking Worker that re-asserts its own registration on every heartbeat.
+    """RQ's forking Worker, with three changes:
 
-    If a Redis restart without persistence, or an operator, dropped the record, the next heartbeat
-    puts it back, so /worker-status never loses a live worker for longer than one heartbeat.
+    * its birth is an atomic claim of its name (WATCH/MULTI around RQ's own rule), retried with a
+      fresh name when RQ reports a collision, a bounded number of times (SPEC §3 step 3);
+    * it re-asserts its own registration on every heartbeat, so a record dropped by a Redis restart
+      without persistence, or by an operator, comes back within one heartbeat;
+    * a busy worker keeps watching its work horse through a Redis outage instead of quitting (the
+      heartbeats it cannot send are logged), so the horse's outcome is still recorded when Redis returns.
     """
+
+    name_prefix = "shap-worker"
+    name_attempts = naming.NAME_ATTEMPTS
+    name_backoff = naming.NAME_BACKOFF
+
+    def register_birth(self) -> None:
+        attempt = 1
+        while not self._claim_name():
+            self.name = naming.next_attempt(self.name, attempt, self.name_prefix, self.name_attempts,
+                                            self.name_backoff)
+            attempt += 1
+        self.log.info("Worker %s: registered birth (name bound on attempt %d)", self.name, attempt)
+
+    def _claim_name(self) -> bool:
+        """RQ's register_birth, made atomic: False when a live record holds the name (or just took it)."""
+        key = self.key
+        with self.connection.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if pipe.exists(key) and not pipe.hexists(key, "death"):
+                    return False
+                pipe.multi()
+                pipe.delete(key)
+                self.birth_date = self.last_heartbeat = now()
+                pipe.hset(key, mapping=self.serialize())
+                worker_registration.register(self, pipe)
+                pipe.expire(key, self.worker_ttl + 60)
+                pipe.execute()
+            except redis.exceptions.WatchError:
+                return False  # another process wrote this key between our check and our claim
+        return True
 
     def heartbeat(self, timeout=None, pipeline=None):
         connection = pipeline if pipeline is not None else self.connection.pipeline()
@@ -30,12 +72,32 @@ class ShapWorker(Worker):
         connection.hdel(self.key, "death")
         worker_registration.register(self, connection)
         if pipeline is None:
-            connection.execute()
+            try:
+                connection.execute()
+            except REDIS_DOWN as exc:
+                # The dequeue that follows meets the same error and backs off (RQ's own loop).
+                self.log.warning("Worker %s: heartbeat failed, Redis is unreachable: %s", self.name, exc)
+
+    def maintain_heartbeats(self, job: Job) -> None:
+        try:
+            super().maintain_heartbeats(job)
+        except REDIS_DOWN as exc:
+            self.log.warning("Worker %s: heartbeat for job %s failed, Redis is unreachable (%s); still "
+                             "watching the work horse", self.name, job.id, exc)
+
+    def set_current_job_working_time(self, current_job_working_time, pipeline=None):
+        if pipeline is not None:
+            super().set_current_job_working_time(current_job_working_time, pipeline=pipeline)
+            return
+        try:
+            super().set_current_job_working_time(current_job_working_time)
+        except REDIS_DOWN:
+            self.current_job_working_time = current_job_working_time  # Redis gets it with the next heartbeat
 
 
-def build_worker(client: redis.Redis, queue_names: list[str], name: str) -> ShapWorker:
+def build_worker(client: redis.Redis, queue_names: list[str], name: str, prefix: str = "shap-worker") -> ShapWorker:
     queues = [JSONQueue(q, connection=client) for q in queue_names]
-    return ShapWorker(
+    worker = ShapWorker(
         queues,
         name=name,
         connection=client,
@@ -46,6 +108,8 @@ def build_worker(client: redis.Redis, queue_names: list[str], name: str) -> Shap
         job_monitoring_interval=JOB_MONITORING_INTERVAL,
         exception_handlers=[no_retry_for_bad_input],
     )
+    worker.name_prefix = prefix
+    return worker
 
 
 def no_retry_for_bad_input(job, exc_type, exc_value, traceback) -> bool:
@@ -53,6 +117,7 @@ def no_retry_for_bad_input(job, exc_type, exc_value, traceback) -> bool:
 
     Retries are for jobs whose worker died; RQ calls this handler before it decides to retry.
     """
-    if issubclass(exc_type, NON_RETRYABLE):
+    if isinstance(exc_type, type) and issubclass(exc_type, NON_RETRYABLE):
         job.retries_left = 0
     return True
+

@@ -1,4 +1,10 @@
-"""`python -m worker.scheduler`: registers the periodic cleanup under a fixed id, then runs rq-scheduler."""
+"""`python -m worker.scheduler`: registers the periodic cleanup under a fixed id, then runs rq-scheduler.
+
+rq-scheduler has no serializer option; it is handed the JSON Job and Queue classes (common.rqtypes),
+so the jobs it creates and reads are JSON, never pickle. Several schedulers (one per container) may
+run against one Redis: rq-scheduler's own lock lets one of them enqueue at a time, the fixed job id
+keeps a single registration however often they restart, and the cleanup itself takes a Redis lock.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +12,40 @@ import logging
 from datetime import UTC, datetime
 
 import redis
+from rq.job import Job
 from rq_scheduler import Scheduler
 
 from common.jobstates import CLEANUP_FUNC
 from common.rqtypes import JSONJob, JSONQueue
 from common.settings import Settings
 from worker import startup
-from worker.cleanup import CLEANUP_JOB_ID
+from worker.cleanup import CLEANUP_JOB_ID, CLEANUP_JOB_TIMEOUT
 
 log = logging.getLogger("worker.scheduler")
 
+POLL_SECONDS = 5
 
-def build_scheduler(client: redis.Redis, settings: Settings) -> Scheduler:
-    return Scheduler(queue_name=settings.maintenance_queue_name, connection=client, job_class=JSONJob,
-                     queue_class=JSONQueue, interval=min(5, settings.cleanup_interval))
+
+class CleanupScheduler(Scheduler):
+    """rq-scheduler that does not push a periodic job again while its previous run still waits in the queue.
+
+    Without this, a maintenance worker that is down for a while would find the same job id pushed once
+    per interval and run the cleanup that many times in a row when it comes back.
+    """
+
+    def enqueue_job(self, job: Job) -> None:
+        interval = job.meta.get("interval")
+        queue = self.get_queue_for_job(job)
+        if interval and self.connection.lpos(queue.key, job.id) is not None:
+            log.info("%s is still waiting in %s; not queued again", job.id, queue.name)
+            self.connection.zadd(self.scheduled_jobs_key, {job.id: int(datetime.now(UTC).timestamp()) + int(interval)})
+            return
+        super().enqueue_job(job)
+
+
+def build_scheduler(client: redis.Redis, settings: Settings) -> CleanupScheduler:
+    return CleanupScheduler(queue_name=settings.maintenance_queue_name, connection=client, job_class=JSONJob,
+                            queue_class=JSONQueue, interval=min(POLL_SECONDS, settings.cleanup_interval))
 
 
 def register_cleanup(scheduler: Scheduler, settings: Settings) -> None:
@@ -33,7 +59,7 @@ def register_cleanup(scheduler: Scheduler, settings: Settings) -> None:
         repeat=None,
         id=CLEANUP_JOB_ID,
         queue_name=settings.maintenance_queue_name,
-        timeout=300,
+        timeout=CLEANUP_JOB_TIMEOUT,
         description="scheduled cleanup of stuck jobs and stale workers",
     )
     log.info("registered cleanup %s every %ss on %s", CLEANUP_JOB_ID, settings.cleanup_interval,

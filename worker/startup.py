@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -13,7 +15,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from common.redis_conn import RETRY_ON, worker_redis
+from common.redis_conn import RETRY_ON, web_redis, worker_redis
 from common.settings import Settings, SettingsError
 from worker import liveness, naming
 from worker.rq_worker import build_worker
@@ -48,6 +50,30 @@ def connect(settings: Settings) -> redis.Redis:
     return client
 
 
+def redacted(url: str) -> str:
+    """A Redis URL without its credentials, for messages."""
+    return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+def operator_client(url: str | None, program: str) -> tuple[redis.Redis, Settings]:
+    """For the operator CLIs: the service's settings (REDIS_URL replaced by `url` when given) and a
+    client whose every call ends within about REDIS_TIMEOUT. Exits 2 with a clear message when the
+    configuration is invalid or Redis does not answer."""
+    environ = dict(os.environ) | ({"REDIS_URL": url} if url else {})
+    try:
+        settings = Settings.from_env(environ)
+    except SettingsError as exc:
+        print(f"{program}: invalid configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    client = web_redis(settings)
+    try:
+        client.ping()
+    except RETRY_ON as exc:
+        print(f"{program}: cannot reach Redis at {redacted(settings.effective_redis_url)}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return client, settings
+
+
 def run(queue_names: list[str], *, prefix: str, preload: Callable[[redis.Redis, Settings], None]) -> None:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level,
@@ -55,14 +81,21 @@ def run(queue_names: list[str], *, prefix: str, preload: Callable[[redis.Redis, 
     try:
         client = connect(settings)
         removed = liveness.clear_stale(client)
-        log.info("cleared %d stale worker records", len(removed))
+        log.info("cleared %d stale worker records%s", len(removed),
+                 "".join(f"; {v.name}: {v.reason}" for v in removed))
         name = naming.pick_name(client, first=settings.worker_name, prefix=prefix)
+        preload(client, settings)
     except (StartupError, naming.NameCollision) as exc:
         log.error("worker cannot start: %s; exiting so supervisord restarts it", exc)
         raise SystemExit(1) from None
-    preload(client, settings)
+    except RETRY_ON as exc:
+        log.error("worker cannot start, Redis failed during start-up: %s; exiting so supervisord restarts it", exc)
+        raise SystemExit(1) from None
     gc.freeze()  # objects made so far stay shared with every forked work horse
-    worker = build_worker(client, queue_names, name)
+    worker = build_worker(client, queue_names, name, prefix=prefix)
     log.info("worker %s ready on %s", name, ", ".join(queue_names))
-    worker.work(logging_level=settings.log_level, max_jobs=None, with_scheduler=False)
-
+    try:
+        worker.work(logging_level=settings.log_level, max_jobs=None, with_scheduler=False)
+    except naming.NameCollision as exc:  # RQ still reported a collision at birth, on every attempt
+        log.error("worker cannot start: %s; exiting so supervisord restarts it", exc)
+        raise SystemExit(1) from None
