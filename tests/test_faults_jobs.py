@@ -157,12 +157,9 @@ class TestWorkerAndHorseKilled:
         assert service.wait_job(trainer, timeout=240)["status"] == "finished"
 
 
-class TestKnownBugElsewhere:
-    """Last in the module: the job it kills stays blocked on a stale lock until JOB_TIMEOUT."""
+class TestTrainingLock:
+    """A training lock dies with the work horse that held it."""
 
-    @pytest.mark.xfail(strict=True, reason="worker/models.py: the model-training lock is taken with "
-                       "timeout=LOCK_WAIT (900 s), so a horse killed while training leaves a lock that blocks "
-                       "the retried job until JOB_TIMEOUT; see the issue-3 report")
     def test_a_work_horse_killed_while_training_is_retried_and_the_job_finishes(self, with_retries):
         """The horse that holds the training lock is killed: the retry must still train and finish."""
         service, client = with_retries, with_retries.redis_client()

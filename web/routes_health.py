@@ -7,11 +7,11 @@ import time
 
 import redis.exceptions
 from flask import Blueprint
-from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from common import __version__
 from web.responses import json_response
 from web.services import services
+from worker import queue_stats
 from worker.liveness import judge, registered_worker_keys
 
 blueprint = Blueprint("health", __name__)
@@ -37,13 +37,10 @@ def health():
             "memory_usage_mb": memory_usage_mb()}
     try:
         verdicts = judge(svc.redis, registered_worker_keys(svc.redis))
-        queue = svc.queue
-        body["workers"] = {"active": sum(v.alive for v in verdicts), "total": len(verdicts)}
-        body["queue"] = {
-            "queued": queue.count,
-            "started": StartedJobRegistry(queue.name, connection=svc.redis).count,
-            "failed": FailedJobRegistry(queue.name, connection=svc.redis).count,
-        }
+        counts = queue_stats.counts(svc.redis, svc.settings.queue_name)
+        body["workers"] = {"active": sum(v.live for v in verdicts), "total": len(verdicts)}
+        body["queue"] = {"queued": counts["queued_jobs"], "started": counts["in_progress_jobs"],
+                         "failed": counts["failed_jobs"]}
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         body.update(status="unavailable", redis_connected=False, error=f"Redis is unreachable: {exc}")
         return json_response(body, 503)

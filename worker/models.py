@@ -6,7 +6,10 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +17,10 @@ import numpy as np
 import orjson
 import pandas as pd
 import redis
+import redis.exceptions
 from catboost import CatBoost, CatBoostClassifier, CatBoostRegressor, Pool
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from common import keys
 
@@ -28,7 +34,8 @@ TRAINING_PARAMS: dict[str, Any] = {
 }
 HOLDOUT_FRACTION = 0.2
 MAX_CLASSES = 20
-LOCK_WAIT = 900
+LOCK_WAIT = 900  # longest a job waits for another process's training of the same model
+LOCK_TTL = 30  # the training lock expires this soon after its holder dies (a killed work horse)
 
 
 class TrainingError(ValueError):
@@ -149,6 +156,27 @@ def _from_redis(client: redis.Redis, model_id: str) -> TrainedModel | None:
     return TrainedModel(model_id, model, meta)
 
 
+@contextmanager
+def _kept_alive(lock: Lock) -> Iterator[None]:
+    """Renew `lock` every LOCK_TTL/3 s while the block runs; a dead process stops renewing it."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(LOCK_TTL / 3):
+            try:
+                lock.reacquire()
+            except (LockError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                log.warning("could not renew training lock %s: %s", lock.name, exc)
+
+    thread = threading.Thread(target=renew, name="renew-training-lock", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str, target: str,
                  features: list[str], thread_count: int) -> TrainedModel:
     """The stored model for these inputs; trained here, under a lock, if nobody has trained it yet."""
@@ -156,7 +184,8 @@ def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str,
     found = _from_redis(client, model_id)
     if found:
         return found
-    with client.lock(keys.model_lock(model_id), timeout=LOCK_WAIT, blocking_timeout=LOCK_WAIT):
+    lock = client.lock(keys.model_lock(model_id), timeout=LOCK_TTL, blocking_timeout=LOCK_WAIT)
+    with lock, _kept_alive(lock):
         found = _from_redis(client, model_id)  # another process may have trained it while we waited
         if found:
             return found
