@@ -37,5 +37,10 @@ def job_result(job_id: str) -> str:
     return f"{PREFIX}result:{job_id}"
 
 
+def job_answer_gzip(job_id: str) -> str:
+    """The whole gzip-compressed /job_status answer of a finished job, compressed once by the web."""
+    return f"{PREFIX}answer:{job_id}:gzip"
+
+
 CLEANUP_LOCK = f"{PREFIX}lock:cleanup"
 CLEANUP_LAST_RUN = f"{PREFIX}cleanup:last_run"

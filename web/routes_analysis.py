@@ -2,28 +2,54 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import orjson
-from flask import Blueprint, request, url_for
+import redis
+from flask import Blueprint, current_app, request, url_for
+from flask.blueprints import BlueprintSetupState
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from rq.results import Result
 
 from common import jobstates, keys
 from common.errors import InvalidRequest, NotFound, TooManyRows
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob
-from web.responses import json_response, raw_json_response
+from web.responses import (
+    AnswerCache,
+    gzip_chunks,
+    json_chunks_response,
+    json_response,
+    json_stream_response,
+    maybe_gzip,
+)
 from web.schemas import AnalyzeRequest
 from web.services import Services, services
 
 blueprint = Blueprint("analysis", __name__)
 
 MAX_WAIT_SECONDS = 30.0
+BLOCK_SLICE = 1.0  # seconds one blocking read of a job's results stream may last
+POLL_PAUSE_MAX = 0.05  # longest pause between status reads of a long poll that does not block
+SLICE_BYTES = 8 * 2**20  # a stored answer is read from Redis and sent in slices of this size
+ANSWER_CACHE_BYTES = 32 * 2**20  # finished answers kept by each web process (they never change)
+ANSWER_CACHE_ENTRY_BYTES = SLICE_BYTES  # larger answers are streamed from Redis every time
 _ENDED = {jobstates.FINISHED: "done", jobstates.FAILED: "failed", jobstates.STOPPED: "stopped",
           jobstates.CANCELED: "canceled"}
+
+
+@blueprint.record_once
+def _set_up(state: BlueprintSetupState) -> None:
+    pool = state.app.extensions["shap"].settings.redis_connection_pool_size
+    state.app.extensions["shap-waiters"] = threading.BoundedSemaphore(max(1, pool // 2))
+    state.app.extensions["shap-answers"] = AnswerCache(ANSWER_CACHE_BYTES, ANSWER_CACHE_ENTRY_BYTES)
 
 
 def json_body() -> Any:
@@ -86,6 +112,26 @@ def _progress(job: Job, status: str) -> dict[str, Any]:
     return progress
 
 
+@dataclass
+class Stored:
+    """A stored value (a result, or a gzip answer) read in slices: the first with the job, the rest
+    while the answer is sent, so the web never holds more than a slice of a large result."""
+
+    key: str
+    size: int
+    first: bytes
+
+    def chunks(self, client: redis.Redis) -> Iterator[bytes]:
+        yield self.first
+        offset = len(self.first)
+        while offset < self.size:
+            piece: Any = client.getrange(self.key, offset, offset + SLICE_BYTES - 1)
+            if not piece:
+                return  # expired while it was being sent: the client sees a short answer
+            yield piece
+            offset += len(piece)
+
+
 def _fetch(svc: Services, job_id: str) -> Job:
     try:
         return JSONJob.fetch(job_id, connection=svc.redis)
@@ -93,43 +139,173 @@ def _fetch(svc: Services, job_id: str) -> Job:
         raise NotFound(f"No job with id {job_id!r}; it never existed or its result expired.") from None
 
 
-def _wait_for_end(svc: Services, job: Job, seconds: float) -> str:
-    """Long-poll: re-read the status with a short, growing pause until the job ends or time is up."""
+def _stored(svc: Services, key: str) -> Stored | None:
+    """The size and first slice of a stored value, in one round trip; None when it does not exist."""
+    with svc.redis.pipeline(transaction=False) as pipe:
+        pipe.strlen(key)
+        pipe.getrange(key, 0, SLICE_BYTES - 1)
+        size, first = pipe.execute()
+    return Stored(key, size, first) if size else None
+
+
+def _wait_for_end(svc: Services, job: Job, seconds: float) -> None:
+    """Long-poll until the job ends or time is up.
+
+    RQ writes a job's outcome to its results stream in the same transaction that marks it finished or
+    failed, so a blocking XREAD on that stream wakes the moment the job ends. Each block lasts at most
+    BLOCK_SLICE (below the socket timeout), after which the status is read again (stopped, canceled and
+    requeued jobs write no result). A blocked read holds a pooled connection, so at most half the pool
+    blocks at once; the other waiters poll."""
     deadline = time.monotonic() + seconds
+    waiters: threading.BoundedSemaphore = current_app.extensions["shap-waiters"]
+    if not waiters.acquire(blocking=False):
+        _poll_until_end(job, deadline)
+        return
+    try:
+        stream = Result.get_key(job.id)
+        newest: Any = svc.redis.xrevrange(stream, "+", "-", count=1)  # before the status: no end is missed
+        last: Any = newest[0][0] if newest else "0-0"
+        block = min(BLOCK_SLICE, svc.settings.redis_timeout / 2)
+        while job.get_status(refresh=True) not in jobstates.TERMINAL:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            reply: Any = svc.redis.xread({stream: last}, count=1, block=max(1, int(1000 * min(remaining, block))))
+            if reply:  # a new result; read the status again (a retried job gets one and goes on)
+                last = reply[0][1][-1][0]
+    finally:
+        waiters.release()
+
+
+def _poll_until_end(job: Job, deadline: float) -> None:
     pause = 0.005
-    status = job.get_status(refresh=False)
-    while status not in jobstates.TERMINAL and time.monotonic() < deadline:
+    while job.get_status(refresh=True) not in jobstates.TERMINAL and time.monotonic() < deadline:
         time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        pause = min(pause * 1.5, 0.1)
-        status = job.get_status(refresh=True)
-    return status
+        pause = min(pause * 1.5, POLL_PAUSE_MAX)
 
 
-@blueprint.get("/job_status/<job_id>")
-def job_status(job_id: str):
-    svc = services()
+def _wait_param() -> float:
     try:
         wait = float(request.args.get("wait", 0))
     except ValueError:
         raise InvalidRequest("wait must be a number of seconds between 0 and 30.") from None
     if not 0 <= wait <= MAX_WAIT_SECONDS:
         raise InvalidRequest("wait must be a number of seconds between 0 and 30.")
-    job = _fetch(svc, job_id)
-    status: str = job.get_status(refresh=False)
-    if wait and status not in jobstates.TERMINAL:
-        status = _wait_for_end(svc, job, wait)
-        job = _fetch(svc, job_id)
-        status = job.get_status(refresh=False)
-    body: dict[str, Any] = {
+    return wait
+
+
+def _fields_param() -> list[str] | None:
+    raw = request.args.get("fields")
+    if raw is None:
+        return None
+    fields = [name.strip() for name in raw.split(",") if name.strip()]
+    if not fields:
+        raise InvalidRequest("fields must name one or more result fields, comma-separated "
+                             "(e.g. fields=summary,feature_importance).")
+    return list(dict.fromkeys(fields))
+
+
+def _accepts_gzip() -> bool:
+    return request.accept_encodings["gzip"] > 0
+
+
+def _envelope(job: Job, status: str) -> dict[str, Any]:
+    return {
         "success": True, "job_id": job.id, "status": status, "progress": _progress(job, status),
         "enqueued_at": _iso(job.enqueued_at), "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at),
     }
+
+
+def _expired(job: Job) -> NotFound:
+    return NotFound(f"The result of job {job.id!r} has expired (RESULT_TTL).")
+
+
+def _check_fields(fields: list[str], available: list[str]) -> None:
+    unknown = [name for name in fields if name not in available]
+    if unknown:
+        raise InvalidRequest(f"fields names {unknown}, which the result does not have; its fields are "
+                             f"{available}.", details={"unknown_fields": unknown})
+
+
+def _result_fields(svc: Services, job: Job, fields: list[str]) -> bytes:
+    """`{"name": value, ...}` of the asked fields in the result's own order, cut out of the stored
+    result by the byte ranges the worker recorded (no decoding, no re-encoding)."""
+    key = keys.job_result(job.id)
+    index: dict[str, list[int]] | None = job.meta.get("result_index")
+    if index is None:  # a result stored before results were indexed: decode it
+        payload = svc.redis.get(key)
+        if payload is None:
+            raise _expired(job)
+        result = orjson.loads(payload)
+        _check_fields(fields, list(result))
+        return orjson.dumps({name: value for name, value in result.items() if name in fields})
+    _check_fields(fields, list(index))
+    wanted = [name for name in index if name in fields]
+    with svc.redis.pipeline(transaction=False) as pipe:
+        for name in wanted:
+            start, end = index[name]
+            pipe.getrange(key, start, end - 1)
+        values = pipe.execute()
+    if not all(values):
+        raise _expired(job)
+    parts = [orjson.dumps(name) + b":" + value for name, value in zip(wanted, values, strict=True)]
+    return b"{" + b",".join(parts) + b"}"
+
+
+def _gzip_answer(svc: Services, job: Job, head: bytes) -> bytes:
+    """Compress a finished job's whole answer once and keep it beside the result, for as long as it."""
+    key = keys.job_result(job.id)
+    stored = _stored(svc, key)
+    if stored is None:
+        raise _expired(job)
+    compressed = gzip_chunks([head, *stored.chunks(svc.redis), b"}"])
+    ttl_ms: Any = svc.redis.pttl(key)
+    ttl_ms = ttl_ms if ttl_ms and ttl_ms > 0 else svc.settings.result_ttl * 1000
+    svc.redis.set(keys.job_answer_gzip(job.id), compressed, px=ttl_ms, nx=True)
+    return compressed
+
+
+@blueprint.get("/job_status/<job_id>")
+def job_status(job_id: str):
+    svc = services()
+    wait = _wait_param()
+    fields = _fields_param()
+    gzip_ok = _accepts_gzip()
+    variant = ("gzip" if gzip_ok else "identity") + (":" + ",".join(fields) if fields else "")
+    answers: AnswerCache = current_app.extensions["shap-answers"]
+    cached = answers.get(job_id, variant)
+    if cached is not None:  # a finished answer never changes: serve it while the job and its result exist
+        if svc.redis.exists(JSONJob.key_for(job_id), keys.job_result(job_id)) == 2:
+            return json_chunks_response([cached[0]], gzipped=cached[1])
+        answers.discard(job_id)
+    job = _fetch(svc, job_id)
+    status: str = job.get_status(refresh=False)
+    if wait and status not in jobstates.TERMINAL:
+        _wait_for_end(svc, job, wait)
+        job = _fetch(svc, job_id)
+        status = job.get_status(refresh=False)
+    body = _envelope(job, status)
     if status == jobstates.FAILED:
         latest = job.latest_result()
         body["error"] = describe_failure(latest.exc_string if latest else job.exc_info)
-    if status == jobstates.FINISHED:
-        payload = svc.redis.get(keys.job_result(job.id))
-        if payload is None:
-            raise NotFound(f"The result of job {job_id!r} has expired (RESULT_TTL).")
-        return raw_json_response(orjson.dumps(body)[:-1] + b',"result":' + payload + b"}")  # type: ignore[operator]
-    return json_response(body)
+    if status != jobstates.FINISHED:
+        return json_chunks_response([orjson.dumps(body)], gzip_ok=gzip_ok)
+    head = orjson.dumps(body)[:-1] + b',"result":'
+    if fields:
+        chunks, gzipped = maybe_gzip([b"".join([head, _result_fields(svc, job, fields), b"}"])], gzip_ok)
+        answers.put(job_id, variant, chunks[0], gzipped)
+        return json_chunks_response(chunks, gzipped=gzipped)
+    stored = _stored(svc, keys.job_answer_gzip(job_id) if gzip_ok else keys.job_result(job_id))
+    if gzip_ok and stored is None:
+        answer = _gzip_answer(svc, job, head)
+    elif stored is None:
+        raise _expired(job)
+    elif stored.size > len(stored.first):  # larger than a slice: streamed, never held whole
+        if gzip_ok:
+            return json_stream_response(stored.chunks(svc.redis), stored.size, gzipped=True)
+        return json_stream_response(chain([head], stored.chunks(svc.redis), [b"}"]),
+                                    len(head) + stored.size + 1)
+    else:
+        answer = stored.first if gzip_ok else b"".join([head, stored.first, b"}"])
+    answers.put(job_id, variant, answer, gzip_ok)
+    return json_chunks_response([answer], gzipped=gzip_ok)

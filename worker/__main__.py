@@ -15,6 +15,9 @@ def preload(client: redis.Redis, settings: Settings) -> None:
     import pandas  # noqa: F401
 
     import worker.jobs  # noqa: F401  (the job module and its imports are then shared by every horse)
+    from worker.analysis import warm_up
+
+    warm_up()  # CatBoost's lazy native set-up, done once here instead of in every work horse
 
     ctx = context.WorkerContext(settings, client)
     context.install(ctx)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -14,28 +14,40 @@ from common.selection import select_rows
 from worker.models import TrainedModel, feature_frame
 
 TOP_CONTRIBUTORS = 3
+ROW_CHUNK = 10_000  # result rows built and encoded at a time
 Progress = Callable[[str], None]
 
 
-def shap_matrix(trained: TrainedModel, x: pd.DataFrame, thread_count: int, batch_size: int) -> np.ndarray:
-    """Native CatBoost ShapValues, batch by batch: (rows, features+1) or (rows, classes, features+1)."""
+def shap_matrix(trained: TrainedModel, x: pd.DataFrame, thread_count: int,
+                batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Native CatBoost ShapValues and raw predictions, batch by batch, from one Pool per batch.
+
+    Returns (shap, raw): shap is (rows, features+1) or (rows, classes, features+1), filled in place (no
+    concatenation, so the peak is the matrix plus one batch); raw is (rows,) or (rows, classes)."""
     cats = trained.meta["cat_features"]
-    parts = []
+    shap: np.ndarray | None = None
+    raw: np.ndarray | None = None
     for start in range(0, len(x), batch_size):
         pool = Pool(x.iloc[start:start + batch_size], cat_features=cats)
-        parts.append(trained.model.get_feature_importance(data=pool, type="ShapValues", thread_count=thread_count))
-    return np.concatenate(parts, axis=0)
+        part = trained.model.get_feature_importance(data=pool, type="ShapValues", thread_count=thread_count)
+        scores = np.asarray(trained.model.predict(pool, prediction_type="RawFormulaVal", thread_count=thread_count))
+        if shap is None or raw is None:
+            shap = np.empty((len(x), *part.shape[1:]), dtype=part.dtype)
+            raw = np.empty((len(x), *scores.shape[1:]), dtype=scores.dtype)
+        shap[start:start + len(part)] = part
+        raw[start:start + len(scores)] = scores
+        del part, pool
+    assert shap is not None and raw is not None
+    return shap, raw
 
 
-def _explained(trained: TrainedModel, x: pd.DataFrame, shap: np.ndarray, thread_count: int):
+def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
     """Per row: the explained SHAP vector, raw score and prediction; the base value; per-task extras."""
-    pool = Pool(x, cat_features=trained.meta["cat_features"])
     task = trained.meta["task"]
-    raw = np.asarray(trained.model.predict(pool, prediction_type="RawFormulaVal", thread_count=thread_count))
     if task == "multiclass":
         classes = trained.meta["classes"]
         chosen = np.argmax(raw, axis=1)
-        rows = np.arange(len(x))
+        rows = np.arange(len(raw))
         values = shap[rows, chosen, :-1]
         base_value: Any = {cls: float(shap[0, k, -1]) for k, cls in enumerate(classes)}
         proba = np.exp(raw - raw.max(axis=1, keepdims=True))
@@ -54,8 +66,47 @@ def _explained(trained: TrainedModel, x: pd.DataFrame, shap: np.ndarray, thread_
     return values, raw, predictions, float(shap[0, -1]), extra
 
 
+class ShapColumns:
+    """`shap_values` of the result: one contiguous column per feature, made when it is encoded, so the
+    (rows x features) matrix is never copied whole."""
+
+    def __init__(self, features: list[str], values: np.ndarray) -> None:
+        self.features = features
+        self.values = values
+
+    def items(self) -> Iterator[tuple[str, np.ndarray]]:
+        for i, name in enumerate(self.features):
+            yield name, np.ascontiguousarray(self.values[:, i])
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        return dict(self.items())
+
+
+class ResultRows:
+    """`results` of the result: the row objects, built `chunk` rows at a time when they are encoded, so
+    all of them never exist at once (100,000 rows of dicts would take about 1 KB each)."""
+
+    def __init__(self, build: Callable[[np.ndarray], list[dict[str, Any]]], order: np.ndarray, chunk: int) -> None:
+        self._build = build
+        self._order = order
+        self._chunk = max(1, chunk)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def first(self) -> dict[str, Any]:
+        return self._build(self._order[:1])[0]
+
+    def chunks(self) -> Iterator[list[dict[str, Any]]]:
+        for start in range(0, len(self._order), self._chunk):
+            yield self._build(self._order[start:start + self._chunk])
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [row for chunk in self.chunks() for row in chunk]
+
+
 def _summary(request: dict, meta: dict, target: str, ranking: list[tuple[str, float]], direction: dict,
-             rows: int, results: list[dict]) -> str:
+             rows: int, results: ResultRows) -> str:
     total = sum(v for _, v in ranking) or 1.0
     top = ranking[:3]
     drivers = ", ".join(f"{name} ({100 * value / total:.0f}%)" for name, value in top)
@@ -64,7 +115,7 @@ def _summary(request: dict, meta: dict, target: str, ranking: list[tuple[str, fl
                for name, _ in top if direction.get(name)]
     effect_text = ("; ".join(effects) + ".").capitalize() if effects else ""
     if request.get("analysis_type") == "ranking":
-        first = results[0]
+        first = results.first()
         label = next((str(first[c]) for c in meta["id_columns"] if first.get(c) is not None), "row 1")
         return (f"Ranked {rows} rows of '{meta['name']}' ({scope}) by predicted {target}: {label} ranks first "
                 f"with {first['prediction']}. The ranking is driven mostly by {drivers} of the total SHAP "
@@ -75,8 +126,11 @@ def _summary(request: dict, meta: dict, target: str, ranking: list[tuple[str, fl
 
 def analyze(frame: pd.DataFrame, meta: dict, request: dict[str, Any], target: str, trained: TrainedModel, *,
             thread_count: int, batch_size: int, max_rows: int, float_dtype: str = "float64",
-            progress: Progress = lambda stage: None) -> dict[str, Any]:
-    """Explain the selected rows with `trained`; returns the result object of SPEC §4."""
+            row_chunk: int = ROW_CHUNK, progress: Progress = lambda stage: None) -> dict[str, Any]:
+    """Explain the selected rows with `trained`; returns the result object of SPEC §4.
+
+    `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
+    encoded (worker.jobs), `row_chunk` rows at a time, so a large analysis never holds every row object."""
     timings: dict[str, float] = {}
     features = trained.meta["features"]
     selection = select_rows(frame, meta, request, max_rows)
@@ -84,15 +138,15 @@ def analyze(frame: pd.DataFrame, meta: dict, request: dict[str, Any], target: st
 
     progress("computing_shap")
     started = time.perf_counter()
-    shap = shap_matrix(trained, x, thread_count, batch_size)
-    values, raw, predictions, base_value, extra = _explained(trained, x, shap, thread_count)
+    shap, raw_scores = shap_matrix(trained, x, thread_count, batch_size)
+    values, raw, predictions, base_value, extra = _explained(trained, shap, raw_scores)
     timings["shap_s"] = time.perf_counter() - started
 
     progress("building_result")
     started = time.perf_counter()
     importance = np.abs(values).mean(axis=0)
-    order = np.argsort(-importance, kind="stable")
-    ranking = [(features[i], float(importance[i])) for i in order]
+    by_importance = np.argsort(-importance, kind="stable")
+    ranking = [(features[i], float(importance[i])) for i in by_importance]
     numeric = [i for i, f in enumerate(features) if f not in trained.meta["cat_features"]]
     direction = {}
     for i in numeric:
@@ -101,31 +155,45 @@ def analyze(frame: pd.DataFrame, meta: dict, request: dict[str, Any], target: st
         if ok.sum() > 2 and np.std(column[ok]) > 0 and np.std(values[ok, i]) > 0:
             direction[features[i]] = float(np.corrcoef(column[ok], values[ok, i])[0, 1])
 
-    top_idx = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :TOP_CONTRIBUTORS]
     shown = [c for c in meta["id_columns"] if c in selection.frame.columns]
     if target in selection.frame.columns:
         shown.append(target)
     shown_values = {c: selection.frame[c].to_numpy(dtype=object) for c in shown}
-    x_values = x.to_numpy(dtype=object)
     extra_values = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in extra.items()}
     raw_list = raw.tolist()
-    results = []
-    for r in range(len(x)):
-        row: dict[str, Any] = {c: _plain(shown_values[c][r]) for c in shown}
-        row["prediction"] = predictions[r]
-        row["raw_prediction"] = raw_list[r]
-        for key, column in extra_values.items():
-            row[key] = column[r]
-        row["top_contributors"] = [
-            {"feature": features[j], "shap_value": float(values[r, j]), "value": _plain(x_values[r, j])}
-            for j in top_idx[r]
-        ]
-        results.append(row)
-    if request.get("analysis_type") == "ranking":
-        key = raw_list if trained.meta["task"] != "multiclass" else extra_values["probability"]
-        for rank, r in enumerate(sorted(range(len(results)), key=lambda i: -key[i]), start=1):
-            results[r]["rank"] = rank
-        results.sort(key=lambda row: row["rank"])
+    ranked = request.get("analysis_type") == "ranking"
+    if ranked:
+        key = raw if trained.meta["task"] != "multiclass" else np.asarray(extra["probability"])
+        order = np.argsort(-key, kind="stable")
+    else:
+        order = np.arange(len(x))
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(1, len(order) + 1)
+
+    def build(rows: np.ndarray) -> list[dict[str, Any]]:
+        """The row objects of `rows` (positions in the explained frame), in that order."""
+        chunk_values = values[rows]
+        top_idx = np.argsort(-np.abs(chunk_values), axis=1, kind="stable")[:, :TOP_CONTRIBUTORS]
+        top_shap = np.take_along_axis(chunk_values, top_idx, axis=1).tolist()
+        # the feature values shown beside them: Python objects (floats, strings), NaN made None below
+        top_x = np.take_along_axis(x.iloc[rows].to_numpy(dtype=object), top_idx, axis=1).tolist()
+        built = []
+        for r, picked, shap_values, shown_x in zip(rows.tolist(), top_idx.tolist(), top_shap, top_x, strict=True):
+            row: dict[str, Any] = {c: _plain(shown_values[c][r]) for c in shown}
+            row["prediction"] = predictions[r]
+            row["raw_prediction"] = raw_list[r]
+            for name, column in extra_values.items():
+                row[name] = column[r]
+            row["top_contributors"] = [
+                {"feature": features[j], "shap_value": v, "value": xv if xv == xv else None}  # NaN != NaN
+                for j, v, xv in zip(picked, shap_values, shown_x, strict=True)
+            ]
+            if ranked:
+                row["rank"] = int(position[r])
+            built.append(row)
+        return built
+
+    results = ResultRows(build, order, row_chunk)
     timings["result_s"] = time.perf_counter() - started
 
     return {
@@ -137,7 +205,7 @@ def analyze(frame: pd.DataFrame, meta: dict, request: dict[str, Any], target: st
         "selected_rows": selection.selected_rows,
         "summary": _summary(request, meta, target, ranking, direction, len(x), results),
         "feature_importance": [{"feature": name, "importance": value} for name, value in ranking],
-        "shap_values": dict(zip(features, np.ascontiguousarray(values.T), strict=True)),
+        "shap_values": ShapColumns(features, values),
         "base_value": base_value,
         "results": results,
         "model": {k: trained.meta[k] for k in ("task", "metrics", "trained_rows", "features")}
@@ -157,3 +225,21 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def warm_up() -> None:
+    """Run CatBoost's SHAP and prediction paths once on a tiny model, in a worker parent before it forks.
+
+    CatBoost initializes native state lazily on first use (about 45 ms on this machine); done in the
+    parent, every forked work horse inherits it instead of paying it per job. One thread, no files."""
+    from catboost import CatBoostRegressor
+
+    rows = 40
+    frame = pd.DataFrame({"number": np.arange(rows, dtype="float64"), "other": np.arange(rows) % 7 * 1.0,
+                          "category": np.array(["a", "b", "c", "d"])[np.arange(rows) % 4]})
+    target = frame["number"] * 2 + frame["other"]
+    model = CatBoostRegressor(iterations=4, depth=2, thread_count=1, verbose=False, allow_writing_files=False)
+    model.fit(Pool(frame, target, cat_features=["category"]))
+    trained = TrainedModel("warm-up", model, {"cat_features": ["category"], "task": "regression"})
+    shap, raw = shap_matrix(trained, frame, thread_count=1, batch_size=rows)
+    _explained(trained, shap, raw)

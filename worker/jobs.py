@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
+import redis
 from rq import get_current_job
 from rq.job import Job
 
 from common import datasets, default_dataset, keys
 from common.jobstates import STAGES
 from worker import context
-from worker.analysis import analyze
+from worker.analysis import ResultRows, ShapColumns, analyze
 from worker.models import get_or_train
 
 log = logging.getLogger(__name__)
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident set (a work horse's own: the kernel resets it at fork), Linux only."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 def report_progress(job: Job | None, stage: str) -> None:
@@ -27,7 +41,8 @@ def report_progress(job: Job | None, stage: str) -> None:
 
 
 def compute(request: dict[str, Any], job: Job | None = None) -> dict[str, Any]:
-    """The whole analysis in this process; returns the result object (numpy arrays inside)."""
+    """The whole analysis in this process; returns the result object (numpy arrays inside; its
+    `shap_values` and `results` are built while it is encoded: `encode` or `encode_to`)."""
     ctx = context.current()
     settings = ctx.settings
     timings: dict[str, float] = {}
@@ -50,15 +65,124 @@ def compute(request: dict[str, Any], job: Job | None = None) -> dict[str, Any]:
         batch_size=settings.effective_shap_batch_size,
         max_rows=settings.max_rows,
         float_dtype="float32" if settings.aggressive_memory_management else "float64",
+        row_chunk=STREAM_SIZES[settings.aggressive_memory_management][0],
         progress=lambda stage: report_progress(job, stage),
     )
     result["timings"] = timings | result["timings"]
     return result
 
 
+OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+# Streaming sizes: (result rows built at a time, JSON bytes held before they are appended to Redis).
+STREAM_SIZES = {False: (10_000, 32 * 2**20), True: (1_000, 2 * 2**20)}  # by AGGRESSIVE_MEMORY_MANAGEMENT
+
+
+def _materialize(value: Any) -> Any:
+    """orjson's hook for the result's lazy parts."""
+    if isinstance(value, ResultRows):
+        return value.to_list()
+    if isinstance(value, ShapColumns):
+        return value.to_dict()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
 def encode(result: dict[str, Any]) -> bytes:
     """JSON bytes; orjson writes NaN and infinities as null, so the payload is always valid JSON."""
-    return orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps(result, default=_materialize, option=OPTIONS)
+
+
+def _pieces(value: Any) -> Iterator[bytes | memoryview]:
+    """The JSON of one value in pieces: result rows chunk by chunk, SHAP values column by column."""
+    if isinstance(value, ResultRows):
+        yield b"["
+        first = True
+        for chunk in value.chunks():
+            body = orjson.dumps(chunk, option=OPTIONS)  # "[row,row,...]": its rows go in without brackets
+            if len(body) > 2:
+                if not first:
+                    yield b","
+                yield memoryview(body)[1:-1]
+                first = False
+        yield b"]"
+    elif isinstance(value, ShapColumns):
+        yield b"{"
+        for position, (name, column) in enumerate(value.items()):
+            yield (b"," if position else b"") + orjson.dumps(name) + b":" + orjson.dumps(column, option=OPTIONS)
+        yield b"}"
+    else:
+        yield orjson.dumps(value, default=_materialize, option=OPTIONS)
+
+
+def encode_to(result: dict[str, Any], write: Callable[[bytes | memoryview], Any]) -> dict[str, list[int]]:
+    """Write the same bytes as `encode`, piece by piece; return where each top-level field's value lies
+    in them ([start, end)): the web answers `?fields=` with byte ranges of the stored result."""
+    index: dict[str, list[int]] = {}
+    offset = 0
+
+    def put(piece: bytes | memoryview) -> None:
+        nonlocal offset
+        write(piece)
+        offset += len(piece)
+
+    put(b"{")
+    for position, (name, value) in enumerate(result.items()):
+        put((b"," if position else b"") + orjson.dumps(name) + b":")
+        start = offset
+        for piece in _pieces(value):
+            put(piece)
+        index[name] = [start, offset]
+    put(b"}")
+    return index
+
+
+def encode_indexed(result: dict[str, Any]) -> tuple[bytes, dict[str, list[int]]]:
+    parts: list[bytes | memoryview] = []
+    index = encode_to(result, parts.append)
+    return b"".join(parts), index
+
+
+class ResultWriter:
+    """Stores an encoded result under `key` as it is produced, holding at most about `flush_bytes` of it.
+
+    Pieces are buffered; a full buffer is appended to a temporary key, which is renamed to `key` at the
+    end (a reader never sees part of a result; a horse that dies leaves only a temporary key that
+    expires). A result smaller than the buffer is written with one SET, as before."""
+
+    def __init__(self, client: redis.Redis, key: str, ttl: int, flush_bytes: int) -> None:
+        self.client, self.key, self.ttl, self.flush_bytes = client, key, ttl, flush_bytes
+        self.partial = f"{key}:partial"
+        self.parts: list[bytes | memoryview] = []
+        self.buffered = 0
+        self.total = 0
+        self.appended = False
+
+    def write(self, piece: bytes | memoryview) -> None:
+        self.parts.append(piece)
+        self.buffered += len(piece)
+        self.total += len(piece)
+        if self.buffered >= self.flush_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        with self.client.pipeline(transaction=True) as pipe:
+            if not self.appended:
+                pipe.delete(self.partial)  # left by an earlier attempt of this job
+            pipe.append(self.partial, b"".join(self.parts))
+            pipe.expire(self.partial, self.ttl)
+            pipe.execute()
+        self.parts, self.buffered, self.appended = [], 0, True
+
+    def close(self) -> int:
+        if not self.appended:
+            self.client.set(self.key, b"".join(self.parts), ex=self.ttl)
+        else:
+            self._flush()
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.rename(self.partial, self.key)
+                pipe.expire(self.key, self.ttl)
+                pipe.execute()
+        self.parts = []
+        return self.total
 
 
 def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
@@ -69,13 +193,18 @@ def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
     if job is not None and job.enqueued_at and job.started_at:
         result["timings"]["queue_wait_s"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
     step = time.perf_counter()
-    payload = encode(result)
-    timings = result["timings"] | {"encode_s": time.perf_counter() - step}
-    if job is None:
-        return {"bytes": len(payload), "timings": timings}
     ctx = context.current()
-    ctx.redis.set(keys.job_result(job.id), payload, ex=ctx.settings.result_ttl)
+    if job is None:
+        payload = encode(result)
+        return {"bytes": len(payload), "timings": result["timings"] | {"encode_s": time.perf_counter() - step}}
+    writer = ResultWriter(ctx.redis, keys.job_result(job.id), ctx.settings.result_ttl,
+                          STREAM_SIZES[ctx.settings.aggressive_memory_management][1])
+    index = encode_to(result, writer.write)  # result rows are built here, chunk by chunk
+    payload_bytes = writer.close()
+    timings = result["timings"] | {"encode_s": time.perf_counter() - step}
     timings["total_s"] = time.perf_counter() - started
     job.meta["timings"] = timings
+    job.meta["result_index"] = index  # byte ranges of the result's fields, for GET /job_status?fields=
+    job.meta["peak_rss_mb"] = peak_rss_mb()
     report_progress(job, "done")
-    return {"result_key": keys.job_result(job.id), "bytes": len(payload)}
+    return {"result_key": keys.job_result(job.id), "bytes": payload_bytes}
