@@ -66,6 +66,7 @@ def test_ranking_orders_rows_by_prediction(stack: Stack) -> None:
     predictions = [row["prediction"] for row in result["results"]]
     assert predictions == sorted(predictions, reverse=True)
     assert [row["rank"] for row in result["results"]] == list(range(1, len(predictions) + 1))
+    assert_additive(result)  # shap_values follow the ranked order of results
     assert result["feature_importance"][0]["feature"] == "Population"
 
 

@@ -68,15 +68,16 @@ def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
 
 class ShapColumns:
     """`shap_values` of the result: one contiguous column per feature, made when it is encoded, so the
-    (rows x features) matrix is never copied whole."""
+    (rows x features) matrix is never copied whole. Rows follow `order`, the order of `results`."""
 
-    def __init__(self, features: list[str], values: np.ndarray) -> None:
+    def __init__(self, features: list[str], values: np.ndarray, order: np.ndarray) -> None:
         self.features = features
         self.values = values
+        self.order = order
 
     def items(self) -> Iterator[tuple[str, np.ndarray]]:
         for i, name in enumerate(self.features):
-            yield name, np.ascontiguousarray(self.values[:, i])
+            yield name, np.ascontiguousarray(self.values[self.order, i])
 
     def to_dict(self) -> dict[str, np.ndarray]:
         return dict(self.items())
@@ -205,7 +206,7 @@ def analyze(frame: pd.DataFrame, meta: dict, request: dict[str, Any], target: st
         "selected_rows": selection.selected_rows,
         "summary": _summary(request, meta, target, ranking, direction, len(x), results),
         "feature_importance": [{"feature": name, "importance": value} for name, value in ranking],
-        "shap_values": ShapColumns(features, values),
+        "shap_values": ShapColumns(features, values, order),
         "base_value": base_value,
         "results": results,
         "model": {k: trained.meta[k] for k in ("task", "metrics", "trained_rows", "features")}
