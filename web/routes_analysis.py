@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import chain
 from typing import Any
 
@@ -17,6 +18,8 @@ from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.results import Result
+from rq.serializers import JSONSerializer
+from rq.utils import as_text, str_to_date
 
 from common import jobstates, keys
 from common.errors import InvalidRequest, NotFound, TooManyRows
@@ -103,7 +106,32 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value else None
 
 
-def _progress(job: Job, status: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Snapshot:
+    """The few fields of a job's hash a status answer shows, read with one HMGET: a poll of an
+    unfinished job need not fetch and parse RQ's whole job hash (most of a poll's cost)."""
+
+    id: str
+    status: str
+    meta: dict[str, Any]
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+_SNAPSHOT_FIELDS = ("status", "meta", "enqueued_at", "started_at", "ended_at")
+
+
+def _snapshot(svc: Services, job_id: str) -> Snapshot:
+    status, meta, *dates = svc.redis.hmget(JSONJob.key_for(job_id), _SNAPSHOT_FIELDS)
+    if status is None:
+        raise NotFound(f"No job with id {job_id!r}; it never existed or its result expired.")
+    enqueued_at, started_at, ended_at = (str_to_date(d) if d else None for d in dates)
+    return Snapshot(job_id, as_text(status), JSONSerializer.loads(meta) if meta else {},
+                    enqueued_at, started_at, ended_at)
+
+
+def _progress(job: Job | Snapshot, status: str) -> dict[str, Any]:
     progress = dict(job.meta.get("progress") or {"stage": "queued", "percent": 0})
     if status in _ENDED:
         progress = {"stage": _ENDED[status], "percent": 100}
@@ -209,7 +237,7 @@ def _accepts_gzip() -> bool:
     return request.accept_encodings["gzip"] > 0
 
 
-def _envelope(job: Job, status: str) -> dict[str, Any]:
+def _envelope(job: Job | Snapshot, status: str) -> dict[str, Any]:
     return {
         "success": True, "job_id": job.id, "status": status, "progress": _progress(job, status),
         "enqueued_at": _iso(job.enqueued_at), "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at),
@@ -278,12 +306,15 @@ def job_status(job_id: str):
         if svc.redis.exists(JSONJob.key_for(job_id), keys.job_result(job_id)) == 2:
             return json_chunks_response([cached[0]], gzipped=cached[1])
         answers.discard(job_id)
-    job = _fetch(svc, job_id)
-    status: str = job.get_status(refresh=False)
-    if wait and status not in jobstates.TERMINAL:
-        _wait_for_end(svc, job, wait)
-        job = _fetch(svc, job_id)
-        status = job.get_status(refresh=False)
+    snapshot = _snapshot(svc, job_id)
+    if wait and snapshot.status not in jobstates.TERMINAL:
+        _wait_for_end(svc, JSONJob(job_id, connection=svc.redis), wait)
+        snapshot = _snapshot(svc, job_id)
+    status = snapshot.status
+    if status not in (jobstates.FINISHED, jobstates.FAILED):
+        return json_chunks_response([orjson.dumps(_envelope(snapshot, status))], gzip_ok=gzip_ok)
+    job = _fetch(svc, job_id)  # the whole job: its error, or where its result's fields lie
+    status = job.get_status(refresh=False)
     body = _envelope(job, status)
     if status == jobstates.FAILED:
         latest = job.latest_result()
