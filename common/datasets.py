@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import orjson
 import pandas as pd
 import redis
@@ -191,8 +190,3 @@ def resolve_target(meta: dict, requested: str | None) -> str:
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
-
-
-def float_or_none(value: Any) -> float | None:
-    number = float(value)
-    return number if np.isfinite(number) else None

@@ -17,10 +17,6 @@ def json_response(body: Any, status: int = 200) -> Response:
                     mimetype="application/json")
 
 
-def raw_json_response(payload: bytes, status: int = 200) -> Response:
-    return Response(payload, status=status, mimetype="application/json")
-
-
 GZIP_LEVEL = 1  # fast: results are mostly digits, level 6 saves about 9% more at 6x the time
 GZIP_MIN_BYTES = 1024
 
