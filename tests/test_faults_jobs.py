@@ -4,8 +4,9 @@ together with its horse (what a container kill does to them), under a real super
 Each test asserts that nothing is lost: the job is requeued and finishes, or (no retries left) ends
 `failed` with an error that says the worker died. It is never left `started`.
 
-A job is killed while it waits for the model another job is training (the horse then holds no lock),
-except in the test marked xfail, which kills the horse that trains the model: see its reason.
+Most kills hit a horse that waits for the model another job is training (it then holds no lock);
+TestTrainingLock kills the horse that holds the training lock. TestJobPastItsTimeout (a forking worker
+without supervisord) covers a horse that outlives its timeout: a timeout, not a death.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rq import Retry
 
+from common.rqtypes import JSONJob, JSONQueue
+from tests.stack import Stack
 from tests.support import (
+    RedisServer,
     Service,
     job_hash,
     model_lock_held,
@@ -27,6 +32,7 @@ from tests.support import (
     wait_until,
     work_horse,
 )
+from worker import cleanup
 
 pytestmark = pytest.mark.slow
 
@@ -168,3 +174,39 @@ class TestTrainingLock:
         wait_until(lambda: model_lock_held(client), 120, message="the job to hold the model lock")
         os.kill(work_horse(running_worker(service, job)["pid"]), signal.SIGKILL)
         assert service.wait_job(job, timeout=90)["status"] == "finished"
+
+
+class TestJobPastItsTimeout:
+    """A work horse that does not react to RQ's own timeout (stuck outside Python code) is killed."""
+
+    def test_a_horse_stuck_past_its_timeout_ends_failed_as_a_timeout_without_retry(self, tmp_path):
+        """Killed by the cleanup's stop command (after STUCK_JOB_TIMEOUT) or by RQ's monitor (timeout + 60 s):
+        either way the job ends `failed` with JobTimeout, not `stopped`, not retried as a dead worker."""
+        server = RedisServer(tmp_path / "redis").start()
+        stack = Stack(server, env={"JOB_RETRIES": "2"}).start_web().start_workers(2)
+        try:
+            client = server.client()
+            queue = JSONQueue(stack.settings.queue_name, connection=client)
+
+            def stuck() -> str:  # libc's system() waits out signals: RQ's SIGALRM timeout cannot fire
+                job = queue.enqueue("os.system", args=["sleep 600"], job_timeout=2, retry=Retry(max=2),
+                                    failure_ttl=600)
+                wait_until(lambda: job.get_status(refresh=True) == "started", 30, message="the job to start")
+                return job.id
+
+            by_cleanup = stuck()
+            time.sleep(4)
+            by_monitor = stuck()
+            started = time.monotonic()
+            assert cleanup.run_cleanup(client, stack.settings, stuck_timeout=3).stopped == [by_cleanup]
+            for job_id in (by_cleanup, by_monitor):
+                answer = stack.wait_job(job_id, timeout=120)
+                assert answer["status"] == "failed", answer
+                assert answer["error"]["type"] == "JobTimeout", answer["error"]
+                assert "maximum timeout value (2 seconds)" in answer["error"]["message"]
+                assert len(JSONJob.fetch(job_id, connection=client).get_executions()) == 0  # none left running
+            print(f"\nhorse stuck past JOB_TIMEOUT=2s: failed by RQ's monitor after {time.monotonic() - started:.0f}s")
+            assert queue.count == 0  # nothing was requeued
+        finally:
+            stack.stop()
+            server.stop()

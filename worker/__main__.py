@@ -1,4 +1,9 @@
-"""`python -m worker`: an analysis worker. Heavy modules are imported once here, before forking."""
+"""`python -m worker`: an analysis worker. Heavy modules are imported once here, before forking.
+
+The parent imports CatBoost but never runs it: CatBoost's first Pool starts a oneTBB worker thread,
+and a work horse forked from a parent whose TBB pool exists can block forever inside its own first
+`Pool(...)` (seen about once in 200 forks; stack in bench/RESULTS.md). Each horse starts its own pool.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,6 @@ def preload(client: redis.Redis, settings: Settings) -> None:
     import pandas  # noqa: F401
 
     import worker.jobs  # noqa: F401  (the job module and its imports are then shared by every horse)
-    from worker.analysis import warm_up
-
-    warm_up()  # CatBoost's lazy native set-up, done once here instead of in every work horse
 
     ctx = context.WorkerContext(settings, client)
     context.install(ctx)

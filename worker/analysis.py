@@ -226,21 +226,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
-
-def warm_up() -> None:
-    """Run CatBoost's SHAP and prediction paths once on a tiny model, in a worker parent before it forks.
-
-    CatBoost initializes native state lazily on first use (about 45 ms on this machine); done in the
-    parent, every forked work horse inherits it instead of paying it per job. One thread, no files."""
-    from catboost import CatBoostRegressor
-
-    rows = 40
-    frame = pd.DataFrame({"number": np.arange(rows, dtype="float64"), "other": np.arange(rows) % 7 * 1.0,
-                          "category": np.array(["a", "b", "c", "d"])[np.arange(rows) % 4]})
-    target = frame["number"] * 2 + frame["other"]
-    model = CatBoostRegressor(iterations=4, depth=2, thread_count=1, verbose=False, allow_writing_files=False)
-    model.fit(Pool(frame, target, cat_features=["category"]))
-    trained = TrainedModel("warm-up", model, {"cat_features": ["category"], "task": "regression"})
-    shap, raw = shap_matrix(trained, frame, thread_count=1, batch_size=rows)
-    _explained(trained, shap, raw)

@@ -9,10 +9,10 @@ A started job is stuck when the worker that runs its execution (RQ's StartedJobR
 is alive but no longer running it (its work horse ended without recording the end, e.g. during a
 Redis outage). The repair does not re-implement RQ: it marks that execution expired, and RQ's own
 `StartedJobRegistry.cleanup` requeues the job while it has retries left (`Retry`) and otherwise fails
-it with `AbandonedJobError`. A job still running on a live worker after `stuck_timeout` seconds is
-stopped with RQ's stop command (state `stopped`). A job a worker took off the queue (RQ parks it in
-`<queue>:intermediate`) but died before starting is put back at the front of its queue, by RQ's own
-rule for when such a job is abandoned.
+it with `AbandonedJobError`. A job still running on a live worker after `stuck_timeout` seconds gets
+RQ's stop command; that worker kills the horse and fails the job as a timeout (worker/rq_worker.py).
+A job a worker took off the queue (RQ parks it in `<queue>:intermediate`) but died before starting is
+put back at the front of its queue, by RQ's own rule for when such a job is abandoned.
 """
 
 from __future__ import annotations

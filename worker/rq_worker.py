@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import redis
 from rq import worker_registration
 from rq.job import Job
@@ -20,6 +22,7 @@ from worker.liveness import JOB_MONITORING_INTERVAL, WORKER_TTL
 NON_RETRYABLE: tuple[type[BaseException], ...] = (ServiceError, ValueError, KeyError, TypeError,
                                                   JobTimeoutException)
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+HORSE_KILLED = "Work-horse terminated unexpectedly"  # the start of RQ's message when a horse dies
 
 
 class ShapWorker(Worker):
@@ -30,7 +33,10 @@ class ShapWorker(Worker):
     * it re-asserts its own registration on every heartbeat, so a record dropped by a Redis restart
       without persistence, or by an operator, comes back within one heartbeat;
     * a busy worker keeps watching its work horse through a Redis outage instead of quitting (the
-      heartbeats it cannot send are logged), so the horse's outcome is still recorded when Redis returns.
+      heartbeats it cannot send are logged), so the horse's outcome is still recorded when Redis returns;
+    * a work horse that outlived its job's timeout and was then killed (by RQ's own monitor at
+      timeout + 60 s, or by the cleanup's stop command) ends the job `failed` with a JobTimeout error,
+      without a retry, as RQ's in-horse timeout would have: not `stopped`, not "the worker died".
     """
 
     name_prefix = "shap-worker"
@@ -85,6 +91,17 @@ class ShapWorker(Worker):
             self.log.warning("Worker %s: heartbeat for job %s failed, Redis is unreachable (%s); still "
                              "watching the work horse", self.name, job.id, exc)
 
+    def handle_job_failure(self, job: Job, queue, started_job_registry=None, exc_string: str = "") -> None:
+        overrun = _seconds_past_timeout(job)
+        if overrun is not None and (self._stopped_job_id == job.id or exc_string.startswith(HORSE_KILLED)):
+            # RQ's timeout inside the horse never fired (the horse was stuck outside Python code).
+            self._stopped_job_id = None  # rq.command's own flag: a stopped job would end `stopped`
+            job.retries_left = 0
+            exc_string = (f"rq.timeouts.JobTimeoutException: Job exceeded maximum timeout value ({job.timeout} "
+                          f"seconds); its work horse did not stop by itself and was killed {overrun:.0f}s later")
+            self.log.warning("Worker %s: job %s ran past its timeout; failing it: %s", self.name, job.id, exc_string)
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+
     def set_current_job_working_time(self, current_job_working_time, pipeline=None):
         if pipeline is not None:
             super().set_current_job_working_time(current_job_working_time, pipeline=pipeline)
@@ -93,6 +110,15 @@ class ShapWorker(Worker):
             super().set_current_job_working_time(current_job_working_time)
         except REDIS_DOWN:
             self.current_job_working_time = current_job_working_time  # Redis gets it with the next heartbeat
+
+
+def _seconds_past_timeout(job: Job) -> float | None:
+    """How long past its timeout the job has been running, or None when it is within it (or has none)."""
+    if not job.started_at or not job.timeout or job.timeout < 0:
+        return None
+    started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
+    over = (now() - started).total_seconds() - job.timeout
+    return over if over > 0 else None
 
 
 def build_worker(client: redis.Redis, queue_names: list[str], name: str, prefix: str = "shap-worker") -> ShapWorker:

@@ -1,0 +1,60 @@
+"""The worker parent forks a work horse per job, so it must not own a native thread pool when it forks:
+a horse forked from a parent whose CatBoost (oneTBB) pool exists can block forever in its own first
+`Pool(...)` (see worker/__main__.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.stack import stack_env
+from tests.support import REPO, RedisServer
+
+PRELOAD = """
+import os
+import catboost, numpy, pandas, worker.jobs
+from worker import startup
+from worker.__main__ import preload
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+settings = startup.load_settings()
+client = startup.connect(settings)
+before = threads()
+preload(client, settings)
+print(before, threads())
+"""
+
+CANARY = """
+import os
+import numpy, pandas
+from catboost import Pool
+
+before = len(os.listdir("/proc/self/task"))
+Pool(pandas.DataFrame({"x": numpy.arange(10.0)}))
+print(before, len(os.listdir("/proc/self/task")))
+"""
+
+
+def thread_counts(code: str, redis_server: RedisServer) -> tuple[int, int]:
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=stack_env(redis_server.url),
+                          capture_output=True, text=True, timeout=120, check=True)
+    before, after = done.stdout.split()
+    return int(before), int(after)
+
+
+class TestWorkerParentThreads:
+    def test_the_preload_starts_no_native_thread(self, redis_server):
+        """Everything a worker parent does before its first fork leaves it with the threads it had."""
+        before, after = thread_counts(PRELOAD, redis_server)
+        assert after == before
+
+    @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="TBB starts no worker thread on one CPU")
+    def test_a_catboost_pool_starts_a_thread_so_the_check_above_can_fail(self, redis_server):
+        """The canary: building one CatBoost Pool starts TBB's worker thread, which the check would see."""
+        before, after = thread_counts(CANARY, redis_server)
+        assert after > before
