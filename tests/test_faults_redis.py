@@ -33,8 +33,8 @@ class TestRedisOutage:
                                                  "CLEANUP_INTERVAL": "5", "JOB_TIMEOUT": "300"})
         service.start(wait_for_workers=2)
         try:
-            # Train the models first: a work horse whose Redis disappears while it trains leaves
-            # worker/models.py's 900 s training lock behind (see the issue-3 report).
+            # Train the models first, so the outage hits analyses (the case users meet), and the jobs
+            # after it are not held up by a training lock that must first expire (worker/models.py).
             for target in ("Province", "Mortgage_Approvals"):
                 assert service.wait_job(service.analyze({"target_variable": target}), 240)["status"] == "finished"
             accepted = [service.analyze({"target_variable": target})

@@ -19,7 +19,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.results import Result
 from rq.serializers import JSONSerializer
-from rq.utils import as_text, str_to_date
+from rq.utils import as_text
 
 from common import jobstates, keys
 from common.errors import InvalidRequest, NotFound, TooManyRows
@@ -126,7 +126,8 @@ def _snapshot(svc: Services, job_id: str) -> Snapshot:
     status, meta, *dates = svc.redis.hmget(JSONJob.key_for(job_id), _SNAPSHOT_FIELDS)
     if status is None:
         raise NotFound(f"No job with id {job_id!r}; it never existed or its result expired.")
-    enqueued_at, started_at, ended_at = (str_to_date(d) if d else None for d in dates)
+    # RQ writes ISO 8601 with a Z (rq.utils.utcformat); fromisoformat reads it ~30x faster than strptime
+    enqueued_at, started_at, ended_at = (datetime.fromisoformat(as_text(d)) if d else None for d in dates)
     return Snapshot(job_id, as_text(status), JSONSerializer.loads(meta) if meta else {},
                     enqueued_at, started_at, ended_at)
 

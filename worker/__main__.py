@@ -1,8 +1,9 @@
 """`python -m worker`: an analysis worker. Heavy modules are imported once here, before forking.
 
-The parent imports CatBoost but never runs it: CatBoost's first Pool starts a oneTBB worker thread,
-and a work horse forked from a parent whose TBB pool exists can block forever inside its own first
-`Pool(...)` (seen about once in 200 forks; stack in bench/RESULTS.md). Each horse starts its own pool.
+The parent runs CatBoost only single-threaded (`warm_up`): with its default thread count CatBoost's
+first Pool starts a oneTBB worker thread, and a work horse forked from a parent that owns one can block
+forever in its own first `Pool(...)` (about 1 fork in 400; bench/RESULTS.md, section 7). Each horse
+starts its own thread pool.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ def preload(client: redis.Redis, settings: Settings) -> None:
     import pandas  # noqa: F401
 
     import worker.jobs  # noqa: F401  (the job module and its imports are then shared by every horse)
+    from worker.analysis import warm_up
 
+    warm_up()  # CatBoost's one-time clock calibration, single-threaded, inherited by every horse
     ctx = context.WorkerContext(settings, client)
     context.install(ctx)
     default_dataset.ensure_loaded(client, settings)

@@ -226,3 +226,18 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def warm_up() -> None:
+    """Pay CatBoost's one-time clock calibration in the worker parent, so forked work horses inherit it.
+
+    The first training or SHAP call in a process calibrates CatBoost's timer (NHPTimer: nine 5 ms
+    sleeps, ~45 ms of every job's latency when each job runs in a fresh fork). Everything here is
+    single-threaded: with `thread_count=1` on the Pool and the model CatBoost starts no oneTBB worker
+    thread, and a fork parent must not own one (worker/__main__.py, tests/test_worker_fork_safety.py)."""
+    from catboost import CatBoostRegressor
+
+    rows = 20
+    pool = Pool(pd.DataFrame({"x": np.arange(rows, dtype="float64")}), np.arange(rows, dtype="float64"),
+                thread_count=1)
+    CatBoostRegressor(iterations=2, depth=1, thread_count=1, verbose=False, allow_writing_files=False).fit(pool)
