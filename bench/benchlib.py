@@ -95,10 +95,6 @@ def running_service(directory: Path, env: dict[str, str] | None = None,
                 service.stop(timeout=60)
 
 
-def submit(service: Service, body: dict[str, Any]) -> str:
-    return service.analyze(body)
-
-
 def wait_finished(service: Service, job_id: str, timeout: float = 300) -> dict[str, Any]:
     answer = service.wait_job(job_id, timeout=timeout)
     if answer["status"] != "finished":

@@ -3,7 +3,6 @@ Waitress server in a thread, and real forking `python -m worker` processes."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,12 +15,12 @@ import redis
 from waitress.server import create_server
 
 from common.settings import Settings
-from tests.support import REPO, RedisServer, free_port, http, wait_until
+from tests.support import REPO, RedisServer, free_port, http, inherited_environ, wait_until
 from web import create_app
 
 
 def stack_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "API_KEY", "WORKER_"))}
+    env = inherited_environ()
     env.update({"REDIS_URL": redis_url, "WORKER_COUNT": "2", "THREADS_PER_JOB": "1", "LOG_LEVEL": "INFO",
                 "JOB_RETRIES": "1"})
     env.update(extra or {})

@@ -98,6 +98,11 @@ def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None
         return status, payload.decode(errors="replace"), hdrs
 
 
+def inherited_environ() -> dict[str, str]:
+    """This process's environment without the service settings a test sets itself (Redis, key, workers)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "API_KEY", "WORKER_"))}
+
+
 @dataclass
 class Service:
     """The whole product as `make run` starts it (scripts/entrypoint.py -> supervisord) in a temp DATA_DIR."""
@@ -113,7 +118,7 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def environ(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "API_KEY", "WORKER_"))}
+        env = inherited_environ()
         env.update({"DATA_DIR": str(self.data_dir), "PORT": str(self.port), "WORKER_COUNT": "2",
                     "THREADS_PER_JOB": "1", "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
                     "LOG_LEVEL": "INFO"})

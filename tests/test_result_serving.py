@@ -162,7 +162,7 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
 
     from common import datasets
     from worker.analysis import analyze
-    from worker.jobs import encode, encode_indexed
+    from worker.jobs import encode, encode_to
     from worker.models import TrainedModel, train
 
     meta, frame = default_table
@@ -175,7 +175,9 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
         result = analyze(frame, meta, request, target, trained, thread_count=1, batch_size=batch, max_rows=10_000,
                          row_chunk=chunk)
         result["timings"] = {}  # the only part that differs from run to run
-        payload, index = encode_indexed(result)
+        parts: list[bytes | memoryview] = []
+        index = encode_to(result, parts.append)
+        payload = b"".join(parts)
         assert payload == encode(result)
         parsed = json.loads(payload)
         assert list(index) == list(parsed)

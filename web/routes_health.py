@@ -12,7 +12,7 @@ from common import __version__
 from web.responses import json_response
 from web.services import services
 from worker import queue_stats
-from worker.liveness import judge, registered_worker_keys
+from worker.liveness import all_verdicts
 
 blueprint = Blueprint("health", __name__)
 
@@ -36,7 +36,7 @@ def health():
             "queue": {"queued": 0, "started": 0, "failed": 0}, "version": __version__,
             "memory_usage_mb": memory_usage_mb()}
     try:
-        verdicts = judge(svc.redis, registered_worker_keys(svc.redis))
+        verdicts = all_verdicts(svc.redis)
         counts = queue_stats.counts(svc.redis, svc.settings.queue_name)
         body["workers"] = {"active": sum(v.live for v in verdicts), "total": len(verdicts)}
         body["queue"] = {"queued": counts["queued_jobs"], "started": counts["in_progress_jobs"],

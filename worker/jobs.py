@@ -15,7 +15,7 @@ from rq.job import Job
 from common import datasets, default_dataset, keys
 from common.jobstates import STAGES
 from worker import context
-from worker.analysis import ResultRows, ShapColumns, analyze
+from worker.analysis import ROW_CHUNK, ResultRows, ShapColumns, analyze
 from worker.models import get_or_train
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def compute(request: dict[str, Any], job: Job | None = None) -> dict[str, Any]:
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # Streaming sizes: (result rows built at a time, JSON bytes held before they are appended to Redis).
-STREAM_SIZES = {False: (10_000, 32 * 2**20), True: (1_000, 2 * 2**20)}  # by AGGRESSIVE_MEMORY_MANAGEMENT
+STREAM_SIZES = {False: (ROW_CHUNK, 32 * 2**20), True: (1_000, 2 * 2**20)}  # by AGGRESSIVE_MEMORY_MANAGEMENT
 
 
 def _materialize(value: Any) -> Any:
@@ -133,12 +133,6 @@ def encode_to(result: dict[str, Any], write: Callable[[bytes | memoryview], Any]
         index[name] = [start, offset]
     put(b"}")
     return index
-
-
-def encode_indexed(result: dict[str, Any]) -> tuple[bytes, dict[str, list[int]]]:
-    parts: list[bytes | memoryview] = []
-    index = encode_to(result, parts.append)
-    return b"".join(parts), index
 
 
 class ResultWriter:
