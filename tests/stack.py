@@ -33,6 +33,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     workers: list[subprocess.Popen] = field(default_factory=list)
+    app: Any = None
     _server: Any = None
     _thread: threading.Thread | None = None
 
@@ -45,7 +46,7 @@ class Stack:
         return Settings.from_env(stack_env(self.redis_server.url, self.env))
 
     def start_web(self) -> Stack:
-        app = create_app(self.settings)
+        self.app = app = create_app(self.settings)
         self._server = create_server(app, host="127.0.0.1", port=self.port, threads=8)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -105,3 +106,4 @@ class Stack:
                 process.wait(10)
         if self._server is not None:
             self._server.close()
+            self.app.extensions["shap"].invalidations.stop()

@@ -227,22 +227,6 @@ def test_a_served_answer_is_not_served_again_once_its_job_is_gone(stack: Stack) 
         assert status == 404 and json.loads(body)["code"]
 
 
-def test_answer_cache_is_bounded_in_bytes() -> None:
-    from web.responses import AnswerCache
-
-    cache = AnswerCache(max_bytes=100, max_entry_bytes=60)
-    cache.put("a", "identity", b"x" * 50)
-    cache.put("b", "identity", b"y" * 40)
-    cache.put("too-big", "identity", b"z" * 61)
-    assert cache.get("too-big", "identity") is None
-    assert cache.get("a", "identity") == (b"x" * 50, False)  # now the most recently used
-    cache.put("c", "gzip", b"w" * 30, gzipped=True)  # 120 bytes > 100: the least recently used ("b") goes
-    assert cache.get("b", "identity") is None
-    assert cache.get("a", "identity") is not None and cache.get("c", "gzip") == (b"w" * 30, True)
-    cache.discard("a")
-    assert cache.get("a", "identity") is None
-
-
 def test_result_writer_appends_in_pieces_and_renames_into_place(redis_server) -> None:
     """A result larger than the writer's buffer reaches Redis in appended pieces under a temporary key,
     renamed to the result key at the end with the result's TTL; a small one is one SET."""

@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["shap"] = Services.build(settings)
+    app.extensions["shap"] = shared = Services.build(settings)
 
     errors.register(app)
     app.before_request(auth.require_api_key)
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     for module in (routes_health, routes_analysis, routes_datasets, routes_admin):
         app.register_blueprint(module.blueprint)
+    shared.invalidations.start()
     threading.Thread(target=_import_data_modules, name="import-pandas", daemon=True).start()
     return app
 

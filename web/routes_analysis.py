@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +27,6 @@ from common.errors import InvalidRequest, NotFound, TooManyRows
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob
 from web.responses import (
-    AnswerCache,
     gzip_chunks,
     json_chunks_response,
     json_response,
@@ -34,16 +34,14 @@ from web.responses import (
     maybe_gzip,
 )
 from web.schemas import AnalyzeRequest
-from web.services import Services, services
+from web.services import ANSWER_CACHE_ENTRY_BYTES, Services, services
 
 blueprint = Blueprint("analysis", __name__)
 
 MAX_WAIT_SECONDS = 30.0
 BLOCK_SLICE = 1.0  # seconds one blocking read of a job's results stream may last
 POLL_PAUSE_MAX = 0.05  # longest pause between status reads of a long poll that does not block
-SLICE_BYTES = 8 * 2**20  # a stored answer is read from Redis and sent in slices of this size
-ANSWER_CACHE_BYTES = 32 * 2**20  # finished answers kept by each web process (they never change)
-ANSWER_CACHE_ENTRY_BYTES = SLICE_BYTES  # larger answers are streamed from Redis every time
+SLICE_BYTES = ANSWER_CACHE_ENTRY_BYTES  # a larger stored answer is read from Redis and sent in slices
 _ENDED = {jobstates.FINISHED: "done", jobstates.FAILED: "failed", jobstates.STOPPED: "stopped",
           jobstates.CANCELED: "canceled"}
 
@@ -52,7 +50,6 @@ _ENDED = {jobstates.FINISHED: "done", jobstates.FAILED: "failed", jobstates.STOP
 def _set_up(state: BlueprintSetupState) -> None:
     pool = state.app.extensions["shap"].settings.redis_connection_pool_size
     state.app.extensions["shap-waiters"] = threading.BoundedSemaphore(max(1, pool // 2))
-    state.app.extensions["shap-answers"] = AnswerCache(ANSWER_CACHE_BYTES, ANSWER_CACHE_ENTRY_BYTES)
 
 
 def json_body() -> Any:
@@ -301,19 +298,23 @@ def job_status(job_id: str):
     fields = _fields_param()
     gzip_ok = _accepts_gzip()
     variant = ("gzip" if gzip_ok else "identity") + (":" + ",".join(fields) if fields else "")
-    answers: AnswerCache = current_app.extensions["shap-answers"]
+    answers = svc.answers
     cached = answers.get(job_id, variant)
-    if cached is not None:  # a finished answer never changes: serve it while the job and its result exist
-        if svc.redis.exists(JSONJob.key_for(job_id), keys.job_result(job_id)) == 2:
-            return json_chunks_response([cached[0]], gzipped=cached[1])
+    if cached is not None and (cached.final or not wait):
+        if cached.tracked or svc.redis.exists(JSONJob.key_for(job_id), keys.job_result(job_id)) == 2:
+            return json_chunks_response([cached.answer], gzipped=cached.gzipped)
         answers.discard(job_id)
+    token = answers.token()
     snapshot = _snapshot(svc, job_id)
     if wait and snapshot.status not in jobstates.TERMINAL:
         _wait_for_end(svc, JSONJob(job_id, connection=svc.redis), wait)
+        token = answers.token()
         snapshot = _snapshot(svc, job_id)
     status = snapshot.status
     if status not in (jobstates.FINISHED, jobstates.FAILED):
-        return json_chunks_response([orjson.dumps(_envelope(snapshot, status))], gzip_ok=gzip_ok)
+        chunks, gzipped = maybe_gzip([orjson.dumps(_envelope(snapshot, status))], gzip_ok)
+        answers.put(job_id, variant, chunks[0], gzipped=gzipped, final=False, token=token)
+        return json_chunks_response(chunks, gzipped=gzipped)
     job = _fetch(svc, job_id)  # the whole job: its error, or where its result's fields lie
     status = job.get_status(refresh=False)
     body = _envelope(job, status)
@@ -325,7 +326,7 @@ def job_status(job_id: str):
     head = orjson.dumps(body)[:-1] + b',"result":'
     if fields:
         chunks, gzipped = maybe_gzip([b"".join([head, _result_fields(svc, job, fields), b"}"])], gzip_ok)
-        answers.put(job_id, variant, chunks[0], gzipped)
+        _keep_final(svc, job_id, variant, chunks[0], gzipped, token)
         return json_chunks_response(chunks, gzipped=gzipped)
     stored = _stored(svc, keys.job_answer_gzip(job_id) if gzip_ok else keys.job_result(job_id))
     if gzip_ok and stored is None:
@@ -339,5 +340,18 @@ def job_status(job_id: str):
                                     len(head) + stored.size + 1)
     else:
         answer = stored.first if gzip_ok else b"".join([head, stored.first, b"}"])
-    answers.put(job_id, variant, answer, gzip_ok)
+    _keep_final(svc, job_id, variant, answer, gzip_ok, token)
     return json_chunks_response([answer], gzipped=gzip_ok)
+
+
+def _keep_final(svc: Services, job_id: str, variant: str, answer: bytes, gzipped: bool, token: int) -> None:
+    """Keep a finished job's answer until its job or result expires (a key past its TTL may linger
+    in Redis a while before Redis deletes it and announces the change)."""
+    with svc.redis.pipeline(transaction=False) as pipe:
+        pipe.pttl(JSONJob.key_for(job_id))
+        pipe.pttl(keys.job_result(job_id))
+        ttls: list[int] = pipe.execute()
+    if min(ttls) == -2:  # one of them is already gone
+        return
+    ends_at = time.monotonic() + min((ttl for ttl in ttls if ttl >= 0), default=math.inf) / 1000
+    svc.answers.put(job_id, variant, answer, gzipped=gzipped, final=True, token=token, ends_at=ends_at)

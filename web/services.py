@@ -11,6 +11,10 @@ from common.frame_cache import FrameCache
 from common.redis_conn import web_redis
 from common.rqtypes import JSONQueue
 from common.settings import Settings
+from web.job_cache import InvalidationListener, JobCache
+
+ANSWER_CACHE_BYTES = 32 * 2**20  # /job_status answers kept by each web process
+ANSWER_CACHE_ENTRY_BYTES = 8 * 2**20  # larger answers are streamed from Redis every time
 
 
 @dataclass(frozen=True)
@@ -20,16 +24,22 @@ class Services:
     queue: JSONQueue
     maintenance_queue: JSONQueue
     frames: FrameCache
+    answers: JobCache
+    invalidations: InvalidationListener
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        """The clients; the invalidation listener is built here and started by create_app."""
         client = web_redis(settings)
+        answers = JobCache(ANSWER_CACHE_BYTES, ANSWER_CACHE_ENTRY_BYTES)
         return cls(
             settings=settings,
             redis=client,
             queue=JSONQueue(settings.queue_name, connection=client, default_timeout=settings.job_timeout),
             maintenance_queue=JSONQueue(settings.maintenance_queue_name, connection=client),
             frames=FrameCache(),
+            answers=answers,
+            invalidations=InvalidationListener(settings, answers),
         )
 
 
