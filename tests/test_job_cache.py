@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,7 @@ from common import jobstates
 from common.rqtypes import JSONJob, JSONQueue
 from tests.stack import Stack
 from tests.support import RedisServer, wait_until
-from web.job_cache import STALE_AFTER, JobCache, job_of
+from web.job_cache import STALE_AFTER, JobCache, job_of, unread_bytes
 
 ROUNDS = int(os.environ.get("CHANGE_ROUNDS", "100"))
 
@@ -116,6 +117,18 @@ class TestJobCache:
         assert job_of(b"rq:job:abc") == job_of("rq:job:abc:dependents") == "abc"
         assert job_of(b"shap:result:abc:partial") == job_of(b"shap:result:abc") == "abc"
         assert job_of(b"rq:queue:shap-jobs") is None
+
+
+def testunread_bytes_counts_what_waits_in_a_socket() -> None:
+    """The pending check sees bytes that arrived and were not read yet; a closed socket is an error."""
+    left, right = socket.socketpair()
+    with left, right:
+        assert unread_bytes(left.fileno()) == 0
+        right.sendall(b"announcement")
+        wait_until(lambda: unread_bytes(left.fileno()) == len(b"announcement"), 5, message="bytes")
+        left.recv(100)
+        assert unread_bytes(left.fileno()) == 0
+    assert unread_bytes(left.fileno()) == -1
 
 
 # ---------------------------------------------------------------- a real web process and redis-server

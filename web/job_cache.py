@@ -254,20 +254,22 @@ def _readable(sock: socket.socket, timeout: float) -> bool:
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
     if timeout == 0:
-        return _unread_bytes(sock.fileno()) != 0
+        return unread_bytes(sock.fileno()) != 0
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(int(timeout * 1000)))
 
 
-_LIBC = ctypes.PyDLL(None, use_errno=True)  # PyDLL: the call keeps the GIL
+_ioctl = ctypes.PyDLL(None).ioctl  # PyDLL: the call keeps the GIL
+_ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.POINTER(ctypes.c_int)]  # Linux: the third is passed as fixed
+_ioctl.restype = ctypes.c_int
 
 
-def _unread_bytes(fd: int) -> int:
+def unread_bytes(fd: int) -> int:
     """Bytes waiting in a socket, by ioctl(FIONREAD), holding the GIL: every poll asks, and a call that
     released the GIL (as select, recv and fcntl.ioctl do) would hand it to another of the web's threads
     and wait to get it back, which costs more than the answer from memory saves. -1 on error."""
     count = ctypes.c_int(0)
-    if _LIBC.ioctl(fd, termios.FIONREAD, ctypes.byref(count)) != 0:
+    if _ioctl(fd, termios.FIONREAD, ctypes.byref(count)) != 0:
         return -1
     return count.value
