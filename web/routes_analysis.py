@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -210,9 +210,9 @@ def _poll_until_end(job: Job, deadline: float) -> None:
         pause = min(pause * 1.5, POLL_PAUSE_MAX)
 
 
-def _wait_param() -> float:
+def _wait_param(args: Mapping[str, str]) -> float:
     try:
-        wait = float(request.args.get("wait", 0))
+        wait = float(args.get("wait", 0))
     except ValueError:
         raise InvalidRequest("wait must be a number of seconds between 0 and 30.") from None
     if not 0 <= wait <= MAX_WAIT_SECONDS:
@@ -220,8 +220,8 @@ def _wait_param() -> float:
     return wait
 
 
-def _fields_param() -> list[str] | None:
-    raw = request.args.get("fields")
+def _fields_param(args: Mapping[str, str]) -> list[str] | None:
+    raw = args.get("fields")
     if raw is None:
         return None
     fields = [name.strip() for name in raw.split(",") if name.strip()]
@@ -232,7 +232,7 @@ def _fields_param() -> list[str] | None:
 
 
 def _accepts_gzip() -> bool:
-    return request.accept_encodings["gzip"] > 0
+    return "Accept-Encoding" in request.headers and request.accept_encodings["gzip"] > 0
 
 
 def _envelope(job: Job | Snapshot, status: str) -> dict[str, Any]:
@@ -294,8 +294,9 @@ def _gzip_answer(svc: Services, job: Job, head: bytes) -> bytes:
 @blueprint.get("/job_status/<job_id>")
 def job_status(job_id: str):
     svc = services()
-    wait = _wait_param()
-    fields = _fields_param()
+    args = request.args if request.query_string else {}  # most polls have no query to parse
+    wait = _wait_param(args)
+    fields = _fields_param(args)
     gzip_ok = _accepts_gzip()
     variant = ("gzip" if gzip_ok else "identity") + (":" + ",".join(fields) if fields else "")
     answers = svc.answers
