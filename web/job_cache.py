@@ -44,6 +44,7 @@ TRACKED_PREFIXES = (JOB_PREFIX, keys.job_result(""))
 INVALIDATIONS = "__redis__:invalidate"
 PING_EVERY = 0.5
 STALE_AFTER = 2.0
+LOCK_WAIT = 0.05  # longest a poll waits for the listener; it may hold the lock while it reconnects
 ENTRY_OVERHEAD = 256  # bytes counted per entry beyond its answer (small answers still fill the budget)
 
 
@@ -96,7 +97,9 @@ class JobCache:
         return self._generation
 
     def get(self, job_id: str, variant: str) -> Cached | None:
-        with self.lock:
+        if not self.lock.acquire(timeout=LOCK_WAIT):
+            return None  # the listener is making its connection again: read Redis
+        try:
             entry = self._jobs.get(job_id, {}).get(variant)
             if entry is None:
                 return None
@@ -104,12 +107,14 @@ class JobCache:
                 return None
             self._jobs.move_to_end(job_id)
             return entry
+        finally:
+            self.lock.release()
 
     def put(self, job_id: str, variant: str, answer: bytes, *, gzipped: bool, final: bool, token: int,
             ends_at: float = math.inf) -> None:
-        if len(answer) > self.max_entry_bytes:
+        if len(answer) > self.max_entry_bytes or not self.lock.acquire(timeout=LOCK_WAIT):
             return
-        with self.lock:
+        try:
             tracked = token == self._generation and self.tracking()
             if not (tracked or final):
                 return
@@ -122,6 +127,8 @@ class JobCache:
             self._jobs.move_to_end(job_id)
             while self._size > self.max_bytes:
                 self._drop(next(iter(self._jobs)))
+        finally:
+            self.lock.release()
 
     def discard(self, job_id: str) -> None:
         with self.lock:
@@ -214,20 +221,19 @@ class InvalidationListener:
     def _run(self) -> None:
         failures = 0
         while not self._stopped.is_set():
+            sock = self._socket()
+            idle = sock is not None and not _readable(sock, PING_EVERY)
             try:
-                if self._pubsub.connection is None:
-                    self._pubsub.subscribe(INVALIDATIONS)
-                sock = self._socket()
-                if sock is not None and not _readable(sock, PING_EVERY):
-                    self._pubsub.ping()  # its answer shows Redis is still there (see STALE_AFTER)
-                    continue
-                with self.cache.lock:
-                    resumed = self._apply_available()
+                with self.cache.lock:  # polls wait while the connection is read, written or made again
+                    try:
+                        resumed = self._exchange(idle)
+                    except (ConnectionError, TimeoutError, OSError):
+                        self.cache.set_tracking(False)  # before any poll can look again
+                        raise
             except ResponseError as exc:
                 log.warning("Redis refused CLIENT TRACKING (%s): every poll of an unfinished job reads Redis", exc)
                 return
             except (ConnectionError, TimeoutError, OSError) as exc:
-                self.cache.set_tracking(False)
                 failures += 1
                 if failures == 1:
                     log.warning("Lost the Redis invalidation connection (%s); polls read Redis until it is back", exc)
@@ -236,6 +242,16 @@ class InvalidationListener:
             if resumed and failures:
                 log.info("Redis invalidation connection back; polls are answered from memory again")
                 failures = 0
+
+    def _exchange(self, idle: bool) -> bool:
+        """Subscribe (first time), ping (idle), or apply what arrived; True after a (re)subscription.
+        redis-py makes the connection again here when it was lost, so this runs holding the cache's lock."""
+        if self._pubsub.connection is None:
+            self._pubsub.subscribe(INVALIDATIONS)
+        if idle:
+            self._pubsub.ping()  # its answer shows Redis is still there (see STALE_AFTER)
+            return False
+        return self._apply_available()
 
     def _apply_available(self) -> bool:
         """Read and apply every message already received; True when it included a (re)subscription."""
