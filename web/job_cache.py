@@ -35,12 +35,12 @@ from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from common import keys
 from common.redis_conn import tracking_pool
+from common.rqtypes import JSONJob
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
-JOB_PREFIX = "rq:job:"  # RQ's job hashes: rq:job:<id>
-TRACKED_PREFIXES = (JOB_PREFIX, keys.job_result(""))
+TRACKED_PREFIXES = (JSONJob.key_for(""), keys.job_result(""))  # rq:job:<id>..., shap:result:<id>...
 INVALIDATIONS = "__redis__:invalidate"
 PING_EVERY = 0.5
 STALE_AFTER = 2.0
@@ -216,13 +216,13 @@ class InvalidationListener:
     def _pending(self) -> bool:
         """Whether announcements may wait unread (or the connection is down)."""
         sock = self._socket()
-        return sock is None or _readable(sock, 0)
+        return sock is None or _has_unread(sock)
 
     def _run(self) -> None:
         failures = 0
         while not self._stopped.is_set():
             sock = self._socket()
-            idle = sock is not None and not _readable(sock, PING_EVERY)
+            idle = sock is not None and not _wait_readable(sock, PING_EVERY)
             try:
                 with self.cache.lock:  # polls wait while the connection is read, written or made again
                     try:
@@ -266,11 +266,14 @@ class InvalidationListener:
         return subscribed
 
 
-def _readable(sock: socket.socket, timeout: float) -> bool:
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+def _has_unread(sock: socket.socket) -> bool:
+    """Whether bytes wait in the socket (or an error says to assume so); keeps the GIL."""
+    return (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0) or unread_bytes(sock.fileno()) != 0
+
+
+def _wait_readable(sock: socket.socket, timeout: float) -> bool:
+    if _has_unread(sock):
         return True
-    if timeout == 0:
-        return unread_bytes(sock.fileno()) != 0
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(int(timeout * 1000)))
