@@ -31,6 +31,8 @@ RUN python -m venv /opt/venv \
 
 COPY supervisord.conf ./
 COPY common/ common/
+COPY explain/ explain/
+COPY fleet/ fleet/
 COPY web/ web/
 COPY worker/ worker/
 COPY scripts/ scripts/

@@ -80,8 +80,9 @@ def main() -> None:
         from common.redis_conn import worker_redis
         from common.rqtypes import JSONJob
         from common.settings import Settings
+        from explain.encoding import encode
         from worker import context
-        from worker.jobs import compute, encode
+        from worker.jobs import compute
 
         request = JSONJob.fetch(job_id, connection=client).kwargs["request"]
         settings = Settings.from_env(service.environ())

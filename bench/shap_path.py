@@ -4,7 +4,7 @@ shap.TreeExplainer hands a CatBoost model to CatBoost's own ShapValues with ever
 thread_count), so the like-for-like figure is native with thread_count=-1; the service's jobs use
 THREADS_PER_JOB (1 here, with 2 workers).
 
-The model is the service's own (worker.models.train on `default`, default target, one thread). Rows:
+The model is the service's own (explain.training.train on `default`, default target, one thread). Rows:
 the 2,000 rows of `default` tiled to `--rows`. Import times are measured in fresh interpreters.
 
     .venv/bin/python bench/shap_path.py [--rows 20000] [--repeats 3]
@@ -39,7 +39,7 @@ def main() -> None:
     from catboost import Pool
 
     from common import datasets, default_dataset
-    from worker.models import feature_frame, train
+    from explain.training import feature_frame, train
 
     data = datasets.to_csv_bytes(default_dataset.generate())
     meta, frame = datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10**6)

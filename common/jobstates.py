@@ -27,4 +27,4 @@ STAGES = {
 
 # The dotted paths of job functions: the web enqueues by name and never imports the worker.
 ANALYSIS_FUNC = "worker.jobs.run_analysis"
-CLEANUP_FUNC = "worker.cleanup.scheduled_cleanup"
+CLEANUP_FUNC = "fleet.cleanup.scheduled_cleanup"

@@ -19,8 +19,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import keys
-from worker import cleanup, liveness, queue_stats
-from worker.startup import operator_client, redacted
+from fleet import cleanup, liveness, queue_stats
+from fleet.operator import operator_client, redacted
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run the SPEC §6 repair now: the same `worker.cleanup.run_cleanup` the scheduled cleanup and
+"""Run the SPEC §6 repair now: the same `fleet.cleanup.run_cleanup` the scheduled cleanup and
 POST /admin/cleanup_jobs run (requeue or fail jobs of dead workers, stop over-time jobs, clear stale
 worker records, RQ's registry maintenance).
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from worker import cleanup
-from worker.startup import operator_client
+from fleet import cleanup
+from fleet.operator import operator_client
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

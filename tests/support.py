@@ -299,7 +299,7 @@ def snapshot(client: redis.Redis, skip: tuple[str, ...] = ()) -> dict[bytes, Any
 def rq_worker(client: redis.Redis, queue_name: str, name: str | None = None, *, listening: bool = True) -> Any:
     """A real RQ worker record, born with RQ's own calls and (if `listening`) subscribed to its pubsub
     channel, in this process and without forking: what the liveness rule sees of a live worker."""
-    from worker.naming import unique_name
+    from fleet.naming import unique_name
     from worker.rq_worker import build_worker
 
     worker = build_worker(client, [queue_name], name or unique_name("test-worker"))
@@ -339,7 +339,7 @@ def orphan_queued_job(client: redis.Redis, queue_name: str) -> tuple[Any, str]:
     """Start the next queued job of `queue_name` on a worker record that then 'dies' (it never listens or
     heartbeats again): the state a SIGKILLed container leaves behind. Returns (job, dead worker name).
     Stop the service's own workers first, or they take the job."""
-    from worker.liveness import HEARTBEAT_DEADLINE
+    from fleet.liveness import HEARTBEAT_DEADLINE
 
     worker = rq_worker(client, queue_name, listening=False)
     job = begin_execution(worker, queue_name)

@@ -19,8 +19,8 @@ from common import keys
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob, JSONQueue
 from common.settings import Settings
+from fleet import cleanup, liveness
 from tests.support import RedisServer, backdate_heartbeat, begin_execution, rq_worker, snapshot
-from worker import cleanup, liveness
 from worker.scheduler import build_scheduler, register_cleanup
 
 QUEUE = "cleanup-test"
@@ -201,7 +201,7 @@ class TestScheduledRegistration:
         register_cleanup(build_scheduler(client, settings), settings)
         assert client.zrange("rq:scheduler:scheduled_jobs", 0, -1) == [cleanup.CLEANUP_JOB_ID.encode()]
         data = client.hget(f"rq:job:{cleanup.CLEANUP_JOB_ID}", "data")
-        assert json.loads(zlib.decompress(data))[0] == "worker.cleanup.scheduled_cleanup"
+        assert json.loads(zlib.decompress(data))[0] == "fleet.cleanup.scheduled_cleanup"
         assert client.hget(f"rq:job:{cleanup.CLEANUP_JOB_ID}", "origin") == settings.maintenance_queue_name.encode()
 
     def test_the_scheduler_does_not_queue_the_cleanup_again_while_it_still_waits(self, client, settings):

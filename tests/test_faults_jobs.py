@@ -21,6 +21,7 @@ import pytest
 from rq import Retry
 
 from common.rqtypes import JSONJob, JSONQueue
+from fleet import cleanup
 from tests.stack import Stack
 from tests.support import (
     RedisServer,
@@ -32,7 +33,6 @@ from tests.support import (
     wait_until,
     work_horse,
 )
-from worker import cleanup
 
 pytestmark = pytest.mark.slow
 

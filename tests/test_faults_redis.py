@@ -34,7 +34,7 @@ class TestRedisOutage:
         service.start(wait_for_workers=2)
         try:
             # Train the models first, so the outage hits analyses (the case users meet), and the jobs
-            # after it are not held up by a training lock that must first expire (worker/models.py).
+            # after it are not held up by a training lock that must first expire (worker/model_store.py).
             for target in ("Province", "Mortgage_Approvals"):
                 assert service.wait_job(service.analyze({"target_variable": target}), 240)["status"] == "finished"
             accepted = [service.analyze({"target_variable": target})

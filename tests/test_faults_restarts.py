@@ -88,7 +88,7 @@ class TestRestarts:
         base_env = {"REDIS_URL": server.url, "WORKER_COUNT": "1", "CLEANUP_INTERVAL": "5"}
         service = Service(data_dir, env=dict(base_env)).start(wait_for_workers=1)
         exactly_live(service, 2)
-        # train the model first: a horse killed while training leaves worker/models.py's 900 s lock behind
+        # train the model first: a horse killed while training leaves worker/model_store.py's 900 s lock behind
         assert service.wait_job(service.analyze({"sample_size": 20}), timeout=180)["status"] == "finished"
         start_seconds: list[float] = []
         stop_seconds: list[float] = []

@@ -14,8 +14,8 @@ import redis
 
 from common import keys
 from common.rqtypes import JSONJob
+from fleet.cleanup import CLEANUP_JOB_ID
 from tests.support import RedisServer, Service, backdate_heartbeat, rq_worker, wait_until
-from worker.cleanup import CLEANUP_JOB_ID
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,7 @@ class TestScheduledCleanup:
             assert last_run(client) > first
 
             job = JSONJob.fetch(CLEANUP_JOB_ID, connection=client)
-            assert job.origin == MAINTENANCE and job.func_name == "worker.cleanup.scheduled_cleanup"
+            assert job.origin == MAINTENANCE and job.func_name == "fleet.cleanup.scheduled_cleanup"
             assert (job.worker_name or "").startswith("shap-maintenance-")
             assert client.zrange("rq:scheduler:scheduled_jobs", 0, -1) == [CLEANUP_JOB_ID.encode()]
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from fleet import liveness, naming
 from tests.support import RedisServer, backdate_heartbeat, rq_worker, wait_until
-from worker import liveness, naming
 from worker.rq_worker import build_worker
 
 QUEUE = "liveness-test"
@@ -153,7 +153,7 @@ class TestNames:
     def test_pick_name_replaces_a_name_held_by_a_live_record(self, client, workers, caplog):
         """A held name is replaced by a fresh unique one, with a log line for the attempt."""
         workers.append(rq_worker(client, QUEUE))
-        with caplog.at_level(logging.WARNING, logger="worker.naming"):
+        with caplog.at_level(logging.WARNING, logger="fleet.naming"):
             picked = naming.pick_name(client, first=workers[0].name, prefix="shap-worker", backoff=0)
         assert picked != workers[0].name and picked.startswith("shap-worker-")
         assert "attempt 1/5" in caplog.text
@@ -178,7 +178,7 @@ class TestNames:
 
     def test_the_retry_is_bounded_and_logs_every_attempt(self, caplog):
         """next_attempt returns fresh names until the last attempt, then raises."""
-        with caplog.at_level(logging.WARNING, logger="worker.naming"):
+        with caplog.at_level(logging.WARNING, logger="fleet.naming"):
             fresh = [naming.next_attempt("taken", attempt, "shap-worker", attempts=3, backoff=0) for attempt in (1, 2)]
             with pytest.raises(naming.NameCollision):
                 naming.next_attempt("taken", 3, "shap-worker", attempts=3, backoff=0)

@@ -161,9 +161,9 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
     import numpy as np
 
     from common import datasets
-    from worker.analysis import analyze
-    from worker.jobs import encode, encode_to
-    from worker.models import TrainedModel, train
+    from explain.analysis import analyze
+    from explain.encoding import encode, encode_to
+    from explain.training import TrainedModel, train
 
     meta, frame = default_table
     features = datasets.feature_columns(meta, target)

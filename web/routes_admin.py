@@ -14,11 +14,11 @@ import redis.exceptions
 from flask import Blueprint, Response, request
 
 from common.errors import InvalidRequest, ServiceError
+from fleet import cleanup, queue_stats
+from fleet.liveness import live_workers
 from web.errors import RETRY_AFTER_SECONDS, error_body, to_service_error
 from web.responses import json_response
 from web.services import services
-from worker import cleanup, queue_stats
-from worker.liveness import live_workers
 
 blueprint = Blueprint("admin", __name__)
 

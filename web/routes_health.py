@@ -9,10 +9,10 @@ import redis.exceptions
 from flask import Blueprint
 
 from common import __version__
+from fleet import queue_stats
+from fleet.liveness import all_verdicts
 from web.responses import json_response
 from web.services import services
-from worker import queue_stats
-from worker.liveness import all_verdicts
 
 blueprint = Blueprint("health", __name__)
 

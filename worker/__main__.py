@@ -21,7 +21,7 @@ def preload(client: redis.Redis, settings: Settings) -> None:
     import pandas  # noqa: F401
 
     import worker.jobs  # noqa: F401  (the job module and its imports are then shared by every horse)
-    from worker.analysis import warm_up
+    from explain.analysis import warm_up
 
     warm_up()  # CatBoost's one-time clock calibration, single-threaded, inherited by every horse
     ctx = context.WorkerContext(settings, client)

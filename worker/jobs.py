@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
 import redis
 from rq import get_current_job
 from rq.job import Job
 
 from common import datasets, default_dataset, keys
 from common.jobstates import STAGES
+from explain.analysis import ROW_CHUNK, analyze
+from explain.encoding import encode, encode_to
 from worker import context
-from worker.analysis import ROW_CHUNK, ResultRows, ShapColumns, analyze
-from worker.models import get_or_train
+from worker.model_store import get_or_train
 
 log = logging.getLogger(__name__)
 
@@ -72,67 +71,8 @@ def compute(request: dict[str, Any], job: Job | None = None) -> dict[str, Any]:
     return result
 
 
-OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # Streaming sizes: (result rows built at a time, JSON bytes held before they are appended to Redis).
 STREAM_SIZES = {False: (ROW_CHUNK, 32 * 2**20), True: (1_000, 2 * 2**20)}  # by AGGRESSIVE_MEMORY_MANAGEMENT
-
-
-def _materialize(value: Any) -> Any:
-    """orjson's hook for the result's lazy parts."""
-    if isinstance(value, ResultRows):
-        return value.to_list()
-    if isinstance(value, ShapColumns):
-        return value.to_dict()
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def encode(result: dict[str, Any]) -> bytes:
-    """JSON bytes; orjson writes NaN and infinities as null, so the payload is always valid JSON."""
-    return orjson.dumps(result, default=_materialize, option=OPTIONS)
-
-
-def _pieces(value: Any) -> Iterator[bytes | memoryview]:
-    """The JSON of one value in pieces: result rows chunk by chunk, SHAP values column by column."""
-    if isinstance(value, ResultRows):
-        yield b"["
-        first = True
-        for chunk in value.chunks():
-            body = orjson.dumps(chunk, option=OPTIONS)  # "[row,row,...]": its rows go in without brackets
-            if len(body) > 2:
-                if not first:
-                    yield b","
-                yield memoryview(body)[1:-1]
-                first = False
-        yield b"]"
-    elif isinstance(value, ShapColumns):
-        yield b"{"
-        for position, (name, column) in enumerate(value.items()):
-            yield (b"," if position else b"") + orjson.dumps(name) + b":" + orjson.dumps(column, option=OPTIONS)
-        yield b"}"
-    else:
-        yield orjson.dumps(value, default=_materialize, option=OPTIONS)
-
-
-def encode_to(result: dict[str, Any], write: Callable[[bytes | memoryview], Any]) -> dict[str, list[int]]:
-    """Write the same bytes as `encode`, piece by piece; return where each top-level field's value lies
-    in them ([start, end)): the web answers `?fields=` with byte ranges of the stored result."""
-    index: dict[str, list[int]] = {}
-    offset = 0
-
-    def put(piece: bytes | memoryview) -> None:
-        nonlocal offset
-        write(piece)
-        offset += len(piece)
-
-    put(b"{")
-    for position, (name, value) in enumerate(result.items()):
-        put((b"," if position else b"") + orjson.dumps(name) + b":")
-        start = offset
-        for piece in _pieces(value):
-            put(piece)
-        index[name] = [start, offset]
-    put(b"}")
-    return index
 
 
 class ResultWriter:

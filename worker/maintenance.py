@@ -12,7 +12,7 @@ from worker import startup
 
 
 def preload(client: redis.Redis, settings: Settings) -> None:
-    import worker.cleanup  # noqa: F401
+    import fleet.cleanup  # noqa: F401
 
 
 if __name__ == "__main__":

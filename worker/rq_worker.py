@@ -14,8 +14,8 @@ from rq.worker import Worker
 
 from common.errors import ServiceError
 from common.rqtypes import JSONJob, JSONQueue
-from worker import naming
-from worker.liveness import JOB_MONITORING_INTERVAL, WORKER_TTL
+from fleet import naming
+from fleet.liveness import JOB_MONITORING_INTERVAL, WORKER_TTL
 
 # Errors that say the request or its data cannot be explained (or that it ran out of time), not that a
 # worker died: running the job again would fail again.

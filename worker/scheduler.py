@@ -18,8 +18,8 @@ from rq_scheduler import Scheduler
 from common.jobstates import CLEANUP_FUNC
 from common.rqtypes import JSONJob, JSONQueue
 from common.settings import Settings
+from fleet.cleanup import CLEANUP_JOB_ID, CLEANUP_JOB_TIMEOUT
 from worker import startup
-from worker.cleanup import CLEANUP_JOB_ID, CLEANUP_JOB_TIMEOUT
 
 log = logging.getLogger("worker.scheduler")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -15,9 +13,9 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from common.redis_conn import RETRY_ON, web_redis, worker_redis
+from common.redis_conn import RETRY_ON, worker_redis
 from common.settings import Settings, SettingsError
-from worker import liveness, naming
+from fleet import liveness, naming
 from worker.rq_worker import build_worker
 
 log = logging.getLogger("worker.startup")
@@ -48,30 +46,6 @@ def connect(settings: Settings) -> redis.Redis:
         raise StartupError(f"cannot reach Redis at {settings.effective_redis_url} after "
                            f"{time.monotonic() - started:.0f}s: {exc}") from exc
     return client
-
-
-def redacted(url: str) -> str:
-    """A Redis URL without its credentials, for messages."""
-    return re.sub(r"//[^@/]*@", "//***@", url)
-
-
-def operator_client(url: str | None, program: str) -> tuple[redis.Redis, Settings]:
-    """For the operator CLIs: the service's settings (REDIS_URL replaced by `url` when given) and a
-    client whose every call ends within about REDIS_TIMEOUT. Exits 2 with a clear message when the
-    configuration is invalid or Redis does not answer."""
-    environ = dict(os.environ) | ({"REDIS_URL": url} if url else {})
-    try:
-        settings = Settings.from_env(environ)
-    except SettingsError as exc:
-        print(f"{program}: invalid configuration: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    client = web_redis(settings)
-    try:
-        client.ping()
-    except RETRY_ON as exc:
-        print(f"{program}: cannot reach Redis at {redacted(settings.effective_redis_url)}: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    return client, settings
 
 
 def run(queue_names: list[str], *, prefix: str, preload: Callable[[redis.Redis, Settings], None]) -> None:

@@ -37,7 +37,7 @@ from rq.utils import as_text
 from common import jobstates, keys
 from common.rqtypes import JSONJob, JSONQueue
 from common.settings import Settings
-from worker import liveness
+from fleet import liveness
 
 log = logging.getLogger(__name__)
 

@@ -1,30 +1,20 @@
-"""CatBoost models: identified by a hash, trained once under a Redis lock, stored in Redis, reused."""
+"""CatBoost training: the parameters, the task inferred from the target, the model's input frame, the
+seeded held-out split and its metrics, and the model's bytes. Pure: the store (worker.model_store) keeps
+the models in Redis and trains each one once, under a lock."""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
-import redis
-import redis.exceptions
 from catboost import CatBoost, CatBoostClassifier, CatBoostRegressor, Pool
-from redis.exceptions import LockError
-from redis.lock import Lock
-
-from common import keys
-
-log = logging.getLogger(__name__)
 
 TRAINING_PARAMS: dict[str, Any] = {
     "iterations": 300,
@@ -34,8 +24,6 @@ TRAINING_PARAMS: dict[str, Any] = {
 }
 HOLDOUT_FRACTION = 0.2
 MAX_CLASSES = 20
-LOCK_WAIT = 900  # longest a job waits for another process's training of the same model
-LOCK_TTL = 30  # the training lock expires this soon after its holder dies (a killed work horse)
 
 
 class TrainingError(ValueError):
@@ -135,7 +123,7 @@ def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: i
     return model, meta
 
 
-def _to_bytes(model: CatBoost) -> bytes:
+def to_bytes(model: CatBoost) -> bytes:
     fd, path = tempfile.mkstemp(suffix=".cbm")
     os.close(fd)
     try:
@@ -146,56 +134,10 @@ def _to_bytes(model: CatBoost) -> bytes:
         os.unlink(path)
 
 
-def _from_redis(client: redis.Redis, model_id: str) -> TrainedModel | None:
-    blob, raw_meta = client.mget([keys.model_blob(model_id), keys.model_meta(model_id)])
-    if blob is None or raw_meta is None:
-        return None
-    meta = orjson.loads(raw_meta)
+
+
+def from_bytes(blob: bytes, meta: dict[str, Any]) -> CatBoost:
+    """A model saved by `to_bytes`, of the class its task needs."""
     model = CatBoostRegressor() if meta["task"] == "regression" else CatBoostClassifier()
     model.load_model(blob=blob)
-    return TrainedModel(model_id, model, meta)
-
-
-@contextmanager
-def _kept_alive(lock: Lock) -> Iterator[None]:
-    """Renew `lock` every LOCK_TTL/3 s while the block runs; a dead process stops renewing it."""
-    done = threading.Event()
-
-    def renew() -> None:
-        while not done.wait(LOCK_TTL / 3):
-            try:
-                lock.reacquire()
-            except (LockError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-                log.warning("could not renew training lock %s: %s", lock.name, exc)
-
-    thread = threading.Thread(target=renew, name="renew-training-lock", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-
-
-def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str, target: str,
-                 features: list[str], thread_count: int) -> TrainedModel:
-    """The stored model for these inputs; trained here, under a lock, if nobody has trained it yet."""
-    model_id = model_id_for(dataset_version, target, features)
-    found = _from_redis(client, model_id)
-    if found:
-        return found
-    lock = client.lock(keys.model_lock(model_id), timeout=LOCK_TTL, blocking_timeout=LOCK_WAIT)
-    with lock, _kept_alive(lock):
-        found = _from_redis(client, model_id)  # another process may have trained it while we waited
-        if found:
-            return found
-        model, meta = train(frame, target, features, thread_count)
-        meta.update(id=model_id, dataset_version=dataset_version, target=target)
-        with client.pipeline(transaction=True) as pipe:
-            pipe.set(keys.model_blob(model_id), _to_bytes(model))
-            pipe.set(keys.model_meta(model_id), orjson.dumps(meta))
-            pipe.incr(keys.MODEL_TRAININGS)
-            pipe.execute()
-        log.info("trained model %s for %r (%s, %d rows) in %.2fs", model_id, target, meta["task"],
-                 meta["trained_rows"], meta["training_seconds"])
-        return TrainedModel(model_id, model, meta, trained_now=True)
+    return model

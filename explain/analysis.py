@@ -11,7 +11,7 @@ import pandas as pd
 from catboost import Pool
 
 from common.selection import select_rows
-from worker.models import TrainedModel, feature_frame
+from explain.training import TrainedModel, feature_frame
 
 TOP_CONTRIBUTORS = 3
 ROW_CHUNK = 10_000  # result rows built and encoded at a time
