@@ -78,13 +78,14 @@ def main() -> None:
 
         # The floor runs in this process, against the same Redis, with the request the web enqueued.
         from common.redis_conn import worker_redis
+        from common.request import AnalyzeRequest
         from common.rqtypes import JSONJob
         from common.settings import Settings
         from explain.encoding import encode
         from worker import context
         from worker.jobs import compute
 
-        request = JSONJob.fetch(job_id, connection=client).kwargs["request"]
+        request = AnalyzeRequest.model_validate(JSONJob.fetch(job_id, connection=client).kwargs["request"])
         settings = Settings.from_env(service.environ())
         context.install(context.WorkerContext(settings, worker_redis(settings)))
         compute(request)  # warm: this process parses the dataset once, as a worker parent does before forking

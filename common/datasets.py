@@ -1,4 +1,6 @@
-"""Datasets: CSV validation, column typing, storage in Redis under a version, and loading."""
+"""Datasets, pure: CSV validation and parsing, column typing and statistics, target and feature resolution.
+
+Storage in Redis is common.dataset_store; nothing here touches Redis, so explain/ may import it."""
 
 from __future__ import annotations
 
@@ -12,15 +14,12 @@ from typing import Any
 
 import orjson
 import pandas as pd
-import redis
 
-from common import keys
-from common.errors import InvalidDataset, UnknownColumn, UnknownDataset
+from common.errors import InvalidDataset, UnknownColumn
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MIN_ROWS = 10
 MAX_COLUMNS = 2000
-LOCK_TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -128,41 +127,6 @@ def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int) 
         "size_bytes": len(data),
     }
     return meta, frame
-
-
-def store(client: redis.Redis, meta: dict, data: bytes) -> None:
-    """Replace a dataset atomically: readers see the old or the new version, never a mix."""
-    with client.pipeline(transaction=True) as pipe:
-        pipe.set(keys.dataset_data(meta["name"]), data)
-        pipe.set(keys.dataset_meta(meta["name"]), orjson.dumps(meta))
-        pipe.sadd(keys.DATASET_INDEX, meta["name"])
-        pipe.execute()
-
-
-def load_meta(client: redis.Redis, name: str) -> dict:
-    raw = client.get(keys.dataset_meta(name))
-    if raw is None:
-        raise UnknownDataset(f"Dataset {name!r} does not exist; GET /datasets lists the available ones.")
-    return orjson.loads(raw)
-
-
-def load(client: redis.Redis, name: str) -> tuple[dict, bytes]:
-    """The metadata and CSV bytes of one dataset, read together."""
-    with client.pipeline(transaction=True) as pipe:
-        pipe.get(keys.dataset_meta(name))
-        pipe.get(keys.dataset_data(name))
-        raw_meta, data = pipe.execute()
-    if raw_meta is None or data is None:
-        raise UnknownDataset(f"Dataset {name!r} does not exist; GET /datasets lists the available ones.")
-    return orjson.loads(raw_meta), data
-
-
-def list_all(client: redis.Redis) -> list[dict]:
-    names = sorted(n.decode() if isinstance(n, bytes) else n for n in client.smembers(keys.DATASET_INDEX))
-    if not names:
-        return []
-    raws = client.mget([keys.dataset_meta(n) for n in names])
-    return [orjson.loads(raw) for raw in raws if raw is not None]
 
 
 def column_types(meta: dict) -> dict[str, str]:

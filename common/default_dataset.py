@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import redis
 
-from common import datasets, keys
+from common import dataset_store, datasets, keys
 from common.errors import UnknownDataset
 from common.frame_cache import FrameCache
 from common.settings import Settings
@@ -92,11 +92,11 @@ def ensure_loaded(client: redis.Redis, settings: Settings) -> str:
     """Load `default` into Redis unless this exact version is there; one process does it, under a lock."""
     data, options = csv_bytes(settings)
     meta, _ = datasets.describe(data, options, name=NAME, max_rows=max(settings.max_rows, ROWS))
-    with client.lock(keys.dataset_lock(NAME), timeout=datasets.LOCK_TIMEOUT, blocking_timeout=60):
+    with client.lock(keys.dataset_lock(NAME), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=60):
         current = client.get(keys.dataset_meta(NAME))
-        if current is not None and datasets.load_meta(client, NAME)["version"] == meta["version"]:
+        if current is not None and dataset_store.load_meta(client, NAME)["version"] == meta["version"]:
             return meta["version"]
-        datasets.store(client, meta, data)
+        dataset_store.store(client, meta, data)
         log.info("loaded dataset %r version %s (%d rows)", NAME, meta["version"], meta["rows"])
     return meta["version"]
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from common import dataset_store
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -23,13 +25,13 @@ class FrameCache:
     def get(self, client: redis.Redis, name: str) -> tuple[dict, pd.DataFrame]:
         from common import datasets  # pandas: imported on first use, so a fresh web process answers fast
 
-        meta = datasets.load_meta(client, name)
+        meta = dataset_store.load_meta(client, name)
         with self._lock:
             frame = self._frames.get(meta["version"])
             if frame is not None:
                 self._frames.move_to_end(meta["version"])
                 return meta, frame
-        meta, data = datasets.load(client, name)
+        meta, data = dataset_store.load(client, name)
         frame = datasets.parse_csv(data)
         with self._lock:
             self._frames[meta["version"]] = frame

@@ -8,13 +8,17 @@ from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 
 from common.settings import Settings
 
-# Errors after which redis-py retries a command on a fresh connection.
-RETRY_ON = (ConnectionError, TimeoutError, BusyLoadingError, socket.timeout)
+# The one answer to "is Redis unreachable?": what redis-py raises to its callers when Redis cannot be
+# reached or does not answer in time (BusyLoadingError, a Redis still loading its data, is a ConnectionError).
+REDIS_UNREACHABLE: tuple[type[Exception], ...] = (ConnectionError, TimeoutError)
+# Errors after which redis-py retries on a fresh connection: the above, and the raw socket timeout its
+# connect sees before it wraps it in TimeoutError.
+RETRY_ON: tuple[type[Exception], ...] = (*REDIS_UNREACHABLE, socket.timeout)
 
 
 def _common_kwargs(settings: Settings, *, retries: int, cap: float) -> dict:

@@ -1,16 +1,18 @@
-"""One analysis: select rows, compute native CatBoost TreeSHAP values, build the result (SPEC §4)."""
+"""One analysis: select rows, compute native CatBoost TreeSHAP values, build the result."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from catboost import Pool
 
-from common.selection import select_rows
+from common.request import AnalyzeRequest
+from common.selection import Selection, select_rows
 from explain.training import TrainedModel, feature_frame
 
 TOP_CONTRIBUTORS = 3
@@ -106,16 +108,16 @@ class ResultRows:
         return [row for chunk in self.chunks() for row in chunk]
 
 
-def _summary(request: dict, meta: dict, target: str, ranking: list[tuple[str, float]], direction: dict,
+def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tuple[str, float]], direction: dict,
              rows: int, results: ResultRows) -> str:
     total = sum(v for _, v in ranking) or 1.0
     top = ranking[:3]
     drivers = ", ".join(f"{name} ({100 * value / total:.0f}%)" for name, value in top)
-    scope = " and ".join(request.get("demographic_filters") or []) or "all rows"
+    scope = " and ".join(request.demographic_filters) or "all rows"
     effects = [f"higher {name} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
                for name, _ in top if direction.get(name)]
     effect_text = ("; ".join(effects) + ".").capitalize() if effects else ""
-    if request.get("analysis_type") == "ranking":
+    if request.analysis_type == "ranking":
         first = results.first()
         label = next((str(first[c]) for c in meta["id_columns"] if first.get(c) is not None), "row 1")
         return (f"Ranked {rows} rows of '{meta['name']}' ({scope}) by predicted {target}: {label} ranks first "
@@ -125,96 +127,139 @@ def _summary(request: dict, meta: dict, target: str, ranking: list[tuple[str, fl
             f"of the mean absolute SHAP impact. {effect_text}").strip()
 
 
-def analyze(frame: pd.DataFrame, meta: dict, request: dict[str, Any], target: str, trained: TrainedModel, *,
+@dataclass(frozen=True)
+class Explanation:
+    """What the SHAP pass found for the explained rows (positions of the explained frame)."""
+
+    values: np.ndarray  # (rows, features): the explained SHAP vector of each row
+    raw: np.ndarray  # (rows,): the raw score of the explained output
+    predictions: list[Any]
+    base_value: Any
+    extra: dict[str, Any]  # per-task columns: predicted_class, or explained_class and probability
+
+
+def _ranking(features: list[str], values: np.ndarray) -> list[tuple[str, float]]:
+    """Features by mean absolute SHAP value, largest first (ties keep the features' order)."""
+    importance = np.abs(values).mean(axis=0)
+    return [(features[i], float(importance[i])) for i in np.argsort(-importance, kind="stable")]
+
+
+def _directions(x: pd.DataFrame, values: np.ndarray, features: list[str], cat_features: list[str]) -> dict:
+    """Per numeric feature, the correlation of its values with its SHAP values (the sign says which way it acts)."""
+    direction = {}
+    for i, name in enumerate(features):
+        if name in cat_features:
+            continue
+        column = x.iloc[:, i].to_numpy(dtype=float)
+        ok = np.isfinite(column)
+        if ok.sum() > 2 and np.std(column[ok]) > 0 and np.std(values[ok, i]) > 0:
+            direction[name] = float(np.corrcoef(column[ok], values[ok, i])[0, 1])
+    return direction
+
+
+def _order(explanation: Explanation, task: str, ranked: bool) -> np.ndarray:
+    """The order of `results`: by predicted score (ranking, multiclass by probability) or as selected."""
+    if not ranked:
+        return np.arange(len(explanation.raw))
+    key = explanation.raw if task != "multiclass" else np.asarray(explanation.extra["probability"])
+    return np.argsort(-key, kind="stable")
+
+
+class RowBuilder:
+    """Builds the row objects of `results` for given positions of the explained frame."""
+
+    def __init__(self, shown: dict[str, np.ndarray], x: pd.DataFrame, features: list[str],
+                 explanation: Explanation, order: np.ndarray, ranked: bool) -> None:
+        self.shown, self.x, self.features, self.explanation = shown, x, features, explanation
+        self.raw = explanation.raw.tolist()
+        self.extra = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in explanation.extra.items()}
+        self.position: np.ndarray | None = None
+        if ranked:
+            self.position = np.empty(len(order), dtype=np.int64)
+            self.position[order] = np.arange(1, len(order) + 1)
+
+    def __call__(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        """The row objects of `rows` (positions in the explained frame), in that order."""
+        chunk_values = self.explanation.values[rows]
+        top_idx = np.argsort(-np.abs(chunk_values), axis=1, kind="stable")[:, :TOP_CONTRIBUTORS]
+        top_shap = np.take_along_axis(chunk_values, top_idx, axis=1).tolist()
+        # the feature values shown beside them: Python objects (floats, strings), NaN made None below
+        top_x = np.take_along_axis(self.x.iloc[rows].to_numpy(dtype=object), top_idx, axis=1).tolist()
+        return [self._row(r, picked, shap_values, shown_x)
+                for r, picked, shap_values, shown_x in zip(rows.tolist(), top_idx.tolist(), top_shap, top_x,
+                                                           strict=True)]
+
+    def _row(self, r: int, picked: list[int], shap_values: list[float], shown_x: list[Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {c: _plain(column[r]) for c, column in self.shown.items()}
+        row["prediction"] = self.explanation.predictions[r]
+        row["raw_prediction"] = self.raw[r]
+        for name, column in self.extra.items():
+            row[name] = column[r]
+        row["top_contributors"] = [
+            {"feature": self.features[j], "shap_value": v, "value": xv if xv == xv else None}  # NaN != NaN
+            for j, v, xv in zip(picked, shap_values, shown_x, strict=True)
+        ]
+        if self.position is not None:
+            row["rank"] = int(self.position[r])
+        return row
+
+
+def _shown_columns(selection: Selection, meta: dict, target: str) -> dict[str, np.ndarray]:
+    """The columns each result row repeats: the id columns, then the target when the rows have it."""
+    shown = [c for c in meta["id_columns"] if c in selection.frame.columns]
+    if target in selection.frame.columns:
+        shown.append(target)
+    return {c: selection.frame[c].to_numpy(dtype=object) for c in shown}
+
+
+def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: str, trained: TrainedModel, *,
             thread_count: int, batch_size: int, max_rows: int, float_dtype: str = "float64",
             row_chunk: int = ROW_CHUNK, progress: Progress = lambda stage: None) -> dict[str, Any]:
-    """Explain the selected rows with `trained`; returns the result object of SPEC §4.
+    """Explain the selected rows with `trained`; returns the result object (README, "The result").
 
     `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
-    encoded (worker.jobs), `row_chunk` rows at a time, so a large analysis never holds every row object."""
-    timings: dict[str, float] = {}
+    encoded (explain.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""
     features = trained.meta["features"]
     selection = select_rows(frame, meta, request, max_rows)
     x = feature_frame(selection.frame, features, trained.meta["cat_features"], dtype=float_dtype)
 
     progress("computing_shap")
     started = time.perf_counter()
-    shap, raw_scores = shap_matrix(trained, x, thread_count, batch_size)
-    values, raw, predictions, base_value, extra = _explained(trained, shap, raw_scores)
-    timings["shap_s"] = time.perf_counter() - started
+    explanation = Explanation(*_explained(trained, *shap_matrix(trained, x, thread_count, batch_size)))
+    timings = {"shap_s": time.perf_counter() - started}
 
     progress("building_result")
     started = time.perf_counter()
-    importance = np.abs(values).mean(axis=0)
-    by_importance = np.argsort(-importance, kind="stable")
-    ranking = [(features[i], float(importance[i])) for i in by_importance]
-    numeric = [i for i, f in enumerate(features) if f not in trained.meta["cat_features"]]
-    direction = {}
-    for i in numeric:
-        column = x.iloc[:, i].to_numpy(dtype=float)
-        ok = np.isfinite(column)
-        if ok.sum() > 2 and np.std(column[ok]) > 0 and np.std(values[ok, i]) > 0:
-            direction[features[i]] = float(np.corrcoef(column[ok], values[ok, i])[0, 1])
-
-    shown = [c for c in meta["id_columns"] if c in selection.frame.columns]
-    if target in selection.frame.columns:
-        shown.append(target)
-    shown_values = {c: selection.frame[c].to_numpy(dtype=object) for c in shown}
-    extra_values = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in extra.items()}
-    raw_list = raw.tolist()
-    ranked = request.get("analysis_type") == "ranking"
-    if ranked:
-        key = raw if trained.meta["task"] != "multiclass" else np.asarray(extra["probability"])
-        order = np.argsort(-key, kind="stable")
-    else:
-        order = np.arange(len(x))
-    position = np.empty(len(order), dtype=np.int64)
-    position[order] = np.arange(1, len(order) + 1)
-
-    def build(rows: np.ndarray) -> list[dict[str, Any]]:
-        """The row objects of `rows` (positions in the explained frame), in that order."""
-        chunk_values = values[rows]
-        top_idx = np.argsort(-np.abs(chunk_values), axis=1, kind="stable")[:, :TOP_CONTRIBUTORS]
-        top_shap = np.take_along_axis(chunk_values, top_idx, axis=1).tolist()
-        # the feature values shown beside them: Python objects (floats, strings), NaN made None below
-        top_x = np.take_along_axis(x.iloc[rows].to_numpy(dtype=object), top_idx, axis=1).tolist()
-        built = []
-        for r, picked, shap_values, shown_x in zip(rows.tolist(), top_idx.tolist(), top_shap, top_x, strict=True):
-            row: dict[str, Any] = {c: _plain(shown_values[c][r]) for c in shown}
-            row["prediction"] = predictions[r]
-            row["raw_prediction"] = raw_list[r]
-            for name, column in extra_values.items():
-                row[name] = column[r]
-            row["top_contributors"] = [
-                {"feature": features[j], "shap_value": v, "value": xv if xv == xv else None}  # NaN != NaN
-                for j, v, xv in zip(picked, shap_values, shown_x, strict=True)
-            ]
-            if ranked:
-                row["rank"] = int(position[r])
-            built.append(row)
-        return built
-
-    results = ResultRows(build, order, row_chunk)
+    ranked = request.analysis_type == "ranking"
+    order = _order(explanation, trained.meta["task"], ranked)
+    rows = RowBuilder(_shown_columns(selection, meta, target), x, features, explanation, order, ranked)
+    results = ResultRows(rows, order, row_chunk)
+    ranking = _ranking(features, explanation.values)
+    summary = _summary(request, meta, target, ranking, _directions(x, explanation.values, features,
+                                                                   trained.meta["cat_features"]), len(x), results)
     timings["result_s"] = time.perf_counter() - started
-
     return {
         "success": True,
-        "analysis_type": request.get("analysis_type", "correlation"),
+        "analysis_type": request.analysis_type,
         "target_variable": target,
         "dataset": meta["name"],
         "explained_rows": len(x),
         "selected_rows": selection.selected_rows,
-        "summary": _summary(request, meta, target, ranking, direction, len(x), results),
+        "summary": summary,
         "feature_importance": [{"feature": name, "importance": value} for name, value in ranking],
-        "shap_values": ShapColumns(features, values, order),
-        "base_value": base_value,
+        "shap_values": ShapColumns(features, explanation.values, order),
+        "base_value": explanation.base_value,
         "results": results,
-        "model": {k: trained.meta[k] for k in ("task", "metrics", "trained_rows", "features")}
-        | {"id": trained.model_id, "trained_in_this_job": trained.trained_now},
+        "model": _model_info(trained),
         "version_info": {"dataset_version": meta["version"], "model_version": trained.model_id},
         "warnings": selection.warnings,
         "timings": timings,
     }
+
+
+def _model_info(trained: TrainedModel) -> dict[str, Any]:
+    return {k: trained.meta[k] for k in ("task", "metrics", "trained_rows", "features")} | {
+        "id": trained.model_id, "trained_in_this_job": trained.trained_now}
 
 
 def _plain(value: Any) -> Any:

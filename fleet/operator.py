@@ -8,7 +8,7 @@ import sys
 
 import redis
 
-from common.redis_conn import RETRY_ON, web_redis
+from common.redis_conn import REDIS_UNREACHABLE, web_redis
 from common.settings import Settings, SettingsError
 
 
@@ -30,7 +30,7 @@ def operator_client(url: str | None, program: str) -> tuple[redis.Redis, Setting
     client = web_redis(settings)
     try:
         client.ping()
-    except RETRY_ON as exc:
+    except REDIS_UNREACHABLE as exc:
         print(f"{program}: cannot reach Redis at {redacted(settings.effective_redis_url)}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     return client, settings

@@ -161,6 +161,7 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
     import numpy as np
 
     from common import datasets
+    from common.request import AnalyzeRequest
     from explain.analysis import analyze
     from explain.encoding import encode, encode_to
     from explain.training import TrainedModel, train
@@ -169,7 +170,7 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
     features = datasets.feature_columns(meta, target)
     model, model_meta = train(frame, target, features, thread_count=1)
     trained = TrainedModel("test", model, model_meta)
-    request = {"analysis_type": analysis_type, "sample_size": 250}
+    request = AnalyzeRequest.model_validate({"analysis_type": analysis_type, "sample_size": 250})
 
     def run(chunk: int, batch: int) -> bytes:
         result = analyze(frame, meta, request, target, trained, thread_count=1, batch_size=batch, max_rows=10_000,
@@ -201,7 +202,7 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
 
 def test_a_stored_answer_larger_than_a_slice_is_read_whole(redis_server) -> None:
     """The web sends large stored answers slice by slice (GETRANGE) instead of reading them at once."""
-    from web.routes_analysis import SLICE_BYTES, Stored
+    from web.answers import SLICE_BYTES, Stored
 
     client = redis_server.client()
     value = bytes(range(256)) * (SLICE_BYTES * 2 // 256 + 1000)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.exceptions
 from flask import Flask, Response
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from common.errors import InvalidRequest, PayloadTooLarge, RedisUnavailable, ServiceError
+from common.redis_conn import REDIS_UNREACHABLE
 from web.responses import json_response
 
 RETRY_AFTER_SECONDS = 5
@@ -47,19 +47,23 @@ def to_service_error(exc: Exception) -> ServiceError:
         return _from_validation(exc)
     if isinstance(exc, HTTPException):
         return _from_http(exc)
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+    if isinstance(exc, REDIS_UNREACHABLE):
         return RedisUnavailable(f"Redis is unreachable ({exc.__class__.__name__}); retry in a few seconds.")
     raise exc
 
 
+def error_response(error: ServiceError, extra: dict[str, Any] | None = None) -> Response:
+    """The one error answer: the error body (with `extra` fields), its status, and Retry-After when
+    Redis is unavailable (the only error a client should simply retry)."""
+    response = json_response(error_body(error) | (extra or {}), error.status)
+    if isinstance(error, RedisUnavailable):
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def register(app: Flask) -> None:
     def handle(exc: Exception) -> Response:
-        error = to_service_error(exc)
-        response = json_response(error_body(error), error.status)
-        if isinstance(error, RedisUnavailable):
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return error_response(to_service_error(exc))
 
-    for kind in (ServiceError, ValidationError, HTTPException, redis.exceptions.ConnectionError,
-                 redis.exceptions.TimeoutError):
+    for kind in (ServiceError, ValidationError, HTTPException, *REDIS_UNREACHABLE):
         app.register_error_handler(kind, handle)

@@ -31,10 +31,10 @@ from typing import Any
 
 from redis.backoff import ExponentialBackoff
 from redis.client import PubSub
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+from redis.exceptions import ResponseError
 
 from common import keys
-from common.redis_conn import tracking_pool
+from common.redis_conn import REDIS_UNREACHABLE, tracking_pool
 from common.rqtypes import JSONJob
 from common.settings import Settings
 
@@ -46,6 +46,8 @@ PING_EVERY = 0.5
 STALE_AFTER = 2.0
 LOCK_WAIT = 0.05  # longest a poll waits for the listener; it may hold the lock while it reconnects
 ENTRY_OVERHEAD = 256  # bytes counted per entry beyond its answer (small answers still fill the budget)
+# The listener's connection is gone: Redis unreachable, or its raw socket (read directly) failed.
+CONNECTION_LOST: tuple[type[Exception], ...] = (*REDIS_UNREACHABLE, OSError)
 
 
 @dataclass(frozen=True)
@@ -227,13 +229,13 @@ class InvalidationListener:
                 with self.cache.lock:  # polls wait while the connection is read, written or made again
                     try:
                         resumed = self._exchange(idle)
-                    except (ConnectionError, TimeoutError, OSError):
+                    except CONNECTION_LOST:
                         self.cache.set_tracking(False)  # before any poll can look again
                         raise
             except ResponseError as exc:
                 log.warning("Redis refused CLIENT TRACKING (%s): every poll of an unfinished job reads Redis", exc)
                 return
-            except (ConnectionError, TimeoutError, OSError) as exc:
+            except CONNECTION_LOST as exc:
                 failures += 1
                 if failures == 1:
                     log.warning("Lost the Redis invalidation connection (%s); polls read Redis until it is back", exc)

@@ -10,19 +10,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import redis.exceptions
 from flask import Blueprint, Response, request
 
 from common.errors import InvalidRequest, ServiceError
+from common.redis_conn import REDIS_UNREACHABLE
 from fleet import cleanup, queue_stats
 from fleet.liveness import live_workers
-from web.errors import RETRY_AFTER_SECONDS, error_body, to_service_error
+from web.errors import error_response, to_service_error
 from web.responses import json_response
 from web.services import services
 
 blueprint = Blueprint("admin", __name__)
 
-_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 _YES, _NO = {"1", "true", "yes"}, {"0", "false", "no", ""}
 
 
@@ -32,11 +31,8 @@ class CleanupBusy(ServiceError):
 
 
 def _unavailable(exc: Exception, extra: dict[str, Any]) -> Response:
-    """The canonical 503 body for an unreachable Redis, with endpoint-specific fields added."""
-    error = to_service_error(exc)
-    response = json_response(error_body(error) | extra, error.status)
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
+    """The canonical 503 (body and Retry-After) for an unreachable Redis, with endpoint-specific fields added."""
+    return error_response(to_service_error(exc), extra)
 
 
 @blueprint.get("/worker-status")
@@ -61,7 +57,7 @@ def redis_ping() -> Response:
     started = time.perf_counter()
     try:
         answer = bool(svc.redis.ping())
-    except _REDIS_DOWN as exc:
+    except REDIS_UNREACHABLE as exc:
         return _unavailable(exc, {"ping": False,
                                   "response_time_ms": round((time.perf_counter() - started) * 1000, 3)})
     return json_response({"success": answer, "ping": answer,
@@ -73,7 +69,7 @@ def queue_status() -> Response:
     svc = services()
     try:
         counts = queue_stats.counts(svc.redis, svc.settings.queue_name)
-    except _REDIS_DOWN as exc:
+    except REDIS_UNREACHABLE as exc:
         return _unavailable(exc, {"queued_jobs": None, "in_progress_jobs": None, "completed_jobs": None,
                                   "failed_jobs": None, "scheduled_jobs": None, "redis_connected": False})
     return json_response(counts | {"redis_connected": True})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from common import keys
+from common import dataset_store, keys
 from common.errors import InvalidDataset
 from web.responses import json_response
 from web.services import services
@@ -20,13 +20,13 @@ def _listed(meta: dict) -> dict:
 
 @blueprint.get("/datasets")
 def list_datasets():
-    from common import datasets, default_dataset  # pandas, on first use: see web.create_app
+    from common import default_dataset  # pandas, on first use: see web.create_app
 
     svc = services()
-    found = datasets.list_all(svc.redis)
+    found = dataset_store.list_all(svc.redis)
     if not any(meta["name"] == default_dataset.NAME for meta in found):
         default_dataset.ensure_loaded(svc.redis, svc.settings)
-        found = datasets.list_all(svc.redis)
+        found = dataset_store.list_all(svc.redis)
     return json_response({"success": True, "datasets": [_listed(meta) for meta in found]})
 
 
@@ -68,8 +68,8 @@ def put_dataset(name: str):
                                       default_target=request.args.get("default_target") or None)
     data = _csv_body()
     meta, _ = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows)
-    with svc.redis.lock(keys.dataset_lock(name), timeout=datasets.LOCK_TIMEOUT, blocking_timeout=30):
+    with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
         created = not svc.redis.exists(keys.dataset_meta(name))
-        datasets.store(svc.redis, meta, data)
+        dataset_store.store(svc.redis, meta, data)
     return json_response({"success": True, "dataset": name, "version": meta["version"], "rows": meta["rows"],
                           "columns": meta["columns"], "created": bool(created)}, 201 if created else 200)

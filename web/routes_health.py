@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import time
 
-import redis.exceptions
 from flask import Blueprint
 
 from common import __version__
+from common.redis_conn import REDIS_UNREACHABLE
 from fleet import queue_stats
 from fleet.liveness import all_verdicts
 from web.responses import json_response
@@ -41,7 +41,7 @@ def health():
         body["workers"] = {"active": sum(v.live for v in verdicts), "total": len(verdicts)}
         body["queue"] = {"queued": counts["queued_jobs"], "started": counts["in_progress_jobs"],
                          "failed": counts["failed_jobs"]}
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    except REDIS_UNREACHABLE as exc:
         body.update(status="unavailable", redis_connected=False, error=f"Redis is unreachable: {exc}")
         return json_response(body, 503)
     if body["workers"]["active"] == 0:  # type: ignore[index]

@@ -12,6 +12,7 @@ from rq.job import Job
 
 from common import datasets, default_dataset, keys
 from common.jobstates import STAGES
+from common.request import AnalyzeRequest
 from explain.analysis import ROW_CHUNK, analyze
 from explain.encoding import encode, encode_to
 from worker import context
@@ -39,7 +40,7 @@ def report_progress(job: Job | None, stage: str) -> None:
     job.save_meta()
 
 
-def compute(request: dict[str, Any], job: Job | None = None) -> dict[str, Any]:
+def compute(request: AnalyzeRequest, job: Job | None = None) -> dict[str, Any]:
     """The whole analysis in this process; returns the result object (numpy arrays inside; its
     `shap_values` and `results` are built while it is encoded: `encode` or `encode_to`)."""
     ctx = context.current()
@@ -48,8 +49,8 @@ def compute(request: dict[str, Any], job: Job | None = None) -> dict[str, Any]:
     started = time.perf_counter()
 
     report_progress(job, "loading_data")
-    meta, frame = default_dataset.frame(ctx.redis, ctx.frames, request.get("dataset") or "default", settings)
-    target = datasets.resolve_target(meta, request.get("target_variable"))
+    meta, frame = default_dataset.frame(ctx.redis, ctx.frames, request.dataset, settings)
+    target = datasets.resolve_target(meta, request.target_variable)
     features = datasets.feature_columns(meta, target)
     timings["dataset_load_s"] = time.perf_counter() - started
 
@@ -120,10 +121,13 @@ class ResultWriter:
 
 
 def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
-    """RQ entry point: compute, encode once, store the bytes the web serves as they are."""
+    """RQ entry point: compute, encode once, store the bytes the web serves as they are.
+
+    `request` is the JSON the web enqueued (AnalyzeRequest.model_dump()); it is validated into the typed
+    request here, once, and nothing downstream reads it by key."""
     job = get_current_job()
     started = time.perf_counter()
-    result = compute(request, job)
+    result = compute(AnalyzeRequest.model_validate(request), job)
     if job is not None and job.enqueued_at and job.started_at:
         result["timings"]["queue_wait_s"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
     step = time.perf_counter()

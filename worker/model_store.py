@@ -10,17 +10,18 @@ from contextlib import contextmanager
 import orjson
 import pandas as pd
 import redis
-import redis.exceptions
 from redis.exceptions import LockError
 from redis.lock import Lock
 
 from common import keys
+from common.redis_conn import REDIS_UNREACHABLE
 from explain.training import TrainedModel, from_bytes, model_id_for, to_bytes, train
 
 log = logging.getLogger(__name__)
 
 LOCK_WAIT = 900  # longest a job waits for another process's training of the same model
 LOCK_TTL = 30  # the training lock expires this soon after its holder dies (a killed work horse)
+RENEWAL_FAILED: tuple[type[Exception], ...] = (LockError, *REDIS_UNREACHABLE)  # the lock is lost, or Redis is
 
 
 def _from_redis(client: redis.Redis, model_id: str) -> TrainedModel | None:
@@ -40,7 +41,7 @@ def _kept_alive(lock: Lock) -> Iterator[None]:
         while not done.wait(LOCK_TTL / 3):
             try:
                 lock.reacquire()
-            except (LockError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            except RENEWAL_FAILED as exc:
                 log.warning("could not renew training lock %s: %s", lock.name, exc)
 
     thread = threading.Thread(target=renew, name="renew-training-lock", daemon=True)

@@ -13,6 +13,7 @@ from rq.utils import now
 from rq.worker import Worker
 
 from common.errors import ServiceError
+from common.redis_conn import REDIS_UNREACHABLE
 from common.rqtypes import JSONJob, JSONQueue
 from fleet import naming
 from fleet.liveness import JOB_MONITORING_INTERVAL, WORKER_TTL
@@ -21,7 +22,6 @@ from fleet.liveness import JOB_MONITORING_INTERVAL, WORKER_TTL
 # worker died: running the job again would fail again.
 NON_RETRYABLE: tuple[type[BaseException], ...] = (ServiceError, ValueError, KeyError, TypeError,
                                                   JobTimeoutException)
-REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 HORSE_KILLED = "Work-horse terminated unexpectedly"  # the start of RQ's message when a horse dies
 
 
@@ -80,14 +80,14 @@ class ShapWorker(Worker):
         if pipeline is None:
             try:
                 connection.execute()
-            except REDIS_DOWN as exc:
+            except REDIS_UNREACHABLE as exc:
                 # The dequeue that follows meets the same error and backs off (RQ's own loop).
                 self.log.warning("Worker %s: heartbeat failed, Redis is unreachable: %s", self.name, exc)
 
     def maintain_heartbeats(self, job: Job) -> None:
         try:
             super().maintain_heartbeats(job)
-        except REDIS_DOWN as exc:
+        except REDIS_UNREACHABLE as exc:
             self.log.warning("Worker %s: heartbeat for job %s failed, Redis is unreachable (%s); still "
                              "watching the work horse", self.name, job.id, exc)
 
@@ -108,7 +108,7 @@ class ShapWorker(Worker):
             return
         try:
             super().set_current_job_working_time(current_job_working_time)
-        except REDIS_DOWN:
+        except REDIS_UNREACHABLE:
             self.current_job_working_time = current_job_working_time  # Redis gets it with the next heartbeat
 
 

@@ -13,7 +13,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from common.redis_conn import RETRY_ON, worker_redis
+from common.redis_conn import REDIS_UNREACHABLE, RETRY_ON, worker_redis
 from common.settings import Settings, SettingsError
 from fleet import liveness, naming
 from worker.rq_worker import build_worker
@@ -42,7 +42,7 @@ def connect(settings: Settings) -> redis.Redis:
     started = time.monotonic()
     try:
         patient.call_with_retry(client.ping, lambda error: log.warning("Redis not reachable yet: %s", error))
-    except RETRY_ON as exc:
+    except REDIS_UNREACHABLE as exc:
         raise StartupError(f"cannot reach Redis at {settings.effective_redis_url} after "
                            f"{time.monotonic() - started:.0f}s: {exc}") from exc
     return client
@@ -62,7 +62,7 @@ def run(queue_names: list[str], *, prefix: str, preload: Callable[[redis.Redis, 
     except (StartupError, naming.NameCollision) as exc:
         log.error("worker cannot start: %s; exiting so supervisord restarts it", exc)
         raise SystemExit(1) from None
-    except RETRY_ON as exc:
+    except REDIS_UNREACHABLE as exc:
         log.error("worker cannot start, Redis failed during start-up: %s; exiting so supervisord restarts it", exc)
         raise SystemExit(1) from None
     gc.freeze()  # objects made so far stay shared with every forked work horse

@@ -1,4 +1,5 @@
-"""Request bodies, validated by pydantic."""
+"""The analysis request: one typed object, validated by pydantic at the web (POST /analyze) and once
+more at the job's entry (worker.jobs); everything downstream reads its attributes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 
 class AnalyzeRequest(BaseModel):
-    """POST /analyze. Unknown fields are ignored so clients of the earlier service keep working."""
+    """POST /analyze. Unknown fields are ignored so clients of the earlier service keep working.
+
+    The web enqueues `model_dump()` of it (with `target_variable` resolved), and the job validates that
+    dict back into this model, so the defaults below are the only ones."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 

@@ -1,0 +1,177 @@
+"""What a /job_status answer is made of, read from Redis: the job's snapshot, its envelope, and the
+stored result served as stored bytes (whole, in slices, cut to `?fields=`, or gzip-compressed once)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from rq.utils import as_text
+
+from common import jobstates, keys
+from common.errors import InvalidRequest, NotFound
+from common.rqtypes import JSONJob
+from web.responses import gzip_chunks
+from web.services import ANSWER_CACHE_ENTRY_BYTES, Services
+
+SLICE_BYTES = ANSWER_CACHE_ENTRY_BYTES  # a larger stored answer is read from Redis and sent in slices
+_ENDED = {jobstates.FINISHED: "done", jobstates.FAILED: "failed", jobstates.STOPPED: "stopped",
+          jobstates.CANCELED: "canceled"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The few fields of a job's hash a status answer shows, read with one HMGET: a poll of an
+    unfinished job need not fetch and parse RQ's whole job hash (most of a poll's cost)."""
+
+    id: str
+    status: str
+    meta: dict[str, Any]
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+_SNAPSHOT_FIELDS = ("status", "meta", "enqueued_at", "started_at", "ended_at")
+
+
+def _no_such_job(job_id: str) -> NotFound:
+    return NotFound(f"No job with id {job_id!r}; it never existed or its result expired.")
+
+
+def snapshot(svc: Services, job_id: str) -> Snapshot:
+    status, meta, *dates = svc.redis.hmget(JSONJob.key_for(job_id), _SNAPSHOT_FIELDS)
+    if status is None:
+        raise _no_such_job(job_id)
+    # RQ writes ISO 8601 with a Z (rq.utils.utcformat); fromisoformat reads it ~30x faster than strptime
+    enqueued_at, started_at, ended_at = (datetime.fromisoformat(as_text(d)) if d else None for d in dates)
+    return Snapshot(job_id, as_text(status), JSONSerializer.loads(meta) if meta else {},
+                    enqueued_at, started_at, ended_at)
+
+
+def fetch(svc: Services, job_id: str) -> Job:
+    """The whole job: its error, or where its result's fields lie."""
+    try:
+        return JSONJob.fetch(job_id, connection=svc.redis)
+    except NoSuchJobError:
+        raise _no_such_job(job_id) from None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _progress(job: Job | Snapshot, status: str) -> dict[str, Any]:
+    progress = dict(job.meta.get("progress") or {"stage": "queued", "percent": 0})
+    if status in _ENDED:
+        progress = {"stage": _ENDED[status], "percent": 100}
+    elif status in (jobstates.QUEUED, jobstates.SCHEDULED, jobstates.DEFERRED):
+        progress = {"stage": status, "percent": 0}
+    return progress
+
+
+def envelope(job: Job | Snapshot, status: str) -> dict[str, Any]:
+    return {
+        "success": True, "job_id": job.id, "status": status, "progress": _progress(job, status),
+        "enqueued_at": _iso(job.enqueued_at), "started_at": _iso(job.started_at), "ended_at": _iso(job.ended_at),
+    }
+
+
+def expired(job: Job) -> NotFound:
+    return NotFound(f"The result of job {job.id!r} has expired (RESULT_TTL).")
+
+
+@dataclass
+class Stored:
+    """A stored value (a result, or a gzip answer) read in slices: the first with the job, the rest
+    while the answer is sent, so the web never holds more than a slice of a large result."""
+
+    key: str
+    size: int
+    first: bytes
+
+    def chunks(self, client: redis.Redis) -> Iterator[bytes]:
+        yield self.first
+        offset = len(self.first)
+        while offset < self.size:
+            piece: Any = client.getrange(self.key, offset, offset + SLICE_BYTES - 1)
+            if not piece:
+                return  # expired while it was being sent: the client sees a short answer
+            yield piece
+            offset += len(piece)
+
+
+def stored(svc: Services, key: str) -> Stored | None:
+    """The size and first slice of a stored value, in one round trip; None when it does not exist."""
+    with svc.redis.pipeline(transaction=False) as pipe:
+        pipe.strlen(key)
+        pipe.getrange(key, 0, SLICE_BYTES - 1)
+        size, first = pipe.execute()
+    return Stored(key, size, first) if size else None
+
+
+def _check_fields(fields: list[str], available: list[str]) -> None:
+    unknown = [name for name in fields if name not in available]
+    if unknown:
+        raise InvalidRequest(f"fields names {unknown}, which the result does not have; its fields are "
+                             f"{available}.", details={"unknown_fields": unknown})
+
+
+def result_fields(svc: Services, job: Job, fields: list[str]) -> bytes:
+    """`{"name": value, ...}` of the asked fields in the result's own order, cut out of the stored
+    result by the byte ranges the worker recorded (no decoding, no re-encoding)."""
+    key = keys.job_result(job.id)
+    index: dict[str, list[int]] | None = job.meta.get("result_index")
+    if index is None:  # a result stored before results were indexed: decode it
+        payload = svc.redis.get(key)
+        if payload is None:
+            raise expired(job)
+        result = orjson.loads(payload)
+        _check_fields(fields, list(result))
+        return orjson.dumps({name: value for name, value in result.items() if name in fields})
+    _check_fields(fields, list(index))
+    wanted = [name for name in index if name in fields]
+    with svc.redis.pipeline(transaction=False) as pipe:
+        for name in wanted:
+            start, end = index[name]
+            pipe.getrange(key, start, end - 1)
+        values = pipe.execute()
+    if not all(values):
+        raise expired(job)
+    parts = [orjson.dumps(name) + b":" + value for name, value in zip(wanted, values, strict=True)]
+    return b"{" + b",".join(parts) + b"}"
+
+
+def gzip_answer(svc: Services, job: Job, head: bytes) -> bytes:
+    """Compress a finished job's whole answer once and keep it beside the result, for as long as it."""
+    key = keys.job_result(job.id)
+    found = stored(svc, key)
+    if found is None:
+        raise expired(job)
+    compressed = gzip_chunks([head, *found.chunks(svc.redis), b"}"])
+    ttl_ms: Any = svc.redis.pttl(key)
+    ttl_ms = ttl_ms if ttl_ms and ttl_ms > 0 else svc.settings.result_ttl * 1000
+    svc.redis.set(keys.job_answer_gzip(job.id), compressed, px=ttl_ms, nx=True)
+    return compressed
+
+
+def keep_final(svc: Services, job_id: str, variant: str, answer: bytes, gzipped: bool, token: int) -> None:
+    """Keep a finished job's answer in memory until its job or result expires (a key past its TTL may
+    linger in Redis a while before Redis deletes it and announces the change)."""
+    with svc.redis.pipeline(transaction=False) as pipe:
+        pipe.pttl(JSONJob.key_for(job_id))
+        pipe.pttl(keys.job_result(job_id))
+        ttls: list[int] = pipe.execute()
+    if min(ttls) == -2:  # one of them is already gone
+        return
+    ends_at = time.monotonic() + min((ttl for ttl in ttls if ttl >= 0), default=math.inf) / 1000
+    svc.answers.put(job_id, variant, answer, gzipped=gzipped, final=True, token=token, ends_at=ends_at)

@@ -1,0 +1,63 @@
+"""`GET /job_status/<id>?wait=S`: wait until the job ends or S seconds pass, holding few connections."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from flask import current_app
+from rq.job import Job
+from rq.results import Result
+
+from common import jobstates
+from web.services import Services
+
+BLOCK_SLICE = 1.0  # seconds one blocking read of a job's results stream may last
+POLL_PAUSE_MAX = 0.05  # longest pause between status reads of a long poll that does not block
+WAITERS = "shap-waiters"  # app.extensions key of the semaphore bounding blocked long polls
+
+
+def install(extensions: dict[str, Any], pool_size: int) -> None:
+    """At most half the web's Redis pool may block in long polls at once; the other waiters poll."""
+    extensions[WAITERS] = threading.BoundedSemaphore(max(1, pool_size // 2))
+
+
+def wait_for_end(svc: Services, job: Job, seconds: float) -> None:
+    """Long-poll until the job ends or time is up.
+
+    RQ writes a job's outcome to its results stream in the same transaction that marks it finished or
+    failed, so a blocking XREAD on that stream wakes the moment the job ends. Each block lasts at most
+    BLOCK_SLICE (below the socket timeout), after which the status is read again (stopped, canceled and
+    requeued jobs write no result). A blocked read holds a pooled connection, so at most half the pool
+    blocks at once; the other waiters poll."""
+    deadline = time.monotonic() + seconds
+    waiters: threading.BoundedSemaphore = current_app.extensions[WAITERS]
+    if not waiters.acquire(blocking=False):
+        _poll_until_end(job, deadline)
+        return
+    try:
+        _block_until_end(svc, job, deadline)
+    finally:
+        waiters.release()
+
+
+def _block_until_end(svc: Services, job: Job, deadline: float) -> None:
+    stream = Result.get_key(job.id)
+    newest: Any = svc.redis.xrevrange(stream, "+", "-", count=1)  # before the status: no end is missed
+    last: Any = newest[0][0] if newest else "0-0"
+    block = min(BLOCK_SLICE, svc.settings.redis_timeout / 2)
+    while job.get_status(refresh=True) not in jobstates.TERMINAL:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        reply: Any = svc.redis.xread({stream: last}, count=1, block=max(1, int(1000 * min(remaining, block))))
+        if reply:  # a new result; read the status again (a retried job gets one and goes on)
+            last = reply[0][1][-1][0]
+
+
+def _poll_until_end(job: Job, deadline: float) -> None:
+    pause = 0.005
+    while job.get_status(refresh=True) not in jobstates.TERMINAL and time.monotonic() < deadline:
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 1.5, POLL_PAUSE_MAX)

@@ -1,0 +1,64 @@
+"""POST /analyze: validate the request completely, then enqueue it (nothing invalid is ever enqueued)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Blueprint, request, url_for
+from rq import Retry
+
+from common import jobstates
+from common.errors import InvalidRequest, TooManyRows
+from common.request import AnalyzeRequest
+from web.responses import json_response
+from web.services import Services, services
+
+blueprint = Blueprint("submission", __name__)
+
+
+def json_body() -> Any:
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise InvalidRequest("The request body is empty; send a JSON object.")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
+
+
+def validated_request(svc: Services, body: Any) -> AnalyzeRequest:
+    """Everything that can be checked before enqueueing is checked here, so nothing bad is enqueued.
+    Returns the request with its target resolved (a dataset's default_target when none is named)."""
+    from common import datasets, default_dataset, selection  # pandas, on first use: see web.create_app
+
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    parsed = AnalyzeRequest.model_validate(body)
+    max_rows = svc.settings.max_rows
+    if parsed.sample_size is not None and parsed.sample_size > max_rows:
+        raise TooManyRows(f"sample_size {parsed.sample_size} is above the maximum of {max_rows} (MAX_ROWS).")
+    meta, frame = default_dataset.frame(svc.redis, svc.frames, datasets.check_name(parsed.dataset), svc.settings)
+    resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
+    selection.select_rows(frame, meta, resolved, max_rows)
+    return resolved
+
+
+@blueprint.post("/analyze")
+def analyze():
+    svc = services()
+    analysis = validated_request(svc, json_body())
+    settings = svc.settings
+    job = svc.queue.enqueue(
+        jobstates.ANALYSIS_FUNC,
+        kwargs={"request": analysis.model_dump()},  # JSON for RQ; the job validates it back (worker.jobs)
+        job_timeout=settings.job_timeout,
+        result_ttl=settings.result_ttl,
+        failure_ttl=settings.failure_ttl,
+        retry=Retry(max=settings.job_retries) if settings.job_retries else None,
+        meta={"progress": {"stage": "queued", "percent": 0}},
+        description=f"analysis of {analysis.target_variable} on {analysis.dataset}",
+    )
+    status_url = url_for("answers.job_status", job_id=job.id)
+    return json_response({"success": True, "job_id": job.id, "status": jobstates.QUEUED,
+                          "status_url": status_url}, 202)
