@@ -11,14 +11,13 @@ FAILED = JobStatus.FAILED.value
 STOPPED = JobStatus.STOPPED.value
 CANCELED = JobStatus.CANCELED.value
 
-ALL = (QUEUED, STARTED, DEFERRED, SCHEDULED, FINISHED, FAILED, STOPPED, CANCELED)
 TERMINAL = frozenset({FINISHED, FAILED, STOPPED, CANCELED})
 
-# Progress stages of an analysis, in order, with the percent reached when each begins.
+# Progress stages of an analysis, in order, with the percent reached when each begins. "loading_model"
+# covers training too (worker.model_store trains a model that is not stored yet, under a lock).
 STAGES = {
     "queued": 0,
     "loading_data": 5,
-    "training_model": 15,
     "loading_model": 40,
     "computing_shap": 50,
     "building_result": 85,

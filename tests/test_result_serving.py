@@ -231,7 +231,7 @@ def test_a_served_answer_is_not_served_again_once_its_job_is_gone(stack: Stack) 
 def test_result_writer_appends_in_pieces_and_renames_into_place(redis_server) -> None:
     """A result larger than the writer's buffer reaches Redis in appended pieces under a temporary key,
     renamed to the result key at the end with the result's TTL; a small one is one SET."""
-    from worker.jobs import ResultWriter
+    from worker.result_writer import ResultWriter
 
     client = redis_server.client()
     pieces = [f"piece-{i:04d};".encode() * 7 for i in range(300)]
