@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck architecture unit bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON=/path/to/python3.12"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e './client[shap]'
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -64,3 +64,14 @@ class PayloadTooLarge(ServiceError):
 class RedisUnavailable(ServiceError):
     status = 503
     code = "redis_unavailable"
+
+
+class Conflict(ServiceError):
+    """409: the request does not fit the current state of what it names."""
+
+    status = 409
+    code = "conflict"
+
+
+class JobAlreadyEnded(Conflict):
+    code = "job_already_ended"

@@ -1,0 +1,73 @@
+"""`AnalysisResult`: a finished analysis as pandas objects, and as a `shap.Explanation`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import shap
+
+
+@dataclass
+class AnalysisResult:
+    """`importance`: one row per feature, most important first (columns `feature`, `importance`).
+    `rows`: one row per explained row (id columns, target, `prediction`, `raw_prediction`, ...,
+    `top_contributors`). `shap_values`: one row per explained row, aligned with `rows` (same index),
+    one column per feature. `raw` is the service's JSON as it came."""
+
+    summary: str
+    importance: pd.DataFrame
+    rows: pd.DataFrame
+    shap_values: pd.DataFrame
+    base_value: float | dict[str, float]
+    model: dict[str, Any]
+    warnings: list[str]
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, result: dict[str, Any]) -> AnalysisResult:
+        import pandas as pd  # the `pandas` extra
+
+        importance = pd.DataFrame(result.get("feature_importance") or [], columns=["feature", "importance"])
+        rows = pd.DataFrame(result.get("results") or [])
+        shap_values = pd.DataFrame(result.get("shap_values") or {}, index=rows.index if len(rows) else None)
+        return cls(summary=result.get("summary", ""), importance=importance, rows=rows, shap_values=shap_values,
+                   base_value=result.get("base_value", 0.0), model=result.get("model") or {},
+                   warnings=list(result.get("warnings") or []), raw=result)
+
+    def base_values(self) -> Any:
+        """One base value per explained row: a multiclass row is explained for its `explained_class`."""
+        import numpy as np
+
+        if isinstance(self.base_value, dict):
+            by_class = {str(k): v for k, v in self.base_value.items()}
+            return np.array([by_class[str(c)] for c in self.rows["explained_class"]], dtype=float)
+        return np.full(len(self.shap_values), float(self.base_value))
+
+    def feature_values(self) -> pd.DataFrame:
+        """The rows' feature values that the service reported (each row's top contributors); NaN where it
+        did not, or where the value is not a number (beeswarm colours those grey)."""
+        import numpy as np
+        import pandas as pd
+
+        values = pd.DataFrame(np.nan, index=self.shap_values.index, columns=self.shap_values.columns)
+        for position, contributors in enumerate(self.rows.get("top_contributors", [])):
+            for item in contributors or []:
+                value = item.get("value")
+                if isinstance(value, int | float) and not isinstance(value, bool) and item["feature"] in values:
+                    values.iat[position, values.columns.get_loc(item["feature"])] = value
+        return values
+
+    def explanation(self, data: pd.DataFrame | None = None) -> shap.Explanation:
+        """A `shap.Explanation` of the explained rows (the `shap` extra). `data` (the explained rows' feature
+        values, in the result's row order) colours the plots; without it, `feature_values()` is used."""
+        import numpy as np
+        import shap
+
+        frame = self.feature_values() if data is None else data[list(self.shap_values.columns)]
+        return shap.Explanation(values=self.shap_values.to_numpy(dtype=float), base_values=self.base_values(),
+                                data=frame.to_numpy(dtype=float) if data is None else frame.to_numpy(),
+                                feature_names=list(self.shap_values.columns),
+                                display_data=None if data is None else np.asarray(frame))
