@@ -1,0 +1,100 @@
+"""shap_client against the real web, Redis and forking workers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+from shap_client import Client, Conflict, InvalidRequest, JobFailed, NotFound, ServiceUnavailable
+
+from common import default_dataset
+from tests.stack import Stack
+from tests.support import RedisServer
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> Iterator[Client]:
+    with Client(stack.base, stack.env.get("API_KEY")) as made:
+        yield made
+
+
+def test_a_result_comes_back_as_aligned_pandas_objects(client: Client):
+    """importance, rows and shap_values are DataFrames; shap_values rows match rows; SHAP is additive."""
+    job = client.analyze("Mortgage_Approvals", demographic_filters=["Income > 50000"], sample_size=200)
+    result = job.result(timeout=180)
+    assert list(result.importance.columns) == ["feature", "importance"]
+    assert result.importance["feature"].iloc[0] == "Income"
+    assert len(result.shap_values) == len(result.rows) == 200
+    assert result.shap_values.index.equals(result.rows.index)
+    total = result.base_values() + result.shap_values.sum(axis=1).to_numpy()
+    assert np.max(np.abs(total - result.rows["raw_prediction"].to_numpy())) < 1e-6
+
+
+def test_the_explanation_feeds_shap_plots(client: Client):
+    """job.explanation() is a shap.Explanation that shap.plots.beeswarm draws."""
+    job = client.analyze("Mortgage_Approvals", sample_size=100)
+    explanation = job.explanation(timeout=180)
+    assert isinstance(explanation, shap.Explanation)
+    assert explanation.values.shape == (100, len(job.result().shap_values.columns))
+    shap.plots.beeswarm(explanation, show=False)
+
+
+def test_an_uploaded_frame_and_file_are_analyzed(client: Client, tmp_path: Path):
+    """upload_dataset takes a DataFrame or a CSV path; the same bytes give the same version."""
+    frame = default_dataset.generate(rows=300, seed=7)
+    options = {"id_columns": ["zip_code"], "exclude_columns": ["latitude", "longitude"],
+               "default_target": "Mortgage_Approvals"}
+    first = client.upload_dataset("client-frame", frame, **options)
+    path = tmp_path / "same.csv"
+    frame.to_csv(path, index=False)
+    again = client.upload_dataset("client-frame", path, **options)
+    assert (first["created"], again["created"], again["version"]) == (True, False, first["version"])
+    assert client.analyze(dataset="client-frame").wait(180) == "finished"
+
+
+def test_service_errors_raise_typed_exceptions_with_their_code(client: Client):
+    """400 is InvalidRequest, 404 NotFound, 409 Conflict; each carries the service's code."""
+    with pytest.raises(InvalidRequest) as invalid:
+        client.analyze("No_Such_Column")
+    assert invalid.value.status == 400 and invalid.value.code
+    with pytest.raises(NotFound) as missing:
+        client.job("no-such-job").status()
+    assert missing.value.code == "not_found"
+    finished = client.analyze(data=[{"Income": 60000, "Age": 40}])
+    finished.wait(180)
+    with pytest.raises(Conflict) as conflict:
+        finished.cancel()
+    assert conflict.value.code == "job_already_ended"
+
+
+def test_a_failed_job_raises_job_failed_with_its_error_type(client: Client):
+    """A job that fails in the worker raises JobFailed whose code is the service's error type."""
+
+    client.upload_dataset("client-constant", pd.DataFrame({"x": range(30), "constant": [5] * 30}))
+    job = client.analyze("constant", dataset="client-constant")
+    with pytest.raises(JobFailed) as failed:
+        job.result(timeout=180)
+    assert failed.value.code == "TrainingError"
+
+
+def test_503_is_retried_until_redis_returns(redis_server: RedisServer):
+    """While Redis is down the web answers 503 + Retry-After; the client retries and succeeds once it is back."""
+    web = Stack(redis_server).start_web()
+    try:
+        with Client(web.base, retries=0) as impatient, Client(web.base, retries=8, max_backoff=0.5) as patient:
+            redis_server.stop()
+            with pytest.raises(ServiceUnavailable) as down:
+                impatient.datasets()
+            assert (down.value.status, down.value.code) == (503, "redis_unavailable")
+            threading.Timer(1.0, redis_server.start).start()
+            assert any(d["name"] == "default" for d in patient.datasets())
+    finally:
+        web.stop()
