@@ -14,8 +14,8 @@ from rq.serializers import JSONSerializer
 
 from common import jobstates
 from common.errors import JobAlreadyEnded
-from web.responses import json_response
 from web.answers import envelope, fetch, snapshot
+from web.responses import json_response
 from web.services import Services, services
 
 blueprint = Blueprint("jobs", __name__)
