@@ -1,0 +1,347 @@
+"""Exact path-dependent TreeSHAP for CatBoost's oblivious trees, from per-leaf tables.
+
+In an oblivious tree every row that falls in the same leaf gets the same SHAP values, so each tree's 2^depth
+possible answers are computed once per model (`build_tables`), and explaining rows is CatBoost's own
+`calc_leaf_indexes` plus a gather-and-sum over the trees (`LeafTables.explain`). The values are those of
+CatBoost's `get_feature_importance(type="ShapValues")` (calc type Regular), whose semantics this follows:
+
+- the players of a tree are "combination classes": a float feature, a categorical feature (its one-hot and
+  its single-feature CTR splits are one class), or a set of categorical features (a CTR on a combination;
+  float or one-hot parts of a CTR's projection are not attributed). A class's value is shared equally
+  between its categorical features;
+- the LAST split of a tree is the root of the path-dependent expectation, the leaf weights stored in the
+  model are the covers, and a subtree whose weight is (fuzzily) zero is never entered;
+- for a multiclass (MultiClass loss) model each tree's leaf values are centred on the mean over classes of
+  the tree's expected value before they are attributed; the expected value is the sum over trees of their
+  weighted mean leaf value, plus the model's bias.
+
+Written from that description, the per-tree value is the Shapley formula over the tree's M classes: with
+f_S(L) the path-dependent expectation given the classes in S follow leaf L, a vectorised pass over the 2^M
+subsets and the 2^d leaves. A model this cannot follow exactly (non-oblivious trees, other split kinds, a
+scale other than 1, no leaf weights...) raises `UnsupportedModel`; the caller then uses native ShapValues.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from catboost import CatBoost, Pool
+
+FORMAT = 1  # bump when the stored arrays change meaning: older blobs are then rebuilt
+MAX_DEPTH = 8  # a tree's table costs 4^depth work and memory: deeper trees are explained natively
+CHUNK_ELEMENTS = 1 << 19  # (row, tree-feature) cells gathered at once: a few MB, kept in cache
+FUZZY_EPS = 1e-13  # Arcadia's FuzzyEquals default, which CatBoost uses to skip zero-weight subtrees
+SUPPORTED_SPLITS = {"FloatFeature", "OneHotFeature", "OnlineCtr"}
+
+
+class UnsupportedModel(Exception):
+    """The model has a part the leaf tables cannot reproduce exactly; explain it with native ShapValues."""
+
+
+@dataclass(frozen=True)
+class LeafTables:
+    """Per-leaf SHAP values of every tree of one model, laid out for a vectorised gather.
+
+    `values` holds, tree after tree, a (leaves x tree features) block per output dimension; `slot_*`
+    describe one (tree, feature) cell each, sorted by feature so that a row's per-feature sums are one
+    `np.add.reduceat`; `leaf_values` and `leaf_base` give the raw prediction the same way."""
+
+    n_features: int  # the model's flat feature count (ShapValues has one column more: the expected value)
+    dims: int  # 1, or the number of classes of a multiclass model
+    expected: np.ndarray  # (dims,)
+    bias: np.ndarray  # (dims,)
+    values: np.ndarray  # (cells, dims)
+    slot_tree: np.ndarray  # (slots,) tree of each slot
+    slot_base: np.ndarray  # (slots,) first cell of the slot's column in its tree's block
+    slot_stride: np.ndarray  # (slots,) cells per leaf in its tree's block (the tree's feature count)
+    column_start: np.ndarray  # (columns,) first slot of each explained feature
+    columns: np.ndarray  # (columns,) flat index of each explained feature
+    leaf_values: np.ndarray  # (leaves of all trees, dims)
+    leaf_base: np.ndarray  # (trees,) first leaf of each tree in leaf_values
+
+    @property
+    def trees(self) -> int:
+        return len(self.leaf_base)
+
+    def explain(self, leaves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """SHAP values and raw predictions of rows from their leaf indexes ((rows, trees), as returned by
+        `calc_leaf_indexes`). The SHAP array has ShapValues' shape: (rows, features+1), or
+        (rows, classes, features+1) for a multiclass model; raw is (rows,) or (rows, classes).
+
+        Rows are taken a few hundred at a time with the slots on the first axis: every step then works on
+        contiguous blocks that stay in cache, and the per-feature sums are one reduceat over slots."""
+        rows = len(leaves)
+        shap = np.zeros((rows, self.dims, self.n_features + 1))
+        by_tree = np.ascontiguousarray(leaves.T, dtype=np.intp)  # (trees, rows)
+        step = max(1, CHUNK_ELEMENTS // (max(len(self.slot_tree), 1) * self.dims))
+        if len(self.columns):
+            for start in range(0, rows, step):
+                cells = by_tree[self.slot_tree, start:start + step]  # (slots, rows)
+                cells *= self.slot_stride[:, None]
+                cells += self.slot_base[:, None]
+                sums = np.add.reduceat(self.values[cells], self.column_start, axis=0)  # (columns, rows, dims)
+                shap[start:start + step, :, self.columns] = sums.transpose(1, 2, 0)
+        by_tree += self.leaf_base[:, None]
+        raw = self.leaf_values[by_tree].sum(axis=0) + self.bias  # (rows, dims)
+        shap[:, :, -1] = self.expected
+        if self.dims == 1:
+            return shap[:, 0, :], raw[:, 0]
+        return shap, raw
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        np.savez(buffer, format=np.array(FORMAT), n_features=np.array(self.n_features), dims=np.array(self.dims),
+                 **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> LeafTables | None:
+        """Tables stored by `to_bytes`; None for a blob of another FORMAT (it is rebuilt)."""
+        with np.load(io.BytesIO(blob), allow_pickle=False) as stored:
+            if int(stored["format"]) != FORMAT:
+                return None
+            return cls(n_features=int(stored["n_features"]), dims=int(stored["dims"]),
+                       **{name: stored[name] for name in _ARRAYS})
+
+
+_ARRAYS = ("expected", "bias", "values", "slot_tree", "slot_base", "slot_stride", "column_start", "columns",
+           "leaf_values", "leaf_base")
+
+
+def explain(model: CatBoost, tables: LeafTables, pool: Pool, thread_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """SHAP values and raw predictions of the rows of `pool`: CatBoost's leaf indexing, then the tables."""
+    leaves = model.calc_leaf_indexes(pool, thread_count=thread_count)
+    return tables.explain(leaves)
+
+
+# --- reading the model ---------------------------------------------------------------------------------
+
+def _model_json(model: CatBoost) -> dict[str, Any]:
+    """CatBoost's own JSON export: split kinds, features, leaf values and weights, scale and bias."""
+    fd, path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        model.save_model(path, format="json")
+        with open(path, "rb") as handle:
+            return json.load(handle)
+    finally:
+        os.unlink(path)
+
+
+def _ctr_classes(info: dict[str, Any], trees: list[dict[str, Any]], cat_flat: dict[int, int],
+                 first_ctr_bucket: int) -> dict[int, tuple[int, ...]] | None:
+    """split_index -> class of every OnlineCtr split, if the CTR buckets start at `first_ctr_bucket`
+    (the binary features are numbered float borders, one-hot values, CTR borders, in the model's order)
+    and every split's border and target border agree with the CTR it then falls in; else None."""
+    ctrs = info.get("ctrs", [])
+    starts = np.cumsum([0] + [len(c["borders"]) for c in ctrs])
+    found: dict[int, tuple[int, ...]] = {}
+    for tree in trees:
+        for split in tree["splits"]:
+            if split["split_type"] != "OnlineCtr":
+                continue
+            bucket = split["split_index"] - first_ctr_bucket
+            k = int(np.searchsorted(starts, bucket, side="right")) - 1
+            if bucket < 0 or k >= len(ctrs):
+                return None
+            ctr = ctrs[k]
+            if (ctr["borders"][bucket - starts[k]] != split["border"]
+                    or ctr.get("target_border_idx") != split.get("ctr_target_border_idx")):
+                return None
+            found[split["split_index"]] = tuple(sorted(
+                cat_flat[e["cat_feature_index"]] for e in ctr["elements"]
+                if e["combination_element"] == "cat_feature_value"))
+    return found
+
+
+def _split_classes(doc: dict[str, Any]) -> list[list[tuple[int, ...]]]:
+    """For each tree, the class (sorted flat indexes of the features it is attributed to) of each split."""
+    info, trees = doc["features_info"], doc["oblivious_trees"]
+    float_flat = {f["feature_index"]: f["flat_feature_index"] for f in info.get("float_features", [])}
+    cat_flat = {f["feature_index"]: f["flat_feature_index"] for f in info.get("categorical_features", [])}
+    kinds = {s["split_type"] for t in trees for s in t["splits"]}
+    if not kinds <= SUPPORTED_SPLITS:
+        raise UnsupportedModel(f"split kinds {sorted(kinds - SUPPORTED_SPLITS)} are not attributed by the tables")
+    ctr: dict[int, tuple[int, ...]] = {}
+    if "OnlineCtr" in kinds:
+        floats = sum(len(f.get("borders") or []) for f in info.get("float_features", []))
+        one_hot = [s["split_index"] for t in trees for s in t["splits"] if s["split_type"] == "OneHotFeature"]
+        lowest = min(s["split_index"] for t in trees for s in t["splits"] if s["split_type"] == "OnlineCtr")
+        # one-hot values unused by any split still take buckets: try every start they allow, keep the
+        # attributions that fit; several fitting starts must agree
+        options = [c for first in range(max([floats, *(i + 1 for i in one_hot)]), lowest + 1)
+                   if (c := _ctr_classes(info, trees, cat_flat, first)) is not None]
+        if not options or any(o != options[0] for o in options):
+            raise UnsupportedModel("the CTR splits could not be matched to the model's CTRs unambiguously")
+        ctr = options[0]
+        if any(not c for c in ctr.values()):
+            raise UnsupportedModel("a CTR split has no categorical feature to attribute it to")
+    classes = []
+    for tree in trees:
+        row = []
+        for split in tree["splits"]:
+            kind = split["split_type"]
+            if kind == "FloatFeature":
+                row.append((float_flat[split["float_feature_index"]],))
+            elif kind == "OneHotFeature":
+                row.append((cat_flat[split["cat_feature_index"]],))
+            else:
+                row.append(ctr[split["split_index"]])
+        classes.append(row)
+    return classes
+
+
+def _check_model(doc: dict[str, Any], dims: int) -> None:
+    scale = doc.get("scale_and_bias", [1.0, [0.0]])[0]
+    if scale != 1.0:
+        raise UnsupportedModel(f"the model's scale is {scale}, not 1")
+    loss = (doc["model_info"].get("params", {}).get("loss_function") or {}).get("type")
+    if loss == "RMSEWithUncertainty" or (dims > 1 and not loss):
+        raise UnsupportedModel(f"loss {loss!r} is explained natively")
+    for tree in doc["oblivious_trees"]:
+        depth = len(tree["splits"])
+        if depth > MAX_DEPTH:
+            raise UnsupportedModel(f"a tree of depth {depth} is deeper than {MAX_DEPTH}")
+        if len(tree.get("leaf_weights") or []) != 1 << depth:
+            raise UnsupportedModel("the model has no leaf weights")
+        if _fuzzy_zero(np.sum(tree["leaf_weights"])):
+            raise UnsupportedModel("a tree's leaves all have zero weight")
+
+
+def _fuzzy_zero(weight: Any) -> Any:
+    """CatBoost's FuzzyEquals(1 + w, 1 + 0): |a - b| <= eps * max(|a|, |b|)."""
+    return np.abs(weight) <= FUZZY_EPS * np.maximum(np.abs(1.0 + weight), 1.0)
+
+
+# --- one tree's table ----------------------------------------------------------------------------------
+
+def _subset_values(class_of_split: np.ndarray, players: int, weights: np.ndarray,
+                   leaf_values: np.ndarray) -> np.ndarray:
+    """f_S(L) for every subset S of the tree's classes (bit masks) and leaf L: (2^M, 2^d, dims).
+
+    Level t (0 = root) splits on bit d-1-t of the leaf index. For a class outside S every split of it
+    multiplies by the child's share of its parent's weight; for a class in S the leaf must agree with L on
+    every split of it. Leaves under a zero-weight subtree are never reached."""
+    depth = len(class_of_split)
+    leaf = np.arange(1 << depth)
+    # subtree weight at level t of each leaf's ancestor (level depth is the leaf itself)
+    level_weight = np.stack([np.bincount(leaf >> (depth - t), weights, minlength=1 << t)[leaf >> (depth - t)]
+                             for t in range(depth + 1)])
+    reached = ~_fuzzy_zero(level_weight[1:]).any(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(reached, level_weight[1:] / level_weight[:-1], 0.0)  # (depth, leaves), level t -> t+1
+    split_of_level = depth - 1 - np.arange(depth)
+    level_class = class_of_split[split_of_level]
+    subsets = np.arange(1 << players)
+    in_s = (subsets[:, None] >> level_class[None, :]) & 1  # (subsets, levels)
+    factor = np.where(in_s[:, :, None] == 1, 1.0, share[None, :, :]).prod(axis=1)  # (subsets, leaves)
+    contribution = (factor * reached)[:, :, None] * leaf_values[None, :, :]
+    # the leaf bits each subset pins: bit k of the leaf index belongs to split k
+    pinned = (in_s[:, ::-1] << np.arange(depth)[None, :]).sum(axis=1)  # (subsets,)
+    key = leaf[None, :] & pinned[:, None]
+    flat_key = (subsets[:, None] << depth) + key
+    out = np.empty((1 << players, 1 << depth, leaf_values.shape[1]))
+    for dim in range(leaf_values.shape[1]):
+        sums = np.bincount(flat_key.ravel(), contribution[:, :, dim].ravel(), minlength=(1 << players) << depth)
+        out[:, :, dim] = sums.reshape(1 << players, 1 << depth)[subsets[:, None], key]
+    return out
+
+
+def _shapley(f: np.ndarray, players: int) -> np.ndarray:
+    """Shapley values of each player for each leaf from f_S: (players, leaves, dims)."""
+    subsets = np.arange(1 << players)
+    size = np.array([bin(s).count("1") for s in subsets])
+    coefficient = np.array([math.factorial(k) * math.factorial(players - k - 1) / math.factorial(players)
+                            if k < players else 0.0 for k in range(players + 1)])
+    phi = np.empty((players, *f.shape[1:]))
+    for j in range(players):
+        without = subsets[(subsets >> j) & 1 == 0]
+        phi[j] = np.tensordot(coefficient[size[without]], f[without | (1 << j)] - f[without], axes=1)
+    return phi
+
+
+@dataclass
+class _TreeTable:
+    features: np.ndarray  # flat feature indexes of the tree's columns
+    table: np.ndarray  # (leaves, features, dims)
+    mean: np.ndarray  # (dims,) the tree's expected value
+
+
+def _tree_table(classes: list[tuple[int, ...]], leaf_values: np.ndarray, weights: np.ndarray,
+                centre: bool) -> _TreeTable:
+    """The per-leaf SHAP values of one tree (leaf_values: (leaves, dims))."""
+    mean = (leaf_values * weights[:, None]).sum(axis=0) / weights.sum()
+    if not classes:  # a depth-0 tree: a constant, all of it in the expected value
+        return _TreeTable(np.empty(0, dtype=np.int64), np.zeros((1, 0, leaf_values.shape[1])), mean)
+    players = sorted(set(classes))
+    class_of_split = np.array([players.index(c) for c in classes])
+    centred = leaf_values - mean.mean() if centre else leaf_values
+    phi = _shapley(_subset_values(class_of_split, len(players), weights, centred), len(players))
+    features = np.array(sorted({f for c in players for f in c}), dtype=np.int64)
+    table = np.zeros((len(leaf_values), len(features), leaf_values.shape[1]))
+    for j, cls in enumerate(players):
+        for flat in cls:
+            table[:, int(np.searchsorted(features, flat))] += phi[j] / len(cls)
+    return _TreeTable(features, table, mean)
+
+
+# --- the whole model -----------------------------------------------------------------------------------
+
+def build_tables(model: CatBoost) -> LeafTables:
+    """The leaf tables of `model`; raises UnsupportedModel when they could not match ShapValues exactly."""
+    doc = _model_json(model)
+    if "oblivious_trees" not in doc:
+        raise UnsupportedModel("the trees are not oblivious (grow_policy other than SymmetricTree)")
+    dims = _dims(doc)
+    _check_model(doc, dims)
+    loss = (doc["model_info"].get("params", {}).get("loss_function") or {}).get("type")
+    classes = _split_classes(doc)
+    tables = [_tree_table(c, np.asarray(t["leaf_values"], dtype=np.float64).reshape(-1, dims),
+                          np.asarray(t["leaf_weights"], dtype=np.float64), centre=dims > 1 and loss == "MultiClass")
+              for c, t in zip(classes, doc["oblivious_trees"], strict=True)]
+    bias = np.asarray(doc.get("scale_and_bias", [1.0, [0.0]])[1], dtype=np.float64).reshape(-1)
+    bias = np.broadcast_to(bias, (dims,)).copy() if bias.size in (1, dims) else np.zeros(dims)
+    return _assemble(tables, doc, dims, len(model.feature_names_), bias)
+
+
+def _dims(doc: dict[str, Any]) -> int:
+    tree = doc["oblivious_trees"][0]
+    return len(tree["leaf_values"]) // (1 << len(tree["splits"]))
+
+
+def _assemble(tables: list[_TreeTable], doc: dict[str, Any], dims: int, n_features: int,
+              bias: np.ndarray) -> LeafTables:
+    """Lay the trees' tables out as LeafTables: slots sorted by feature, blocks tree after tree."""
+    blocks, slot_tree, slot_base, slot_stride, slot_feature = [], [], [], [], []
+    offset = 0
+    for t, tree in enumerate(tables):
+        width = len(tree.features)
+        blocks.append(tree.table.reshape(-1, dims))
+        for j, flat in enumerate(tree.features):
+            slot_tree.append(t)
+            slot_base.append(offset + j)
+            slot_stride.append(width)
+            slot_feature.append(int(flat))
+        offset += tree.table.shape[0] * width
+    order = np.argsort(np.asarray(slot_feature, dtype=np.int64), kind="stable")
+    feature = np.asarray(slot_feature, dtype=np.int64)[order]
+    columns, column_start = np.unique(feature, return_index=True)
+    leaf_values = [np.asarray(t["leaf_values"], dtype=np.float64).reshape(-1, dims) for t in doc["oblivious_trees"]]
+    leaf_base = np.cumsum([0] + [len(v) for v in leaf_values[:-1]])
+    return LeafTables(
+        n_features=n_features, dims=dims,
+        expected=np.sum([t.mean for t in tables], axis=0) + bias, bias=bias,
+        values=np.concatenate(blocks) if blocks else np.zeros((0, dims)),
+        slot_tree=np.asarray(slot_tree, dtype=np.intp)[order],
+        slot_base=np.asarray(slot_base, dtype=np.intp)[order],
+        slot_stride=np.asarray(slot_stride, dtype=np.intp)[order],
+        column_start=column_start.astype(np.intp), columns=columns.astype(np.intp),
+        leaf_values=np.concatenate(leaf_values), leaf_base=leaf_base.astype(np.intp))
