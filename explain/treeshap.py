@@ -24,7 +24,6 @@ scale other than 1, no leaf weights...) raises `UnsupportedModel`; the caller th
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import tempfile
@@ -32,7 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from catboost import CatBoost, Pool
+import orjson
+from catboost import CatBoost, CatBoostError, Pool
 
 FORMAT = 1  # bump when the stored arrays change meaning: older blobs are then rebuilt
 MAX_DEPTH = 8  # a tree's table costs 4^depth work and memory: deeper trees are explained natively
@@ -129,9 +129,12 @@ def _model_json(model: CatBoost) -> dict[str, Any]:
     fd, path = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     try:
-        model.save_model(path, format="json")
+        try:
+            model.save_model(path, format="json")
+        except CatBoostError as exc:  # e.g. text or embedding features: CatBoost exports those as cbm only
+            raise UnsupportedModel(f"CatBoost cannot export the model's structure: {exc}") from exc
         with open(path, "rb") as handle:
-            return json.load(handle)
+            return orjson.loads(handle.read())
     finally:
         os.unlink(path)
 
@@ -184,9 +187,9 @@ def _split_classes(doc: dict[str, Any]) -> list[list[tuple[int, ...]]]:
         ctr = options[0]
         if any(not c for c in ctr.values()):
             raise UnsupportedModel("a CTR split has no categorical feature to attribute it to")
-    classes = []
+    classes: list[list[tuple[int, ...]]] = []
     for tree in trees:
-        row = []
+        row: list[tuple[int, ...]] = []
         for split in tree["splits"]:
             kind = split["split_type"]
             if kind == "FloatFeature":
@@ -221,76 +224,112 @@ def _fuzzy_zero(weight: Any) -> Any:
     return np.abs(weight) <= FUZZY_EPS * np.maximum(np.abs(1.0 + weight), 1.0)
 
 
-# --- one tree's table ----------------------------------------------------------------------------------
+# --- the trees' tables, computed for groups of trees of the same depth and number of classes ---------------
+
+GROUP_ELEMENTS = 1 << 21  # (tree, subset, level, leaf) factors computed at once while building
+
+
+def _subtree_weights(weights: np.ndarray) -> list[np.ndarray]:
+    """Per level t (0 = root), each node's weight, summed bottom-up in pairs as CatBoost does: (G, 2^t)."""
+    levels = [weights]
+    while levels[0].shape[1] > 1:
+        levels.insert(0, levels[0][:, 0::2] + levels[0][:, 1::2])
+    return levels
+
 
 def _subset_values(class_of_split: np.ndarray, players: int, weights: np.ndarray,
                    leaf_values: np.ndarray) -> np.ndarray:
-    """f_S(L) for every subset S of the tree's classes (bit masks) and leaf L: (2^M, 2^d, dims).
+    """f_S(L) for G trees, every subset S of a tree's classes (bit masks) and leaf L: (G, 2^M, 2^d, dims).
 
-    Level t (0 = root) splits on bit d-1-t of the leaf index. For a class outside S every split of it
-    multiplies by the child's share of its parent's weight; for a class in S the leaf must agree with L on
-    every split of it. Leaves under a zero-weight subtree are never reached."""
-    depth = len(class_of_split)
+    Level t (0 = root) splits on bit d-1-t of the leaf index (the root is the tree's LAST split). For a
+    class outside S every split of it multiplies by the child's share of its parent's weight; for a class
+    in S the leaf must agree with L on every split of it. Leaves under a zero-weight subtree are never
+    reached."""
+    trees, depth = class_of_split.shape
     leaf = np.arange(1 << depth)
-    # subtree weight at level t of each leaf's ancestor (level depth is the leaf itself)
-    level_weight = np.stack([np.bincount(leaf >> (depth - t), weights, minlength=1 << t)[leaf >> (depth - t)]
-                             for t in range(depth + 1)])
-    reached = ~_fuzzy_zero(level_weight[1:]).any(axis=0)
+    # each leaf's ancestor weight at every level (level depth is the leaf itself): (G, depth+1, leaves)
+    level_weight = np.stack([np.repeat(w, 1 << (depth - t), axis=1)
+                             for t, w in enumerate(_subtree_weights(weights))], axis=1)
+    reached = ~_fuzzy_zero(level_weight[:, 1:]).any(axis=1)  # (G, leaves)
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(reached, level_weight[1:] / level_weight[:-1], 0.0)  # (depth, leaves), level t -> t+1
-    split_of_level = depth - 1 - np.arange(depth)
-    level_class = class_of_split[split_of_level]
+        share = np.where(reached[:, None], level_weight[:, 1:] / level_weight[:, :-1], 0.0)  # (G, levels, leaves)
+    level_class = class_of_split[:, ::-1]  # (G, levels)
     subsets = np.arange(1 << players)
-    in_s = (subsets[:, None] >> level_class[None, :]) & 1  # (subsets, levels)
-    factor = np.where(in_s[:, :, None] == 1, 1.0, share[None, :, :]).prod(axis=1)  # (subsets, leaves)
-    contribution = (factor * reached)[:, :, None] * leaf_values[None, :, :]
+    in_s = (subsets[None, :, None] >> level_class[:, None, :]) & 1  # (G, subsets, levels)
+    factor = np.where(in_s[..., None] == 1, 1.0, share[:, None]).prod(axis=2)  # (G, subsets, leaves)
+    contribution = (factor * reached[:, None])[..., None] * leaf_values[:, None]  # (G, subsets, leaves, dims)
     # the leaf bits each subset pins: bit k of the leaf index belongs to split k
-    pinned = (in_s[:, ::-1] << np.arange(depth)[None, :]).sum(axis=1)  # (subsets,)
-    key = leaf[None, :] & pinned[:, None]
-    flat_key = (subsets[:, None] << depth) + key
-    out = np.empty((1 << players, 1 << depth, leaf_values.shape[1]))
-    for dim in range(leaf_values.shape[1]):
-        sums = np.bincount(flat_key.ravel(), contribution[:, :, dim].ravel(), minlength=(1 << players) << depth)
-        out[:, :, dim] = sums.reshape(1 << players, 1 << depth)[subsets[:, None], key]
+    pinned = (in_s[:, :, ::-1] << np.arange(depth)).sum(axis=2)  # (G, subsets)
+    key = leaf & pinned[..., None]  # (G, subsets, leaves)
+    block = (np.arange(trees * len(subsets)).reshape(trees, -1, 1) << depth) + key
+    out = np.empty(contribution.shape)
+    for dim in range(leaf_values.shape[2]):
+        sums = np.bincount(block.ravel(), contribution[..., dim].ravel(), minlength=block.size)
+        out[..., dim] = np.take_along_axis(sums.reshape(key.shape), key, axis=2)
     return out
 
 
 def _shapley(f: np.ndarray, players: int) -> np.ndarray:
-    """Shapley values of each player for each leaf from f_S: (players, leaves, dims)."""
+    """Shapley values of each player for each leaf from f_S ((G, 2^M, leaves, dims)): (G, M, leaves, dims)."""
     subsets = np.arange(1 << players)
     size = np.array([bin(s).count("1") for s in subsets])
     coefficient = np.array([math.factorial(k) * math.factorial(players - k - 1) / math.factorial(players)
-                            if k < players else 0.0 for k in range(players + 1)])
-    phi = np.empty((players, *f.shape[1:]))
+                            for k in range(players)])
+    phi = np.empty((f.shape[0], players, *f.shape[2:]))
     for j in range(players):
         without = subsets[(subsets >> j) & 1 == 0]
-        phi[j] = np.tensordot(coefficient[size[without]], f[without | (1 << j)] - f[without], axes=1)
+        phi[:, j] = np.tensordot(f[:, without | (1 << j)] - f[:, without], coefficient[size[without]], axes=([1], [0]))
     return phi
 
 
 @dataclass
-class _TreeTable:
-    features: np.ndarray  # flat feature indexes of the tree's columns
-    table: np.ndarray  # (leaves, features, dims)
-    mean: np.ndarray  # (dims,) the tree's expected value
+class _Tree:
+    """One tree as read from the export, and its table once computed."""
+
+    classes: list[tuple[int, ...]]  # per split
+    leaf_values: np.ndarray  # (leaves, dims)
+    weights: np.ndarray  # (leaves,)
+    features: np.ndarray | None = None  # flat feature indexes of the table's columns
+    table: np.ndarray | None = None  # (leaves, features, dims)
+
+    @property
+    def players(self) -> list[tuple[int, ...]]:
+        return sorted(set(self.classes))
+
+    def mean(self) -> np.ndarray:
+        """The tree's expected value: its leaf values weighted by the leaf weights."""
+        return (self.leaf_values * self.weights[:, None]).sum(axis=0) / _subtree_weights(self.weights[None])[0][0, 0]
+
+    def set_table(self, phi: np.ndarray) -> None:
+        """Share each class's values (phi: (M, leaves, dims)) equally between its features."""
+        players = self.players
+        self.features = np.array(sorted({f for c in players for f in c}), dtype=np.int64)
+        shares = np.zeros((len(players), len(self.features)))
+        for j, cls in enumerate(players):
+            shares[j, np.searchsorted(self.features, cls)] = 1.0 / len(cls)
+        self.table = np.einsum("jld,jc->lcd", phi, shares)
 
 
-def _tree_table(classes: list[tuple[int, ...]], leaf_values: np.ndarray, weights: np.ndarray,
-                centre: bool) -> _TreeTable:
-    """The per-leaf SHAP values of one tree (leaf_values: (leaves, dims))."""
-    mean = (leaf_values * weights[:, None]).sum(axis=0) / weights.sum()
-    if not classes:  # a depth-0 tree: a constant, all of it in the expected value
-        return _TreeTable(np.empty(0, dtype=np.int64), np.zeros((1, 0, leaf_values.shape[1])), mean)
-    players = sorted(set(classes))
-    class_of_split = np.array([players.index(c) for c in classes])
-    centred = leaf_values - mean.mean() if centre else leaf_values
-    phi = _shapley(_subset_values(class_of_split, len(players), weights, centred), len(players))
-    features = np.array(sorted({f for c in players for f in c}), dtype=np.int64)
-    table = np.zeros((len(leaf_values), len(features), leaf_values.shape[1]))
-    for j, cls in enumerate(players):
-        for flat in cls:
-            table[:, int(np.searchsorted(features, flat))] += phi[j] / len(cls)
-    return _TreeTable(features, table, mean)
+def _compute_tables(trees: list[_Tree], centre: bool) -> None:
+    """Fill every tree's table, group by group of trees with the same depth and class count."""
+    groups: dict[tuple[int, int], list[_Tree]] = {}
+    for tree in trees:
+        groups.setdefault((len(tree.classes), len(tree.players)), []).append(tree)
+    for (depth, players), members in groups.items():
+        if depth == 0:  # a constant tree: all of it is in the expected value
+            for tree in members:
+                tree.features, tree.table = np.empty(0, dtype=np.int64), np.zeros((1, 0, tree.leaf_values.shape[1]))
+            continue
+        step = max(1, GROUP_ELEMENTS // ((1 << players) * depth * (1 << depth)))
+        for start in range(0, len(members), step):
+            chunk = members[start:start + step]
+            values = np.stack([t.leaf_values for t in chunk])
+            if centre:  # MultiClass: centre each tree on the mean over classes of its expected value
+                values = values - np.stack([t.mean().mean() for t in chunk])[:, None, None]
+            class_of_split = np.array([[t.players.index(c) for c in t.classes] for t in chunk])
+            f = _subset_values(class_of_split, players, np.stack([t.weights for t in chunk]), values)
+            for tree, phi in zip(chunk, _shapley(f, players), strict=True):
+                tree.set_table(phi)
 
 
 # --- the whole model -----------------------------------------------------------------------------------
@@ -303,13 +342,13 @@ def build_tables(model: CatBoost) -> LeafTables:
     dims = _dims(doc)
     _check_model(doc, dims)
     loss = (doc["model_info"].get("params", {}).get("loss_function") or {}).get("type")
-    classes = _split_classes(doc)
-    tables = [_tree_table(c, np.asarray(t["leaf_values"], dtype=np.float64).reshape(-1, dims),
-                          np.asarray(t["leaf_weights"], dtype=np.float64), centre=dims > 1 and loss == "MultiClass")
-              for c, t in zip(classes, doc["oblivious_trees"], strict=True)]
+    trees = [_Tree(c, np.asarray(t["leaf_values"], dtype=np.float64).reshape(-1, dims),
+                   np.asarray(t["leaf_weights"], dtype=np.float64))
+             for c, t in zip(_split_classes(doc), doc["oblivious_trees"], strict=True)]
+    _compute_tables(trees, centre=dims > 1 and loss == "MultiClass")
     bias = np.asarray(doc.get("scale_and_bias", [1.0, [0.0]])[1], dtype=np.float64).reshape(-1)
     bias = np.broadcast_to(bias, (dims,)).copy() if bias.size in (1, dims) else np.zeros(dims)
-    return _assemble(tables, doc, dims, len(model.feature_names_), bias)
+    return _assemble(trees, dims, len(model.feature_names_), bias)
 
 
 def _dims(doc: dict[str, Any]) -> int:
@@ -317,31 +356,42 @@ def _dims(doc: dict[str, Any]) -> int:
     return len(tree["leaf_values"]) // (1 << len(tree["splits"]))
 
 
-def _assemble(tables: list[_TreeTable], doc: dict[str, Any], dims: int, n_features: int,
-              bias: np.ndarray) -> LeafTables:
+def _assemble(trees: list[_Tree], dims: int, n_features: int, bias: np.ndarray) -> LeafTables:
     """Lay the trees' tables out as LeafTables: slots sorted by feature, blocks tree after tree."""
-    blocks, slot_tree, slot_base, slot_stride, slot_feature = [], [], [], [], []
+    blocks: list[np.ndarray] = []
+    slot_tree: list[int] = []
+    slot_base: list[int] = []
+    slot_stride: list[int] = []
+    slot_feature: list[int] = []
     offset = 0
-    for t, tree in enumerate(tables):
+    for t, tree in enumerate(trees):
+        assert tree.table is not None and tree.features is not None
         width = len(tree.features)
         blocks.append(tree.table.reshape(-1, dims))
-        for j, flat in enumerate(tree.features):
-            slot_tree.append(t)
-            slot_base.append(offset + j)
-            slot_stride.append(width)
-            slot_feature.append(int(flat))
+        slot_tree += [t] * width
+        slot_base += range(offset, offset + width)
+        slot_stride += [width] * width
+        slot_feature += tree.features.tolist()
         offset += tree.table.shape[0] * width
     order = np.argsort(np.asarray(slot_feature, dtype=np.int64), kind="stable")
-    feature = np.asarray(slot_feature, dtype=np.int64)[order]
-    columns, column_start = np.unique(feature, return_index=True)
-    leaf_values = [np.asarray(t["leaf_values"], dtype=np.float64).reshape(-1, dims) for t in doc["oblivious_trees"]]
-    leaf_base = np.cumsum([0] + [len(v) for v in leaf_values[:-1]])
+    columns, column_start = np.unique(np.asarray(slot_feature, dtype=np.int64)[order], return_index=True)
+    leaf_base = np.cumsum([0] + [len(t.leaf_values) for t in trees[:-1]])
     return LeafTables(
         n_features=n_features, dims=dims,
-        expected=np.sum([t.mean for t in tables], axis=0) + bias, bias=bias,
+        expected=np.sum([t.mean() for t in trees], axis=0) + bias, bias=bias,
         values=np.concatenate(blocks) if blocks else np.zeros((0, dims)),
         slot_tree=np.asarray(slot_tree, dtype=np.intp)[order],
         slot_base=np.asarray(slot_base, dtype=np.intp)[order],
         slot_stride=np.asarray(slot_stride, dtype=np.intp)[order],
         column_start=column_start.astype(np.intp), columns=columns.astype(np.intp),
-        leaf_values=np.concatenate(leaf_values), leaf_base=leaf_base.astype(np.intp))
+        leaf_values=np.concatenate([t.leaf_values for t in trees]), leaf_base=leaf_base.astype(np.intp))
+
+
+def max_difference(model: CatBoost, tables: LeafTables, pool: Pool, thread_count: int = 1) -> float:
+    """The largest absolute difference between the tables' SHAP values (expected value included) and
+    CatBoost's native ShapValues on the rows of `pool`."""
+    native = model.get_feature_importance(data=pool, type="ShapValues", thread_count=thread_count)
+    mine, _ = explain(model, tables, pool, thread_count)
+    if native.shape != mine.shape:
+        return float("inf")
+    return float(np.max(np.abs(native - mine), initial=0.0))
