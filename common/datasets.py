@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from common.errors import InvalidDataset, UnknownColumn
+from common.errors import InvalidDataset, UnknownColumn, shown
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# One bounded character class, matched against the WHOLE name (fullmatch: `$` would accept "name\n").
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MIN_ROWS = 10
 MAX_COLUMNS = 2000
 
@@ -30,9 +31,9 @@ class DatasetOptions:
 
 
 def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name or ""):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidDataset(
-            f"Dataset name {name!r} is invalid: use 1-64 letters, digits, '_', '.' or '-', starting with a "
+            f"Dataset name {shown(name)} is invalid: use 1-64 letters, digits, '_', '.' or '-', starting with a "
             "letter or digit."
         )
     return name

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+SHOWN_CHARS = 200  # an error message quotes at most this much of what the client sent
+
+
+def shown(value: object, *, quoted: bool = True, limit: int = SHOWN_CHARS) -> str:
+    """`value` as an error message quotes it (repr, or str when not `quoted`), cut to `limit` characters:
+    a 1 MB filter must not come back as a 3 MB error body."""
+    if isinstance(value, str) and len(value) > limit:
+        cut = repr(value[:limit]) if quoted else value[:limit]
+        return f"{cut}... ({len(value) - limit} more characters)"
+    text = repr(value) if quoted else str(value)
+    return text if len(text) <= limit + 2 else f"{text[:limit]}... (cut)"
+
 
 class ServiceError(Exception):
     """Base of every error the service reports on purpose."""

@@ -5,24 +5,35 @@ Grammar (one filter per string, all filters are ANDed):
     high <column>              above the column's 75th percentile
     low <column>               below the column's 25th percentile
 A value may be quoted with ' or ". Ordering operators need a numeric column and a number.
+
+How a filter is read (one left-to-right pass, no regular expression, so no input can make it backtrack):
+    - white space around the whole filter, the column and the value is ignored;
+    - `high` / `low` (any case), white space, then a known column is a quantile filter;
+    - otherwise the column is everything before the first operator character (one of `<>=!`), the
+      operator is the run of operator characters (and white space) that starts there, which must be one
+      of the six (`Income => 5`, `Income === 5` and `Income > = 5` name an unknown operator), and the
+      value is the rest, which must not be empty; a value starting with an operator character is quoted.
+A filter is at most MAX_FILTER_CHARS characters and a request carries at most MAX_FILTERS filters.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from common.errors import InvalidFilter, UnknownColumn
+from common.errors import InvalidFilter, UnknownColumn, shown
 
-_COMPARISON = re.compile(r"^\s*(?P<column>.+?)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>.+?)\s*$")
-_QUANTILE = re.compile(r"^\s*(?P<which>high|low)\s+(?P<column>.+?)\s*$", re.IGNORECASE)
+MAX_FILTER_CHARS = 1000
+MAX_FILTERS = 100
 _ORDERING = {">", ">=", "<", "<="}
 _OPERATORS = _ORDERING | {"==", "!="}
-_OPERATOR_TYPO = re.compile(r"^\s*(?P<column>.+?)\s*(?P<op>[=!<>]+)\s*(?P<value>[^=!<>].*?)?\s*$")
+_OPERATOR_CHARS = frozenset("<>=!")
+_QUANTILES = {"high", "low"}
+_GRAMMAR = ("use '<column> <op> <value>' with op one of > >= < <= == !=, or 'high <column>' / "
+            "'low <column>'.")
 
 
 @dataclass(frozen=True)
@@ -55,57 +66,99 @@ class Filter:
         return result.fillna(self.op == "!=").to_numpy(dtype=bool)
 
 
+@dataclass(frozen=True)
+class _Comparison:
+    """The three tokens of `<column> <op> <value>`, before any check against the dataset."""
+
+    column: str
+    op: str
+    value: str  # as written, white space stripped, quotes kept
+
+
 def _unquote(raw: str) -> str:
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
         return raw[1:-1]
     return raw
 
 
-def parse_filter(text: str, column_types: Mapping[str, str]) -> Filter:
-    """Parse one filter against the dataset's column types ("numeric" or anything else)."""
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidFilter(f"Filter {text!r} is empty; write e.g. 'Income > 50000' or 'high Income'.")
-    quantile = _QUANTILE.match(text)
-    if quantile and quantile["column"] in column_types:
-        column = quantile["column"]
-        if column_types[column] != "numeric":
-            raise InvalidFilter(f"Filter {text!r}: '{quantile['which']}' needs a numeric column; "
-                                f"{column!r} is {column_types[column]}.")
-        return Filter(text, column, quantile["which"].lower())
-    match = _COMPARISON.match(text)
-    if not match:
-        if quantile:
-            raise UnknownColumn(f"Filter {text!r} names unknown column {quantile['column']!r}.",
-                                details={"column": quantile["column"]})
-        raise InvalidFilter(
-            f"Filter {text!r} is not understood; use '<column> <op> <value>' with op one of "
-            "> >= < <= == !=, or 'high <column>' / 'low <column>'."
-        )
-    column, op, raw_value = match["column"], match["op"], _unquote(match["value"])
-    typo = _OPERATOR_TYPO.match(f"{column}{op}{match['value']}")
-    if typo and typo["column"] in column_types and typo["op"] not in _OPERATORS:
-        raise InvalidFilter(f"Filter {text!r} uses unknown operator {typo['op']!r}; use one of > >= < <= == !=.")
-    if column not in column_types:
-        raise UnknownColumn(f"Filter {text!r} names unknown column {column!r}.", details={"column": column})
-    if column_types[column] == "numeric":
+def _quantile(text: str) -> tuple[str, str] | None:
+    """('high' | 'low', column) when the filter reads `high <column>` / `low <column>`, else None."""
+    words = text.split(maxsplit=1)
+    if len(words) != 2 or words[0].lower() not in _QUANTILES:
+        return None
+    return words[0].lower(), words[1].strip()
+
+
+def _comparison(text: str) -> _Comparison | None:
+    """Split `<column> <op> <value>` at the first operator character; None when there is none.
+
+    The operator token runs over operator characters and white space up to the first other character,
+    so `Income > = 5` names the operator '> =' (refused) instead of comparing with the value '= 5'."""
+    start = next((i for i, char in enumerate(text) if char in _OPERATOR_CHARS), -1)
+    if start < 0:
+        return None
+    end = start
+    while end < len(text) and (text[end] in _OPERATOR_CHARS or text[end].isspace()):
+        end += 1
+    return _Comparison(text[:start].strip(), text[start:end].strip(), text[end:].strip())
+
+
+def _value(text: str, parts: _Comparison, kind: str) -> float | str:
+    raw = _unquote(parts.value)
+    if kind == "numeric":
         try:
-            value: float | str = float(raw_value)
+            number = float(raw)
         except ValueError:
-            raise InvalidFilter(
-                f"Filter {text!r}: column {column!r} is numeric, so {raw_value!r} must be a number."
-            ) from None
-        if not np.isfinite(value):
-            raise InvalidFilter(f"Filter {text!r}: {raw_value!r} is not a finite number.")
-    else:
-        if op in _ORDERING:
-            raise InvalidFilter(
-                f"Filter {text!r}: column {column!r} is {column_types[column]}; only == and != apply to it."
-            )
-        value = raw_value
-    return Filter(text, column, op, value)
+            raise InvalidFilter(f"Filter {shown(text)}: column {shown(parts.column)} is numeric, so "
+                                f"{shown(raw)} must be a number.") from None
+        if not np.isfinite(number):
+            raise InvalidFilter(f"Filter {shown(text)}: {shown(raw)} is not a finite number.")
+        return number
+    if parts.op in _ORDERING:
+        raise InvalidFilter(f"Filter {shown(text)}: column {shown(parts.column)} is {kind}; only == and != "
+                            "apply to it.")
+    return raw
+
+
+def _check_length(text: object, max_chars: int) -> str:
+    if isinstance(text, str) and len(text) > max_chars:  # before anything reads the whole text
+        raise InvalidFilter(f"Filter {shown(text)} is {len(text)} characters long; a filter may have at most "
+                            f"{max_chars}: shorten it.")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidFilter(f"Filter {shown(text)} is empty; write e.g. 'Income > 50000' or 'high Income'.")
+    return text
+
+
+def parse_filter(text: str, column_types: Mapping[str, str], *, max_chars: int = MAX_FILTER_CHARS) -> Filter:
+    """Parse one filter against the dataset's column types ("numeric" or anything else); `max_chars`
+    is raised only by the tests that show the parse time grows linearly with the length."""
+    stripped = _check_length(text, max_chars).strip()
+    quantile = _quantile(stripped)
+    if quantile and quantile[1] in column_types:
+        which, column = quantile
+        if column_types[column] != "numeric":
+            raise InvalidFilter(f"Filter {shown(text)}: '{which}' needs a numeric column; "
+                                f"{shown(column)} is {column_types[column]}.")
+        return Filter(text, column, which)
+    parts = _comparison(stripped)
+    if parts is None or not parts.column or not parts.value:
+        if quantile:
+            raise UnknownColumn(f"Filter {shown(text)} names unknown column {shown(quantile[1])}.",
+                                details={"column": shown(quantile[1], quoted=False)})
+        raise InvalidFilter(f"Filter {shown(text)} is not understood; {_GRAMMAR}")
+    if parts.op not in _OPERATORS:
+        raise InvalidFilter(f"Filter {shown(text)} uses unknown operator {parts.op!r}; use one of "
+                            "> >= < <= == !=.")
+    if parts.column not in column_types:
+        raise UnknownColumn(f"Filter {shown(text)} names unknown column {shown(parts.column)}.",
+                            details={"column": shown(parts.column, quoted=False)})
+    return Filter(text, parts.column, parts.op, _value(text, parts, column_types[parts.column]))
 
 
 def parse_filters(texts: Sequence[str], column_types: Mapping[str, str]) -> list[Filter]:
+    if len(texts) > MAX_FILTERS:
+        raise InvalidFilter(f"{len(texts)} filters were sent; at most {MAX_FILTERS} are allowed: combine or "
+                            "drop some.")
     return [parse_filter(text, column_types) for text in texts]
 
 

@@ -6,7 +6,20 @@ import re
 
 WORKER_DIED = "WorkerDied"
 _HORSE_KILLED = re.compile(r"Work-horse terminated unexpectedly; waitpid returned (\d+)(?: \(signal (\d+)\))?")
-_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Timeout)\w*): ?(?P<msg>.*)$")
+_DOTTED_NAME = re.compile(r"[A-Za-z_][\w.]*")  # one repeat, matched whole: linear on any line
+_EXCEPTION_WORDS = ("Error", "Exception", "Exit", "Interrupt", "Timeout")
+
+
+def _exception_line(line: str) -> tuple[str, str] | None:
+    """(type, message) of a line `pkg.SomeError: message`, else None. Split by hand, not by a pattern
+    with adjacent repeats: the line may quote what a client sent and must not make a regex backtrack."""
+    name, colon, message = line.partition(":")
+    if not colon or not _DOTTED_NAME.fullmatch(name):
+        return None
+    last = name.rsplit(".", 1)[-1]
+    if not any(word in (last if "." in name else name[1:]) for word in _EXCEPTION_WORDS):
+        return None
+    return name, message.removeprefix(" ")
 
 
 def describe_failure(exc_string: str | None) -> dict[str, str]:
@@ -29,7 +42,8 @@ def describe_failure(exc_string: str | None) -> dict[str, str]:
         return {"type": "JobTimeout", "message": text.splitlines()[-1].split(": ", 1)[-1]}
     lines = [line for line in text.splitlines() if line.strip()]
     for line in reversed(lines):
-        match = _EXCEPTION_LINE.match(line.strip())
-        if match:
-            return {"type": match["type"].rsplit(".", 1)[-1], "message": match["msg"] or match["type"]}
+        found = _exception_line(line.strip())
+        if found:
+            kind, message = found
+            return {"type": kind.rsplit(".", 1)[-1], "message": message or kind}
     return {"type": "Error", "message": lines[-1].strip()}

@@ -113,6 +113,7 @@ class Settings:
     default_dataset_path: str | None
     log_level: str
     worker_name: str | None
+    model_lock_ttl: float
 
     @property
     def embedded_redis(self) -> bool:
@@ -226,4 +227,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("LOG_LEVEL", "log_level", _log_level, "INFO", "Log level of every process."),
     SettingSpec("WORKER_NAME", "worker_name", _text, None, "First name a worker tries (diagnostics and "
                 "tests); when it is held by a live worker, a fresh unique name is used."),
+    SettingSpec("MODEL_LOCK_TTL", "model_lock_ttl", _positive_float, 30.0, "Seconds a model-training lock "
+                "outlives its holder: the training job renews it every third of this; when the job's process "
+                "dies, another job may train the model this long after."),
 )

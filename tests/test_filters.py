@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from common.errors import InvalidFilter, UnknownColumn
-from common.filters import apply_filters, parse_filter, parse_filters
+from common.filters import MAX_FILTERS, apply_filters, parse_filter, parse_filters
 
 TYPES = {"Income": "numeric", "Age": "numeric", "Province": "categorical", "Home Value": "numeric"}
 FRAME = pd.DataFrame({"Income": [10.0, 20.0, 30.0, 40.0, None], "Age": [30, 40, 50, 60, 70],
@@ -66,3 +66,38 @@ def test_no_filter_is_evaluated_with_eval() -> None:
     """A filter that looks like Python code is refused, never executed."""
     with pytest.raises((InvalidFilter, UnknownColumn)):
         parse_filter("__import__('os').system('true') == 1", TYPES)
+
+
+def test_a_missing_value_is_refused() -> None:
+    """`Province == ` has no value (a value of white space is written quoted: `Province == ' '`)."""
+    with pytest.raises(InvalidFilter, match="not understood"):
+        parse_filter("Province ==   ", TYPES)
+    assert parse_filter("Province == ' '", TYPES).value == " "
+
+
+@pytest.mark.parametrize("text", ["Income > = 5", "Income === 5", "Income =  = 5", "Income <> 5", "Income ! 5"])
+def test_an_operator_run_that_is_no_operator_is_named(text: str) -> None:
+    """The operator is the whole run of operator characters: one that is not one of the six is refused."""
+    with pytest.raises(InvalidFilter, match="unknown operator"):
+        parse_filter(text, TYPES)
+
+
+def test_values_may_hold_operator_characters_after_their_first() -> None:
+    """`Province == a=b` compares with 'a=b'; a value starting with one is quoted."""
+    assert parse_filter("Province == a=b", TYPES).value == "a=b"
+    assert parse_filter("Province == '=x'", TYPES).value == "=x"
+
+
+def test_a_filter_over_the_length_cap_is_refused_without_echoing_it() -> None:
+    """A filter longer than MAX_FILTER_CHARS is refused; the message quotes only its start."""
+    text = "Income > " + "9" * 1_000_000
+    with pytest.raises(InvalidFilter, match="at most") as caught:
+        parse_filter(text, TYPES)
+    assert len(caught.value.message) < 600
+
+
+def test_too_many_filters_are_refused() -> None:
+    """A request carries at most MAX_FILTERS filters."""
+    with pytest.raises(InvalidFilter, match=f"at most {MAX_FILTERS}"):
+        parse_filters(["Age > 1"] * (MAX_FILTERS + 1), TYPES)
+    assert len(parse_filters(["Age > 1"] * MAX_FILTERS, TYPES)) == MAX_FILTERS

@@ -56,7 +56,8 @@ def compute(request: AnalyzeRequest, job: Job | None = None) -> dict[str, Any]:
 
     report_progress(job, "loading_model")
     step = time.perf_counter()
-    trained = get_or_train(ctx.redis, frame, meta["version"], target, features, settings.threads_per_job)
+    trained = get_or_train(ctx.redis, frame, meta["version"], target, features, settings.threads_per_job,
+                           lock_ttl=settings.model_lock_ttl)
     timings["model_s"] = time.perf_counter() - step
 
     result = analyze(

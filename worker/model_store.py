@@ -20,7 +20,7 @@ from explain.training import TrainedModel, from_bytes, model_id_for, to_bytes, t
 log = logging.getLogger(__name__)
 
 LOCK_WAIT = 900  # longest a job waits for another process's training of the same model
-LOCK_TTL = 30  # the training lock expires this soon after its holder dies (a killed work horse)
+LOCK_TTL = 30.0  # the training lock expires this soon after its holder dies (MODEL_LOCK_TTL's default)
 RENEWAL_FAILED: tuple[type[Exception], ...] = (LockError, *REDIS_UNREACHABLE)  # the lock is lost, or Redis is
 
 
@@ -33,12 +33,15 @@ def _from_redis(client: redis.Redis, model_id: str) -> TrainedModel | None:
 
 
 @contextmanager
-def _kept_alive(lock: Lock) -> Iterator[None]:
-    """Renew `lock` every LOCK_TTL/3 s while the block runs; a dead process stops renewing it."""
+def _kept_alive(lock: Lock, ttl: float) -> Iterator[None]:
+    """Renew `lock` every ttl/3 s while the block runs; a dead process stops renewing it. The renewing
+    thread is not the one that took the lock, so the lock must keep its token shared between threads
+    (redis-py's `thread_local=False`); with the default thread-local token, `reacquire()` in this thread
+    finds no token and the lock silently expires under a training that lasts longer than `ttl`."""
     done = threading.Event()
 
     def renew() -> None:
-        while not done.wait(LOCK_TTL / 3):
+        while not done.wait(ttl / 3):
             try:
                 lock.reacquire()
             except RENEWAL_FAILED as exc:
@@ -54,14 +57,18 @@ def _kept_alive(lock: Lock) -> Iterator[None]:
 
 
 def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str, target: str,
-                 features: list[str], thread_count: int) -> TrainedModel:
-    """The stored model for these inputs; trained here, under a lock, if nobody has trained it yet."""
+                 features: list[str], thread_count: int, lock_ttl: float = LOCK_TTL) -> TrainedModel:
+    """The stored model for these inputs; trained here, under a lock, if nobody has trained it yet.
+
+    The lock lives `lock_ttl` seconds unless renewed (MODEL_LOCK_TTL); its token is shared with the
+    renewing thread (thread_local=False), which is safe because this Lock object serves this one call."""
     model_id = model_id_for(dataset_version, target, features)
     found = _from_redis(client, model_id)
     if found:
         return found
-    lock = client.lock(keys.model_lock(model_id), timeout=LOCK_TTL, blocking_timeout=LOCK_WAIT)
-    with lock, _kept_alive(lock):
+    lock = client.lock(keys.model_lock(model_id), timeout=lock_ttl, blocking_timeout=LOCK_WAIT,
+                       thread_local=False)
+    with lock, _kept_alive(lock, lock_ttl):
         found = _from_redis(client, model_id)  # another process may have trained it while we waited
         if found:
             return found

@@ -1,0 +1,49 @@
+"""Finding 2: a training that outlasts its lock's TTL keeps the lock (renewed from a second thread) and a
+concurrent job for the same model waits for it and reuses it."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+from common import default_dataset, keys
+from tests.support import model_lock_held, wait_until
+
+LOCK_TTL = 1.0  # seconds: a training of several seconds outlasts many renewal periods (TTL/3)
+
+
+def _upload(stack, name: str, rows: int) -> None:
+    buffer = io.StringIO()
+    default_dataset.generate(rows=rows, seed=7).to_csv(buffer, index=False)
+    status, body, _ = stack.request("PUT", f"/datasets/{name}?id_columns=zip_code&default_target=Province"
+                                    "&exclude_columns=latitude,longitude", raw=buffer.getvalue().encode(),
+                                    headers={"Content-Type": "text/csv"})
+    assert status == 201, body
+
+
+def test_a_training_longer_than_the_lock_ttl_finishes_and_is_reused(stack_with) -> None:
+    """Two jobs for one model, whose training lasts many MODEL_LOCK_TTLs: both finish, it is trained once."""
+    stack = stack_with({"MODEL_LOCK_TTL": str(LOCK_TTL), "JOB_RETRIES": "0"}, workers=2)
+    _upload(stack, "slowtrain", rows=800)
+    client = stack.redis()
+    request = {"dataset": "slowtrain", "target_variable": "Province", "sample_size": 50}
+    first = stack.analyze(request)
+    wait_until(lambda: model_lock_held(client), 60, message="the training lock")
+    second = stack.analyze(request)
+    held_since = time.monotonic()
+    seen_held: list[float] = []
+
+    def watch() -> None:  # the lock must exist the whole time the training runs, well past its TTL
+        while model_lock_held(client):
+            seen_held.append(time.monotonic() - held_since)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    answers = [stack.wait_job(first, timeout=300), stack.wait_job(second, timeout=300)]
+    watcher.join(10)
+    assert [a["status"] for a in answers] == ["finished", "finished"], answers
+    assert max(seen_held) > 3 * LOCK_TTL, f"the training took only {max(seen_held):.1f}s; make it slower"
+    assert int(client.get(keys.MODEL_TRAININGS) or 0) == 1
+    assert "could not renew training lock" not in stack.worker_logs()
