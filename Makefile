@@ -1,11 +1,12 @@
-# Two set-up commands: `make run` and `make test`. Both create .venv with Python 3.12 on first use.
+# Two set-up commands: `make run` and `make test` (`make test-fast` for the inner loop).
+# Each creates .venv with Python 3.12 on first use.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'import sys' >/dev/null 2>&1 && echo python3.12 || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck architecture unit bench clean
+.PHONY: run check test test-fast lint typecheck architecture unit bench clean
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -27,11 +28,19 @@ typecheck: $(STAMP)
 architecture: $(STAMP)
 	$(BIN)/lint-imports
 
-test: $(STAMP)
+# The static checks both test targets run first: lint, types, the import contracts.
+check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The whole suite: what CI runs (.ci/run) and what must pass before landing.
+test: check
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The inner loop: the same checks and every test not marked slow (no supervisord, no long waits).
+test-fast: check
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from benchlib import (
     DEFAULT_ANALYSIS,
-    TERMINAL,
     emit,
     forget_models,
     job_meta,
@@ -29,6 +28,8 @@ from benchlib import (
     running_service,
     scratch,
 )
+
+from common.jobstates import TERMINAL
 
 STAGES = ("queue_wait_s", "dataset_load_s", "model_s", "shap_s", "result_s", "encode_s", "total_s")
 

@@ -27,16 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from devtools.environment import REPO
+from devtools.http import free_port
+from devtools.processes import children
+from devtools.redis_server import RedisServer
+from devtools.service import Service
+from devtools.waiting import wait_until
 
-from tests.support import RedisServer, Service, free_port, wait_until  # noqa: E402
-
-__all__ = ["REPO", "RedisServer", "Service", "free_port", "wait_until"]
+# The harness (devtools/, shared with tests/) re-exported for the benchmark scripts.
+__all__ = ["REPO", "RedisServer", "Service", "children", "free_port", "wait_until"]
 
 DEFAULT_ANALYSIS: dict[str, Any] = {"target_variable": "Mortgage_Approvals", "sample_size": 1500}
-TERMINAL = ("finished", "failed", "stopped", "canceled")
 
 
 def emit(name: str, figures: dict[str, Any]) -> None:
@@ -218,10 +219,3 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-def children(pid: int) -> list[int]:
-    with contextlib.suppress(OSError):
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-        return [int(p) for p in text.split()]
-    return []

@@ -18,15 +18,11 @@ import argparse
 import os
 import random
 import signal
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from benchlib import emit, machine
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ROWS = 2000
 HANG_SECONDS = 15

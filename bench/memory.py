@@ -32,6 +32,8 @@ from benchlib import (
     wait_finished,
 )
 
+from devtools.processes import cmdline
+
 COLUMNS = 30
 
 
@@ -73,7 +75,7 @@ def run(directory: Any, redis_url: str, aggressive: bool, csv: bytes | None, row
             status, answer, _ = service.put("/datasets/tall?default_target=y", raw=csv,
                                             headers={"Content-Type": "text/csv"}, timeout=300)
             assert status in (200, 201), answer
-        workers = [pid for pid in service.pids("-m worker") if "maintenance" not in service_cmd(pid)]
+        workers = [pid for pid in service.pids("-m worker") if "maintenance" not in cmdline(pid)]
         idle_parent = max(rss_mb(pid) for pid in workers)
         stop, peak = threading.Event(), [0.0]
         sampler = threading.Thread(target=sample_horse, args=(workers, stop, peak), daemon=True)
@@ -93,12 +95,6 @@ def run(directory: Any, redis_url: str, aggressive: bool, csv: bytes | None, row
                 "explained_rows": answer["result"]["explained_rows"], "seconds": rounded(seconds, 2),
                 "result_mb": rounded(len(str(answer["result"])) / 2**20, 1),
                 "timings": {k: rounded(v, 3) for k, v in meta.get("timings", {}).items()}}
-
-
-def service_cmd(pid: int) -> str:
-    from tests.support import cmdline
-
-    return cmdline(pid)
 
 
 def main() -> None:

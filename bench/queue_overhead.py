@@ -18,7 +18,9 @@ import json
 import time
 from typing import Any
 
-from benchlib import TERMINAL, emit, machine, median, rounded, running_service, scratch, wait_finished
+from benchlib import emit, machine, median, rounded, running_service, scratch, wait_finished
+
+from common.jobstates import TERMINAL
 
 TRIVIAL: dict[str, Any] = {"target_variable": "Mortgage_Approvals", "data": [{"Income": 65000, "Age": 41}]}
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import RedisServer, Service
+from devtools.redis_server import RedisServer
+from devtools.service import Service
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def service_factory(tmp_path: Path) -> Iterator:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """One private redis-server, the web app on a real Waitress server and two real forking workers."""
-    from tests.stack import Stack
+    from devtools.stack import Stack
 
     server = RedisServer(tmp_path_factory.mktemp("stack") / "redis").start()
     running = Stack(server).start_web().start_workers(2)
@@ -52,7 +53,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 @pytest.fixture
 def web_only(redis_server: RedisServer) -> Iterator:
     """The web app on a real Waitress server with a private redis-server and no workers."""
-    from tests.stack import Stack
+    from devtools.stack import Stack
 
     running = Stack(redis_server).start_web()
     yield running

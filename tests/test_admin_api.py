@@ -10,7 +10,10 @@ import pytest
 
 from common import keys
 from common.rqtypes import JSONJob
-from tests.support import Service, backdate_heartbeat, cmdline, job_hash, orphan_queued_job, rq_worker, snapshot
+from devtools.processes import cmdline
+from devtools.redis_snapshot import snapshot
+from devtools.rq_state import backdate_heartbeat, job_hash, orphan_queued_job, rq_worker
+from devtools.service import Service
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from common import default_dataset, keys
-from tests.stack import Stack
+from devtools.stack import Stack
 
 
 def strict_json(url: str, headers: dict[str, str]) -> dict:

@@ -19,8 +19,10 @@ from common import keys
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob, JSONQueue
 from common.settings import Settings
+from devtools.redis_server import RedisServer
+from devtools.redis_snapshot import snapshot
+from devtools.rq_state import backdate_heartbeat, begin_execution, rq_worker
 from fleet import cleanup, liveness
-from tests.support import RedisServer, backdate_heartbeat, begin_execution, rq_worker, snapshot
 from worker.scheduler import build_scheduler, register_cleanup
 
 QUEUE = "cleanup-test"

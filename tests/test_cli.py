@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from common.rqtypes import JSONJob
-from tests.support import Service, free_port, job_hash, orphan_queued_job, run_script, wait_until
-
-pytestmark = pytest.mark.slow
+from devtools.cli import run_script
+from devtools.http import free_port
+from devtools.rq_state import job_hash, orphan_queued_job
+from devtools.service import Service
+from devtools.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,7 @@ class TestHelp:
         assert done.returncode == 0 and "usage:" in done.stdout and "Exit status" in done.stdout
 
 
+@pytest.mark.slow  # the module's service runs supervisord
 class TestHealthySystem:
     def test_diagnose_exits_0_and_lists_the_live_workers(self, service):
         """A healthy system: exit 0, every worker LIVE, no stuck job."""
@@ -57,6 +60,7 @@ class TestHealthySystem:
         assert output.count("PASS") == 3 and "all checks passed" in output
 
 
+@pytest.mark.slow
 class TestBrokenSystem:
     def test_the_clis_report_and_repair_a_job_left_started_by_a_dead_worker(self, service):
         """diagnose prints the stuck job and exits 1; a dry run changes nothing; the repair requeues it;

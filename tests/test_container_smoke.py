@@ -17,7 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, VENV_BIN, Service, free_port, session_pids, wait_until
+from devtools.environment import REPO, VENV_BIN
+from devtools.http import free_port
+from devtools.processes import session_pids
+from devtools.service import Service
+from devtools.waiting import wait_until
 from tests.test_deploy_contract import dockerfile, exec_form, stopwaitsecs_sum, supervisor_config
 
 CONTAINER_USER = "shapci"  # created by .ci/run when it runs as root
@@ -157,12 +161,22 @@ def fresh_data_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_smoke_runs_as_an_unprivileged_user() -> None:
-    """The container-equivalent service runs as a non-root user, as the image's USER does."""
+PROBE = "import os, pathlib, sys; pathlib.Path(sys.argv[1], 'probe').write_text('x'); print(*os.getresuid())"
+
+
+def test_smoke_runs_as_an_unprivileged_user(fresh_data_dir: Path) -> None:
+    """A process started as the smoke service is (same prefix, same interpreter) has no root uid and can
+    write the DATA_DIR it owns, as the image's USER does."""
     run_as = container_user()
     if run_as.reason:
         pytest.skip(f"smoke test runs as root instead: {run_as.reason}")
+    done = subprocess.run([*run_as.prefix, str(VENV_BIN / "python"), "-c", PROBE, str(fresh_data_dir)], cwd=REPO,
+                          env=image_environment(fresh_data_dir, free_port()), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert {int(uid) for uid in done.stdout.split()} == {run_as.uid}, done.stdout  # real, effective and saved
     assert run_as.uid != 0
+    assert (fresh_data_dir / "probe").stat().st_uid == run_as.uid
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ import yaml
 from packaging.specifiers import SpecifierSet
 
 from common.settings import SETTINGS, Settings
-from tests.support import REPO
+from devtools.environment import REPO
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
 RENDER_MAX_SHUTDOWN_DELAY = 300  # Render's Blueprint spec: maxShutdownDelaySeconds is 1..300

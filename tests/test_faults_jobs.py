@@ -21,18 +21,13 @@ import pytest
 from rq import Retry
 
 from common.rqtypes import JSONJob, JSONQueue
+from devtools.processes import work_horse
+from devtools.redis_server import RedisServer
+from devtools.rq_state import job_hash, model_lock_held
+from devtools.service import Service, running_worker, upload_fresh_dataset
+from devtools.stack import Stack
+from devtools.waiting import wait_until
 from fleet import cleanup
-from tests.stack import Stack
-from tests.support import (
-    RedisServer,
-    Service,
-    job_hash,
-    model_lock_held,
-    running_worker,
-    upload_fresh_dataset,
-    wait_until,
-    work_horse,
-)
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,10 @@ import time
 
 import pytest
 
-from tests.support import RedisServer, Service, http, wait_until
+from devtools.http import http
+from devtools.redis_server import RedisServer
+from devtools.service import Service
+from devtools.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,11 @@ import pytest
 import redis
 
 from common import keys
-from tests.support import RedisServer, Service, cmdline, job_hash, wait_until
+from devtools.processes import cmdline
+from devtools.redis_server import RedisServer
+from devtools.rq_state import job_hash
+from devtools.service import Service
+from devtools.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

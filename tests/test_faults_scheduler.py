@@ -14,8 +14,11 @@ import redis
 
 from common import keys
 from common.rqtypes import JSONJob
+from devtools.redis_server import RedisServer
+from devtools.rq_state import backdate_heartbeat, rq_worker
+from devtools.service import Service
+from devtools.waiting import wait_until
 from fleet.cleanup import CLEANUP_JOB_ID
-from tests.support import RedisServer, Service, backdate_heartbeat, rq_worker, wait_until
 
 pytestmark = pytest.mark.slow
 

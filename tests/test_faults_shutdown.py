@@ -10,11 +10,12 @@ import time
 import pytest
 
 from common.rqtypes import JSONJob, JSONQueue
-from tests.support import REPO, VENV_BIN, RedisServer, Service, running_worker, upload_fresh_dataset
+from devtools.environment import REPO, VENV_BIN
+from devtools.redis_server import RedisServer
+from devtools.service import Service, running_worker, upload_fresh_dataset
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 class TestGracefulShutdown:
     def test_sigterm_lets_the_running_job_finish_and_keeps_queued_jobs_queued(self, tmp_path):
         """RQ's warm shutdown under supervisord: the job in progress ends `finished`, the waiting ones stay
@@ -78,6 +79,7 @@ stderr_logfile={dir}/fatal_listener.err
 
 
 class TestFatalListener:
+    @pytest.mark.slow
     def test_a_program_that_cannot_stay_up_stops_supervisord(self, tmp_path):
         """The crasher goes FATAL after its start retries; the listener then shuts supervisord down,
         steady programs included, so the platform restarts the whole container."""

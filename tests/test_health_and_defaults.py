@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from common import __version__
-from tests.stack import Stack
-from tests.support import RedisServer
+from devtools.redis_server import RedisServer
+from devtools.stack import Stack
 
 
 def test_ping_shape(web_only: Stack) -> None:

@@ -11,8 +11,9 @@ import pytest
 
 from common import jobstates
 from common.rqtypes import JSONJob, JSONQueue
-from tests.stack import Stack
-from tests.support import RedisServer, wait_until
+from devtools.redis_server import RedisServer
+from devtools.stack import Stack
+from devtools.waiting import wait_until
 from web.job_cache import STALE_AFTER, JobCache, job_of, unread_bytes
 
 ROUNDS = int(os.environ.get("CHANGE_ROUNDS", "100"))

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from devtools.redis_server import RedisServer
+from devtools.rq_state import backdate_heartbeat, rq_worker
+from devtools.waiting import wait_until
 from fleet import liveness, naming
-from tests.support import RedisServer, backdate_heartbeat, rq_worker, wait_until
 from worker.rq_worker import build_worker
 
 QUEUE = "liveness-test"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import Stack
-from tests.support import RedisServer, free_port, http
+from devtools.http import free_port, http
+from devtools.redis_server import RedisServer
+from devtools.stack import Stack
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from common import jobstates, keys
 from common.rqtypes import JSONQueue
-from tests.stack import Stack
+from devtools.stack import Stack
 
 ANALYSIS: dict[str, Any] = {"target_variable": "Mortgage_Approvals", "sample_size": 300}
 

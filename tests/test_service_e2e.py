@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from common import default_dataset
-from tests.support import Service, wait_until
+from devtools.service import Service
+from devtools.waiting import wait_until
 
 PROGRAMS = {"redis", "web", "worker:worker-00", "worker:worker-01", "maintenance", "scheduler", "fatal_listener"}
 

@@ -10,7 +10,7 @@ from dataclasses import fields
 import pytest
 
 from common.settings import SETTINGS, Settings, SettingsError
-from tests.support import REPO
+from devtools.environment import REPO
 
 
 def test_defaults_match_the_spec() -> None:

@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-from tests.support import REPO, RedisServer
+from devtools.environment import REPO
+from devtools.redis_server import RedisServer
 
 EXERCISE_EVERY_ROUTE = r"""
 import json, sys

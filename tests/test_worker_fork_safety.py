@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from tests.stack import stack_env
-from tests.support import REPO, RedisServer
+from devtools.environment import REPO
+from devtools.redis_server import RedisServer
+from devtools.stack import stack_env
 
 PRELOAD = """
 import os

@@ -9,13 +9,17 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
 from waitress.server import create_server
 
 from common.settings import Settings
-from tests.support import REPO, RedisServer, free_port, http, inherited_environ, wait_until
+from devtools.client import ServiceClient
+from devtools.environment import REPO, inherited_environ
+from devtools.http import free_port
+from devtools.redis_server import RedisServer
+from devtools.waiting import wait_until
 from web import create_app
 
 
@@ -28,7 +32,7 @@ def stack_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, 
 
 
 @dataclass
-class Stack:
+class Stack(ServiceClient):
     redis_server: RedisServer
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
@@ -36,57 +40,35 @@ class Stack:
     app: Any = None
     _server: Any = None
     _thread: threading.Thread | None = None
+    job_timeout: ClassVar[float] = 180
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def environ(self) -> dict[str, str]:
+        return stack_env(self.redis_server.url, self.env)
 
     @property
     def settings(self) -> Settings:
-        return Settings.from_env(stack_env(self.redis_server.url, self.env))
+        return Settings.from_env(self.environ())
 
     def start_web(self) -> Stack:
         self.app = app = create_app(self.settings)
         self._server = create_server(app, host="127.0.0.1", port=self.port, threads=8)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        wait_until(lambda: http("GET", self.base + "/ping")[0] == 200, 10, message="web /ping")
+        wait_until(lambda: self.get("/ping")[0] == 200, 10, message="web /ping")
         return self
 
     def start_workers(self, count: int = 2) -> Stack:
         log_dir = self.redis_server.directory
-        for index in range(count):
+        for _ in range(count):
             log = open(log_dir / f"worker-{len(self.workers)}.log", "ab")  # noqa: SIM115
             self.workers.append(subprocess.Popen([sys.executable, "-m", "worker"], cwd=REPO, stdout=log,
-                                                 stderr=subprocess.STDOUT,
-                                                 env=stack_env(self.redis_server.url, self.env)))
-            del index
+                                                 stderr=subprocess.STDOUT, env=self.environ()))
         wait_until(lambda: self.live_analysis_workers() >= count, 60, interval=0.2, message="workers")
         return self
 
     def live_analysis_workers(self) -> int:
-        status, body, _ = http("GET", self.base + "/worker-status", headers=self.headers())
-        return body.get("active_workers", 0) if status == 200 else 0
-
-    def headers(self) -> dict[str, str]:
-        key = self.env.get("API_KEY")
-        return {"X-API-KEY": key} if key else {}
-
-    def request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any, dict]:
-        headers = {**self.headers(), **kwargs.pop("headers", {})}
-        return http(method, self.base + path, body, headers=headers, **kwargs)
-
-    def analyze(self, body: dict[str, Any]) -> str:
-        status, answer, _ = self.request("POST", "/analyze", body)
-        assert status == 202, answer
-        return answer["job_id"]
-
-    def wait_job(self, job_id: str, timeout: float = 180) -> dict:
-        def ended() -> dict | None:
-            status, answer, _ = self.request("GET", f"/job_status/{job_id}?wait=10")
-            return answer if status == 200 and answer["status"] in ("finished", "failed", "stopped") else None
-
-        return wait_until(ended, timeout, interval=0.01, message=f"job {job_id}")
+        status, body, _ = self.request("GET", "/worker-status")
+        return int(body.get("active_workers", 0)) if status == 200 else 0
 
     def redis(self) -> redis.Redis:
         return self.redis_server.client()
