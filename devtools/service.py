@@ -16,10 +16,10 @@ from typing import Any
 
 import redis
 
-from devtools.client import ServiceClient
 from devtools.environment import REPO, VENV_BIN, inherited_environ
 from devtools.http import free_port
 from devtools.processes import cmdline, session_pids
+from devtools.service_client import ServiceClient
 from devtools.waiting import wait_until
 
 

@@ -15,10 +15,10 @@ import redis
 from waitress.server import create_server
 
 from common.settings import Settings
-from devtools.client import ServiceClient
 from devtools.environment import REPO, inherited_environ
 from devtools.http import free_port
 from devtools.redis_server import RedisServer
+from devtools.service_client import ServiceClient
 from devtools.waiting import wait_until
 from web import create_app
 

@@ -14,8 +14,8 @@ import shap
 from shap_client import Client, Conflict, InvalidRequest, JobFailed, NotFound, ServiceUnavailable
 
 from common import default_dataset
-from tests.stack import Stack
-from tests.support import RedisServer
+from devtools.redis_server import RedisServer
+from devtools.stack import Stack
 
 matplotlib.use("Agg")
 

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from common.rqtypes import JSONQueue
-from tests.stack import Stack
-from tests.support import RedisServer, wait_until
+from devtools.redis_server import RedisServer
+from devtools.stack import Stack
+from devtools.waiting import wait_until
 
 
 @pytest.fixture
