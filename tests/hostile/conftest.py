@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import Stack
-from tests.support import RedisServer
+from devtools.redis_server import RedisServer
+from devtools.stack import Stack
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.support import http
+from devtools.http import http
 
 HOSTILE_FILTERS = ["A" + " " * 24_000 + "B", "Income" + " " * 500_000 + "> 1", "=" * 200_000,
                    "high" + "\t" * 100_000 + "x", "Income " + "<" * 100_000 + " 1"]
@@ -24,8 +24,8 @@ def _ping_ms(base: str) -> float:
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory):
-    from tests.stack import Stack
-    from tests.support import RedisServer
+    from devtools.redis_server import RedisServer
+    from devtools.stack import Stack
 
     server = RedisServer(tmp_path_factory.mktemp("flood") / "redis").start()
     running = Stack(server).start_web()

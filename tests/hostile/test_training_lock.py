@@ -8,7 +8,8 @@ import threading
 import time
 
 from common import default_dataset, keys
-from tests.support import model_lock_held, wait_until
+from devtools.rq_state import model_lock_held
+from devtools.waiting import wait_until
 
 LOCK_TTL = 1.0  # seconds: a training of several seconds outlasts many renewal periods (TTL/3)
 
