@@ -35,6 +35,7 @@ SCRIPTS: dict[str, list[str]] = {
     "cold_start": [],
     "memory": [],
     "shap_path": [],
+    "training": [],
 }
 TIME_LIMIT = 900  # seconds per script
 
@@ -147,6 +148,21 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
         add(b, "ratio native / TreeExplainer, same threads", s["ratio_native_all_threads_to_explainer"])
         add(b, "max abs difference", s["max_abs_difference"], "~0 (≤ 1e-9)", s["max_abs_difference"] <= 1e-9)
         add(b, "import catboost / import shap (s)", f"{fmt(s['import_catboost_s'])} / {fmt(s['import_shap_s'])}")
+    tr = results.get("training")
+    if tr:
+        b = "training, old vs new params (1 thread)"
+        for case in tr["cases"]:
+            label = f"{case['dataset']} {case['target']}"
+            old, new = case["old"], case["new"]
+            metric = "r2" if "r2" in old["bench_rows"] else "log_loss"
+            add(b, f"{label}: seconds old / new ({old['trees']} / {new['trees']} trees)",
+                f"{fmt(old['seconds'])} / {fmt(new['seconds'])}")
+            add(b, f"{label}: ratio new / old seconds", case["ratio_seconds_new_to_old"],
+                "≤ 0.25 (wide)" if case["dataset"] == "wide" else "",
+                case["ratio_seconds_new_to_old"] <= 0.25 if case["dataset"] == "wide" else None)
+            add(b, f"{label}: {metric} on untouched rows, old / new",
+                f"{fmt(old['bench_rows'][metric], 4)} / {fmt(new['bench_rows'][metric], 4)}",
+                "loss ≤ 0.005 R² (2 % log-loss)", case["within_tolerance"])
     return out
 
 
@@ -171,7 +187,7 @@ def render(results: dict[str, dict[str, Any]]) -> None:
     ]
     lines += [f"| {b} | {f} | {v} | {t} | {ok} |" for b, f, v, t, ok in rows(results)]
     lines += ["", "Commands: `make bench`, or one script: `.venv/bin/python bench/<name>.py` "
-              "(analysis_latency, queue_overhead, poll_serving, throughput, cold_start, memory, shap_path); "
+              "(analysis_latency, queue_overhead, poll_serving, throughput, cold_start, memory, shap_path, training); "
               "each prints one JSON line.", ""]
     log = ""
     if RESULTS_MD.exists() and MARKER in RESULTS_MD.read_text():

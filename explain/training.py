@@ -8,7 +8,7 @@ import hashlib
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -16,12 +16,31 @@ import orjson
 import pandas as pd
 from catboost import CatBoost, CatBoostClassifier, CatBoostRegressor, Pool
 
-TRAINING_PARAMS: dict[str, Any] = {
-    "iterations": 300,
-    "depth": 6,
-    "learning_rate": 0.08,
-    "random_seed": 0,
-}
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """CatBoost's knobs that the service sets. Chosen by measurement (bench/training.py, README "Training"):
+
+    - border_count None: by data width (`border_count_for`). Each tree level scores features x borders
+      candidate splits, so on a wide table the default 254 borders make scoring the whole cost; holding
+      features x borders near BORDER_BUDGET keeps narrow tables at full resolution (their smooth effects
+      need it) and quantises wide ones coarsely (their many correlated columns make up for it).
+    - early_stopping_rounds: stop when the held-out loss has not improved for this many trees and keep
+      the best iteration (use_best_model). `iterations` stays the cap, so no model grows past the old 300.
+    """
+
+    iterations: int = 300
+    depth: int = 6
+    learning_rate: float = 0.08
+    border_count: int | None = None
+    early_stopping_rounds: int | None = 30
+    random_seed: int = 0
+
+
+PARAMS = TrainingParams()
+LEGACY_PARAMS = TrainingParams(border_count=254, early_stopping_rounds=None)  # before issue 12, for bench/
+BORDER_BUDGET = 8192  # features x borders: 32 features at CatBoost's full 254, 131 features at 32
+MIN_BORDERS, MAX_BORDERS = 32, 254
 HOLDOUT_FRACTION = 0.2
 MAX_CLASSES = 20
 
@@ -52,8 +71,25 @@ def infer_task(target: pd.Series) -> str:
     return "multiclass"
 
 
+def border_count_for(n_features: int) -> int:
+    """The largest power of two with n_features x borders <= BORDER_BUDGET, within [32, 254]."""
+    fit = BORDER_BUDGET // max(n_features, 1)
+    power = 1 << max(fit, 1).bit_length() - 1
+    return max(MIN_BORDERS, min(MAX_BORDERS, power))
+
+
+def catboost_params(params: TrainingParams, n_features: int, thread_count: int) -> dict[str, Any]:
+    """The keyword arguments of CatBoost's constructor for these params and this many features."""
+    border_count = params.border_count or border_count_for(n_features)
+    return {"iterations": params.iterations, "depth": params.depth, "learning_rate": params.learning_rate,
+            "border_count": border_count, "random_seed": params.random_seed, "thread_count": thread_count,
+            "verbose": False, "allow_writing_files": False}
+
+
 def model_id_for(dataset_version: str, target: str, features: list[str]) -> str:
-    payload = orjson.dumps([dataset_version, target, features, TRAINING_PARAMS], option=orjson.OPT_SORT_KEYS)
+    """Hash of the inputs and PARAMS: a change of parameters trains new models instead of reusing old ones."""
+    payload = orjson.dumps([dataset_version, target, features, asdict(PARAMS), BORDER_BUDGET],
+                           option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(payload).hexdigest()[:24]
 
 
@@ -82,41 +118,81 @@ def _metrics(task: str, model: CatBoost, pool: Pool, y: np.ndarray) -> dict[str,
         return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))),
                 "r2": (1 - float(np.mean(err**2)) / var) if var > 0 else None, "holdout_rows": len(y)}
     pred = np.asarray(model.predict(pool)).reshape(-1)
-    return {"accuracy": float(np.mean(pred.astype(str) == y.astype(str))), "holdout_rows": len(y)}
+    proba = np.asarray(model.predict_proba(pool), dtype=float)
+    classes = [str(c) for c in model.classes_]
+    known = np.isin(y.astype(str), classes)  # a class seen only in the holdout has no probability column
+    picked = proba[np.flatnonzero(known), [classes.index(c) for c in y.astype(str)[known]]]
+    log_loss = float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0)))) if known.any() else None
+    return {"accuracy": float(np.mean(pred.astype(str) == y.astype(str))), "log_loss": log_loss,
+            "holdout_rows": len(y)}
 
 
-def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: int) -> tuple[CatBoost, dict]:
-    """Fit on a seeded 80% split and measure on the held-out 20%."""
+@dataclass
+class _Split:
+    x: pd.DataFrame
+    y: np.ndarray
+    cats: list[str]
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+
+    def pool(self, idx: np.ndarray, labelled: bool = True) -> Pool:
+        return Pool(self.x.iloc[idx], self.y[idx] if labelled else None, cat_features=self.cats)
+
+
+def _split(frame: pd.DataFrame, target: str, features: list[str]) -> tuple[str, _Split]:
+    """The task and the seeded 80/20 split of the rows that have a target value."""
     data = frame[frame[target].notna()]
     task = infer_task(data[target])
     if len(data) < 10:
         raise TrainingError(f"only {len(data)} rows have a value for {target!r}; at least 10 are needed.")
     cats = categorical_features(data, features)
-    x = feature_frame(data, features, cats)
     y = data[target].to_numpy()
     if task != "regression":
         y = y.astype(str)
     order = np.random.default_rng(0).permutation(len(data))
     n_holdout = int(len(data) * HOLDOUT_FRACTION) if len(data) >= 50 else 0
-    test_idx, train_idx = order[:n_holdout], order[n_holdout:]
-    params = {**TRAINING_PARAMS, "thread_count": thread_count, "verbose": False, "allow_writing_files": False}
+    return task, _Split(feature_frame(data, features, cats), y, cats, order[n_holdout:], order[:n_holdout])
+
+
+def _fit(model: CatBoost, split: _Split, params: TrainingParams) -> None:
+    """Fit on the training rows; with early stopping, the holdout picks the number of trees.
+
+    The held-out split then influences the model through one integer (the best iteration), so its
+    metrics are slightly optimistic; bench/training.py measures both parameter sets on rows that neither
+    training saw. A separate validation split would cost the model 10-15 % of its rows, which measured
+    worse than that small optimism on 1,300-row tables."""
+    if not params.early_stopping_rounds or len(split.test_idx) == 0:
+        model.fit(split.pool(split.train_idx))
+        return
+    eval_idx = split.test_idx
+    if isinstance(model, CatBoostClassifier):  # CatBoost refuses an eval label it never trained on
+        eval_idx = eval_idx[np.isin(split.y[eval_idx], split.y[split.train_idx])]
+    model.fit(split.pool(split.train_idx), eval_set=split.pool(eval_idx), use_best_model=True,
+              early_stopping_rounds=params.early_stopping_rounds)
+
+
+def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: int,
+          params: TrainingParams = PARAMS) -> tuple[CatBoost, dict]:
+    """Fit on a seeded 80% split (early-stopped on the other 20%) and measure on that held-out 20%."""
+    task, split = _split(frame, target, features)
+    kwargs = catboost_params(params, len(features), thread_count)
     model: CatBoost
     if task == "regression":
-        model = CatBoostRegressor(**params)
+        model = CatBoostRegressor(**kwargs)
     else:
-        model = CatBoostClassifier(**params, loss_function="MultiClass" if task == "multiclass" else "Logloss")
+        model = CatBoostClassifier(**kwargs, loss_function="MultiClass" if task == "multiclass" else "Logloss")
     started = time.perf_counter()
-    model.fit(Pool(x.iloc[train_idx], y[train_idx], cat_features=cats))
+    _fit(model, split, params)
     seconds = time.perf_counter() - started
-    holdout = Pool(x.iloc[test_idx], cat_features=cats)
     meta = {
         "task": task,
         "features": features,
-        "cat_features": cats,
-        "trained_rows": len(train_idx),
-        "metrics": _metrics(task, model, holdout, y[test_idx]),
+        "cat_features": split.cats,
+        "trained_rows": len(split.train_idx),
+        "metrics": _metrics(task, model, split.pool(split.test_idx, labelled=False), split.y[split.test_idx]),
         "classes": [str(c) for c in model.classes_] if task != "regression" else None,
-        "params": TRAINING_PARAMS,
+        "params": {**asdict(params), "border_count": kwargs["border_count"], "thread_count": thread_count},
+        "trees": int(model.tree_count_),
         "training_seconds": round(seconds, 4),
         "trained_at": time.time(),
     }
