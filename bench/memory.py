@@ -81,7 +81,7 @@ def run(directory: Any, redis_url: str, aggressive: bool, csv: bytes | None, row
         sampler = threading.Thread(target=sample_horse, args=(workers, stop, peak), daemon=True)
         sampler.start()
         started = time.perf_counter()
-        job_id = service.analyze({"dataset": "tall", "target_variable": "y"})
+        job_id = service.analyze({"dataset": "tall", "target_variable": "y", "reuse": False})
         answer = service.wait_job(job_id, timeout=1800)
         seconds = time.perf_counter() - started
         stop.set()

@@ -90,7 +90,7 @@ def main() -> None:
         status, answer, _ = service.put("/datasets/wide?default_target=y", raw=wide_csv(),
                                         headers={"Content-Type": "text/csv"})
         assert status in (200, 201), answer
-        finished = service.analyze({"dataset": "wide", "target_variable": "y"})
+        finished = service.analyze({"dataset": "wide", "target_variable": "y", "reuse": False})
         wait_finished(service, finished, timeout=600)
         idle = JSONQueue("bench-idle", connection=service.redis_client())
         queued = idle.enqueue(jobstates.ANALYSIS_FUNC, kwargs={"request": {"dataset": "default"}}).id

@@ -22,7 +22,8 @@ from benchlib import emit, machine, median, rounded, running_service, scratch, w
 
 from common.jobstates import TERMINAL
 
-TRIVIAL: dict[str, Any] = {"target_variable": "Mortgage_Approvals", "data": [{"Income": 65000, "Age": 41}]}
+TRIVIAL: dict[str, Any] = {"target_variable": "Mortgage_Approvals", "data": [{"Income": 65000, "Age": 41}],
+                           "reuse": False}
 
 
 def call(connection: http.client.HTTPConnection, method: str, path: str, body: Any = None) -> dict[str, Any]:

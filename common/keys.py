@@ -44,3 +44,8 @@ def job_answer_gzip(job_id: str) -> str:
 
 CLEANUP_LOCK = f"{PREFIX}lock:cleanup"
 CLEANUP_LAST_RUN = f"{PREFIX}cleanup:last_run"
+
+
+def reusable_result(fingerprint: str) -> str:
+    """The id of the finished job whose result answers every analysis request with this fingerprint."""
+    return f"{PREFIX}reuse:{fingerprint}"

@@ -22,6 +22,8 @@ class AnalyzeRequest(BaseModel):
     demographic_filters: list[str] = Field(default_factory=list)
     sample_size: int | None = Field(default=None, ge=1)
     data: list[dict[str, Any]] | None = Field(default=None, min_length=1)
+    # false: compute afresh even when an identical analysis's result is stored (common.reuse)
+    reuse: bool = True
 
     @field_validator("demographic_filters", mode="before")
     @classmethod

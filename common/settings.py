@@ -114,6 +114,7 @@ class Settings:
     log_level: str
     worker_name: str | None
     model_lock_ttl: float
+    result_reuse: bool
 
     @property
     def embedded_redis(self) -> bool:
@@ -230,4 +231,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("MODEL_LOCK_TTL", "model_lock_ttl", _positive_float, 30.0, "Seconds a model-training lock "
                 "outlives its holder: the training job renews it every third of this; when the job's process "
                 "dies, another job may train the model this long after."),
+    SettingSpec("RESULT_REUSE", "result_reuse", _bool, True, "Answer an analysis identical to a finished one "
+                "(same dataset version and request) with that job's stored result instead of computing it "
+                "again; a request with \"reuse\": false always computes."),
 )

@@ -8,7 +8,7 @@ import orjson
 from flask import Blueprint, request, url_for
 from rq import Retry
 
-from common import jobstates
+from common import jobstates, reuse
 from common.errors import InvalidRequest, TooManyRows
 from common.request import AnalyzeRequest
 from web.responses import json_response
@@ -27,9 +27,10 @@ def json_body() -> Any:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
 
 
-def validated_request(svc: Services, body: Any) -> AnalyzeRequest:
+def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
     """Everything that can be checked before enqueueing is checked here, so nothing bad is enqueued.
-    Returns the request with its target resolved (a dataset's default_target when none is named)."""
+    Returns the request with its target resolved (a dataset's default_target when none is named) and
+    the version of the dataset it was checked against."""
     from common import datasets, default_dataset, selection  # pandas, on first use: see web.create_app
 
     if not isinstance(body, dict):
@@ -41,14 +42,20 @@ def validated_request(svc: Services, body: Any) -> AnalyzeRequest:
     meta, frame = default_dataset.frame(svc.redis, svc.frames, datasets.check_name(parsed.dataset), svc.settings)
     resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
     selection.select_rows(frame, meta, resolved, max_rows)
-    return resolved
+    return resolved, meta["version"]
 
 
 @blueprint.post("/analyze")
 def analyze():
     svc = services()
-    analysis = validated_request(svc, json_body())
+    analysis, dataset_version = validated_request(svc, json_body())
     settings = svc.settings
+    print_ = reuse.fingerprint(analysis, dataset_version)
+    if settings.result_reuse and analysis.reuse:
+        found = reuse.finished_job_for(svc.redis, print_)
+        if found is not None:  # answered by the stored result of the identical analysis that ran first
+            return json_response({"success": True, "job_id": found, "status": jobstates.FINISHED, "cached": True,
+                                  "status_url": url_for("answers.job_status", job_id=found)}, 200)
     job = svc.queue.enqueue(
         jobstates.ANALYSIS_FUNC,
         kwargs={"request": analysis.model_dump()},  # JSON for RQ; the job validates it back (worker.jobs)
@@ -56,9 +63,9 @@ def analyze():
         result_ttl=settings.result_ttl,
         failure_ttl=settings.failure_ttl,
         retry=Retry(max=settings.job_retries) if settings.job_retries else None,
-        meta={"progress": {"stage": "queued", "percent": 0}},
+        meta={"progress": {"stage": "queued", "percent": 0}, reuse.META_KEY: print_},
         description=f"analysis of {analysis.target_variable} on {analysis.dataset}",
     )
     status_url = url_for("answers.job_status", job_id=job.id)
-    return json_response({"success": True, "job_id": job.id, "status": jobstates.QUEUED,
+    return json_response({"success": True, "job_id": job.id, "status": jobstates.QUEUED, "cached": False,
                           "status_url": status_url}, 202)

@@ -9,7 +9,7 @@ from typing import Any
 from rq import get_current_job
 from rq.job import Job
 
-from common import datasets, default_dataset, keys
+from common import datasets, default_dataset, keys, reuse
 from common.jobstates import STAGES
 from common.request import AnalyzeRequest
 from explain.analysis import ROW_CHUNK, analyze
@@ -102,4 +102,6 @@ def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
     job.meta["result_index"] = index  # byte ranges of the result's fields, for GET /job_status?fields=
     job.meta["peak_rss_mb"] = peak_rss_mb()
     report_progress(job, "done")
+    if job.meta.get(reuse.META_KEY):  # the result is stored: identical requests may now be answered by it
+        reuse.remember(ctx.redis, job.meta[reuse.META_KEY], job.id, ctx.settings.result_ttl)
     return {"result_key": keys.job_result(job.id), "bytes": payload_bytes}

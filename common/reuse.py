@@ -1,0 +1,48 @@
+"""Identical analyses are answered from the first one's stored result (issue 12, no repeated work).
+
+An analysis is identified by its fingerprint: the dataset's version (resolved by the web from the
+dataset's stored meta) and the whole resolved request (target, filters, sample size, analysis type,
+`data`). The same dataset version, target and features give the same model id, so the model is part of
+it too. The web puts the fingerprint in the job's meta; the worker, once the result is stored, records
+`fingerprint -> job id` with the result's own TTL; the web answers a later identical request with that
+job (its id, `"status": "finished"`, `"cached": true`) when the job is still finished and its result
+still stored. Light: hashlib and orjson only, so the web can use it."""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+import redis
+
+from common import jobstates, keys
+from common.request import AnalyzeRequest
+from common.rqtypes import JSONJob
+
+META_KEY = "fingerprint"  # the job meta field the web writes and the worker reads
+
+
+def fingerprint(request: AnalyzeRequest, dataset_version: str) -> str:
+    """A hash of everything that decides the result: the dataset version and the resolved request."""
+    fields = request.model_dump(exclude={"reuse"})
+    payload = orjson.dumps([dataset_version, fields], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(payload).hexdigest()[:32]
+
+
+def finished_job_for(client: redis.Redis, print_: str) -> str | None:
+    """The id of a finished job with this fingerprint whose result is still stored, else None."""
+    raw = client.get(keys.reusable_result(print_))
+    if raw is None:
+        return None
+    job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hget(JSONJob.key_for(job_id), "status")
+        pipe.exists(keys.job_result(job_id))
+        status, stored = pipe.execute()
+    status = status.decode() if isinstance(status, bytes) else status
+    return job_id if status == jobstates.FINISHED and stored else None
+
+
+def remember(client: redis.Redis, print_: str, job_id: str, ttl: int) -> None:
+    """Record that `job_id`'s stored result answers `print_` (the worker calls it once the result is stored)."""
+    client.set(keys.reusable_result(print_), job_id, ex=ttl)
