@@ -1,4 +1,4 @@
-"""The §6 repair: registry maintenance, jobs of dead workers, over-time jobs, stale worker records.
+"""The repair (README, Operations): registry maintenance, jobs of dead workers, over-time jobs, stale worker records.
 
 One run at a time across every container (a Redis lock). The scheduled job, POST /admin/cleanup_jobs
 and scripts/repair_stuck_jobs.py all call `run_cleanup`; scripts/diagnose_worker.py calls it with

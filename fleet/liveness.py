@@ -1,4 +1,5 @@
-"""Which RQ worker records belong to live workers, decided from Redis facts only (SPEC §3 step 2).
+"""Which RQ worker records belong to live workers, decided from Redis facts only (README,
+Operations: "Is a worker alive?").
 
 Two questions, two answers:
 

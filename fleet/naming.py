@@ -1,4 +1,4 @@
-"""Unique worker names and the bounded retry when RQ still reports a collision (SPEC §3 step 3).
+"""Unique worker names and the bounded retry when RQ still reports a collision (README, Worker start-up).
 
 A name is picked before the heavy preload (`pick_name`, a cheap check) and bound atomically when the
 worker registers its birth (`ShapWorker.register_birth`); both follow RQ's own rule for a taken name

@@ -150,8 +150,8 @@ def test_multipart_upload_and_metadata(stack: Stack) -> None:
     assert "multi" in names and "default" in names
 
 
-def test_default_dataset_metadata_matches_the_spec(stack: Stack) -> None:
-    """The built-in dataset has >= 1,500 rows, >= 30 numeric columns and the spec's named columns."""
+def test_default_dataset_metadata_matches_the_readme(stack: Stack) -> None:
+    """The built-in dataset has >= 1,500 rows, >= 30 numeric columns and the columns the README names."""
     status, meta, _ = stack.request("GET", "/metadata")
     assert status == 200
     types = {c["name"]: c["type"] for c in meta["columns"]}

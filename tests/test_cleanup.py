@@ -1,4 +1,5 @@
-"""The §6 repair (`run_cleanup`) and the scheduled-cleanup registration, against a real redis-server.
+"""The repair of the README's Operations (`run_cleanup`) and the scheduled-cleanup registration,
+against a real redis-server.
 
 Jobs are enqueued, dequeued and started with RQ's own calls by real worker records; a worker "dies"
 by never heartbeating again (its heartbeat is backdated past the deadline). The whole-process versions

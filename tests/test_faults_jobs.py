@@ -1,5 +1,6 @@
-"""Fault injection on running jobs (SPEC §6): SIGKILL of a real work horse, and of a real worker parent
-together with its horse (what a container kill does to them), under a real supervisord.
+"""Fault injection on running jobs (README, Operations: the promise): SIGKILL of a real work horse,
+and of a real worker parent together with its horse (what a container kill does to them), under a real
+supervisord.
 
 Each test asserts that nothing is lost: the job is requeued and finishes, or (no retries left) ends
 `failed` with an error that says the worker died. It is never left `started`.
@@ -32,7 +33,7 @@ from fleet import cleanup
 pytestmark = pytest.mark.slow
 
 CLEANUP_INTERVAL = 5
-BOUND = 2 * CLEANUP_INTERVAL + 90  # SPEC §6: requeued or failed within 2 x CLEANUP_INTERVAL + 90 s
+BOUND = 2 * CLEANUP_INTERVAL + 90  # README, Operations: requeued or failed within 2 x CLEANUP_INTERVAL + 90 s
 
 
 def start(tmp_path_factory: pytest.TempPathFactory, name: str, retries: int) -> Service:

@@ -1,5 +1,5 @@
-"""Fault injection on Redis (SPEC §3, §4, §6): the Redis server is stopped for 20 s while jobs run and
-wait, then started again on the same port and append-only file."""
+"""Fault injection on Redis (README: Processes, API, Operations): the Redis server is stopped for
+20 s while jobs run and wait, then started again on the same port and append-only file."""
 
 from __future__ import annotations
 

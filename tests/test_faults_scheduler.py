@@ -1,4 +1,4 @@
-"""The scheduled cleanup for real (SPEC §3, §6): rq-scheduler enqueues it under its fixed id on the
+"""The scheduled cleanup for real (README: Processes, Operations): rq-scheduler enqueues it under its fixed id on the
 maintenance queue, the maintenance worker runs it, everything stored is JSON (never pickle), a restart
 does not duplicate it, and a stopped maintenance worker does not make it pile up."""
 

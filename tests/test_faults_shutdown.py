@@ -1,5 +1,6 @@
-"""Graceful shutdown and the FATAL listener (SPEC §3, §8): SIGTERM to supervisord lets the running job
-finish and leaves queued jobs queued; a program that cannot stay up stops supervisord."""
+"""Graceful shutdown and the FATAL listener (README: Processes, Shutdown budget): SIGTERM to
+supervisord lets the running job finish and leaves queued jobs queued; a program that cannot stay up
+stops supervisord."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The start-up every worker program runs, in SPEC §3 order: connect, clear stale records, bind a
-unique name, preload, freeze the heap, work."""
+"""The start-up every worker program runs, in the order of the README's Worker start-up: connect,
+clear stale records, bind a unique name, preload, freeze the heap, work."""
 
 from __future__ import annotations
 
