@@ -26,4 +26,5 @@ STAGES = {
 
 # The dotted paths of job functions: the web enqueues by name and never imports the worker.
 ANALYSIS_FUNC = "worker.jobs.run_analysis"
+TRAINING_FUNC = "worker.jobs.run_training"  # a dataset's default_target, trained when it is uploaded
 CLEANUP_FUNC = "fleet.cleanup.scheduled_cleanup"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, request
+from rq import Retry
 
-from common import dataset_store, keys
+from common import dataset_store, jobstates, keys
 from common.errors import InvalidDataset
 from web.responses import json_response
-from web.services import services
+from web.services import Services, services
 
 blueprint = Blueprint("datasets", __name__)
 
@@ -71,5 +72,24 @@ def put_dataset(name: str):
     with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
         created = not svc.redis.exists(keys.dataset_meta(name))
         dataset_store.store(svc.redis, meta, data)
+    training = _enqueue_training(svc, meta) if meta["default_target"] else None
     return json_response({"success": True, "dataset": name, "version": meta["version"], "rows": meta["rows"],
-                          "columns": meta["columns"], "created": bool(created)}, 201 if created else 200)
+                          "columns": meta["columns"], "created": bool(created), "training_job_id": training},
+                         201 if created else 200)
+
+
+def _enqueue_training(svc: Services, meta: dict) -> str:
+    """Train the default target's model in the background (a normal RQ job, seen in /job_status), so the
+    first analysis of it is warm."""
+    settings = svc.settings
+    job = svc.queue.enqueue(
+        jobstates.TRAINING_FUNC,
+        kwargs={"dataset": meta["name"], "version": meta["version"], "target": meta["default_target"]},
+        job_timeout=settings.job_timeout,
+        result_ttl=settings.result_ttl,
+        failure_ttl=settings.failure_ttl,
+        retry=Retry(max=settings.job_retries) if settings.job_retries else None,
+        meta={"progress": {"stage": "queued", "percent": 0}},
+        description=f"training of {meta['default_target']} on {meta['name']}",
+    )
+    return job.id

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+import orjson
 from rq import get_current_job
 from rq.job import Job
 
@@ -105,3 +106,27 @@ def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
     if job.meta.get(reuse.META_KEY):  # the result is stored: identical requests may now be answered by it
         reuse.remember(ctx.redis, job.meta[reuse.META_KEY], job.id, ctx.settings.result_ttl)
     return {"result_key": keys.job_result(job.id), "bytes": payload_bytes}
+
+
+def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
+    """RQ entry point enqueued by PUT /datasets/<name> with a default_target: train (or find) the model the
+    first analysis of that target will use, so it starts warm. Its result says which model, and whether
+    this job trained it; a dataset replaced since the upload is not trained (a newer job trains that one)."""
+    job = get_current_job()
+    ctx = context.current()
+    report_progress(job, "loading_data")
+    meta, frame = default_dataset.frame(ctx.redis, ctx.frames, dataset, ctx.settings)
+    result: dict[str, Any] = {"success": True, "dataset": dataset, "dataset_version": version, "target": target}
+    if meta["version"] != version:
+        result.update(trained=False, model=None, warnings=[f"dataset {dataset!r} was replaced (now version "
+                                                           f"{meta['version']}); this version was not trained."])
+    else:
+        report_progress(job, "loading_model")
+        trained = get_or_train(ctx.redis, frame, version, target, datasets.feature_columns(meta, target),
+                               ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl)
+        model = {k: trained.meta.get(k) for k in ("task", "metrics", "trained_rows", "trees", "training_seconds")}
+        result.update(trained=trained.trained_now, model={"id": trained.model_id, **model}, warnings=[])
+    if job is not None:
+        ctx.redis.set(keys.job_result(job.id), orjson.dumps(result), ex=ctx.settings.result_ttl)
+        report_progress(job, "done")
+    return {"result_key": keys.job_result(job.id) if job else None, "trained": result["trained"]}
