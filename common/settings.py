@@ -1,10 +1,10 @@
-"""Settings: read once from the environment, validated, typed (SPEC §5)."""
+"""Settings: read once from the environment, validated, typed; each defined once, with its documentation."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -85,36 +85,86 @@ def _path(raw: str) -> str:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every setting of the service; build it with :meth:`from_env`."""
+class SettingSpec:
+    """How one setting is read: its variable, parser, default (a value, or a function of the settings
+    read before it) and the documentation the README's configuration table is generated from."""
 
-    port: int
-    api_key: str | None
-    redis_url: str | None
-    redis_timeout: float
-    redis_socket_keepalive: bool
-    redis_connection_pool_size: int
-    redis_health_check_interval: int
-    queue_name: str
-    worker_count: int
-    threads_per_job: int
-    web_threads: int
-    job_timeout: int
-    job_retries: int
-    result_ttl: int
-    failure_ttl: int
-    cleanup_interval: int
-    stuck_job_timeout: int
-    max_upload_mb: float
-    max_rows: int
-    shap_batch_size: int
-    aggressive_memory_management: bool
-    data_dir: str
-    default_dataset_path: str | None
-    log_level: str
-    worker_name: str | None
-    model_lock_ttl: float
-    result_reuse: bool
+    name: str
+    field: str
+    parse: Callable[[str], Any]
+    default: Any
+    doc: str
+    shown_default: str | None = None  # the README's words for a computed default
+
+    def default_text(self) -> str:
+        if self.shown_default is not None:
+            return self.shown_default
+        if self.default is None:
+            return "unset"
+        if isinstance(self.default, bool):
+            return str(self.default).lower()
+        if isinstance(self.default, float) and self.default.is_integer():
+            return str(int(self.default))
+        return str(self.default)
+
+
+def _setting(parse: Callable[[str], Any], default: Any, doc: str, shown_default: str | None = None) -> Any:
+    """A Settings field, defined once: its environment variable is the field's name in capitals."""
+    return field(metadata={"parse": parse, "default": default, "doc": doc, "shown_default": shown_default})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service, with its parser, default and documentation; build it with :meth:`from_env`."""
+
+    port: int = _setting(_port, 10000, "HTTP port of the web process.")
+    api_key: str | None = _setting(_text, None, "When set, every endpoint but /ping and /health requires header "
+                                   "X-API-KEY with this value.")
+    redis_url: str | None = _setting(_redis_url, None, "External Redis (redis://, rediss://, unix://). Unset: an "
+                                     "embedded Redis on a unix socket in DATA_DIR.")
+    redis_timeout: float = _setting(_positive_float, 5.0, "Seconds for a Redis connect or command before the web "
+                                    "answers 503.")
+    redis_socket_keepalive: bool = _setting(_bool, True, "TCP keepalive on Redis connections.")
+    redis_connection_pool_size: int = _setting(_positive_int, 10, "Most Redis connections the web process holds.")
+    redis_health_check_interval: int = _setting(_non_negative_int, 30, "Seconds of idleness after which a pooled "
+                                                "connection is PINGed before use.")
+    queue_name: str = _setting(_queue_name, "shap-jobs", "RQ queue of analysis jobs; the cleanup uses "
+                               "QUEUE_NAME-maintenance.")
+    worker_count: int = _setting(_positive_int, lambda v: _cpu_count(), "Analysis worker processes per container.",
+                                 "CPU count")
+    threads_per_job: int = _setting(_positive_int, lambda v: max(1, _cpu_count() // v.get("worker_count", 1)),
+                                    "CatBoost threads per job.", "CPUs ÷ WORKER_COUNT, ≥ 1")
+    web_threads: int = _setting(_positive_int, 16, "Waitress threads (a long poll holds one).")
+    job_timeout: int = _setting(_positive_int, 600, "Seconds an analysis may run before RQ fails it.")
+    job_retries: int = _setting(_non_negative_int, 2, "Times a job whose worker died is requeued before it is "
+                                "failed.")
+    result_ttl: int = _setting(_positive_int, 86400, "Seconds a finished job and its result are kept.")
+    failure_ttl: int = _setting(_positive_int, 604800, "Seconds a failed job is kept (finite, so Redis does not "
+                                "grow forever).")
+    cleanup_interval: int = _setting(_positive_int, 60, "Seconds between scheduled cleanups.")
+    stuck_job_timeout: int = _setting(_positive_int, lambda v: v.get("job_timeout", 600) + 120,
+                                      "Seconds after which the cleanup stops a job that is still running.",
+                                      "JOB_TIMEOUT + 120")
+    max_upload_mb: float = _setting(_positive_float, 50.0, "Largest request body (dataset upload or analysis) in "
+                                    "MiB; larger gets 413.")
+    max_rows: int = _setting(_positive_int, 100000, "Most rows in a dataset and most rows one analysis explains "
+                             "(also the default sample_size).")
+    shap_batch_size: int = _setting(_positive_int, 5000, "Rows per native SHAP call.")
+    aggressive_memory_management: bool = _setting(_bool, False, "Smaller SHAP batches (at most 1000 rows) and "
+                                                  "float32 feature frames, for small instances.")
+    data_dir: str = _setting(_path, lambda v: _path("./data"), "Embedded Redis data, supervisord socket, pid file "
+                             "and logs.", "./data (/data in the container)")
+    default_dataset_path: str | None = _setting(_path, None, "A CSV that replaces the built-in `default` dataset "
+                                                "at start-up.")
+    log_level: str = _setting(_log_level, "INFO", "Log level of every process.")
+    worker_name: str | None = _setting(_text, None, "First name a worker tries (diagnostics and tests); when a "
+                                       "live worker holds it, a fresh unique name is used.")
+    result_reuse: bool = _setting(_bool, True, "Answer an analysis identical to a finished one (same dataset "
+                                  "version and request) with that job's stored result instead of computing it "
+                                  "again; a request with \"reuse\": false always computes.")
+    model_lock_ttl: float = _setting(_positive_float, 30.0, "Seconds a model-training lock outlives its holder: "
+                                     "the training job renews it every third of this; when the job's process "
+                                     "dies, another job may train the model this long after.")
 
     @property
     def embedded_redis(self) -> bool:
@@ -172,66 +222,20 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-@dataclass(frozen=True)
-class SettingSpec:
-    name: str
-    field: str
-    parse: Callable[[str], Any]
-    default: Any
-    doc: str
+# Every setting in the order it is read (a computed default may use the settings before it).
+SETTINGS: tuple[SettingSpec, ...] = tuple(SettingSpec(f.name.upper(), f.name, **f.metadata) for f in fields(Settings))
 
 
-SETTINGS: tuple[SettingSpec, ...] = (
-    SettingSpec("PORT", "port", _port, 10000, "HTTP port of the web process."),
-    SettingSpec("API_KEY", "api_key", _text, None, "When set, every endpoint but /ping and /health "
-                "requires header X-API-KEY with this value."),
-    SettingSpec("REDIS_URL", "redis_url", _redis_url, None, "External Redis (redis://, rediss://, unix://). "
-                "Unset: an embedded Redis on a unix socket in DATA_DIR."),
-    SettingSpec("REDIS_TIMEOUT", "redis_timeout", _positive_float, 5.0, "Seconds for a Redis connect or "
-                "command before the web answers 503."),
-    SettingSpec("REDIS_SOCKET_KEEPALIVE", "redis_socket_keepalive", _bool, True, "TCP keepalive on Redis "
-                "connections."),
-    SettingSpec("REDIS_CONNECTION_POOL_SIZE", "redis_connection_pool_size", _positive_int, 10,
-                "Most Redis connections the web process holds."),
-    SettingSpec("REDIS_HEALTH_CHECK_INTERVAL", "redis_health_check_interval", _non_negative_int, 30,
-                "Seconds of idleness after which a pooled connection is PINGed before use."),
-    SettingSpec("QUEUE_NAME", "queue_name", _queue_name, "shap-jobs", "RQ queue of analysis jobs; the "
-                "cleanup uses QUEUE_NAME-maintenance."),
-    SettingSpec("WORKER_COUNT", "worker_count", _positive_int, lambda v: _cpu_count(),
-                "Analysis worker processes per container."),
-    SettingSpec("THREADS_PER_JOB", "threads_per_job", _positive_int,
-                lambda v: max(1, _cpu_count() // v.get("worker_count", 1)), "CatBoost threads per job."),
-    SettingSpec("WEB_THREADS", "web_threads", _positive_int, 16, "Waitress threads (long polls hold one)."),
-    SettingSpec("JOB_TIMEOUT", "job_timeout", _positive_int, 600, "Seconds an analysis may run before RQ "
-                "stops it."),
-    SettingSpec("JOB_RETRIES", "job_retries", _non_negative_int, 2, "Times a job whose worker died is "
-                "requeued before it is failed."),
-    SettingSpec("RESULT_TTL", "result_ttl", _positive_int, 86400, "Seconds a finished job and its result "
-                "are kept."),
-    SettingSpec("FAILURE_TTL", "failure_ttl", _positive_int, 604800, "Seconds a failed job is kept "
-                "(finite, so Redis does not grow forever)."),
-    SettingSpec("CLEANUP_INTERVAL", "cleanup_interval", _positive_int, 60, "Seconds between scheduled "
-                "cleanups."),
-    SettingSpec("STUCK_JOB_TIMEOUT", "stuck_job_timeout", _positive_int, lambda v: v.get("job_timeout", 600) + 120,
-                "Seconds after which the cleanup stops a job that is still running (JOB_TIMEOUT + grace)."),
-    SettingSpec("MAX_UPLOAD_MB", "max_upload_mb", _positive_float, 50.0, "Largest request body (dataset "
-                "upload or analysis) in MiB; larger gets 413."),
-    SettingSpec("MAX_ROWS", "max_rows", _positive_int, 100000, "Most rows in a dataset and most rows one "
-                "analysis explains (also the default sample_size)."),
-    SettingSpec("SHAP_BATCH_SIZE", "shap_batch_size", _positive_int, 5000, "Rows per native SHAP call."),
-    SettingSpec("AGGRESSIVE_MEMORY_MANAGEMENT", "aggressive_memory_management", _bool, False,
-                "Smaller SHAP batches (at most 1000 rows) and float32 feature frames, for small instances."),
-    SettingSpec("DATA_DIR", "data_dir", _path, lambda v: _path("./data"),
-                "Embedded Redis data, supervisord socket, pid file and logs."),
-    SettingSpec("DEFAULT_DATASET_PATH", "default_dataset_path", _path, None, "A CSV that replaces the "
-                "built-in `default` dataset at start-up."),
-    SettingSpec("LOG_LEVEL", "log_level", _log_level, "INFO", "Log level of every process."),
-    SettingSpec("WORKER_NAME", "worker_name", _text, None, "First name a worker tries (diagnostics and "
-                "tests); when it is held by a live worker, a fresh unique name is used."),
-    SettingSpec("MODEL_LOCK_TTL", "model_lock_ttl", _positive_float, 30.0, "Seconds a model-training lock "
-                "outlives its holder: the training job renews it every third of this; when the job's process "
-                "dies, another job may train the model this long after."),
-    SettingSpec("RESULT_REUSE", "result_reuse", _bool, True, "Answer an analysis identical to a finished one "
-                "(same dataset version and request) with that job's stored result instead of computing it "
-                "again; a request with \"reuse\": false always computes."),
-)
+def markdown_table() -> str:
+    """The README's configuration table, generated from SETTINGS (a test checks the README holds it)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{spec.name}` | {spec.default_text()} | {spec.doc} |" for spec in SETTINGS]
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--markdown"]:
+        raise SystemExit("usage: python -m common.settings --markdown  (prints the README's configuration table)")
+    print(markdown_table(), end="")

@@ -226,18 +226,25 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
     progress("computing_shap")
     started = time.perf_counter()
     explanation = Explanation(*_explained(trained, *shap_matrix(trained, x, thread_count, batch_size)))
-    timings = {"shap_s": time.perf_counter() - started}
+    timings: dict[str, float] = {"shap_s": time.perf_counter() - started}
 
     progress("building_result")
     started = time.perf_counter()
+    result = _result(request, meta, target, trained, selection, x, explanation, row_chunk)
+    result["timings"] = timings | {"result_s": time.perf_counter() - started}
+    return result
+
+
+def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel, selection: Selection,
+            x: pd.DataFrame, explanation: Explanation, row_chunk: int) -> dict[str, Any]:
+    """The result object but its timings; `results` and `shap_values` follow the same row order."""
+    features = trained.meta["features"]
     ranked = request.analysis_type == "ranking"
     order = _order(explanation, trained.meta["task"], ranked)
     rows = RowBuilder(_shown_columns(selection, meta, target), x, features, explanation, order, ranked)
     results = ResultRows(rows, order, row_chunk)
     ranking = _ranking(features, explanation.values)
-    summary = _summary(request, meta, target, ranking, _directions(x, explanation.values, features,
-                                                                   trained.meta["cat_features"]), len(x), results)
-    timings["result_s"] = time.perf_counter() - started
+    direction = _directions(x, explanation.values, features, trained.meta["cat_features"])
     return {
         "success": True,
         "analysis_type": request.analysis_type,
@@ -245,7 +252,7 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
         "dataset": meta["name"],
         "explained_rows": len(x),
         "selected_rows": selection.selected_rows,
-        "summary": summary,
+        "summary": _summary(request, meta, target, ranking, direction, len(x), results),
         "feature_importance": [{"feature": name, "importance": value} for name, value in ranking],
         "shap_values": ShapColumns(features, explanation.values, order),
         "base_value": explanation.base_value,
@@ -253,7 +260,6 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
         "model": _model_info(trained),
         "version_info": {"dataset_version": meta["version"], "model_version": trained.model_id},
         "warnings": selection.warnings,
-        "timings": timings,
     }
 
 

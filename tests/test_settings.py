@@ -9,7 +9,7 @@ from dataclasses import fields
 
 import pytest
 
-from common.settings import SETTINGS, Settings, SettingsError
+from common.settings import SETTINGS, Settings, SettingsError, markdown_table
 from devtools.environment import REPO
 
 
@@ -74,6 +74,22 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     rows = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE))
     missing = [spec.name for spec in SETTINGS if spec.name not in rows]
     assert not missing, f"undocumented settings: {missing}"
+
+
+def test_readme_configuration_table_is_generated_from_the_settings() -> None:
+    """The README holds exactly the table `python -m common.settings --markdown` prints (regenerate it so)."""
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("| variable | default | meaning |")
+    assert readme[start:start + len(markdown_table())] == markdown_table()
+    assert readme[start + len(markdown_table()):].startswith("\n"), "the README's table has rows SETTINGS lacks"
+
+
+def test_settings_command_prints_the_table() -> None:
+    """`python -m common.settings --markdown` prints the configuration table."""
+    done = subprocess.run([sys.executable, "-m", "common.settings", "--markdown"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == markdown_table()
 
 
 def test_entrypoint_stops_on_invalid_setting(tmp_path) -> None:
