@@ -29,6 +29,7 @@ from redis.exceptions import LockError
 from rq import worker_registration
 from rq.command import send_command
 from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry, clean_registries
 from rq.serializers import JSONSerializer
@@ -92,58 +93,82 @@ def _round(age: float | None) -> float | None:
     return None if age is None else round(age, 1)
 
 
+@dataclass(frozen=True)
+class _Workers:
+    """What the repair knows of the workers named by started jobs: liveness verdicts, and what each says
+    it is doing (state, current job)."""
+
+    verdicts: dict[str, liveness.Verdict]
+    doing: dict[str, tuple[str | None, str | None]]
+    dead: dict[str, str]  # name -> reason, found dead earlier in this pass (and maybe unregistered)
+
+    @classmethod
+    def read(cls, client: redis.Redis, names: list[str], dead: dict[str, str]) -> _Workers:
+        with client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.hmget(liveness.worker_key(name), ["state", "current_job"])
+            doing = {name: (as_text(s) if s else None, as_text(c) if c else None)
+                     for name, (s, c) in zip(names, pipe.execute(), strict=True)}
+        return cls(liveness.judge_names(client, names), doing, dead)
+
+
+def _runners(client: redis.Redis, entries: list[tuple[str, str]], jobs: list[Job | None]) -> list[str | None]:
+    """The worker running each execution: its execution record's, else the job's own record of it."""
+    with client.pipeline(transaction=False) as pipe:
+        for job_id, execution_id in entries:
+            pipe.hget(Execution(execution_id, job_id, connection=client).key, "worker_name")
+        recorded = [as_text(raw) if raw else None for raw in pipe.execute()]
+    return [runner or (job.worker_name if job else None) for runner, job in zip(recorded, jobs, strict=True)]
+
+
+def _fetch_all(client: redis.Redis, job_ids: list[str]) -> list[Job | None]:
+    jobs: list[Job | None] = []
+    for job_id in job_ids:
+        try:
+            jobs.append(JSONJob.fetch(job_id, connection=client))
+        except NoSuchJobError:
+            jobs.append(None)
+    return jobs
+
+
 def find_stuck_jobs(client: redis.Redis, queue_name: str, stuck_timeout: float,
                     dead_workers: dict[str, str] | None = None) -> list[StuckJob]:
     """Started jobs of `queue_name` that the repair must act on; reads only.
 
     `dead_workers` (name -> reason) are workers already found dead in this pass (and maybe unregistered).
     """
-    dead_workers = dead_workers or {}
     entries = started_registry(client, queue_name).get_job_and_execution_ids(cleanup=False)
     if not entries:
         return []
-    with client.pipeline(transaction=False) as pipe:
-        for job_id, execution_id in entries:
-            pipe.hget(f"rq:execution:{job_id}:{execution_id}", "worker_name")
-        runners = [as_text(raw) if raw else None for raw in pipe.execute()]
-    jobs: list[Job | None] = []
-    for job_id, _ in entries:
-        try:
-            jobs.append(JSONJob.fetch(job_id, connection=client))
-        except NoSuchJobError:
-            jobs.append(None)
-    names = [runner or (job.worker_name if job else None) for runner, job in zip(runners, jobs, strict=True)]
-    known = [n for n in names if n]
-    verdicts = liveness.judge_names(client, known)
-    with client.pipeline(transaction=False) as pipe:
-        for name in known:
-            pipe.hmget(liveness.worker_key(name), ["state", "current_job"])
-        doing: dict[str, tuple[str | None, str | None]] = {
-            name: (as_text(s) if s else None, as_text(c) if c else None)
-            for name, (s, c) in zip(known, pipe.execute(), strict=True)}
+    jobs = _fetch_all(client, [job_id for job_id, _ in entries])
+    runners = _runners(client, entries, jobs)
+    workers = _Workers.read(client, [name for name in runners if name], dead_workers or {})
     now = datetime.now(UTC)
-    found = []
-    for (job_id, execution_id), job, runner in zip(entries, jobs, names, strict=True):
-        if job is None:
-            found.append(StuckJob(job_id, queue_name, runner, execution_id, None, "job data expired", DROP))
-            continue
-        started = job.started_at.replace(tzinfo=UTC) if job.started_at else None
-        age = (now - started).total_seconds() if started else None
-        on_death = REQUEUE if (job.retries_left or 0) > 0 else FAIL
-        verdict = verdicts.get(runner) if runner else None
-        state, current = doing.get(runner, (None, None)) if runner else (None, None)
-        if runner is None or verdict is None or not verdict.alive or runner in dead_workers:
-            why = dead_workers.get(runner or "") or (verdict.reason if verdict else "no worker recorded")
-            found.append(StuckJob(job_id, queue_name, runner, execution_id, _round(age), f"worker is dead ({why})",
-                                  on_death))
-        elif state != BUSY:  # RQ sets BUSY in the same transaction that registers the execution
-            found.append(StuckJob(job_id, queue_name, runner, execution_id, _round(age),
-                                  f"worker is alive but no longer runs it (state {state}, current job {current})",
-                                  on_death))
-        elif age is not None and age > stuck_timeout:
-            found.append(StuckJob(job_id, queue_name, runner, execution_id, _round(age),
-                                  f"running {age:.0f}s, longer than {stuck_timeout:.0f}s", STOP))
-    return found
+    found = [_judge(queue_name, job_id, execution_id, job, runner, workers, stuck_timeout, now)
+             for (job_id, execution_id), job, runner in zip(entries, jobs, runners, strict=True)]
+    return [stuck for stuck in found if stuck is not None]
+
+
+def _judge(queue_name: str, job_id: str, execution_id: str, job: Job | None, runner: str | None,
+           workers: _Workers, stuck_timeout: float, now: datetime) -> StuckJob | None:
+    """Whether one started execution is stuck, why, and what the repair does about it."""
+    if job is None:
+        return StuckJob(job_id, queue_name, runner, execution_id, None, "job data expired", DROP)
+    started = job.started_at.replace(tzinfo=UTC) if job.started_at else None
+    age = (now - started).total_seconds() if started else None
+    on_death = REQUEUE if (job.retries_left or 0) > 0 else FAIL
+    verdict = workers.verdicts.get(runner) if runner else None
+    state, current = workers.doing.get(runner, (None, None)) if runner else (None, None)
+    if runner is None or verdict is None or not verdict.alive or runner in workers.dead:
+        why = workers.dead.get(runner or "") or (verdict.reason if verdict else "no worker recorded")
+        return StuckJob(job_id, queue_name, runner, execution_id, _round(age), f"worker is dead ({why})", on_death)
+    if state != BUSY:  # RQ sets BUSY in the same transaction that registers the execution
+        return StuckJob(job_id, queue_name, runner, execution_id, _round(age),
+                        f"worker is alive but no longer runs it (state {state}, current job {current})", on_death)
+    if age is not None and age > stuck_timeout:
+        return StuckJob(job_id, queue_name, runner, execution_id, _round(age),
+                        f"running {age:.0f}s, longer than {stuck_timeout:.0f}s", STOP)
+    return None
 
 
 def find_dropped_jobs(client: redis.Redis, queue_name: str, *, mark: bool) -> list[StuckJob]:
@@ -230,45 +255,61 @@ def _repair(client: redis.Redis, settings: Settings, stuck_timeout: float) -> Cl
     dead = liveness.clear_stale(client)
     report.stale_workers_removed = [v.name for v in dead]
     for queue_name in _queues(settings):
-        queue = JSONQueue(queue_name, connection=client)
-        registry = started_registry(client, queue_name)
-        stuck = find_stuck_jobs(client, queue_name, stuck_timeout, {v.name: v.reason for v in dead})
-        report.stuck_jobs.extend(stuck)
-        for job in stuck:
-            if job.action == STOP:
-                assert job.worker_name is not None
-                send_command(client, job.worker_name, "stop-job", job_id=job.job_id)
-                job.outcome = "stop requested"
-                report.stopped.append(job.job_id)
-            else:
-                # Expire this execution now (only if it is still registered), so that RQ's own abandoned-job
-                # handling below requeues the job (Retry) or fails it (AbandonedJobError).
-                client.zadd(registry.key, {f"{job.job_id}:{job.execution_id}": 1}, xx=True)
-        for dropped in find_dropped_jobs(client, queue_name, mark=True):
-            report.stuck_jobs.append(dropped)
-            _put_back(client, queue, dropped)
-            if dropped.action == REQUEUE:
-                report.requeued.append(dropped.job_id)
-        if queue.acquire_maintenance_lock():
-            try:
-                clean_registries(queue)
-                worker_registration.clean_worker_registry(queue)
-            finally:
-                queue.release_maintenance_lock()
-        else:  # a worker is doing RQ's maintenance of this queue right now; the abandoned jobs are ours to settle
-            registry.cleanup()
-        for job in stuck:  # the outcome of RQ's abandoned-job handling
-            if job.action in (STOP, DROP):
-                continue
-            try:
-                job.outcome = JobStatus(JSONJob.fetch(job.job_id, connection=client).get_status()).value
-            except NoSuchJobError:
-                continue
-            if job.outcome == jobstates.FAILED:
-                report.failed.append(job.job_id)
-            elif job.outcome in (jobstates.QUEUED, jobstates.SCHEDULED, jobstates.STARTED):
-                report.requeued.append(job.job_id)  # STARTED: a worker already picked it up again
+        _repair_queue(client, queue_name, stuck_timeout, {v.name: v.reason for v in dead}, report)
     return report
+
+
+def _repair_queue(client: redis.Redis, queue_name: str, stuck_timeout: float, dead: dict[str, str],
+                  report: CleanupReport) -> None:
+    queue = JSONQueue(queue_name, connection=client)
+    registry = started_registry(client, queue_name)
+    stuck = find_stuck_jobs(client, queue_name, stuck_timeout, dead)
+    report.stuck_jobs.extend(stuck)
+    for job in stuck:
+        if job.action == STOP:
+            assert job.worker_name is not None
+            send_command(client, job.worker_name, "stop-job", job_id=job.job_id)
+            job.outcome = "stop requested"
+            report.stopped.append(job.job_id)
+        else:
+            # Expire this execution now (only if it is still registered), so that RQ's own abandoned-job
+            # handling below requeues the job (Retry) or fails it (AbandonedJobError).
+            execution = Execution(job.execution_id, job.job_id, connection=client)
+            client.zadd(registry.key, {execution.composite_key: 1}, xx=True)
+    for dropped in find_dropped_jobs(client, queue_name, mark=True):
+        report.stuck_jobs.append(dropped)
+        _put_back(client, queue, dropped)
+        if dropped.action == REQUEUE:
+            report.requeued.append(dropped.job_id)
+    _maintain(queue, registry)
+    for job in stuck:
+        _record_outcome(client, job, report)
+
+
+def _maintain(queue: JSONQueue, registry: StartedJobRegistry) -> None:
+    """RQ's own registry maintenance, which settles the abandoned executions marked above."""
+    if queue.acquire_maintenance_lock():
+        try:
+            clean_registries(queue)
+            worker_registration.clean_worker_registry(queue)
+        finally:
+            queue.release_maintenance_lock()
+    else:  # a worker is doing RQ's maintenance of this queue right now; the abandoned jobs are ours to settle
+        registry.cleanup()
+
+
+def _record_outcome(client: redis.Redis, job: StuckJob, report: CleanupReport) -> None:
+    """The outcome of RQ's abandoned-job handling for one stuck job."""
+    if job.action in (STOP, DROP):
+        return
+    try:
+        job.outcome = JobStatus(JSONJob.fetch(job.job_id, connection=client).get_status()).value
+    except NoSuchJobError:
+        return
+    if job.outcome == jobstates.FAILED:
+        report.failed.append(job.job_id)
+    elif job.outcome in (jobstates.QUEUED, jobstates.SCHEDULED, jobstates.STARTED):
+        report.requeued.append(job.job_id)  # STARTED: a worker already picked it up again
 
 
 def _put_back(client: redis.Redis, queue: JSONQueue, dropped: StuckJob) -> None:
