@@ -29,13 +29,18 @@ RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --requirement /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-COPY supervisord.conf ./
+COPY supervisord.conf README.md ./
 COPY common/ common/
 COPY explain/ explain/
 COPY fleet/ fleet/
 COPY web/ web/
 COPY worker/ worker/
 COPY scripts/ scripts/
+# The package itself, without dependencies (the layer above holds them): its entry points put the
+# operator CLIs (shap-diagnose, shap-repair, shap-verify) on PATH. supervisord's programs run the same
+# code from /app, their working directory.
+RUN pip install --no-cache-dir --no-deps . \
+    && rm -rf build ./*.egg-info
 
 # Bare `supervisorctl` (docker exec) finds /etc/supervisor/supervisord.conf. The service writes only to
 # DATA_DIR, owned by the unprivileged user; the home directory points there too.

@@ -1,7 +1,7 @@
 """The repair (README, Operations): registry maintenance, jobs of dead workers, over-time jobs, stale worker records.
 
 One run at a time across every container (a Redis lock). The scheduled job, POST /admin/cleanup_jobs
-and scripts/repair_stuck_jobs.py all call `run_cleanup`; scripts/diagnose_worker.py calls it with
+and shap-repair (fleet.cli.repair) all call `run_cleanup`; shap-diagnose (fleet.cli.diagnose) calls it with
 dry_run=True, which reads and never writes (not even the lock).
 
 A started job is stuck when the worker that runs its execution (RQ's StartedJobRegistry entry

@@ -12,11 +12,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from common.settings import Settings, SettingsError  # the package is installed (pip install .), not on a path
+
 APP_DIR = Path(__file__).resolve().parent.parent
 CONFIG = APP_DIR / "supervisord.conf"
-sys.path.insert(0, str(APP_DIR))
-
-from common.settings import Settings, SettingsError  # noqa: E402
 
 # A job accepted just before SIGTERM may run JOB_TIMEOUT seconds; then RQ ends it and the worker records
 # the outcome and exits. The grace covers that last step.

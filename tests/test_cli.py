@@ -1,5 +1,5 @@
-"""The operator CLIs of SPEC §7 (scripts/diagnose_worker.py, repair_stuck_jobs.py,
-verify_redis_connection.py), run as processes against a whole running service."""
+"""The operator CLIs (the entry points shap-diagnose, shap-repair and shap-verify), run as processes
+against a whole running service."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from common.rqtypes import JSONJob
-from devtools.cli import run_script
+from devtools.cli import run_cli
 from devtools.http import free_port
 from devtools.rq_state import job_hash, orphan_queued_job
 from devtools.service import Service
@@ -26,15 +26,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 def cli(service: Service, name: str, *args: str, **kwargs) -> tuple[int, str]:
-    done = run_script(name, *args, env=service.environ(), **kwargs)
+    done = run_cli(name, *args, env=service.environ(), **kwargs)
     return done.returncode, done.stdout + done.stderr
 
 
 class TestHelp:
-    @pytest.mark.parametrize("name", ["diagnose_worker", "repair_stuck_jobs", "verify_redis_connection"])
+    @pytest.mark.parametrize("name", ["shap-diagnose", "shap-repair", "shap-verify"])
     def test_every_cli_explains_itself_with_help(self, name):
         """--help prints the usage and options and exits 0."""
-        done = run_script(name, "--help")
+        done = run_cli(name, "--help")
         assert done.returncode == 0 and "usage:" in done.stdout and "Exit status" in done.stdout
 
 
@@ -42,20 +42,20 @@ class TestHelp:
 class TestHealthySystem:
     def test_diagnose_exits_0_and_lists_the_live_workers(self, service):
         """A healthy system: exit 0, every worker LIVE, no stuck job."""
-        code, output = cli(service, "diagnose_worker")
+        code, output = cli(service, "shap-diagnose")
         assert code == 0, output
         assert "Status: healthy" in output and "Stuck jobs: none" in output
         assert output.count("LIVE") == 2 and "STALE" not in output  # the analysis and the maintenance worker
 
     def test_repair_exits_0_and_changes_nothing(self, service):
         """A repair on a healthy system finds nothing to do."""
-        code, output = cli(service, "repair_stuck_jobs")
+        code, output = cli(service, "shap-repair")
         assert code == 0, output
         assert "repair: requeued=0 failed=0 stopped=0 stale_workers_removed=0" in output
 
     def test_verify_passes_every_check_against_a_running_service(self, service):
         """Redis ping through the service, /health and one small analysis end to end: exit 0."""
-        code, output = cli(service, "verify_redis_connection", "--service-url", service.base)
+        code, output = cli(service, "shap-verify", "--service-url", service.base)
         assert code == 0, output
         assert output.count("PASS") == 3 and "all checks passed" in output
 
@@ -71,32 +71,32 @@ class TestBrokenSystem:
         job, dead = orphan_queued_job(client, "shap-jobs")
         assert job.id == job_id
 
-        code, output = cli(service, "diagnose_worker")
+        code, output = cli(service, "shap-diagnose")
         assert code == 1, output
         assert job_id in output and dead in output and "no live analysis worker" in output
-        assert "repair_stuck_jobs.py" in output
+        assert "shap-repair" in output
 
         before = job_hash(client, job_id), client.zrange("rq:wip:shap-jobs", 0, -1)
-        code, output = cli(service, "repair_stuck_jobs", "--dry-run")
+        code, output = cli(service, "shap-repair", "--dry-run")
         assert code == 0 and job_id in output and "-> requeue" in output, output
         assert (job_hash(client, job_id), client.zrange("rq:wip:shap-jobs", 0, -1)) == before
 
-        code, output = cli(service, "repair_stuck_jobs", "--force")
+        code, output = cli(service, "shap-repair", "--force")
         assert code == 0 and job_id in output and "-> queued" in output, output
         assert JSONJob.fetch(job_id, connection=client).get_status() == "queued"
 
         assert service.supervisorctl("start", "worker:*").returncode == 0
         assert service.wait_job(job_id, timeout=180)["status"] == "finished"
-        wait_until(lambda: cli(service, "diagnose_worker")[0] == 0, 60, interval=1, message="a healthy diagnosis")
+        wait_until(lambda: cli(service, "shap-diagnose")[0] == 0, 60, interval=1, message="a healthy diagnosis")
 
     def test_the_redis_clis_exit_2_when_redis_is_unreachable(self, service):
         """A Redis nobody listens on: a clear message and exit 2, within about REDIS_TIMEOUT."""
         url = f"redis://127.0.0.1:{free_port()}/0"
-        for name in ("diagnose_worker", "repair_stuck_jobs"):
+        for name in ("shap-diagnose", "shap-repair"):
             code, output = cli(service, name, "--url", url, timeout=60)
             assert code == 2 and "cannot reach Redis" in output, output
 
     def test_verify_fails_when_the_service_is_unreachable(self, service):
         """Every check fails and the exit status is 1."""
-        code, output = cli(service, "verify_redis_connection", "--service-url", f"http://127.0.0.1:{free_port()}")
+        code, output = cli(service, "shap-verify", "--service-url", f"http://127.0.0.1:{free_port()}")
         assert code == 1 and output.count("FAIL") == 3, output

@@ -17,11 +17,15 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from common import jobstates
+
+PROGRAM = "shap-verify"
 SMALL_ANALYSIS = {"sample_size": 25, "reuse": False}  # a real job every time, never a stored answer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--service-url", default=f"http://127.0.0.1:{os.environ.get('PORT') or 10000}",
                         help="base URL of the service (default: http://127.0.0.1:$PORT)")
     parser.add_argument("--api-key", default=os.environ.get("API_KEY"),
@@ -34,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Client:
     def __init__(self, base: str, api_key: str | None) -> None:
         if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
-            raise SystemExit(f"verify_redis_connection: --service-url must be an http(s) URL, not {base!r}")
+            raise SystemExit(f"{PROGRAM}: --service-url must be an http(s) URL, not {base!r}")
         self.base = base.rstrip("/")
         self.headers = {"X-API-KEY": api_key} if api_key else {}
 
@@ -81,10 +85,10 @@ def check_analysis(client: Client, timeout: float) -> str:
         status, answer = client.call("GET", f"/job_status/{job_id}?wait={wait}", timeout=wait + 30)
         if status != 200:
             raise CheckFailed(f"GET /job_status/{job_id} answered {status}: {answer}")
-        if answer["status"] == "finished":
+        if answer["status"] == jobstates.FINISHED:
             drivers = [f["feature"] for f in answer["result"]["feature_importance"][:3]]
             return f"job {job_id} finished in {time.monotonic() - started:.1f}s; top drivers {drivers}"
-        if answer["status"] in ("failed", "stopped", "canceled"):
+        if answer["status"] in jobstates.TERMINAL:
             raise CheckFailed(f"job {job_id} ended {answer['status']}: {answer.get('error')}")
     raise CheckFailed(f"job {job_id} did not finish within {timeout:.0f}s (last status: "
                       f"{answer.get('status') if isinstance(answer, dict) else answer})")
@@ -113,6 +117,3 @@ def main(argv: list[str] | None = None) -> int:
     print("all checks passed" if not failures else f"{failures} of {len(checks)} checks failed")
     return 0 if not failures else 1
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
