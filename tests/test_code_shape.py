@@ -1,0 +1,54 @@
+"""The product code keeps the house style the architecture relies on: short functions, no sys.path edits,
+no request fields read by string."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.support import REPO
+
+PRODUCT = ("common", "explain", "fleet", "web", "worker", "scripts")
+MAX_FUNCTION_LINES = 40
+
+
+def product_files() -> Iterator[Path]:
+    for package in PRODUCT:
+        yield from sorted((REPO / package).rglob("*.py"))
+
+
+def test_no_product_function_is_longer_than_40_lines() -> None:
+    """Every function and method of the product packages is at most MAX_FUNCTION_LINES lines long."""
+    long = []
+    for path in product_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long
+
+
+def test_nothing_edits_sys_path() -> None:
+    """The package is installed (pip install), so no module reaches the code through sys.path edits."""
+    edits = []
+    for path in product_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
+                    and node.value.id == "sys"):
+                edits.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not edits, edits
+
+
+def test_the_analysis_request_is_never_read_by_key() -> None:
+    """No `request.get("…")` or `request["…"]`: the analysis request is the typed AnalyzeRequest."""
+    reads = []
+    for path in product_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            target = node.value if isinstance(node, ast.Subscript) else None
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+                target = node.func.value
+            if isinstance(target, ast.Name) and target.id == "request":
+                reads.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not reads, reads
