@@ -7,7 +7,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support import REPO
+from devtools.environment import REPO
 
 PRODUCT = ("common", "explain", "fleet", "web", "worker", "scripts")
 MAX_FUNCTION_LINES = 40
