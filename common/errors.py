@@ -87,3 +87,7 @@ class Conflict(ServiceError):
 
 class JobAlreadyEnded(Conflict):
     code = "job_already_ended"
+
+
+class CallbackNotAllowed(InvalidRequest):
+    code = "callback_not_allowed"

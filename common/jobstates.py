@@ -28,3 +28,4 @@ STAGES = {
 ANALYSIS_FUNC = "worker.jobs.run_analysis"
 TRAINING_FUNC = "worker.jobs.run_training"  # a dataset's default_target, trained when it is uploaded
 CLEANUP_FUNC = "fleet.cleanup.scheduled_cleanup"
+CALLBACK_FUNC = "worker.callbacks.send_callback"

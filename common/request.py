@@ -24,6 +24,8 @@ class AnalyzeRequest(BaseModel):
     data: list[dict[str, Any]] | None = Field(default=None, min_length=1)
     # false: compute afresh even when an identical analysis's result is stored (common.reuse)
     reuse: bool = True
+    # POSTed {job_id, status, status_url} when the job ends; the host is checked at the web (common.callbacks)
+    callback_url: str | None = Field(default=None, min_length=1, max_length=2048)
 
     @field_validator("demographic_filters", mode="before")
     @classmethod

@@ -24,7 +24,7 @@ META_KEY = "fingerprint"  # the job meta field the web writes and the worker rea
 
 def fingerprint(request: AnalyzeRequest, dataset_version: str) -> str:
     """A hash of everything that decides the result: the dataset version and the resolved request."""
-    fields = request.model_dump(exclude={"reuse"})
+    fields = request.model_dump(exclude={"reuse", "callback_url"})  # neither decides the result
     payload = orjson.dumps([dataset_version, fields], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(payload).hexdigest()[:32]
 

@@ -80,6 +80,16 @@ def _redis_url(raw: str) -> str:
     return value
 
 
+def _host_patterns(raw: str) -> tuple[str, ...]:
+    """Comma-separated host names (`api.example.com`), `*.example.com` for any subdomain, or IP literals."""
+    patterns = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    for pattern in patterns:
+        name = pattern.removeprefix("*.")
+        if not name or not all(c.isalnum() or c in ".-:" for c in name) or name.startswith((".", "-")):
+            raise ValueError(f"{pattern!r} is not a host name, *.domain or IP address")
+    return patterns
+
+
 def _path(raw: str) -> str:
     return str(Path(_text(raw)).expanduser().absolute())
 
@@ -118,8 +128,8 @@ class Settings:
     """Every setting of the service, with its parser, default and documentation; build it with :meth:`from_env`."""
 
     port: int = _setting(_port, 10000, "HTTP port of the web process.")
-    api_key: str | None = _setting(_text, None, "When set, every endpoint but /ping and /health requires header "
-                                   "X-API-KEY with this value.")
+    api_key: str | None = _setting(_text, None, "When set, every endpoint but /ping, /health, /openapi.json and "
+                                   "/docs requires header X-API-KEY with this value.")
     redis_url: str | None = _setting(_redis_url, None, "External Redis (redis://, rediss://, unix://). Unset: an "
                                      "embedded Redis on a unix socket in DATA_DIR.")
     redis_timeout: float = _setting(_positive_float, 5.0, "Seconds for a Redis connect or command before the web "
@@ -165,6 +175,15 @@ class Settings:
     model_lock_ttl: float = _setting(_positive_float, 30.0, "Seconds a model-training lock outlives its holder: "
                                      "the training job renews it every third of this; when the job's process "
                                      "dies, another job may train the model this long after.")
+    callback_secret: str | None = _setting(_text, None, "Key of the HMAC-SHA256 signature (`X-Signature`) of "
+                                           "completion callbacks; unset: `POST /analyze` refuses `callback_url`.")
+    callback_allowed_hosts: tuple[str, ...] = _setting(_host_patterns, (), "Comma-separated hosts a "
+                                                       "`callback_url` may name (`*.example.com` for its subdomains, "
+                                                       "or IP addresses); empty: callbacks refused.", "empty")
+    callback_timeout: float = _setting(_positive_float, 5.0, "Seconds one callback attempt may take (connect and "
+                                       "answer); at most 30.")
+    callback_retries: int = _setting(_non_negative_int, 5, "Further attempts after a callback fails (non-2xx or "
+                                     "no answer), after 1, 2, 4, ... seconds (at most 60 each).")
 
     @property
     def embedded_redis(self) -> bool:
@@ -178,6 +197,10 @@ class Settings:
     @property
     def maintenance_queue_name(self) -> str:
         return f"{self.queue_name}-maintenance"
+
+    @property
+    def callback_queue_name(self) -> str:
+        return f"{self.queue_name}-callbacks"
 
     @property
     def max_upload_bytes(self) -> int:
@@ -215,7 +238,12 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
     problems = []
     if values["stuck_job_timeout"] <= values["job_timeout"]:
         problems.append("STUCK_JOB_TIMEOUT must be greater than JOB_TIMEOUT")
+    if values["callback_timeout"] > MAX_CALLBACK_TIMEOUT:
+        problems.append(f"CALLBACK_TIMEOUT must be at most {MAX_CALLBACK_TIMEOUT:g} seconds")
     return problems
+
+
+MAX_CALLBACK_TIMEOUT = 30.0  # a receiver that needs longer should answer first and work afterwards
 
 
 def _cpu_count() -> int:

@@ -42,6 +42,8 @@ def test_embedded_redis_url_lives_in_data_dir(tmp_path) -> None:
     ("PORT", "eighty"), ("PORT", "70000"), ("REDIS_TIMEOUT", "0"), ("REDIS_SOCKET_KEEPALIVE", "maybe"),
     ("WORKER_COUNT", "0"), ("JOB_RETRIES", "-1"), ("REDIS_URL", "http://x"), ("LOG_LEVEL", "LOUD"),
     ("QUEUE_NAME", "two words"), ("AGGRESSIVE_MEMORY_MANAGEMENT", "sometimes"), ("MAX_UPLOAD_MB", "-3"),
+    ("CALLBACK_ALLOWED_HOSTS", "hooks.example.com, http://x"), ("CALLBACK_ALLOWED_HOSTS", "*."),
+    ("CALLBACK_TIMEOUT", "0"), ("CALLBACK_RETRIES", "-2"), ("CALLBACK_SECRET", "  "),
 ])
 def test_invalid_value_is_refused_naming_the_variable(name: str, value: str) -> None:
     """An invalid value raises SettingsError whose message names the variable and the value."""
@@ -61,6 +63,14 @@ def test_stuck_timeout_must_exceed_job_timeout() -> None:
     """STUCK_JOB_TIMEOUT below JOB_TIMEOUT is refused."""
     with pytest.raises(SettingsError, match="STUCK_JOB_TIMEOUT"):
         Settings.from_env({"JOB_TIMEOUT": "100", "STUCK_JOB_TIMEOUT": "50"})
+
+
+def test_callback_timeout_is_a_few_seconds_at_most() -> None:
+    """CALLBACK_TIMEOUT above 30 s is refused; the host list is parsed lower-cased."""
+    with pytest.raises(SettingsError, match="CALLBACK_TIMEOUT"):
+        Settings.from_env({"CALLBACK_TIMEOUT": "31"})
+    parsed = Settings.from_env({"CALLBACK_ALLOWED_HOSTS": "Hooks.Example.com, *.corp.example"})
+    assert parsed.callback_allowed_hosts == ("hooks.example.com", "*.corp.example")
 
 
 def test_every_setting_has_a_spec_entry() -> None:

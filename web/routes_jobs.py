@@ -8,12 +8,13 @@ import time
 import redis
 from flask import Blueprint
 from rq.command import send_stop_job_command
-from rq.exceptions import InvalidJobOperation
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from common import jobstates
+from common import callbacks, jobstates
 from common.errors import JobAlreadyEnded
+from common.rqtypes import JSONJob
 from web.answers import envelope, fetch, snapshot
 from web.responses import json_response
 from web.services import Services, services
@@ -57,6 +58,15 @@ def _stop_running(svc: Services, job_id: str) -> None:
             time.sleep(0.05)
 
 
+def _drop_callback(svc: Services, job_id: str) -> None:
+    """A canceled or stopped analysis never starts its callback (RQ starts it only after finished or
+    failed): cancel the waiting notification instead of leaving it deferred until its ttl."""
+    with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
+        notification = JSONJob.fetch(callbacks.notification_id(job_id), connection=svc.redis)
+        if notification.get_status(refresh=False) == jobstates.DEFERRED:
+            notification.cancel()
+
+
 def _wait_terminal(svc: Services, job_id: str) -> str:
     deadline = time.monotonic() + STOP_WAIT_SECONDS
     while (status := snapshot(svc, job_id).status) not in jobstates.TERMINAL and time.monotonic() < deadline:
@@ -79,6 +89,8 @@ def cancel_job(job_id: str):
         raise JobAlreadyEnded(f"Job {job_id!r} has already ended ({status}); only a queued or running job "
                               "can be cancelled.", details={"status": status})
     ended = snapshot(svc, job_id)
+    if ended.status in (jobstates.CANCELED, jobstates.STOPPED):
+        _drop_callback(svc, job_id)
     if ended.status in (jobstates.FINISHED, jobstates.FAILED):
         raise JobAlreadyEnded(f"Job {job_id!r} ended ({ended.status}) before it could be stopped.",
                               details={"status": ended.status})

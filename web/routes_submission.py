@@ -7,8 +7,9 @@ from typing import Any
 import orjson
 from flask import Blueprint, request, url_for
 from rq import Retry
+from rq.job import Dependency, Job
 
-from common import jobstates, reuse
+from common import callbacks, jobstates, reuse
 from common.errors import InvalidRequest, TooManyRows
 from common.request import AnalyzeRequest
 from web.responses import json_response
@@ -40,6 +41,8 @@ def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
     if parsed.sample_size is not None and parsed.sample_size > max_rows:
         raise TooManyRows(f"sample_size {parsed.sample_size} is above the maximum of {max_rows} (MAX_ROWS).")
     meta, frame = default_dataset.frame(svc.redis, svc.frames, datasets.check_name(parsed.dataset), svc.settings)
+    if parsed.callback_url is not None:
+        callbacks.check_url(parsed.callback_url, svc.settings)
     resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
     selection.select_rows(frame, meta, resolved, max_rows)
     return resolved, meta["version"]
@@ -67,5 +70,27 @@ def analyze():
         description=f"analysis of {analysis.target_variable} on {analysis.dataset}",
     )
     status_url = url_for("answers.job_status", job_id=job.id)
+    if analysis.callback_url is not None:
+        _enqueue_callback(svc, job, analysis.callback_url)
     return json_response({"success": True, "job_id": job.id, "status": jobstates.QUEUED, "cached": False,
                           "status_url": status_url}, 202)
+
+
+def _enqueue_callback(svc: Services, job: Job, url: str) -> None:
+    """The callback is an RQ job on the callback queue (served by the maintenance worker) that RQ starts
+    when the analysis ends, finished or failed (a dependency that allows failure): never the analysis's
+    own work horse. RQ's Retry repeats a failed delivery with backoff."""
+    settings = svc.settings
+    retries = settings.callback_retries
+    svc.callback_queue.enqueue(
+        jobstates.CALLBACK_FUNC,
+        kwargs={"job_id": job.id, "url": url,
+                "status_url": url_for("answers.job_status", job_id=job.id, _external=True)},
+        job_id=callbacks.notification_id(job.id),
+        depends_on=Dependency(jobs=[job], allow_failure=True),
+        job_timeout=int(settings.callback_timeout) + 10,
+        retry=Retry(max=retries, interval=callbacks.retry_intervals(retries)) if retries else None,
+        result_ttl=settings.result_ttl, failure_ttl=settings.failure_ttl,
+        ttl=settings.failure_ttl,  # a notification whose analysis was stopped or canceled is never run
+        description=f"callback of {job.id}",
+    )

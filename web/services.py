@@ -23,6 +23,7 @@ class Services:
     redis: redis.Redis
     queue: JSONQueue
     maintenance_queue: JSONQueue
+    callback_queue: JSONQueue
     frames: FrameCache
     answers: JobCache
     invalidations: InvalidationListener
@@ -37,6 +38,7 @@ class Services:
             redis=client,
             queue=JSONQueue(settings.queue_name, connection=client, default_timeout=settings.job_timeout),
             maintenance_queue=JSONQueue(settings.maintenance_queue_name, connection=client),
+            callback_queue=JSONQueue(settings.callback_queue_name, connection=client),
             frames=FrameCache(),
             answers=answers,
             invalidations=InvalidationListener(settings, answers),

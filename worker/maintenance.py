@@ -13,8 +13,12 @@ from worker import startup
 
 def preload(client: redis.Redis, settings: Settings) -> None:
     import fleet.cleanup  # noqa: F401
+    import worker.callbacks  # noqa: F401
 
 
 if __name__ == "__main__":
     settings = startup.load_settings()
-    startup.run([settings.maintenance_queue_name], prefix="shap-maintenance", preload=preload)
+    # It also delivers completion callbacks; with RQ's scheduler, which requeues a failed delivery after
+    # its Retry interval (rq-scheduler, worker.scheduler, knows nothing of RQ's own scheduled registry).
+    startup.run([settings.maintenance_queue_name, settings.callback_queue_name], prefix="shap-maintenance",
+                preload=preload, with_scheduler=True)

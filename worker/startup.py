@@ -48,7 +48,8 @@ def connect(settings: Settings) -> redis.Redis:
     return client
 
 
-def run(queue_names: list[str], *, prefix: str, preload: Callable[[redis.Redis, Settings], None]) -> None:
+def run(queue_names: list[str], *, prefix: str, preload: Callable[[redis.Redis, Settings], None],
+        with_scheduler: bool = False) -> None:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level,
                         format=f"%(asctime)s {prefix} %(levelname)s %(name)s: %(message)s")
@@ -69,7 +70,7 @@ def run(queue_names: list[str], *, prefix: str, preload: Callable[[redis.Redis, 
     worker = build_worker(client, queue_names, name, prefix=prefix)
     log.info("worker %s ready on %s", name, ", ".join(queue_names))
     try:
-        worker.work(logging_level=settings.log_level, max_jobs=None, with_scheduler=False)
+        worker.work(logging_level=settings.log_level, max_jobs=None, with_scheduler=with_scheduler)
     except naming.NameCollision as exc:  # RQ still reported a collision at birth, on every attempt
         log.error("worker cannot start: %s; exiting so supervisord restarts it", exc)
         raise SystemExit(1) from None
