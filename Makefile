@@ -45,5 +45,13 @@ test-fast: check
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
+# Swagger UI for GET /docs, from the npm registry at the version docs-ui/package-lock.json pins, copied into
+# web/static/docs (committed: the service never loads anything from a CDN). Re-run after changing the pin.
+DOCS_UI_FILES := swagger-ui-bundle.js swagger-ui.css LICENSE
+docs-assets:
+	cd docs-ui && npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p web/static/docs
+	cd docs-ui/node_modules/swagger-ui-dist && cp $(DOCS_UI_FILES) ../../../web/static/docs/
+
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

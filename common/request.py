@@ -14,18 +14,29 @@ class AnalyzeRequest(BaseModel):
     The web enqueues `model_dump()` of it (with `target_variable` resolved), and the job validates that
     dict back into this model, so the defaults below are the only ones."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, json_schema_extra={"examples": [
+        {"target_variable": "Mortgage_Approvals", "demographic_filters": ["Income > 50000", "Province == ON"]},
+        {"analysis_type": "ranking", "dataset": "areas", "sample_size": 500,
+         "callback_url": "https://hooks.example.com/shap"}]})
 
-    analysis_type: Literal["correlation", "ranking"] = "correlation"
-    target_variable: str | None = Field(default=None, validation_alias=AliasChoices("target_variable", "target"))
-    dataset: str = "default"
-    demographic_filters: list[str] = Field(default_factory=list)
-    sample_size: int | None = Field(default=None, ge=1)
-    data: list[dict[str, Any]] | None = Field(default=None, min_length=1)
-    # false: compute afresh even when an identical analysis's result is stored (common.reuse)
-    reuse: bool = True
+    analysis_type: Literal["correlation", "ranking"] = Field(
+        default="correlation", description="ranking: result rows by prediction, best first; correlation: as selected.")
+    target_variable: str | None = Field(default=None, validation_alias=AliasChoices("target_variable", "target"),
+                                        description="Column to explain (alias target); default: the dataset's.")
+    dataset: str = Field(default="default", description="Name of an uploaded dataset, or the built-in default.")
+    demographic_filters: list[str] = Field(default_factory=list, description=(
+        "Row filters, all applied: 'Income > 50000', 'Province == ON', 'high Income', 'low Age'; operators "
+        "> >= < <= == !=. One string is one filter."))
+    sample_size: int | None = Field(default=None, ge=1, description="Most rows explained (default MAX_ROWS); "
+                                    "more selected rows are sampled, seeded.")
+    data: list[dict[str, Any]] | None = Field(default=None, min_length=1, description=(
+        "Rows to explain instead of the dataset's (column name to string, number, boolean or null)."))
+    reuse: bool = Field(default=True, description=(  # common.reuse
+        "false: compute afresh even when an identical analysis's result is stored."))
     # POSTed {job_id, status, status_url} when the job ends; the host is checked at the web (common.callbacks)
-    callback_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    callback_url: str | None = Field(default=None, min_length=1, max_length=2048, description=(
+        "http(s) URL POSTed {job_id, status, status_url}, signed (X-Signature), when the job finishes or fails; "
+        "its host must be one CALLBACK_ALLOWED_HOSTS names."))
 
     @field_validator("demographic_filters", mode="before")
     @classmethod

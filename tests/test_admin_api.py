@@ -10,7 +10,7 @@ import pytest
 
 from common import keys
 from common.rqtypes import JSONJob
-from devtools.processes import cmdline
+from devtools.processes import children, cmdline
 from devtools.redis_snapshot import snapshot
 from devtools.rq_state import backdate_heartbeat, job_hash, orphan_queued_job, rq_worker
 from devtools.service import Service
@@ -28,7 +28,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 def worker_processes(service: Service) -> set[int]:
-    return {pid for pid in service.pids("python") if cmdline(pid).split()[-1] in ("worker", "worker.maintenance")}
+    """Worker parents: not their forks (work horses, and the maintenance worker's RQ scheduler)."""
+    found = {pid for pid in service.pids("python") if cmdline(pid).split()[-1] in ("worker", "worker.maintenance")}
+    forked = {child for pid in found for child in children(pid)}
+    return found - forked
 
 
 class TestWorkerStatus:

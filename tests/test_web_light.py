@@ -25,11 +25,13 @@ calls = [
     client.post("/analyze", data="{bad"),
     client.get("/worker-status"), client.get("/admin/redis_ping"), client.get("/admin/queue_status"),
     client.post("/admin/cleanup_jobs?dry_run=1"), client.post("/admin/cleanup_jobs"),
+    client.get("/openapi.json"), client.get("/docs"), client.get("/docs/init.js"),
 ]
 job_id = calls[5].get_json()["job_id"]
 calls.append(client.get(f"/job_status/{job_id}"))
 calls.append(client.get(f"/job_status/{job_id}?wait=0.2"))
 calls.append(client.get("/job_status/none"))
+calls.append(client.delete(f"/job_status/{job_id}"))
 urls = {rule.rule for rule in app.url_map.iter_rules()} - {"/static/<path:filename>"}
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("catboost", "shap"))
 print(json.dumps({"statuses": [c.status_code for c in calls], "heavy": heavy, "rules": sorted(urls)}))
@@ -46,5 +48,6 @@ def test_web_never_imports_catboost_or_shap(redis_server: RedisServer) -> None:
     assert 500 not in report["statuses"], report["statuses"]
     assert set(report["rules"]) == {
         "/ping", "/health", "/analyze", "/job_status/<job_id>", "/metadata", "/datasets", "/datasets/<name>",
-        "/worker-status", "/admin/redis_ping", "/admin/queue_status", "/admin/cleanup_jobs",
+        "/worker-status", "/admin/redis_ping", "/admin/queue_status", "/admin/cleanup_jobs", "/openapi.json",
+        "/docs", "/docs/<path:name>",
     }

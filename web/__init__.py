@@ -24,9 +24,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     app.before_request(auth.require_api_key)
 
-    from web import routes_admin, routes_answers, routes_datasets, routes_health, routes_jobs, routes_submission
+    from web import (
+        openapi,
+        routes_admin,
+        routes_answers,
+        routes_datasets,
+        routes_health,
+        routes_jobs,
+        routes_submission,
+    )
 
-    for module in (routes_health, routes_submission, routes_answers, routes_jobs, routes_datasets, routes_admin):
+    for module in (routes_health, routes_submission, routes_answers, routes_jobs, routes_datasets, routes_admin,
+                   openapi):
         app.register_blueprint(module.blueprint)
     shared.invalidations.start()
     threading.Thread(target=_import_data_modules, name="import-pandas", daemon=True).start()

@@ -1,4 +1,4 @@
-"""X-API-KEY authentication: constant-time comparison; /ping and /health stay public."""
+"""X-API-KEY authentication: constant-time comparison; /ping, /health and the API document stay public."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from flask import request
 from common.errors import Unauthorized
 from web.services import services
 
-PUBLIC_PATHS = frozenset({"/ping", "/health"})
+PUBLIC_PATHS = frozenset({"/ping", "/health", "/openapi.json", "/docs"})
+PUBLIC_PREFIX = "/docs/"  # the docs page's vendored assets: the contract itself is public
 
 
 def require_api_key() -> None:
     expected = services().settings.api_key
-    if expected is None or request.path in PUBLIC_PATHS:
+    if expected is None or request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIX):
         return
     given = request.headers.get("X-API-KEY")
     if given is None:

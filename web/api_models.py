@@ -1,0 +1,230 @@
+"""The answers of every route as pydantic models: the OpenAPI document (web/openapi.py) is generated from
+them and from common.request.AnalyzeRequest. The routes build their bodies directly (the poll path sends
+stored bytes as they are); tests/test_openapi.py and the schema fuzzing check that they conform."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JOB_STATES = Literal["queued", "started", "deferred", "scheduled", "finished", "failed", "stopped", "canceled"]
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+class ErrorBody(BaseModel):
+    """The one error body of every 4xx and 5xx answer. A few 503 answers add fields of their route."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"success": False, "error": "Unknown target_variable 'Mortage'; columns are ...", "code": "unknown_column"},
+        {"success": False, "error": "Redis is unreachable (ConnectionError); retry in a few seconds.",
+         "code": "redis_unavailable"}]})
+
+    success: Literal[False]
+    error: str = Field(description="What went wrong and what to change.")
+    code: str = Field(description="Machine code, e.g. invalid_request, unauthorized, not_found, "
+                      "job_already_ended, payload_too_large, redis_unavailable.")
+    details: Any = Field(default=None, description="Structured detail, e.g. one entry per invalid field.")
+
+
+class Ping(BaseModel):
+    model_config = _examples({"status": "ok", "message": "shap-microservice is running",
+                              "timestamp": 1796164450.1, "version": "1.0.0"})
+
+    status: Literal["ok"]
+    message: str
+    timestamp: float
+    version: str
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"status": "ok", "redis_connected": True, "workers": {"active": 2, "total": 3},
+         "queue": {"queued": 0, "started": 1, "failed": 0}, "version": "1.0.0", "memory_usage_mb": 81.2}]})
+
+    status: Literal["ok", "degraded", "unavailable"]
+    redis_connected: bool
+    workers: dict[str, int]
+    queue: dict[str, int]
+    version: str
+    memory_usage_mb: float
+    error: str | None = None
+
+
+class Accepted(BaseModel):
+    model_config = _examples({"success": True, "job_id": "5b0c6c1e-...", "status": "queued",
+                              "status_url": "/job_status/5b0c6c1e-..."})
+
+    success: Literal[True]
+    job_id: str
+    status: Literal["queued"]
+    status_url: str = Field(description="Where to poll: GET it, with ?wait=N to long-poll.")
+
+
+class Progress(BaseModel):
+    stage: str = Field(description="queued, loading_data, loading_model, computing_shap, building_result, "
+                       "done, failed, stopped, canceled, ...")
+    percent: int = Field(ge=0, le=100)
+
+
+class JobError(BaseModel):
+    type: str = Field(description="WorkerDied, JobTimeout, or the exception's class (e.g. TrainingError).")
+    message: str
+
+
+class FeatureImportance(BaseModel):
+    feature: str
+    importance: float
+
+
+class AnalysisResult(BaseModel):
+    """A finished analysis. `results[i]` and `shap_values[feature][i]` describe the same row."""
+
+    model_config = ConfigDict(extra="allow")
+
+    success: bool = True
+    summary: str
+    feature_importance: list[FeatureImportance]
+    shap_values: dict[str, list[float | None]]
+    base_value: float | dict[str, float] | None
+    results: list[dict[str, Any]]
+    model: dict[str, Any]
+    version_info: dict[str, str]
+    warnings: list[str]
+    timings: dict[str, float]
+
+
+class JobStatus(BaseModel):
+    """A job's state. `result` only when finished (all of it, or the fields named by ?fields=), `error` only
+    when failed."""
+
+    model_config = _examples(
+        {"success": True, "job_id": "5b0c6c1e-...", "status": "started",
+         "progress": {"stage": "computing_shap", "percent": 50}, "enqueued_at": "2026-12-01T22:34:10.2+00:00",
+         "started_at": "2026-12-01T22:34:10.3+00:00", "ended_at": None},
+        {"success": True, "job_id": "5b0c6c1e-...", "status": "failed", "progress": {"stage": "failed", "percent": 100},
+         "enqueued_at": "2026-12-01T22:34:10.2+00:00", "started_at": "2026-12-01T22:34:10.3+00:00",
+         "ended_at": "2026-12-01T22:34:11.0+00:00",
+         "error": {"type": "TrainingError", "message": "The target has fewer than two distinct values."}})
+
+    success: Literal[True]
+    job_id: str
+    status: JOB_STATES
+    progress: Progress
+    enqueued_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    result: AnalysisResult | dict[str, Any] | None = Field(
+        default=None, description="The AnalysisResult; with ?fields=, only the fields asked for.")
+    error: JobError | None = None
+
+
+class JobStatusQuery(BaseModel):
+    wait: float | None = Field(default=None, ge=0, le=30, description="Seconds to long-poll until the job ends.")
+    fields: str | None = Field(default=None, description="Comma-separated result fields to return, e.g. "
+                               "summary,feature_importance.", examples=["summary,feature_importance"])
+
+
+class Column(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    type: str
+    missing: int
+
+
+class Metadata(BaseModel):
+    success: Literal[True]
+    dataset: str
+    version: str
+    row_count: int
+    columns: list[Column]
+    id_columns: list[str]
+    exclude_columns: list[str]
+    default_target: str | None
+
+
+class MetadataQuery(BaseModel):
+    dataset: str | None = Field(default=None, description="Dataset name (default: default).")
+
+
+class DatasetListed(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    version: str
+    rows: int
+    columns: int
+    default_target: str | None = None
+
+
+class Datasets(BaseModel):
+    success: Literal[True]
+    datasets: list[DatasetListed]
+
+
+class DatasetQuery(BaseModel):
+    id_columns: str | None = Field(default=None, description="Comma-separated id columns (never features).")
+    exclude_columns: str | None = Field(default=None, description="Comma-separated columns to leave out.")
+    default_target: str | None = Field(default=None, description="Target used when a request names none.")
+
+
+class DatasetStored(BaseModel):
+    success: Literal[True]
+    dataset: str
+    version: str
+    rows: int
+    columns: list[Column]
+    created: bool
+
+
+class WorkerInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    queues: list[str]
+    current_job: str | None
+
+
+class WorkerStatus(BaseModel):
+    status: Literal["ok", "warning"]
+    active_workers: int
+    total_workers: int
+    workers: list[WorkerInfo]
+
+
+class RedisPing(BaseModel):
+    success: bool
+    ping: bool
+    response_time_ms: float
+
+
+class QueueStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    queued_jobs: int
+    in_progress_jobs: int
+    completed_jobs: int
+    failed_jobs: int
+    scheduled_jobs: int
+    redis_connected: bool
+
+
+class CleanupQuery(BaseModel):
+    dry_run: str | None = Field(default=None, description="1/true/yes: report what would be done, change nothing.")
+
+
+class CleanupReport(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    success: Literal[True]
+    ran: bool
+    dry_run: bool
+    requeued: int
+    failed: int
+    stale_workers_removed: int
+    details: dict[str, Any]
+    seconds: float
