@@ -16,8 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pytest
 
-from tests.stack import Stack, stack_env
-from tests.support import REPO, RedisServer, wait_until
+from devtools.environment import REPO
+from devtools.redis_server import RedisServer
+from devtools.stack import Stack, stack_env
+from devtools.waiting import wait_until
 
 SECRET = "callback-test-secret"  # noqa: S105 (a test key)
 ENV = {"CALLBACK_SECRET": SECRET, "CALLBACK_ALLOWED_HOSTS": "127.0.0.1", "CALLBACK_RETRIES": "3",

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stack import Stack
-from tests.support import RedisServer, http
+from devtools.http import http
+from devtools.redis_server import RedisServer
+from devtools.stack import Stack
 from web import api_models
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
