@@ -55,12 +55,15 @@ class Health(BaseModel):
 
 
 class Accepted(BaseModel):
-    model_config = _examples({"success": True, "job_id": "5b0c6c1e-...", "status": "queued",
+    """202: queued. 200: an identical analysis's stored result answers it (`cached`, `status` finished)."""
+
+    model_config = _examples({"success": True, "job_id": "5b0c6c1e-...", "status": "queued", "cached": False,
                               "status_url": "/job_status/5b0c6c1e-..."})
 
     success: Literal[True]
     job_id: str
-    status: Literal["queued"]
+    status: Literal["queued", "finished"]
+    cached: bool
     status_url: str = Field(description="Where to poll: GET it, with ?wait=N to long-poll.")
 
 

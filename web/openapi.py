@@ -72,11 +72,11 @@ def health() -> None:
     """Redis, live workers and queue depth: 200 (ok, or degraded without a live worker); 503 without Redis."""
 
 
-@_declare("/analyze", "POST", json=AnalyzeRequest, resp=_answers({"HTTP_202": m.Accepted}, 401, 413, 503),
-          tags=["analysis"])
+@_declare("/analyze", "POST", json=AnalyzeRequest, resp=_answers({"HTTP_202": m.Accepted, "HTTP_200": m.Accepted},
+          401, 413, 503), tags=["analysis"])
 def analyze() -> None:
     """Submit an analysis: checked completely first (400 says what to change; nothing invalid is enqueued),
-    then queued; 202 with the job id and where to poll it."""
+    then queued: 202 with the job id and where to poll it; 200 when an identical finished analysis answers it."""
 
 
 @_declare("/job_status/<job_id>", "GET", query=m.JobStatusQuery, resp=_answers({"HTTP_200": m.JobStatus}, 401, 404,
