@@ -13,8 +13,8 @@ from common.settings import SETTINGS, Settings, SettingsError, markdown_table
 from devtools.environment import REPO
 
 
-def test_defaults_match_the_spec() -> None:
-    """With an empty environment every setting takes the SPEC §5 default."""
+def test_defaults_are_the_promised_ones() -> None:
+    """With an empty environment every setting takes the default the README's Configuration promises."""
     settings = Settings.from_env({})
     assert settings.port == 10000
     assert settings.redis_url is None and settings.embedded_redis
