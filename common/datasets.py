@@ -21,6 +21,7 @@ from common.errors import InvalidDataset, UnknownColumn, shown
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MIN_ROWS = 10
 MAX_COLUMNS = 2000
+STORAGE = "arrow-ipc-zstd"  # meta["storage"]: how common.columnar stores a dataset (older ones hold CSV text)
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,43 @@ def _read_header(data: bytes) -> list[str]:
 
 def parse_csv(data: bytes) -> pd.DataFrame:
     """Parse CSV bytes with the one set of rules both web and worker use."""
-    frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", low_memory=False)
+    return normalised(pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", low_memory=False))
+
+
+def normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    """The service's column rules, whatever the source (CSV, Parquet, the stored Arrow form): numbers stay
+    numbers; every other column holds Python objects with None for missing."""
     for column in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame
+
+
+def _checked_names(names: list[str], what: str) -> list[str]:
+    """Column names of a Parquet upload obey the rules of a CSV header: named, unique."""
+    blanks = [i + 1 for i, h in enumerate(names) if not h.strip()]
+    if blanks:
+        raise InvalidDataset(f"The {what} has empty column names at positions {blanks}; name every column.")
+    seen: set[str] = set()
+    duplicates = sorted({h for h in names if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
+    if duplicates:
+        raise InvalidDataset(f"The {what} repeats column names {duplicates}; each name must be unique.",
+                             details={"duplicated_columns": duplicates})
+    return names
+
+
+def _read(data: bytes, form: str, max_rows: int) -> tuple[list[str], pd.DataFrame]:
+    """The header and the parsed frame of an upload, CSV or Parquet."""
+    if form == "parquet":
+        from common import columnar  # pyarrow's Parquet reader, only for Parquet uploads
+
+        frame = columnar.read_parquet(data, max_rows)
+        return _checked_names([str(c) for c in frame.columns], "Parquet file"), frame
+    header = _read_header(data)
+    try:
+        return header, parse_csv(data)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidDataset(f"The CSV could not be parsed: {exc}") from None
 
 
 def column_type(series: pd.Series) -> str:
@@ -88,23 +121,22 @@ def _column_summary(series: pd.Series, kind: str) -> dict[str, Any]:
     return summary
 
 
-def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int) -> tuple[dict, pd.DataFrame]:
-    """Validate CSV bytes and build the dataset's metadata; raise InvalidDataset saying what to change."""
+def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int,
+             form: str = "csv") -> tuple[dict, pd.DataFrame]:
+    """Validate an upload (CSV bytes, or a Parquet file when `form` is "parquet") and build the dataset's
+    metadata; raise InvalidDataset saying what to change."""
     if not data.strip():
-        raise InvalidDataset("The CSV body is empty.")
-    header = _read_header(data)
-    try:
-        frame = parse_csv(data)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidDataset(f"The CSV could not be parsed: {exc}") from None
+        raise InvalidDataset("The CSV body is empty." if form == "csv" else "The Parquet body is empty.")
+    header, frame = _read(data, form, max_rows)
+    what = "CSV" if form == "csv" else "Parquet file"
     if len(header) < 2:
         raise InvalidDataset("A dataset needs at least two columns (a target and a feature).")
     if len(header) > MAX_COLUMNS:
-        raise InvalidDataset(f"The CSV has {len(header)} columns; at most {MAX_COLUMNS} are allowed.")
+        raise InvalidDataset(f"The {what} has {len(header)} columns; at most {MAX_COLUMNS} are allowed.")
     if len(frame) < MIN_ROWS:
-        raise InvalidDataset(f"The CSV has {len(frame)} data rows; at least {MIN_ROWS} are needed.")
+        raise InvalidDataset(f"The {what} has {len(frame)} data rows; at least {MIN_ROWS} are needed.")
     if len(frame) > max_rows:
-        raise InvalidDataset(f"The CSV has {len(frame)} data rows; at most {max_rows} (MAX_ROWS) are allowed.")
+        raise InvalidDataset(f"The {what} has {len(frame)} data rows; at most {max_rows} (MAX_ROWS) are allowed.")
     names = [str(c) for c in frame.columns]
     for label, wanted in (("id_columns", options.id_columns), ("exclude_columns", options.exclude_columns),
                           ("default_target", (options.default_target,) if options.default_target else ())):
@@ -126,6 +158,8 @@ def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int) 
         "default_target": options.default_target,
         "created_at": time.time(),
         "size_bytes": len(data),
+        "upload_format": form,
+        "storage": STORAGE,
     }
     return meta, frame
 

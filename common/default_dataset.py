@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import redis
 
-from common import dataset_store, datasets, keys
+from common import columnar, dataset_store, datasets, keys
 from common.errors import UnknownDataset
 from common.frame_cache import FrameCache
 from common.settings import Settings
@@ -92,12 +92,12 @@ def csv_bytes(settings: Settings) -> tuple[bytes, datasets.DatasetOptions]:
 def ensure_loaded(client: redis.Redis, settings: Settings) -> str:
     """Load `default` into Redis unless this exact version is there; one process does it, under a lock."""
     data, options = csv_bytes(settings)
-    meta, _ = datasets.describe(data, options, name=NAME, max_rows=max(settings.max_rows, ROWS))
+    meta, parsed = datasets.describe(data, options, name=NAME, max_rows=max(settings.max_rows, ROWS))
     with client.lock(keys.dataset_lock(NAME), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=60):
         current = client.get(keys.dataset_meta(NAME))
         if current is not None and dataset_store.load_meta(client, NAME)["version"] == meta["version"]:
             return meta["version"]
-        dataset_store.store(client, meta, data)
+        dataset_store.store(client, meta, columnar.to_arrow(parsed))
         log.info("loaded dataset %r version %s (%d rows)", NAME, meta["version"], meta["rows"])
     return meta["version"]
 

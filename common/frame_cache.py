@@ -23,7 +23,7 @@ class FrameCache:
         self._lock = threading.Lock()
 
     def get(self, client: redis.Redis, name: str) -> tuple[dict, pd.DataFrame]:
-        from common import datasets  # pandas: imported on first use, so a fresh web process answers fast
+        from common import columnar  # pandas, pyarrow: imported on first use, so a fresh web process answers fast
 
         meta = dataset_store.load_meta(client, name)
         with self._lock:
@@ -32,7 +32,7 @@ class FrameCache:
                 self._frames.move_to_end(meta["version"])
                 return meta, frame
         meta, data = dataset_store.load(client, name)
-        frame = datasets.parse_csv(data)
+        frame = columnar.frame_of_stored(meta, data)
         with self._lock:
             self._frames[meta["version"]] = frame
             while len(self._frames) > self._size:

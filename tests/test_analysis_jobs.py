@@ -105,17 +105,18 @@ def test_job_that_raises_ends_failed_with_its_message(stack: Stack) -> None:
 def test_same_target_trains_once_even_when_requested_concurrently(stack: Stack) -> None:
     """Two concurrent first analyses and a later one share a single trained model."""
     frame = default_dataset.generate(rows=400, seed=11)
-    upload(stack, "reuse-areas", frame, "?exclude_columns=latitude,longitude&default_target=Mortgage_Approvals")
+    # no default_target: an upload with one would train the model in its own background job
+    upload(stack, "reuse-areas", frame, "?exclude_columns=latitude,longitude")
     before = int(stack.redis().get(keys.MODEL_TRAININGS) or 0)
     job_ids: list[str] = []
-    threads = [threading.Thread(target=lambda: job_ids.append(stack.analyze({"dataset": "reuse-areas"})))
-               for _ in range(2)]
+    body = {"dataset": "reuse-areas", "target_variable": "Mortgage_Approvals", "reuse": False}
+    threads = [threading.Thread(target=lambda: job_ids.append(stack.analyze(body))) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     results = [stack.wait_job(job_id)["result"] for job_id in job_ids]
-    results.append(stack.wait_job(stack.analyze({"dataset": "reuse-areas"}))["result"])
+    results.append(stack.wait_job(stack.analyze(body))["result"])
     assert int(stack.redis().get(keys.MODEL_TRAININGS) or 0) - before == 1
     assert len({r["model"]["id"] for r in results}) == 1
     assert sum(r["model"]["trained_in_this_job"] for r in results) == 1

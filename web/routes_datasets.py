@@ -43,16 +43,29 @@ def metadata():
                           "exclude_columns": meta["exclude_columns"], "default_target": meta["default_target"]})
 
 
-def _csv_body() -> bytes:
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")
+
+
+def _upload() -> tuple[bytes, str]:
+    """The uploaded bytes and their form: "parquet" for a body sent as application/vnd.apache.parquet, a
+    multipart file named *.parquet, or an application/octet-stream body that starts and ends with Parquet's
+    magic bytes; else "csv"."""
+    from common import columnar  # pyarrow, on first use
+
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file") or next(iter(request.files.values()), None)
         if upload is None:
-            raise InvalidDataset("The multipart upload has no file; send the CSV in a field named 'file'.")
-        return upload.read()
+            raise InvalidDataset("The multipart upload has no file; send the CSV or Parquet file in a field "
+                                 "named 'file'.")
+        data = upload.read()
+        return data, "parquet" if (upload.filename or "").lower().endswith(".parquet") else "csv"
+    if request.mimetype in PARQUET_TYPES:
+        return request.get_data(cache=False), "parquet"
     if request.mimetype not in ("text/csv", "application/csv", "text/plain", "application/octet-stream", ""):
-        raise InvalidDataset(f"Content-Type {request.mimetype!r} is not supported; send text/csv or a "
-                             "multipart upload.")
-    return request.get_data(cache=False)
+        raise InvalidDataset(f"Content-Type {request.mimetype!r} is not supported; send text/csv, "
+                             "application/vnd.apache.parquet or a multipart upload.")
+    data = request.get_data(cache=False)
+    return data, "parquet" if request.mimetype == "application/octet-stream" and columnar.is_parquet(data) else "csv"
 
 
 def _names(param: str) -> tuple[str, ...]:
@@ -61,17 +74,19 @@ def _names(param: str) -> tuple[str, ...]:
 
 @blueprint.put("/datasets/<name>")
 def put_dataset(name: str):
-    from common import datasets
+    from common import columnar, datasets
 
     svc = services()
     datasets.check_name(name)
     options = datasets.DatasetOptions(id_columns=_names("id_columns"), exclude_columns=_names("exclude_columns"),
                                       default_target=request.args.get("default_target") or None)
-    data = _csv_body()
-    meta, _ = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows)
+    data, form = _upload()
+    meta, frame = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows, form=form)
+    stored = columnar.to_arrow(frame)  # jobs read these columns, never the upload's text again
+    meta["stored_bytes"] = len(stored)
     with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
         created = not svc.redis.exists(keys.dataset_meta(name))
-        dataset_store.store(svc.redis, meta, data)
+        dataset_store.store(svc.redis, meta, stored)
     training = _enqueue_training(svc, meta) if meta["default_target"] else None
     return json_response({"success": True, "dataset": name, "version": meta["version"], "rows": meta["rows"],
                           "columns": meta["columns"], "created": bool(created), "training_job_id": training},
