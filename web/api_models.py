@@ -182,6 +182,8 @@ class DatasetStored(BaseModel):
     rows: int
     columns: list[Column]
     created: bool
+    training_job_id: str | None = Field(default=None, description="The background job training the "
+                                        "default_target's model (see GET /job_status), or null without one.")
 
 
 class WorkerInfo(BaseModel):

@@ -108,7 +108,9 @@ def list_datasets() -> None:
           resp=_answers({"HTTP_200": m.DatasetStored, "HTTP_201": m.DatasetStored}, 401, 413, 503),
           tags=["datasets"])
 def put_dataset() -> None:
-    """Create (201) or replace (200) a dataset from a CSV body (text/csv) or a multipart field `file`."""
+    """Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body
+    (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field
+    `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it."""
 
 
 @_declare("/worker-status", "GET", resp=_answers({"HTTP_200": m.WorkerStatus}, 401, 503), tags=["operations"])
@@ -150,6 +152,8 @@ def docs_asset_file() -> None:
 
 _CSV_BODY = {"required": True, "content": {
     "text/csv": {"schema": {"type": "string"}, "example": "zip_code,Income,Age,Mortgage_Approvals\nZ1,61000,40,130\n"},
+    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
     "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string",
                                                                                  "format": "binary"}}}}}}
 
