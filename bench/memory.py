@@ -94,7 +94,8 @@ def run(directory: Any, redis_url: str, aggressive: bool, csv: bytes | None, row
                 "horse_peak_rss_mb": peak_rss, "horse_peak_rss_sampled_mb": rounded(peak[0], 1),
                 "explained_rows": answer["result"]["explained_rows"], "seconds": rounded(seconds, 2),
                 "result_mb": rounded(len(str(answer["result"])) / 2**20, 1),
-                "timings": {k: rounded(v, 3) for k, v in meta.get("timings", {}).items()}}
+                "timings": {k: rounded(v, 3) if isinstance(v, int | float) else v  # shap_engine is a name
+                            for k, v in meta.get("timings", {}).items()}}
 
 
 def main() -> None:

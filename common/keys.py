@@ -26,6 +26,11 @@ def model_meta(model_id: str) -> str:
     return f"{PREFIX}model:{model_id}:meta"
 
 
+def model_shap_tables(model_id: str) -> str:
+    """The model's leaf tables (explain.treeshap, an .npz blob), or `native:<why>` when it has none."""
+    return f"{PREFIX}model:{model_id}:shap_tables"
+
+
 def model_lock(model_id: str) -> str:
     return f"{PREFIX}lock:model:{model_id}"
 

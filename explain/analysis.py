@@ -1,4 +1,4 @@
-"""One analysis: select rows, compute native CatBoost TreeSHAP values, build the result."""
+"""One analysis: select rows, compute their exact TreeSHAP values (explain.engine), build the result."""
 
 from __future__ import annotations
 
@@ -13,34 +13,12 @@ from catboost import Pool
 
 from common.request import AnalyzeRequest
 from common.selection import Selection, select_rows
+from explain import engine
 from explain.training import TrainedModel, feature_frame
 
 TOP_CONTRIBUTORS = 3
 ROW_CHUNK = 10_000  # result rows built and encoded at a time
 Progress = Callable[[str], None]
-
-
-def shap_matrix(trained: TrainedModel, x: pd.DataFrame, thread_count: int,
-                batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Native CatBoost ShapValues and raw predictions, batch by batch, from one Pool per batch.
-
-    Returns (shap, raw): shap is (rows, features+1) or (rows, classes, features+1), filled in place (no
-    concatenation, so the peak is the matrix plus one batch); raw is (rows,) or (rows, classes)."""
-    cats = trained.meta["cat_features"]
-    shap: np.ndarray | None = None
-    raw: np.ndarray | None = None
-    for start in range(0, len(x), batch_size):
-        pool = Pool(x.iloc[start:start + batch_size], cat_features=cats)
-        part = trained.model.get_feature_importance(data=pool, type="ShapValues", thread_count=thread_count)
-        scores = np.asarray(trained.model.predict(pool, prediction_type="RawFormulaVal", thread_count=thread_count))
-        if shap is None or raw is None:
-            shap = np.empty((len(x), *part.shape[1:]), dtype=part.dtype)
-            raw = np.empty((len(x), *scores.shape[1:]), dtype=scores.dtype)
-        shap[start:start + len(part)] = part
-        raw[start:start + len(scores)] = scores
-        del part, pool
-    assert shap is not None and raw is not None
-    return shap, raw
 
 
 def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
@@ -225,8 +203,11 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
 
     progress("computing_shap")
     started = time.perf_counter()
-    explanation = Explanation(*_explained(trained, *shap_matrix(trained, x, thread_count, batch_size)))
-    timings: dict[str, float] = {"shap_s": time.perf_counter() - started}
+    shap, raw, used = engine.shap_matrix(trained.model, trained.tables, x, trained.meta["cat_features"],
+                                         thread_count, batch_size)
+    explanation = Explanation(*_explained(trained, shap, raw))
+    del shap, raw  # a multiclass matrix is (rows, classes, features+1): only the explained class is kept
+    timings: dict[str, float | str] = {"shap_s": time.perf_counter() - started, "shap_engine": used}
 
     progress("building_result")
     started = time.perf_counter()

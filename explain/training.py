@@ -16,6 +16,8 @@ import orjson
 import pandas as pd
 from catboost import CatBoost, CatBoostClassifier, CatBoostRegressor, Pool
 
+from explain.treeshap import LeafTables
+
 
 @dataclass(frozen=True)
 class TrainingParams:
@@ -55,6 +57,7 @@ class TrainedModel:
     model: CatBoost
     meta: dict[str, Any]
     trained_now: bool = False
+    tables: LeafTables | None = None  # the leaf-table SHAP engine's tables; None: native ShapValues
 
 
 def infer_task(target: pd.Series) -> str:

@@ -49,6 +49,7 @@ def test_filtered_analysis_on_default_finishes_with_a_full_result(stack: Stack) 
     assert result["explained_rows"] == int((frame["Income"] > 50000).sum()) == len(result["results"])
     assert {"summary", "feature_importance", "shap_values", "base_value", "results", "model", "version_info",
             "warnings", "timings"} <= set(result)
+    assert result["timings"]["shap_engine"] == "leaf_table"  # the tables made when the model was trained
     assert_additive(result)
     ranked = [item["feature"] for item in result["feature_importance"]]
     assert ranked[:3] == default_dataset.TRUE_DRIVERS["Mortgage_Approvals"]

@@ -10,12 +10,15 @@ from contextlib import contextmanager
 import orjson
 import pandas as pd
 import redis
+from catboost import CatBoost
 from redis.exceptions import LockError
 from redis.lock import Lock
 
 from common import keys
 from common.redis_conn import REDIS_UNREACHABLE
-from explain.training import TrainedModel, from_bytes, model_id_for, to_bytes, train
+from explain.engine import CHECK_ROWS, Prepared, prepare_tables
+from explain.training import TrainedModel, feature_frame, from_bytes, model_id_for, to_bytes, train
+from explain.treeshap import LeafTables
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +27,40 @@ LOCK_TTL = 30.0  # the training lock expires this soon after its holder dies (MO
 RENEWAL_FAILED: tuple[type[Exception], ...] = (LockError, *REDIS_UNREACHABLE)  # the lock is lost, or Redis is
 
 
-def _from_redis(client: redis.Redis, model_id: str) -> TrainedModel | None:
-    blob, raw_meta = client.mget([keys.model_blob(model_id), keys.model_meta(model_id)])
+NATIVE_MARK = b"native:"  # stored instead of tables for a model the leaf tables cannot explain
+
+
+def _from_redis(client: redis.Redis, model_id: str, frame: pd.DataFrame) -> TrainedModel | None:
+    blob, raw_meta, raw_tables = client.mget([keys.model_blob(model_id), keys.model_meta(model_id),
+                                              keys.model_shap_tables(model_id)])
     if not isinstance(blob, bytes) or raw_meta is None:  # the worker's client does not decode replies
         return None
     meta = orjson.loads(raw_meta)
-    return TrainedModel(model_id, from_bytes(blob, meta), meta)
+    trained = TrainedModel(model_id, from_bytes(blob, meta), meta)
+    if isinstance(raw_tables, bytes) and raw_tables.startswith(NATIVE_MARK):
+        return trained
+    tables = LeafTables.from_bytes(raw_tables) if isinstance(raw_tables, bytes) else None
+    if tables is None:  # stored before the tables existed (or in an older format): build them once now
+        prepared = _prepare(trained.model, frame, meta)
+        client.set(keys.model_shap_tables(model_id), _tables_blob(prepared))
+        tables = prepared.tables
+    trained.tables = tables
+    return trained
+
+
+def _prepare(model: CatBoost, frame: pd.DataFrame, meta: dict) -> Prepared:
+    """The model's leaf tables, checked on the first rows of its training frame; logged either way."""
+    rows = frame[frame[meta["target"]].notna()]
+    prepared = prepare_tables(model, feature_frame(rows.iloc[:CHECK_ROWS], meta["features"], meta["cat_features"]),
+                              meta["cat_features"])
+    log.info("model %s: %s", meta["id"], prepared.note)
+    return prepared
+
+
+def _tables_blob(prepared: Prepared) -> bytes:
+    if prepared.tables is None:
+        return NATIVE_MARK + prepared.note.encode()
+    return prepared.tables.to_bytes()
 
 
 @contextmanager
@@ -63,22 +94,25 @@ def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str,
     The lock lives `lock_ttl` seconds unless renewed (MODEL_LOCK_TTL); its token is shared with the
     renewing thread (thread_local=False), which is safe because this Lock object serves this one call."""
     model_id = model_id_for(dataset_version, target, features)
-    found = _from_redis(client, model_id)
+    found = _from_redis(client, model_id, frame)
     if found:
         return found
     lock = client.lock(keys.model_lock(model_id), timeout=lock_ttl, blocking_timeout=LOCK_WAIT,
                        thread_local=False)
     with lock, _kept_alive(lock, lock_ttl):
-        found = _from_redis(client, model_id)  # another process may have trained it while we waited
+        found = _from_redis(client, model_id, frame)  # another process may have trained it while we waited
         if found:
             return found
         model, meta = train(frame, target, features, thread_count)
         meta.update(id=model_id, dataset_version=dataset_version, target=target)
+        prepared = _prepare(model, frame, meta)
+        meta["shap_engine_note"] = prepared.note
         with client.pipeline(transaction=True) as pipe:
             pipe.set(keys.model_blob(model_id), to_bytes(model))
             pipe.set(keys.model_meta(model_id), orjson.dumps(meta))
+            pipe.set(keys.model_shap_tables(model_id), _tables_blob(prepared))
             pipe.incr(keys.MODEL_TRAININGS)
             pipe.execute()
         log.info("trained model %s for %r (%s, %d rows) in %.2fs", model_id, target, meta["task"],
                  meta["trained_rows"], meta["training_seconds"])
-        return TrainedModel(model_id, model, meta, trained_now=True)
+        return TrainedModel(model_id, model, meta, trained_now=True, tables=prepared.tables)
