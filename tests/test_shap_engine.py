@@ -44,7 +44,7 @@ def run(table: tuple[dict, pd.DataFrame], trained: TrainedModel, **request: Any)
 def test_analysis_with_tables_equals_native_and_says_so(table: tuple[dict, pd.DataFrame],
                                                         trained: TrainedModel) -> None:
     """The same analysis with the leaf tables and natively: the same values (1e-9), engines named."""
-    meta, frame = table
+    _, frame = table
     x = feature_frame(frame, trained.meta["features"], trained.meta["cat_features"])
     prepared = engine.prepare_tables(trained.model, x, trained.meta["cat_features"])
     assert prepared.tables is not None, prepared.note
