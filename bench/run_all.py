@@ -38,6 +38,7 @@ SCRIPTS: dict[str, list[str]] = {
     "training": [],
     "wide_e2e": [],
     "scaling": [],
+    "shap_engine": [],
 }
 TIME_LIMIT = 900  # seconds per script
 
@@ -202,7 +203,25 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                     (c["stages_s"].get("total_s", 1e9) <= 4 and (c["peak_rss_mb"] or 1e9) <= 498.7)
                     if is_target else None)
                 add(b, f"{point['rows']:,} rows {case}: stages (s)", stages)
+    _shap_engine_rows(results.get("shap_engine"), add)
     return out
+
+
+def _shap_engine_rows(e: dict[str, Any] | None, add: Any) -> None:
+    if not e:
+        return
+    b = f"SHAP engine ({e['model']}, {e['trees']} trees, {e['features']} features, 1 thread)"
+    for size in e["sizes"]:
+        target = "≥ 20" if size["rows"] == 1_700 else ""
+        add(b, f"{size['rows']:,} rows: native ShapValues / leaf tables (s)",
+            f"{fmt(size['native_s'], 4)} / {fmt(size['engine_s'], 4)}")
+        add(b, f"{size['rows']:,} rows: ratio native / leaf tables, wall (CPU)",
+            f"{fmt(size['ratio_native_to_engine'])} ({fmt(size['ratio_cpu'])})", target,
+            size["ratio_native_to_engine"] >= 20 if target else None)
+    add(b, "max abs difference, every size", e["max_abs_difference"], "≤ 1e-9", e["max_abs_difference"] <= 1e-9)
+    for built in e["table_builds"]:
+        add(b, f"tables of {built['model']} ({built['trees']} trees): build / build and check (s)",
+            f"{fmt(built['build_s'], 4)} / {fmt(built['build_and_check_s'], 4)}")
 
 
 def render(results: dict[str, dict[str, Any]]) -> None:
@@ -227,7 +246,7 @@ def render(results: dict[str, dict[str, Any]]) -> None:
     lines += [f"| {b} | {f} | {v} | {t} | {ok} |" for b, f, v, t, ok in rows(results)]
     lines += ["", "Commands: `make bench`, or one script: `.venv/bin/python bench/<name>.py` "
               "(analysis_latency, queue_overhead, poll_serving, throughput, cold_start, memory, shap_path, training, "
-              "wide_e2e, scaling); "
+              "wide_e2e, scaling, shap_engine); "
               "each prints one JSON line.", ""]
     log = ""
     if RESULTS_MD.exists() and MARKER in RESULTS_MD.read_text():

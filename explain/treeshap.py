@@ -34,9 +34,9 @@ import numpy as np
 import orjson
 from catboost import CatBoost, CatBoostError, Pool
 
-FORMAT = 1  # bump when the stored arrays change meaning: older blobs are then rebuilt
+FORMAT = 2  # bump when the stored arrays change meaning: older blobs are then rebuilt
 MAX_DEPTH = 8  # a tree's table costs 4^depth work and memory: deeper trees are explained natively
-CHUNK_ELEMENTS = 1 << 19  # (row, tree-feature) cells gathered at once: a few MB, kept in cache
+CHUNK_ELEMENTS = 1 << 18  # (row, slot) cells gathered at once: 2 MB, kept in cache
 FUZZY_EPS = 1e-13  # Arcadia's FuzzyEquals default, which CatBoost uses to skip zero-weight subtrees
 SUPPORTED_SPLITS = {"FloatFeature", "OneHotFeature", "OnlineCtr"}
 
@@ -49,18 +49,16 @@ class UnsupportedModel(Exception):
 class LeafTables:
     """Per-leaf SHAP values of every tree of one model, laid out for a vectorised gather.
 
-    `values` holds, tree after tree, a (leaves x tree features) block per output dimension; `slot_*`
-    describe one (tree, feature) cell each, sorted by feature so that a row's per-feature sums are one
-    `np.add.reduceat`; `leaf_values` and `leaf_base` give the raw prediction the same way."""
+    A slot is one (tree, feature) pair: the feature's value at each leaf of that tree. Slots are sorted by
+    feature, so a row's per-feature sums are one `np.add.reduceat` over the slots; `leaf_values` and
+    `leaf_base` give the raw prediction the same way."""
 
     n_features: int  # the model's flat feature count (ShapValues has one column more: the expected value)
     dims: int  # 1, or the number of classes of a multiclass model
     expected: np.ndarray  # (dims,)
     bias: np.ndarray  # (dims,)
-    values: np.ndarray  # (cells, dims)
+    values: np.ndarray  # (slots, leaves of the deepest tree, dims)
     slot_tree: np.ndarray  # (slots,) tree of each slot
-    slot_base: np.ndarray  # (slots,) first cell of the slot's column in its tree's block
-    slot_stride: np.ndarray  # (slots,) cells per leaf in its tree's block (the tree's feature count)
     column_start: np.ndarray  # (columns,) first slot of each explained feature
     columns: np.ndarray  # (columns,) flat index of each explained feature
     leaf_values: np.ndarray  # (leaves of all trees, dims)
@@ -78,16 +76,19 @@ class LeafTables:
         Rows are taken a few hundred at a time with the slots on the first axis: every step then works on
         contiguous blocks that stay in cache, and the per-feature sums are one reduceat over slots."""
         rows = len(leaves)
-        shap = np.zeros((rows, self.dims, self.n_features + 1))
         by_tree = np.ascontiguousarray(leaves.T, dtype=np.intp)  # (trees, rows)
-        step = max(1, CHUNK_ELEMENTS // (max(len(self.slot_tree), 1) * self.dims))
-        if len(self.columns):
-            for start in range(0, rows, step):
-                cells = by_tree[self.slot_tree, start:start + step]  # (slots, rows)
-                cells *= self.slot_stride[:, None]
-                cells += self.slot_base[:, None]
-                sums = np.add.reduceat(self.values[cells], self.column_start, axis=0)  # (columns, rows, dims)
-                shap[start:start + step, :, self.columns] = sums.transpose(1, 2, 0)
+        slots, width = self.values.shape[:2]
+        flat = self.values.reshape(slots * width, self.dims)
+        first_cell = (np.arange(slots, dtype=np.intp) * width)[:, None]
+        sums = np.empty((len(self.columns), rows, self.dims))
+        step = max(1, CHUNK_ELEMENTS // (max(slots, 1) * self.dims))
+        for start in range(0, rows if slots else 0, step):
+            cells = by_tree[self.slot_tree, start:start + step]  # (slots, rows): each slot's tree's leaf
+            cells += first_cell
+            gathered = flat[:, 0].take(cells)[..., None] if self.dims == 1 else flat[cells]  # 1-D take is faster
+            np.add.reduceat(gathered, self.column_start, axis=0, out=sums[:, start:start + step])
+        shap = np.zeros((rows, self.dims, self.n_features + 1))
+        shap[:, :, self.columns] = sums.transpose(1, 2, 0)
         by_tree += self.leaf_base[:, None]
         raw = self.leaf_values[by_tree].sum(axis=0) + self.bias  # (rows, dims)
         shap[:, :, -1] = self.expected
@@ -112,8 +113,7 @@ class LeafTables:
                        **{name: stored[name] for name in _ARRAYS})
 
 
-_ARRAYS = ("expected", "bias", "values", "slot_tree", "slot_base", "slot_stride", "column_start", "columns",
-           "leaf_values", "leaf_base")
+_ARRAYS = ("expected", "bias", "values", "slot_tree", "column_start", "columns", "leaf_values", "leaf_base")
 
 
 def explain(model: CatBoost, tables: LeafTables, pool: Pool, thread_count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -357,32 +357,27 @@ def _dims(doc: dict[str, Any]) -> int:
 
 
 def _assemble(trees: list[_Tree], dims: int, n_features: int, bias: np.ndarray) -> LeafTables:
-    """Lay the trees' tables out as LeafTables: slots sorted by feature, blocks tree after tree."""
-    blocks: list[np.ndarray] = []
+    """Lay the trees' tables out as LeafTables: one slot per (tree, feature), sorted by feature."""
+    width = max(len(t.leaf_values) for t in trees)
+    slot_values: list[np.ndarray] = []
     slot_tree: list[int] = []
-    slot_base: list[int] = []
-    slot_stride: list[int] = []
     slot_feature: list[int] = []
-    offset = 0
     for t, tree in enumerate(trees):
         assert tree.table is not None and tree.features is not None
-        width = len(tree.features)
-        blocks.append(tree.table.reshape(-1, dims))
-        slot_tree += [t] * width
-        slot_base += range(offset, offset + width)
-        slot_stride += [width] * width
-        slot_feature += tree.features.tolist()
-        offset += tree.table.shape[0] * width
+        for j, flat in enumerate(tree.features.tolist()):
+            padded = np.zeros((width, dims))
+            padded[:len(tree.table)] = tree.table[:, j]
+            slot_values.append(padded)
+            slot_tree.append(t)
+            slot_feature.append(flat)
     order = np.argsort(np.asarray(slot_feature, dtype=np.int64), kind="stable")
     columns, column_start = np.unique(np.asarray(slot_feature, dtype=np.int64)[order], return_index=True)
     leaf_base = np.cumsum([0] + [len(t.leaf_values) for t in trees[:-1]])
     return LeafTables(
         n_features=n_features, dims=dims,
         expected=np.sum([t.mean() for t in trees], axis=0) + bias, bias=bias,
-        values=np.concatenate(blocks) if blocks else np.zeros((0, dims)),
+        values=np.stack(slot_values)[order] if slot_values else np.zeros((0, width, dims)),
         slot_tree=np.asarray(slot_tree, dtype=np.intp)[order],
-        slot_base=np.asarray(slot_base, dtype=np.intp)[order],
-        slot_stride=np.asarray(slot_stride, dtype=np.intp)[order],
         column_start=column_start.astype(np.intp), columns=columns.astype(np.intp),
         leaf_values=np.concatenate([t.leaf_values for t in trees]), leaf_base=leaf_base.astype(np.intp))
 

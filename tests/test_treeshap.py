@@ -170,7 +170,7 @@ def test_a_perturbed_table_is_caught(train_x: pd.DataFrame) -> None:
     leaf = model.calc_leaf_indexes(pool, thread_count=1)[0, 0]
     slot = int(np.flatnonzero(tables.slot_tree == 0)[0])
     values = tables.values.copy()
-    values[tables.slot_base[slot] + leaf * tables.slot_stride[slot]] += 1e-6
+    values[slot, leaf] += 1e-6
     perturbed = dataclasses.replace(tables, values=values)
     assert treeshap.max_difference(model, perturbed, pool) > EXACT
     with pytest.raises(AssertionError):
