@@ -159,7 +159,8 @@ class Settings:
                                     "MiB; larger gets 413.")
     max_rows: int = _setting(_positive_int, 100000, "Most rows in a dataset and most rows one analysis explains "
                              "(also the default sample_size).")
-    shap_batch_size: int = _setting(_positive_int, 5000, "Rows per native SHAP call.")
+    shap_batch_size: int = _setting(_positive_int, 5000, "Rows per SHAP batch: one Pool, then leaf indexing and "
+                                    "the gather (or one native `ShapValues` call).")
     aggressive_memory_management: bool = _setting(_bool, False, "Smaller SHAP batches (at most 1000 rows) and "
                                                   "float32 feature frames, for small instances.")
     data_dir: str = _setting(_path, lambda v: _path("./data"), "Embedded Redis data, supervisord socket, pid file "
