@@ -18,7 +18,7 @@ from explain.treeshap import LeafTables, UnsupportedModel, build_tables, explain
 
 LEAF_TABLE = "leaf_table"
 NATIVE = "native"
-CHECK_ROWS = 16  # training rows on which new tables are compared with ShapValues (about 5 ms each natively)
+CHECK_ROWS = 8  # training rows on which new tables are compared with ShapValues (about 5 ms each natively)
 TOLERANCE = 1e-9  # relative to the largest |value| of those rows (absolute below 1)
 
 

@@ -68,7 +68,7 @@ class LeafTables:
     def trees(self) -> int:
         return len(self.leaf_base)
 
-    def explain(self, leaves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def explain(self, leaves: np.ndarray, chunk_elements: int = CHUNK_ELEMENTS) -> tuple[np.ndarray, np.ndarray]:
         """SHAP values and raw predictions of rows from their leaf indexes ((rows, trees), as returned by
         `calc_leaf_indexes`). The SHAP array has ShapValues' shape: (rows, features+1), or
         (rows, classes, features+1) for a multiclass model; raw is (rows,) or (rows, classes).
@@ -80,20 +80,21 @@ class LeafTables:
         slots, width = self.values.shape[:2]
         flat = self.values.reshape(slots * width, self.dims)
         first_cell = (np.arange(slots, dtype=np.intp) * width)[:, None]
-        sums = np.empty((len(self.columns), rows, self.dims))
+        shap = np.zeros((rows, self.dims, self.n_features + 1))
         raw = np.empty((rows, self.dims))
-        step = max(1, CHUNK_ELEMENTS // (max(slots, self.trees, 1) * self.dims))
+        step = max(1, chunk_elements // (max(slots, self.trees, 1) * self.dims))
+        sums = np.empty((len(self.columns), min(step, rows), self.dims))  # one chunk's per-feature sums
         for start in range(0, rows, step):
             by_tree = leaves[start:start + step].T.astype(np.intp)  # (trees, rows), contiguous
+            count = by_tree.shape[1]
             if slots:
                 cells = by_tree.take(self.slot_tree, axis=0)  # (slots, rows): each slot's tree's leaf
                 cells += first_cell
                 gathered = flat[:, 0].take(cells)[..., None] if self.dims == 1 else flat[cells]  # 1-D take: faster
-                np.add.reduceat(gathered, self.column_start, axis=0, out=sums[:, start:start + step])
+                np.add.reduceat(gathered, self.column_start, axis=0, out=sums[:, :count])
+                shap[start:start + count, :, self.columns] = sums[:, :count].transpose(1, 2, 0)
             by_tree += self.leaf_base[:, None]
-            raw[start:start + step] = self.leaf_values[by_tree].sum(axis=0) + self.bias
-        shap = np.zeros((rows, self.dims, self.n_features + 1))
-        shap[:, :, self.columns] = sums.transpose(1, 2, 0)
+            raw[start:start + count] = self.leaf_values[by_tree].sum(axis=0) + self.bias
         shap[:, :, -1] = self.expected
         if self.dims == 1:
             return shap[:, 0, :], raw[:, 0]

@@ -160,6 +160,19 @@ def test_single_rows_and_a_stored_round_trip(train_x: pd.DataFrame, new_rows: pd
     assert_exact(model, tables, Pool(new_rows, cat_features=CATS))
 
 
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_chunks_of_rows_do_not_change_the_values(task: str, train_x: pd.DataFrame, new_rows: pd.DataFrame) -> None:
+    """Rows explained one, seven or all at a time give bit-identical values and predictions."""
+    model = fit(task, train_x, CATS, one_hot_max_size=2, iterations=20)
+    tables = treeshap.build_tables(model)
+    leaves = model.calc_leaf_indexes(Pool(new_rows, cat_features=CATS), thread_count=1)
+    whole = tables.explain(leaves)
+    cells_per_row = len(tables.slot_tree) * tables.dims
+    for rows_per_chunk in (1, 7):
+        chunked = tables.explain(leaves, chunk_elements=rows_per_chunk * cells_per_row)
+        assert np.array_equal(chunked[0], whole[0]) and np.array_equal(chunked[1], whole[1])
+
+
 def test_a_perturbed_table_is_caught(train_x: pd.DataFrame) -> None:
     """The comparison can fail: one cell of the table of the leaf row 0 falls in, moved by 1e-6, is caught."""
     columns = [c for c in train_x.columns if c not in CATS]
