@@ -343,6 +343,8 @@ def build_tables(model: CatBoost) -> LeafTables:
     doc = _model_json(model)
     if "oblivious_trees" not in doc:
         raise UnsupportedModel("the trees are not oblivious (grow_policy other than SymmetricTree)")
+    for tree in doc["oblivious_trees"]:
+        tree["splits"] = tree.get("splits") or []  # a tree without a split (one leaf) is exported with null
     dims = _dims(doc)
     _check_model(doc, dims)
     loss = (doc["model_info"].get("params", {}).get("loss_function") or {}).get("type")

@@ -138,6 +138,15 @@ def test_engine_is_exact_at_every_depth(depth: int, train_x: pd.DataFrame, new_r
     assert_exact(model, tables, Pool(new_rows, cat_features=CATS))
 
 
+def test_trees_of_different_depths_in_one_model() -> None:
+    """CatBoost stops a tree early when no split gains: one model then mixes depths; still exact."""
+    x = pd.DataFrame({"a": [0.0] * 39 + [1.0], "b": np.arange(40) % 2 * 1.0})
+    model = CatBoostRegressor(iterations=5, depth=3, verbose=False, allow_writing_files=False, thread_count=1)
+    model.fit(x, np.arange(40, dtype=float))
+    assert len(set(model.get_tree_leaf_counts())) > 1
+    assert_exact(model, treeshap.build_tables(model), Pool(x))
+
+
 def test_multiclass_values_have_one_block_per_class(train_x: pd.DataFrame) -> None:
     """Multiclass: (rows, classes, features+1), each class's row summing to that class's raw score."""
     columns = [c for c in train_x.columns if c not in CATS]
