@@ -53,9 +53,11 @@ RUN mkdir -p /etc/supervisor /data \
 
 # Every %(ENV_X)s that supervisord.conf expands. scripts/entrypoint.py recomputes them from the settings
 # at start; these defaults let supervisord and `docker exec … supervisorctl` (which skips the entrypoint)
-# parse the file. DATA_DIR, PORT and WEB_THREADS are also settings (README, Configuration); WORKER_COUNT
-# is deliberately not set here so that its default stays the CPU count.
+# parse the file. DATA_DIR, HOST, PORT and WEB_THREADS are also settings (README, Configuration); WORKER_COUNT
+# is deliberately not set here so that its default stays the CPU count. HOST: a container listens on
+# every interface of its own network namespace (set API_KEY when it is reachable from outside).
 ENV DATA_DIR=/data \
+    HOST=0.0.0.0 \
     PORT=10000 \
     WEB_THREADS=16 \
     APP_DIR=/app \

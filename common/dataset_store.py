@@ -2,21 +2,92 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import orjson
 import redis
+import redis.client
 
 from common import keys
-from common.errors import UnknownDataset
+from common.errors import UnknownDataset, shown
 
 LOCK_TIMEOUT = 120  # seconds a (re)load of a dataset may hold its lock
+ORIGIN_UPLOAD = "upload"  # meta["origin"] of a dataset a client stored with PUT /datasets/<name>
 
 
-def store(client: redis.Redis, meta: dict, data: bytes) -> None:
-    """Replace a dataset atomically: readers see the old or the new version, never a mix."""
+@dataclass(frozen=True)
+class Forgotten:
+    """What removing a dataset version took with it."""
+
+    models: int = 0
+    results: int = 0
+
+
+def store(client: redis.Redis, meta: dict, data: bytes) -> Forgotten:
+    """Replace a dataset atomically: readers see the old or the new version, never a mix. The replaced
+    version's models and results are removed with it (nothing else can use them). Call it under the
+    dataset's lock (keys.dataset_lock)."""
+    previous = _version_of(client, meta["name"])
     with client.pipeline(transaction=True) as pipe:
         pipe.set(keys.dataset_data(meta["name"]), data)
         pipe.set(keys.dataset_meta(meta["name"]), orjson.dumps(meta))
         pipe.sadd(keys.DATASET_INDEX, meta["name"])
+        pipe.execute()
+    if previous is None or previous == meta["version"] or _version_in_use(client, previous):
+        return Forgotten()
+    return forget_version(client, previous)
+
+
+def delete(client: redis.Redis, name: str) -> Forgotten:
+    """Remove a dataset, its models and its results; call it under the dataset's lock."""
+    version = _version_of(client, name)
+    if version is None:
+        raise UnknownDataset(f"Dataset {shown(name)} does not exist; GET /datasets lists the available ones.")
+    with client.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.dataset_data(name), keys.dataset_meta(name))
+        pipe.srem(keys.DATASET_INDEX, name)
+        pipe.execute()
+    return Forgotten() if _version_in_use(client, version) else forget_version(client, version)
+
+
+def _version_of(client: redis.Redis, name: str) -> str | None:
+    raw = client.get(keys.dataset_meta(name))
+    return None if raw is None else orjson.loads(raw)["version"]
+
+
+def _version_in_use(client: redis.Redis, version: str) -> bool:
+    """Another dataset name holds the same bytes and options (the same version): keep its models."""
+    return any(meta["version"] == version for meta in list_all(client))
+
+
+def forget_version(client: redis.Redis, version: str) -> Forgotten:
+    """Delete the models trained on a dataset version and the results computed on it."""
+    models: Any = client.smembers(keys.version_models(version))
+    results: Any = client.smembers(keys.version_results(version))
+    doomed = [keys.version_models(version), keys.version_results(version)]
+    for model_id in (as_text(m) for m in models):
+        doomed += [keys.model_blob(model_id), keys.model_meta(model_id)]
+    for job_id in (as_text(j) for j in results):
+        doomed += [keys.job_result(job_id), keys.job_answer_gzip(job_id)]
+    for start in range(0, len(doomed), 500):
+        client.unlink(*doomed[start:start + 500])
+    return Forgotten(models=len(models), results=len(results))
+
+
+def as_text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def remember_model(pipe: redis.client.Pipeline, version: str, model_id: str) -> None:
+    pipe.sadd(keys.version_models(version), model_id)
+
+
+def remember_result(client: redis.Redis, version: str, job_id: str, ttl: int) -> None:
+    """Index a stored result under its dataset version; the index lives as long as the newest result."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.sadd(keys.version_results(version), job_id)
+        pipe.expire(keys.version_results(version), ttl)
         pipe.execute()
 
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -22,6 +23,8 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MIN_ROWS = 10
 MAX_COLUMNS = 2000
 STORAGE = "arrow-ipc-zstd"  # meta["storage"]: how common.columnar stores a dataset (older ones hold CSV text)
+MAX_COLUMN_NAME_CHARS = 500
+MAX_CLASSES = 20  # most classes of a categorical target (explain.training refuses more, too)
 
 
 @dataclass(frozen=True)
@@ -40,19 +43,38 @@ def check_name(name: str) -> str:
     return name
 
 
+def _header_line(data: bytes) -> str:
+    """The first line, refused with a reason when it cannot be a CSV header line."""
+    if b"\0" in data:
+        raise InvalidDataset("The body holds NUL bytes, so it is not a text CSV; send the CSV as UTF-8 text.")
+    line = data.partition(b"\n")[0].decode("utf-8-sig", errors="replace").removesuffix("\r")
+    if "\r" in line:
+        raise InvalidDataset("The CSV's lines end with a lone carriage return (CR, old Mac style); save it with "
+                             "LF or CRLF line endings.")
+    return line
+
+
 def _read_header(data: bytes) -> list[str]:
-    first_line = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
-    header = next(csv.reader([first_line]), [])
+    try:
+        header = next(csv.reader([_header_line(data)]), [])
+    except csv.Error as exc:  # e.g. a field over the csv module's limit (128 KiB), an unclosed quote
+        raise InvalidDataset(f"The CSV header cannot be read ({shown(str(exc), quoted=False)}); the first line "
+                             "must name every column, separated by commas.") from None
     if not header or all(not h.strip() for h in header):
         raise InvalidDataset("The CSV has no header row; the first line must name every column.")
+    long = [i + 1 for i, h in enumerate(header) if len(h) > MAX_COLUMN_NAME_CHARS]
+    if long:
+        raise InvalidDataset(f"The CSV header has column names over {MAX_COLUMN_NAME_CHARS} characters at "
+                             f"positions {long[:20]}; shorten them.")
     blanks = [i + 1 for i, h in enumerate(header) if not h.strip()]
     if blanks:
-        raise InvalidDataset(f"The CSV header has empty column names at positions {blanks}; name every column.")
+        raise InvalidDataset(f"The CSV header has empty column names at positions {blanks[:20]}; name every "
+                             "column.")
     seen: set[str] = set()
     duplicates = sorted({h for h in header if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
     if duplicates:
-        raise InvalidDataset(f"The CSV header repeats column names {duplicates}; each name must be unique.",
-                             details={"duplicated_columns": duplicates})
+        raise InvalidDataset(f"The CSV header repeats column names {shown(duplicates)}; each name must be unique.",
+                             details={"duplicated_columns": duplicates[:20]})
     return header
 
 
@@ -93,8 +115,8 @@ def _read(data: bytes, form: str, max_rows: int) -> tuple[list[str], pd.DataFram
     header = _read_header(data)
     try:
         return header, parse_csv(data)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidDataset(f"The CSV could not be parsed: {exc}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        raise InvalidDataset(f"The CSV could not be parsed: {shown(str(exc), quoted=False)}") from None
 
 
 def column_type(series: pd.Series) -> str:
@@ -109,7 +131,9 @@ def column_type(series: pd.Series) -> str:
 def _column_summary(series: pd.Series, kind: str) -> dict[str, Any]:
     summary: dict[str, Any] = {"name": str(series.name), "type": kind, "missing": int(series.isna().sum())}
     if kind == "numeric":
-        clean = series.dropna().astype(float)
+        values = series.dropna().astype(float)
+        clean = values[np.isfinite(values)]
+        summary.update(non_finite=len(values) - len(clean), unique=int(clean.nunique()))
         if len(clean):
             q = clean.quantile([0.25, 0.5, 0.75]).to_numpy()
             summary.update(min=float(clean.min()), max=float(clean.max()), mean=float(clean.mean()),
@@ -175,16 +199,40 @@ def feature_columns(meta: dict, target: str) -> list[str]:
 
 
 def resolve_target(meta: dict, requested: str | None) -> str:
+    """The target to explain, checked against the dataset's stored statistics: what can be known to fail
+    before training is refused here (a 400 at the web, before anything is enqueued)."""
     target = requested or meta.get("default_target")
     if not target:
-        raise InvalidDataset(f"Dataset {meta['name']!r} has no default_target; name a target_variable.")
+        raise InvalidDataset(f"Dataset {shown(meta['name'])} has no default_target; name a target_variable.")
     types = column_types(meta)
     if target not in types:
-        raise UnknownColumn(f"target_variable {target!r} is not a column of dataset {meta['name']!r}; "
-                            f"the columns are {list(types)}.", details={"column": target})
+        raise UnknownColumn(f"target_variable {shown(target)} is not a column of dataset {shown(meta['name'])}; "
+                            f"the columns are {shown(list(types), limit=2000)}.",
+                            details={"column": shown(target, quoted=False)})
     if types[target] == "id":
-        raise InvalidDataset(f"target_variable {target!r} is an id column; choose a numeric or categorical one.")
+        raise InvalidDataset(f"target_variable {shown(target)} is an id column; choose a numeric or categorical "
+                             "one.")
+    _check_target_statistics(meta, next(c for c in meta["columns"] if c["name"] == target))
+    if not feature_columns(meta, target):
+        raise InvalidDataset(f"No feature is left to explain {shown(target)} with: every other column of dataset "
+                             f"{shown(meta['name'])} is an id or excluded; upload it with fewer exclude_columns.")
     return target
+
+
+def _check_target_statistics(meta: dict, column: dict) -> None:
+    name, kind = shown(column["name"]), column["type"]
+    if column["missing"] >= meta["rows"]:
+        raise InvalidDataset(f"target_variable {name} has no values (every row is missing); choose another.")
+    if column.get("non_finite"):
+        raise InvalidDataset(f"target_variable {name} has {column['non_finite']} infinite values; replace or "
+                             "remove them, or choose another target.")
+    unique = column.get("unique")
+    if unique is not None and unique < 2:
+        raise InvalidDataset(f"target_variable {name} has a single value; a constant cannot be explained, "
+                             "choose another target.")
+    if kind != "numeric" and unique is not None and unique > MAX_CLASSES:
+        raise InvalidDataset(f"target_variable {name} has {unique} classes; at most {MAX_CLASSES} are supported: "
+                             "group its classes or choose another target.")
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -90,15 +90,27 @@ def csv_bytes(settings: Settings) -> tuple[bytes, datasets.DatasetOptions]:
 
 
 def ensure_loaded(client: redis.Redis, settings: Settings) -> str:
-    """Load `default` into Redis unless this exact version is there; one process does it, under a lock."""
+    """Load `default` into Redis unless this exact version is there; one process does it, under a lock.
+
+    A `default` a client stored (PUT /datasets/default) is kept, unless DEFAULT_DATASET_PATH is set:
+    then the operator's file wins, and the log says it replaced the client's table."""
     data, options = csv_bytes(settings)
     meta, parsed = datasets.describe(data, options, name=NAME, max_rows=max(settings.max_rows, ROWS))
+    origin = "DEFAULT_DATASET_PATH" if settings.default_dataset_path else "built-in"
     with client.lock(keys.dataset_lock(NAME), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=60):
         current = client.get(keys.dataset_meta(NAME))
-        if current is not None and dataset_store.load_meta(client, NAME)["version"] == meta["version"]:
+        stored = dataset_store.load_meta(client, NAME) if current is not None else None
+        if stored is not None and stored["version"] == meta["version"]:
             return meta["version"]
-        dataset_store.store(client, meta, columnar.to_arrow(parsed))
-        log.info("loaded dataset %r version %s (%d rows)", NAME, meta["version"], meta["rows"])
+        if stored is not None and stored.get("origin") == dataset_store.ORIGIN_UPLOAD:
+            if not settings.default_dataset_path:
+                log.info("dataset %r version %s was stored by a client; start-up keeps it", NAME, stored["version"])
+                return stored["version"]
+            log.warning("DEFAULT_DATASET_PATH %s replaces the dataset %r a client stored (version %s)",
+                        settings.default_dataset_path, NAME, stored["version"])
+        dataset_store.store(client, meta | {"origin": origin}, columnar.to_arrow(parsed))
+        log.info("loaded dataset %r version %s (%d rows) from the %s table", NAME, meta["version"], meta["rows"],
+                 origin)
     return meta["version"]
 
 

@@ -58,6 +58,11 @@ class InvalidDataset(InvalidRequest):
     code = "invalid_dataset"
 
 
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class Unauthorized(ServiceError):
     status = 401
     code = "unauthorized"
@@ -91,3 +96,10 @@ class JobAlreadyEnded(Conflict):
 
 class CallbackNotAllowed(InvalidRequest):
     code = "callback_not_allowed"
+
+
+class RedisOutOfMemory(ServiceError):
+    """Redis refused a write for memory (maxmemory with noeviction): the store is full, not broken."""
+
+    status = 507
+    code = "insufficient_storage"

@@ -38,6 +38,16 @@ def model_lock(model_id: str) -> str:
 MODEL_TRAININGS = f"{PREFIX}stats:model_trainings"
 
 
+def version_models(dataset_version: str) -> str:
+    """Set of the ids of the models trained on one dataset version (removed with that version)."""
+    return f"{PREFIX}version:{dataset_version}:models"
+
+
+def version_results(dataset_version: str) -> str:
+    """Set of the ids of the jobs whose results were computed on one dataset version."""
+    return f"{PREFIX}version:{dataset_version}:results"
+
+
 def job_result(job_id: str) -> str:
     return f"{PREFIX}result:{job_id}"
 

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from common.errors import shown
+
 
 class AnalyzeRequest(BaseModel):
     """POST /analyze. Unknown fields are ignored so clients of the earlier service keep working.
@@ -45,13 +47,20 @@ class AnalyzeRequest(BaseModel):
             return [value]
         return [] if value is None else value
 
+    @field_validator("sample_size", mode="before")
+    @classmethod
+    def _sample_size_is_no_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # pydantic's lax int would read true as 1
+            raise ValueError("sample_size must be a whole number of rows (1 or more), not true/false")
+        return value
+
     @field_validator("data")
     @classmethod
     def _rows_hold_scalars(cls, rows: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
         for index, row in enumerate(rows or []):
             for key, value in row.items():
                 if not isinstance(value, str | int | float | bool | None):
-                    raise ValueError(f"data[{index}][{key!r}] must be a string, number, boolean or null")
+                    raise ValueError(f"data[{index}][{shown(key)}] must be a string, number, boolean or null")
         return rows
 
     @field_validator("target_variable", mode="before")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from common import datasets
-from common.errors import EmptySelection, TooManyRows
+from common.errors import EmptySelection, TooManyRows, shown
 from common.filters import apply_filters, parse_filters
 from common.request import AnalyzeRequest
 
@@ -28,7 +28,8 @@ def select_rows(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, max_ro
     keep = apply_filters(candidates, filters, reference=frame)
     chosen = candidates[keep]
     if len(chosen) == 0:
-        raise EmptySelection(f"The filters {request.demographic_filters} select no rows; loosen or remove one.")
+        raise EmptySelection(f"The filters {shown(request.demographic_filters)} select no rows; loosen or remove "
+                             "one.")
     limit = min(request.sample_size or max_rows, max_rows)
     selected = len(chosen)
     if selected > limit:
@@ -46,5 +47,28 @@ def _given_rows(data: list[dict], meta: dict, max_rows: int, warnings: list[str]
     rows = pd.DataFrame.from_records(data)
     unknown = sorted(str(c) for c in rows.columns if c not in known)
     if unknown:
-        warnings.append(f"ignored unknown keys in data: {', '.join(unknown)}")
-    return rows.reindex(columns=known)
+        warnings.append(f"ignored unknown keys in data: {shown(', '.join(unknown), quoted=False)}")
+    rows = rows.reindex(columns=known)
+    numeric = [c["name"] for c in meta["columns"] if c["type"] == "numeric"]
+    warnings.extend(_not_numbers(rows, numeric))
+    return rows
+
+
+WRONG_TYPE_WARNINGS = 20  # at most this many cells are named; the warning counts the rest
+
+
+def _not_numbers(rows: pd.DataFrame, numeric: list[str]) -> list[str]:
+    """A warning naming each `data` cell of a numeric column that holds no number (it is explained as
+    missing, which the client should know rather than discover)."""
+    found: list[str] = []
+    total = 0
+    for column in numeric:
+        values = rows[column]
+        bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+        total += int(bad.sum())
+        for index in bad[bad].index[:max(0, WRONG_TYPE_WARNINGS - len(found))]:
+            found.append(f"data[{index}][{shown(column)}] = {shown(values[index], limit=40)} is not a number; "
+                         "it was explained as missing")
+    if total > len(found):
+        found.append(f"{total - len(found)} more data values of numeric columns are not numbers (explained as missing)")
+    return found

@@ -127,6 +127,9 @@ def _setting(parse: Callable[[str], Any], default: Any, doc: str, shown_default:
 class Settings:
     """Every setting of the service, with its parser, default and documentation; build it with :meth:`from_env`."""
 
+    host: str | None = _setting(_text, None, "Address the web listens on. Unset: 0.0.0.0 (all interfaces) when "
+                                "API_KEY is set, else 127.0.0.1 only; the service logs a warning when it serves "
+                                "without a key.", "127.0.0.1, or 0.0.0.0 with API_KEY (0.0.0.0 in the container)")
     port: int = _setting(_port, 10000, "HTTP port of the web process.")
     api_key: str | None = _setting(_text, None, "When set, every endpoint but /ping, /health, /openapi.json and "
                                    "/docs requires header X-API-KEY with this value.")
@@ -185,6 +188,10 @@ class Settings:
                                        "answer); at most 30.")
     callback_retries: int = _setting(_non_negative_int, 5, "Further attempts after a callback fails (non-2xx or "
                                      "no answer), after 1, 2, 4, ... seconds (at most 60 each).")
+    long_poll_limit: int | None = _setting(_positive_int, None, "Most GET /job_status?wait= requests that wait at "
+                                           "once; below WEB_THREADS, so /ping and plain polls always find a thread. "
+                                           "A poll beyond it answers the job's current state at once.",
+                                           "WEB_THREADS ÷ 2")
 
     @property
     def embedded_redis(self) -> bool:
@@ -202,6 +209,17 @@ class Settings:
     @property
     def callback_queue_name(self) -> str:
         return f"{self.queue_name}-callbacks"
+
+    @property
+    def effective_host(self) -> str:
+        """The address the web listens on: HOST, else all interfaces with an API_KEY, else 127.0.0.1 only
+        (a service without a key is not offered to the network by default)."""
+        return self.host or ("0.0.0.0" if self.api_key else "127.0.0.1")  # noqa: S104 (with a key only)
+
+    @property
+    def effective_long_poll_limit(self) -> int:
+        """Most requests that long-poll at once: LONG_POLL_LIMIT, by default half of WEB_THREADS."""
+        return self.long_poll_limit or self.web_threads // 2  # 0 with one thread: no poll waits
 
     @property
     def max_upload_bytes(self) -> int:
@@ -241,6 +259,8 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
         problems.append("STUCK_JOB_TIMEOUT must be greater than JOB_TIMEOUT")
     if values["callback_timeout"] > MAX_CALLBACK_TIMEOUT:
         problems.append(f"CALLBACK_TIMEOUT must be at most {MAX_CALLBACK_TIMEOUT:g} seconds")
+    if values["long_poll_limit"] is not None and values["long_poll_limit"] >= values["web_threads"]:
+        problems.append("LONG_POLL_LIMIT must be below WEB_THREADS, so /ping and plain polls always find a thread")
     return problems
 
 

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-from catboost import CatBoost, CatBoostClassifier, CatBoostRegressor, Pool
+from catboost import CatBoost, CatBoostClassifier, CatBoostError, CatBoostRegressor, Pool
+
+from common.datasets import MAX_CLASSES
 
 from explain.treeshap import LeafTables
 
@@ -44,7 +46,6 @@ LEGACY_PARAMS = TrainingParams(border_count=254, early_stopping_rounds=None)  # 
 BORDER_BUDGET = 8192  # features x borders: 32 features at CatBoost's full 254, 131 features at 32
 MIN_BORDERS, MAX_BORDERS = 32, 254
 HOLDOUT_FRACTION = 0.2
-MAX_CLASSES = 20
 
 
 class TrainingError(ValueError):
@@ -185,7 +186,10 @@ def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: i
     else:
         model = CatBoostClassifier(**kwargs, loss_function="MultiClass" if task == "multiclass" else "Logloss")
     started = time.perf_counter()
-    _fit(model, split, params)
+    try:
+        _fit(model, split, params)
+    except CatBoostError as exc:  # the data cannot be modelled: a TrainingError is failed once, never retried
+        raise TrainingError(f"CatBoost cannot train a model of {target!r}: {exc}") from exc
     seconds = time.perf_counter() - started
     meta = {
         "task": task,

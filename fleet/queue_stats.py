@@ -23,3 +23,12 @@ def counts(client: redis.Redis, queue_name: str) -> dict[str, int]:
             pipe.zcard(registry.key)
         queued, *sizes = pipe.execute()
     return {"queued_jobs": int(queued)} | {name: int(size) for name, size in zip(registries, sizes, strict=True)}
+
+
+def redis_memory(client: redis.Redis) -> dict[str, int | float | None]:
+    """Redis's memory use against its `maxmemory` (None when unlimited) and the fraction used."""
+    info: dict = client.info("memory")
+    used, limit = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0)) or None
+    return {"used_bytes": used, "maxmemory_bytes": limit,
+            "used_fraction": round(used / limit, 4) if limit else None,
+            "policy": info.get("maxmemory_policy")}

@@ -28,6 +28,7 @@ def environment(settings: Settings) -> dict[str, str]:
     env = {
         "APP_DIR": str(APP_DIR),
         "DATA_DIR": settings.data_dir,
+        "HOST": settings.effective_host,
         "PORT": str(settings.port),
         "WEB_THREADS": str(settings.web_threads),
         "WORKER_COUNT": str(settings.worker_count),
@@ -56,8 +57,11 @@ def prepare_data_dir(data_dir: Path) -> None:
     """Create DATA_DIR's sub-directories; stop with a clear message when this user cannot write there
     (in the container: a bind mount or volume not owned by the image's uid)."""
     try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if data_dir.stat().st_uid == os.getuid():
+            data_dir.chmod(0o700)  # it holds every dataset and result: this user's only
         for path in (data_dir / "redis", data_dir / "logs"):
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for path in (data_dir, data_dir / "redis", data_dir / "logs"):
             if not os.access(path, os.W_OK | os.X_OK):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
@@ -76,12 +80,16 @@ def main() -> None:
     if settings.embedded_redis and shutil.which("redis-server") is None:
         print("entrypoint: REDIS_URL is unset but redis-server is not installed", file=sys.stderr)
         raise SystemExit(2)
+    os.umask(0o077)  # files the service creates (Redis's append-only files, logs) are this user's only
     prepare_data_dir(Path(settings.data_dir))
     env = os.environ | environment(settings)
     supervisord = str(Path(sys.executable).parent / "supervisord")
     if not Path(supervisord).exists():
         supervisord = shutil.which("supervisord") or "supervisord"
-    print(f"entrypoint: serving http://localhost:{settings.port} (data in {settings.data_dir}, "
+    if settings.api_key is None:
+        print(f"entrypoint: WARNING: no API_KEY is set, so anyone who can reach {settings.effective_host}:"
+              f"{settings.port} can use every endpoint; set API_KEY before exposing the service", flush=True)
+    print(f"entrypoint: serving http://{settings.effective_host}:{settings.port} (data in {settings.data_dir}, "
           f"{settings.worker_count} workers x {settings.threads_per_job} threads, "
           f"{'embedded' if settings.embedded_redis else 'external'} Redis, "
           f"shutdown budget {env['SHUTDOWN_BUDGET_SECONDS']} s)", flush=True)

@@ -80,7 +80,7 @@ class TestCleanupEndpoint:
         """dry_run=1 reports the stuck job and stale worker with no write; the real run requeues it."""
         client = service.redis_client()
         assert service.supervisorctl("stop", "worker:*").returncode == 0
-        job_id = service.analyze({"sample_size": 20})
+        job_id = service.analyze({"sample_size": 20, "reuse": False})  # the request above was identical
         job, dead = orphan_queued_job(client, "shap-jobs")
         # live processes keep writing their own heartbeats; everything else must stay as it is
         noisy = ("rq:worker:", "rq:workers", "rq:scheduler", "rq:executions:", "rq:execution:")

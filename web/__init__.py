@@ -20,6 +20,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["shap"] = shared = Services.build(settings)
+    if settings.api_key is None:
+        logging.getLogger(__name__).warning("serving without API_KEY: every endpoint is open to whoever reaches "
+                                            "%s:%d; set API_KEY before exposing it", settings.effective_host,
+                                            settings.port)
 
     errors.register(app)
     app.before_request(auth.require_api_key)

@@ -18,7 +18,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import as_text
 
 from common import jobstates, keys
-from common.errors import InvalidRequest, NotFound
+from common.errors import InvalidRequest, NotFound, shown
 from common.rqtypes import JSONJob
 from web.responses import gzip_chunks
 from web.services import ANSWER_CACHE_ENTRY_BYTES, Services
@@ -41,16 +41,16 @@ class Snapshot:
     ended_at: datetime | None
 
 
-_SNAPSHOT_FIELDS = ("status", "meta", "enqueued_at", "started_at", "ended_at")
+_SNAPSHOT_FIELDS = ("status", "origin", "meta", "enqueued_at", "started_at", "ended_at")
 
 
 def _no_such_job(job_id: str) -> NotFound:
-    return NotFound(f"No job with id {job_id!r}; it never existed or its result expired.")
+    return NotFound(f"No analysis job with id {shown(job_id)}; it never existed or its result expired.")
 
 
 def snapshot(svc: Services, job_id: str) -> Snapshot:
-    status, meta, *dates = svc.redis.hmget(JSONJob.key_for(job_id), _SNAPSHOT_FIELDS)
-    if status is None:
+    status, origin, meta, *dates = svc.redis.hmget(JSONJob.key_for(job_id), _SNAPSHOT_FIELDS)
+    if status is None or origin is None or as_text(origin) != svc.settings.queue_name:  # not the API's job
         raise _no_such_job(job_id)
     # RQ writes ISO 8601 with a Z (rq.utils.utcformat); fromisoformat reads it ~30x faster than strptime
     enqueued_at, started_at, ended_at = (datetime.fromisoformat(as_text(d)) if d else None for d in dates)
@@ -61,9 +61,12 @@ def snapshot(svc: Services, job_id: str) -> Snapshot:
 def fetch(svc: Services, job_id: str) -> Job:
     """The whole job: its error, or where its result's fields lie."""
     try:
-        return JSONJob.fetch(job_id, connection=svc.redis)
+        job = JSONJob.fetch(job_id, connection=svc.redis)
     except NoSuchJobError:
         raise _no_such_job(job_id) from None
+    if job.origin != svc.settings.queue_name:  # only analyses are the public API's jobs
+        raise _no_such_job(job_id)
+    return job
 
 
 def _iso(value: Any) -> str | None:

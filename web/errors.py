@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis.exceptions
 from flask import Flask, Response
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from common.errors import InvalidRequest, PayloadTooLarge, RedisUnavailable, ServiceError
+from common.errors import InvalidRequest, PayloadTooLarge, RedisOutOfMemory, RedisUnavailable, ServiceError, shown
 from common.redis_conn import REDIS_UNREACHABLE
 from web.responses import json_response
 
@@ -22,11 +23,18 @@ def error_body(error: ServiceError) -> dict[str, Any]:
     return body
 
 
+# pydantic messages that say what is wrong but not what to send instead
+_WHAT_TO_SEND = {
+    "int_parsing_size": "is too large; send a whole number of a sensible size (sample_size: at most MAX_ROWS)",
+}
+MAX_PROBLEMS = 20  # a body with thousands of bad values is not answered with thousands of messages
+
+
 def _from_validation(exc: ValidationError) -> InvalidRequest:
     problems = []
-    for item in exc.errors(include_url=False, include_context=False, include_input=False):
-        where = ".".join(str(p) for p in item["loc"]) or "body"
-        problems.append({"field": where, "problem": item["msg"]})
+    for item in exc.errors(include_url=False, include_context=False, include_input=False)[:MAX_PROBLEMS]:
+        where = shown(".".join(str(p) for p in item["loc"]) or "body", quoted=False)
+        problems.append({"field": where, "problem": _WHAT_TO_SEND.get(item["type"], shown(item["msg"], quoted=False))})
     text = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
     return InvalidRequest(f"The request body is invalid: {text}.", details=problems)
 
@@ -47,6 +55,10 @@ def to_service_error(exc: Exception) -> ServiceError:
         return _from_validation(exc)
     if isinstance(exc, HTTPException):
         return _from_http(exc)
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return RedisOutOfMemory("Redis is out of memory (its maxmemory is reached), so nothing more can be stored; "
+                                "delete datasets you no longer need (DELETE /datasets/<name>) or give Redis more "
+                                "memory, then retry.")
     if isinstance(exc, REDIS_UNREACHABLE):
         return RedisUnavailable(f"Redis is unreachable ({exc.__class__.__name__}); retry in a few seconds.")
     raise exc
@@ -65,5 +77,5 @@ def register(app: Flask) -> None:
     def handle(exc: Exception) -> Response:
         return error_response(to_service_error(exc))
 
-    for kind in (ServiceError, ValidationError, HTTPException, *REDIS_UNREACHABLE):
+    for kind in (ServiceError, ValidationError, HTTPException, redis.exceptions.OutOfMemoryError, *REDIS_UNREACHABLE):
         app.register_error_handler(kind, handle)

@@ -16,11 +16,27 @@ from web.services import Services
 BLOCK_SLICE = 1.0  # seconds one blocking read of a job's results stream may last
 POLL_PAUSE_MAX = 0.05  # longest pause between status reads of a long poll that does not block
 WAITERS = "shap-waiters"  # app.extensions key of the semaphore bounding blocked long polls
+POLLERS = "shap-long-polls"  # app.extensions key of the semaphore bounding long polls (LONG_POLL_LIMIT)
 
 
-def install(extensions: dict[str, Any], pool_size: int) -> None:
-    """At most half the web's Redis pool may block in long polls at once; the other waiters poll."""
+def install(extensions: dict[str, Any], pool_size: int, long_poll_limit: int) -> None:
+    """At most LONG_POLL_LIMIT (< WEB_THREADS) requests wait at once, so /ping and plain polls always find
+    a thread; of those, at most half the web's Redis pool may block on Redis, the others poll."""
     extensions[WAITERS] = threading.BoundedSemaphore(max(1, pool_size // 2))
+    extensions[POLLERS] = threading.BoundedSemaphore(long_poll_limit)
+
+
+def wait_if_a_thread_is_free(svc: Services, job: Job, seconds: float) -> bool:
+    """Long-poll (see wait_for_end) unless LONG_POLL_LIMIT requests already wait: then return False at
+    once, and the caller answers the job's current state (a client simply polls again)."""
+    pollers: threading.BoundedSemaphore = current_app.extensions[POLLERS]
+    if not pollers.acquire(blocking=False):
+        return False
+    try:
+        wait_for_end(svc, job, seconds)
+    finally:
+        pollers.release()
+    return True
 
 
 def wait_for_end(svc: Services, job: Job, seconds: float) -> None:

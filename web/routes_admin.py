@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, request
 
 from common.errors import InvalidRequest, ServiceError
@@ -69,19 +70,36 @@ def queue_status() -> Response:
     svc = services()
     try:
         counts = queue_stats.counts(svc.redis, svc.settings.queue_name)
+        memory = queue_stats.redis_memory(svc.redis)
     except REDIS_UNREACHABLE as exc:
         return _unavailable(exc, {"queued_jobs": None, "in_progress_jobs": None, "completed_jobs": None,
                                   "failed_jobs": None, "scheduled_jobs": None, "redis_connected": False})
-    return json_response(counts | {"redis_connected": True})
+    return json_response(counts | {"redis_connected": True, "redis_memory": memory})
+
+
+def _dry_run() -> bool:
+    """`?dry_run=1`, or a JSON body `{"dry_run": true}`; any other body is refused (never ignored: a body
+    asking for a dry run must not run a real cleanup)."""
+    flag = request.args.get("dry_run", "0").strip().lower()
+    if flag not in _YES | _NO:
+        raise InvalidRequest("dry_run must be 1/true/yes or 0/false/no.")
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        return flag in _YES
+    try:
+        body = orjson.loads(raw) if request.mimetype == "application/json" else None
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict) or set(body) - {"dry_run"} or not isinstance(body.get("dry_run", False), bool):
+        raise InvalidRequest('The body of POST /admin/cleanup_jobs may only be the JSON object {"dry_run": true} '
+                             'or {"dry_run": false} (sent as application/json), or empty with ?dry_run=1.')
+    return flag in _YES or bool(body.get("dry_run", False))
 
 
 @blueprint.post("/admin/cleanup_jobs")
 def cleanup_jobs() -> Response:
     svc = services()
-    flag = request.args.get("dry_run", "0").strip().lower()
-    if flag not in _YES | _NO:
-        raise InvalidRequest("dry_run must be 1/true/yes or 0/false/no.")
-    report = cleanup.run_cleanup(svc.redis, svc.settings, dry_run=flag in _YES,
+    report = cleanup.run_cleanup(svc.redis, svc.settings, dry_run=_dry_run(),
                                  wait_for_lock=min(10.0, svc.settings.redis_timeout * 2))
     if not report.ran:
         raise CleanupBusy("Another cleanup run holds the lock and did not finish in time; retry in a few seconds.")

@@ -27,7 +27,8 @@ MAX_WAIT_SECONDS = 30.0
 
 @blueprint.record_once
 def _set_up(state: BlueprintSetupState) -> None:
-    long_poll.install(state.app.extensions, state.app.extensions["shap"].settings.redis_connection_pool_size)
+    settings = state.app.extensions["shap"].settings
+    long_poll.install(state.app.extensions, settings.redis_connection_pool_size, settings.effective_long_poll_limit)
 
 
 def _wait_param(args: Mapping[str, str]) -> float:
@@ -83,8 +84,8 @@ def job_status(job_id: str) -> Response:
         return kept
     token = svc.answers.token()
     snapshot = answers.snapshot(svc, job_id)
-    if ask.wait and snapshot.status not in jobstates.TERMINAL:
-        long_poll.wait_for_end(svc, JSONJob(job_id, connection=svc.redis), ask.wait)
+    waiting = ask.wait and snapshot.status not in jobstates.TERMINAL
+    if waiting and long_poll.wait_if_a_thread_is_free(svc, JSONJob(job_id, connection=svc.redis), ask.wait):
         token = svc.answers.token()
         snapshot = answers.snapshot(svc, job_id)
     if snapshot.status not in (jobstates.FINISHED, jobstates.FAILED):

@@ -1,16 +1,24 @@
-"""GET /metadata, GET /datasets and PUT /datasets/<name>."""
+"""GET /metadata, GET /datasets, PUT /datasets/<name> and DELETE /datasets/<name>."""
 
 from __future__ import annotations
 
 from flask import Blueprint, request
 from rq import Retry
+from rq.job import Job
 
 from common import dataset_store, jobstates, keys
-from common.errors import InvalidDataset
+from common.errors import InvalidDataset, ServiceError, shown
+from common.rqtypes import JSONJob
 from web.responses import json_response
 from web.services import Services, services
 
 blueprint = Blueprint("datasets", __name__)
+IN_USE_SHOWN = 20  # job ids a 409 lists
+
+
+class DatasetInUse(ServiceError):
+    status = 409
+    code = "dataset_in_use"
 
 
 def _listed(meta: dict) -> dict:
@@ -86,10 +94,11 @@ def put_dataset(name: str):
     meta["stored_bytes"] = len(stored)
     with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
         created = not svc.redis.exists(keys.dataset_meta(name))
-        dataset_store.store(svc.redis, meta, stored)
+        removed = dataset_store.store(svc.redis, meta | {"origin": dataset_store.ORIGIN_UPLOAD}, stored)
     training = _enqueue_training(svc, meta) if meta["default_target"] else None
     return json_response({"success": True, "dataset": name, "version": meta["version"], "rows": meta["rows"],
-                          "columns": meta["columns"], "created": bool(created), "training_job_id": training},
+                          "columns": meta["columns"], "created": bool(created), "training_job_id": training,
+                          "removed": {"models": removed.models, "results": removed.results}},
                          201 if created else 200)
 
 
@@ -108,3 +117,37 @@ def _enqueue_training(svc: Services, meta: dict) -> str:
         description=f"training of {meta['default_target']} on {meta['name']}",
     )
     return job.id
+
+
+def _jobs_using(name: str) -> list[str]:
+    """Ids of the jobs on dataset `name` that are waiting or running: RQ's queue, the intermediate
+    queue a worker moves a job through as it takes it, and the started and scheduled (retry) registries."""
+    svc = services()
+    queue = svc.queue
+    ids = [*queue.get_job_ids(), *queue.intermediate_queue.get_job_ids(),
+           *queue.started_job_registry.get_job_ids(), *queue.scheduled_job_registry.get_job_ids()]
+    jobs = JSONJob.fetch_many(list(dict.fromkeys(ids)), connection=svc.redis)
+    return [job.id for job in jobs if job is not None and _dataset_of(job) == name]
+
+
+def _dataset_of(job: Job) -> str | None:
+    """The dataset an analysis (kwargs `request`) or a training job (kwargs `dataset`) reads."""
+    return (job.kwargs.get("request") or {}).get("dataset") or job.kwargs.get("dataset")
+
+
+@blueprint.delete("/datasets/<name>")
+def delete_dataset(name: str):
+    """Remove a dataset with its models and results; refused while a queued or running job uses it."""
+    from common import datasets
+
+    svc = services()
+    datasets.check_name(name)
+    with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
+        using = _jobs_using(name)
+        if using:
+            raise DatasetInUse(f"Dataset {shown(name)} is used by {len(using)} queued or running jobs; wait for "
+                               "them to end (or cancel them: DELETE /job_status/<id>), then delete it.",
+                               details={"jobs": using[:IN_USE_SHOWN]})
+        removed = dataset_store.delete(svc.redis, name)
+    return json_response({"success": True, "dataset": name, "deleted": True,
+                          "removed": {"models": removed.models, "results": removed.results}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -15,6 +16,7 @@ from web.responses import json_response
 from web.services import services
 
 blueprint = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
 
 
 def memory_usage_mb() -> float:
@@ -41,8 +43,11 @@ def health():
         body["workers"] = {"active": sum(v.live for v in verdicts), "total": len(verdicts)}
         body["queue"] = {"queued": counts["queued_jobs"], "started": counts["in_progress_jobs"],
                          "failed": counts["failed_jobs"]}
-    except REDIS_UNREACHABLE as exc:
-        body.update(status="unavailable", redis_connected=False, error=f"Redis is unreachable: {exc}")
+        body["redis_memory"] = queue_stats.redis_memory(svc.redis)
+    except REDIS_UNREACHABLE as exc:  # public: the body names no address, the log keeps the detail
+        log.warning("/health: Redis is unreachable: %s", exc)
+        body.update(status="unavailable", redis_connected=False,
+                    error="Redis is unreachable; the service retries, check again in a few seconds.")
         return json_response(body, 503)
     if body["workers"]["active"] == 0:  # type: ignore[index]
         body["status"] = "degraded"

@@ -10,7 +10,7 @@ from rq import Retry
 from rq.job import Dependency, Job
 
 from common import callbacks, jobstates, reuse
-from common.errors import InvalidRequest, TooManyRows
+from common.errors import InvalidRequest, TooManyRows, UnsupportedMediaType, shown
 from common.request import AnalyzeRequest
 from web.responses import json_response
 from web.services import Services, services
@@ -19,6 +19,11 @@ blueprint = Blueprint("submission", __name__)
 
 
 def json_body() -> Any:
+    """The JSON body; sent as application/json, which a page on another site cannot post without a CORS
+    preflight (text/plain and form bodies are refused, so a browser cannot be made to submit analyses)."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType(f"Content-Type {shown(request.mimetype or 'none')} is not accepted; send the "
+                                   "analysis as JSON with Content-Type: application/json.")
     raw = request.get_data(cache=False)
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.")

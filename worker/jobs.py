@@ -10,7 +10,7 @@ import orjson
 from rq import get_current_job
 from rq.job import Job
 
-from common import datasets, default_dataset, keys, reuse
+from common import dataset_store, datasets, default_dataset, keys, reuse
 from common.jobstates import STAGES
 from common.request import AnalyzeRequest
 from explain.analysis import ROW_CHUNK, analyze
@@ -97,6 +97,8 @@ def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
                           STREAM_SIZES[ctx.settings.aggressive_memory_management][1])
     index = encode_to(result, writer.write)  # result rows are built here, chunk by chunk
     payload_bytes = writer.close()
+    dataset_store.remember_result(ctx.redis, result["version_info"]["dataset_version"], job.id,
+                                  ctx.settings.result_ttl)
     timings = result["timings"] | {"encode_s": time.perf_counter() - step}
     timings["total_s"] = time.perf_counter() - started
     job.meta["timings"] = timings

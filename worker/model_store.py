@@ -14,7 +14,7 @@ from catboost import CatBoost
 from redis.exceptions import LockError
 from redis.lock import Lock
 
-from common import keys
+from common import dataset_store, keys
 from common.redis_conn import REDIS_UNREACHABLE
 from explain.engine import CHECK_ROWS, Prepared, prepare_tables
 from explain.training import TrainedModel, feature_frame, from_bytes, model_id_for, to_bytes, train
@@ -112,6 +112,7 @@ def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str,
             pipe.set(keys.model_meta(model_id), orjson.dumps(meta))
             pipe.set(keys.model_shap_tables(model_id), _tables_blob(prepared))
             pipe.incr(keys.MODEL_TRAININGS)
+            dataset_store.remember_model(pipe, dataset_version, model_id)
             pipe.execute()
         log.info("trained model %s for %r (%s, %d rows) in %.2fs", model_id, target, meta["task"],
                  meta["trained_rows"], meta["training_seconds"])

@@ -21,7 +21,7 @@ from fleet.liveness import JOB_MONITORING_INTERVAL, WORKER_TTL
 # Errors that say the request or its data cannot be explained (or that it ran out of time), not that a
 # worker died: running the job again would fail again.
 NON_RETRYABLE: tuple[type[BaseException], ...] = (ServiceError, ValueError, KeyError, TypeError,
-                                                  JobTimeoutException)
+                                                  JobTimeoutException, redis.exceptions.OutOfMemoryError)
 HORSE_KILLED = "Work-horse terminated unexpectedly"  # the start of RQ's message when a horse dies
 
 

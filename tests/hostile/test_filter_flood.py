@@ -49,29 +49,34 @@ def test_a_hostile_filter_is_refused_with_the_canonical_body(web, text: str) -> 
     assert elapsed < 2, f"refused after {elapsed:.2f}s"  # the old pattern took 8 s for the first one
 
 
-def test_ping_answers_at_once_while_hostile_filters_arrive(web) -> None:
-    """Four clients send hostile filters in a loop; /ping's median stays under 50 ms meanwhile."""
+@pytest.mark.slow
+def test_ping_answers_at_once_while_hostile_filters_arrive(service_factory) -> None:
+    """Four clients send hostile filters in a loop to a whole service (its web in its own process, so a
+    parse that held the GIL there could not also stall this measuring process); /ping meanwhile answers
+    with a median under 50 ms (the old pattern held the web's GIL 8 s per 24 KB filter)."""
+    service = service_factory("flood", env={"WORKER_COUNT": "1"}, wait_for_workers=None)
+    assert service.get("/metadata")[0] == 200  # the default dataset, loaded before timing
     stop = threading.Event()
     refusals: list[int] = []
 
     def flood() -> None:
         while not stop.is_set():
             for text in HOSTILE_FILTERS:
-                refusals.append(web.request("POST", "/analyze", {"demographic_filters": [text]})[0])
+                refusals.append(service.post("/analyze", {"demographic_filters": [text]})[0])
 
     senders = [threading.Thread(target=flood, daemon=True) for _ in range(4)]
     for sender in senders:
         sender.start()
     try:
         time.sleep(0.3)
-        pings = [_ping_ms(web.base) for _ in range(40)]
+        pings = [_ping_ms(service.base) for _ in range(40)]
     finally:
         stop.set()
         for sender in senders:
             sender.join(30)
     assert refusals and set(refusals) == {400}
     assert statistics.median(pings) < 50, pings
-    assert max(pings) < 500, pings  # the old pattern held the GIL for seconds per request
+    assert max(pings) < 1000, pings
 
 
 @pytest.mark.parametrize("name", ["okname%0A", "default%0A", "ok%0Aname", "%0Aok"])
