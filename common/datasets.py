@@ -145,6 +145,17 @@ def _column_summary(series: pd.Series, kind: str) -> dict[str, Any]:
     return summary
 
 
+def _known_options(options: DatasetOptions, names: list[str]) -> list[str]:
+    """`names`, once every column the options name is one of them."""
+    for label, wanted in (("id_columns", options.id_columns), ("exclude_columns", options.exclude_columns),
+                          ("default_target", (options.default_target,) if options.default_target else ())):
+        unknown = [c for c in wanted if c not in names]
+        if unknown:
+            raise UnknownColumn(f"{label} names unknown columns {shown(unknown)}; the columns are "
+                                f"{shown(names, limit=2000)}.")
+    return names
+
+
 def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int,
              form: str = "csv") -> tuple[dict, pd.DataFrame]:
     """Validate an upload (CSV bytes, or a Parquet file when `form` is "parquet") and build the dataset's
@@ -161,12 +172,7 @@ def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int,
         raise InvalidDataset(f"The {what} has {len(frame)} data rows; at least {MIN_ROWS} are needed.")
     if len(frame) > max_rows:
         raise InvalidDataset(f"The {what} has {len(frame)} data rows; at most {max_rows} (MAX_ROWS) are allowed.")
-    names = [str(c) for c in frame.columns]
-    for label, wanted in (("id_columns", options.id_columns), ("exclude_columns", options.exclude_columns),
-                          ("default_target", (options.default_target,) if options.default_target else ())):
-        unknown = [c for c in wanted if c not in names]
-        if unknown:
-            raise UnknownColumn(f"{label} names unknown columns {unknown}; the columns are {names}.")
+    names = _known_options(options, [str(c) for c in frame.columns])
     types = {c: column_type(frame[c]) for c in names}
     id_columns = [c for c in names if c in options.id_columns or types[c] == "id"]
     if options.default_target and options.default_target in id_columns:

@@ -40,6 +40,13 @@ class Ping(BaseModel):
     version: str
 
 
+class RedisMemory(BaseModel):
+    used_bytes: int
+    maxmemory_bytes: int | None = Field(description="Redis's maxmemory; null when unlimited.")
+    used_fraction: float | None
+    policy: str | None = Field(default=None, description="maxmemory-policy (noeviction: full Redis answers 507).")
+
+
 class Health(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
         {"status": "ok", "redis_connected": True, "workers": {"active": 2, "total": 3},
@@ -51,6 +58,7 @@ class Health(BaseModel):
     queue: dict[str, int]
     version: str
     memory_usage_mb: float
+    redis_memory: RedisMemory | None = None
     error: str | None = None
 
 
@@ -184,6 +192,19 @@ class DatasetStored(BaseModel):
     created: bool
     training_job_id: str | None = Field(default=None, description="The background job training the "
                                         "default_target's model (see GET /job_status), or null without one.")
+    removed: Removed | None = Field(default=None, description="What the replaced version took with it.")
+
+
+class Removed(BaseModel):
+    models: int
+    results: int
+
+
+class DatasetDeleted(BaseModel):
+    success: Literal[True]
+    dataset: str
+    deleted: Literal[True]
+    removed: Removed
 
 
 class WorkerInfo(BaseModel):
@@ -216,6 +237,7 @@ class QueueStatus(BaseModel):
     failed_jobs: int
     scheduled_jobs: int
     redis_connected: bool
+    redis_memory: RedisMemory | None = None
 
 
 class CleanupQuery(BaseModel):

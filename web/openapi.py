@@ -73,7 +73,7 @@ def health() -> None:
 
 
 @_declare("/analyze", "POST", json=AnalyzeRequest, resp=_answers({"HTTP_202": m.Accepted, "HTTP_200": m.Accepted},
-          401, 413, 503), tags=["analysis"])
+          401, 413, 415, 503, 507), tags=["analysis"])
 def analyze() -> None:
     """Submit an analysis: checked completely first (400 says what to change; nothing invalid is enqueued),
     then queued: 202 with the job id and where to poll it; 200 when an identical finished analysis answers it."""
@@ -105,12 +105,19 @@ def list_datasets() -> None:
 
 
 @_declare("/datasets/<name>", "PUT", query=m.DatasetQuery,
-          resp=_answers({"HTTP_200": m.DatasetStored, "HTTP_201": m.DatasetStored}, 401, 413, 503),
+          resp=_answers({"HTTP_200": m.DatasetStored, "HTTP_201": m.DatasetStored}, 401, 413, 503, 507),
           tags=["datasets"])
 def put_dataset() -> None:
     """Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body
     (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field
     `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it."""
+
+
+@_declare("/datasets/<name>", "DELETE", resp=_answers({"HTTP_200": m.DatasetDeleted}, 401, 409, 503),
+          tags=["datasets"])
+def delete_dataset() -> None:
+    """Remove a dataset with its models and stored results; 409 dataset_in_use while a queued or running job
+    reads it."""
 
 
 @_declare("/worker-status", "GET", resp=_answers({"HTTP_200": m.WorkerStatus}, 401, 503), tags=["operations"])
