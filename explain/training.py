@@ -17,7 +17,6 @@ import pandas as pd
 from catboost import CatBoost, CatBoostClassifier, CatBoostError, CatBoostRegressor, Pool
 
 from common.datasets import MAX_CLASSES
-
 from explain.treeshap import LeafTables
 
 
