@@ -21,24 +21,29 @@ PARQUET_EXPANSION = 64  # most uncompressed bytes a Parquet upload may declare p
 
 
 def to_arrow(frame: pd.DataFrame) -> bytes:
-    """The Arrow IPC stream (zstd-compressed buffers) of a validated frame."""
+    """The Arrow IPC stream of a validated frame, its buffers LZ4-compressed: measured on the wide table and
+    the 100k x 30 one, half the bytes of uncompressed buffers for a few ms more per read, where zstd
+    took a third of the bytes but twice the read time (a job reads the dataset; Redis holds it once)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, table.schema, options=ipc.IpcWriteOptions(compression="zstd")) as writer:
+    with ipc.new_stream(sink, table.schema, options=ipc.IpcWriteOptions(compression="lz4")) as writer:
         writer.write_table(table, max_chunksize=BATCH_ROWS)
     return sink.getvalue().to_pybytes()
 
 
 def from_arrow(data: bytes) -> pd.DataFrame:
     """The frame `to_arrow` was given, with the service's column rules (text columns as objects, None missing)."""
-    return normalised(ipc.open_stream(pa.py_buffer(data)).read_all().to_pandas())
+    # One thread: a worker parent reads `default` before it forks, and Arrow's thread pool need not exist then
+    reader = ipc.open_stream(pa.py_buffer(data), options=ipc.IpcReadOptions(use_threads=False))
+    return normalised(reader.read_all().to_pandas(use_threads=False))
 
 
 def frame_of_stored(meta: dict, data: bytes) -> pd.DataFrame:
     """A stored dataset's frame: the Arrow form, or the CSV text of a dataset stored before it existed."""
     from common.datasets import parse_csv
 
-    return from_arrow(data) if meta.get("storage") == STORAGE else parse_csv(data)
+    # the codec is in the stream itself, so any "arrow-ipc..." storage (zstd before LZ4) reads alike
+    return from_arrow(data) if str(meta.get("storage", "")).startswith(STORAGE) else parse_csv(data)
 
 
 def is_parquet(data: bytes) -> bool:

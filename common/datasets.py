@@ -22,7 +22,7 @@ from common.errors import InvalidDataset, UnknownColumn, shown
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MIN_ROWS = 10
 MAX_COLUMNS = 2000
-STORAGE = "arrow-ipc-zstd"  # meta["storage"]: how common.columnar stores a dataset (older ones hold CSV text)
+STORAGE = "arrow-ipc"  # meta["storage"]: how common.columnar stores a dataset (older ones hold CSV text)
 MAX_COLUMN_NAME_CHARS = 500
 MAX_CLASSES = 20  # most classes of a categorical target (explain.training refuses more, too)
 
