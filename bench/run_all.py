@@ -39,6 +39,7 @@ SCRIPTS: dict[str, list[str]] = {
     "wide_e2e": [],
     "scaling": [],
     "shap_engine": [],
+    "hostile_input": [],
 }
 TIME_LIMIT = 900  # seconds per script
 
@@ -204,7 +205,21 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                     if is_target else None)
                 add(b, f"{point['rows']:,} rows {case}: stages (s)", stages)
     _shap_engine_rows(results.get("shap_engine"), add)
+    _hostile_rows(results.get("hostile_input"), add)
     return out
+
+
+def _hostile_rows(h: dict[str, Any] | None, add: Any) -> None:
+    if not h:
+        return
+    b = "hostile filters"
+    add(b, "parse of a valid filter (ms)", h["parse_valid_ms"], digits=4)
+    add(b, "worst refusal, 24 KB to 50 MiB and 1,000-character filters (ms)", h["parse_worst_ms"], "< 50",
+        h["parse_worst_ms"] < 50, digits=4)
+    add(b, "/ping p50, quiet / under a flood of 24 KB filters (ms)",
+        f"{fmt(h['ping_quiet_p50_ms'])} / {fmt(h['ping_flood_p50_ms'])}", "flood p50 < 50",
+        h["ping_flood_p50_ms"] < 50)
+    add(b, "/ping p99 / max under the flood (ms)", f"{fmt(h['ping_flood_p99_ms'])} / {fmt(h['ping_flood_max_ms'])}")
 
 
 def _shap_engine_rows(e: dict[str, Any] | None, add: Any) -> None:
