@@ -219,7 +219,7 @@ def _check_model(doc: dict[str, Any], dims: int) -> None:
             raise UnsupportedModel(f"a tree of depth {depth} is deeper than {MAX_DEPTH}")
         if len(tree.get("leaf_weights") or []) != 1 << depth:
             raise UnsupportedModel("the model has no leaf weights")
-        if _fuzzy_zero(np.sum(tree["leaf_weights"])):
+        if _fuzzy_zero(float(sum(tree["leaf_weights"]))):
             raise UnsupportedModel("a tree's leaves all have zero weight")
 
 
@@ -296,22 +296,22 @@ class _Tree:
     features: np.ndarray | None = None  # flat feature indexes of the table's columns
     table: np.ndarray | None = None  # (leaves, features, dims)
 
-    @property
-    def players(self) -> list[tuple[int, ...]]:
-        return sorted(set(self.classes))
+    def __post_init__(self) -> None:
+        self.players = sorted(set(self.classes))  # the tree's classes: its Shapley players
+        self.features = np.array(sorted({f for c in self.players for f in c}), dtype=np.int64)
 
     def mean(self) -> np.ndarray:
         """The tree's expected value: its leaf values weighted by the leaf weights."""
         return (self.leaf_values * self.weights[:, None]).sum(axis=0) / _subtree_weights(self.weights[None])[0][0, 0]
 
-    def set_table(self, phi: np.ndarray) -> None:
-        """Share each class's values (phi: (M, leaves, dims)) equally between its features."""
-        players = self.players
-        self.features = np.array(sorted({f for c in players for f in c}), dtype=np.int64)
-        shares = np.zeros((len(players), len(self.features)))
-        for j, cls in enumerate(players):
-            shares[j, np.searchsorted(self.features, cls)] = 1.0 / len(cls)
-        self.table = np.einsum("jld,jc->lcd", phi, shares)
+    def shares(self, width: int) -> np.ndarray:
+        """(players, width): the share of each class's value that goes to each of the tree's features
+        (equal shares for the categorical features of a CTR combination); columns past them are zero."""
+        assert self.features is not None
+        out = np.zeros((len(self.players), width))
+        for j, cls in enumerate(self.players):
+            out[j, np.searchsorted(self.features, cls)] = 1.0 / len(cls)
+        return out
 
 
 def _compute_tables(trees: list[_Tree], centre: bool) -> None:
@@ -322,7 +322,7 @@ def _compute_tables(trees: list[_Tree], centre: bool) -> None:
     for (depth, players), members in groups.items():
         if depth == 0:  # a constant tree: all of it is in the expected value
             for tree in members:
-                tree.features, tree.table = np.empty(0, dtype=np.int64), np.zeros((1, 0, tree.leaf_values.shape[1]))
+                tree.table = np.zeros((1, 0, tree.leaf_values.shape[1]))
             continue
         step = max(1, GROUP_ELEMENTS // ((1 << players) * depth * (1 << depth)))
         for start in range(0, len(members), step):
@@ -332,8 +332,12 @@ def _compute_tables(trees: list[_Tree], centre: bool) -> None:
                 values = values - np.stack([t.mean().mean() for t in chunk])[:, None, None]
             class_of_split = np.array([[t.players.index(c) for c in t.classes] for t in chunk])
             f = _subset_values(class_of_split, players, np.stack([t.weights for t in chunk]), values)
-            for tree, phi in zip(chunk, _shapley(f, players), strict=True):
-                tree.set_table(phi)
+            width = max(len(t.features) for t in chunk if t.features is not None)
+            shares = np.stack([t.shares(width) for t in chunk])
+            tables = np.einsum("gjld,gjc->glcd", _shapley(f, players), shares)  # (G, leaves, width, dims)
+            for tree, table in zip(chunk, tables, strict=True):
+                assert tree.features is not None
+                tree.table = table[:, :len(tree.features)]
 
 
 # --- the whole model -----------------------------------------------------------------------------------
@@ -370,19 +374,18 @@ def _assemble(trees: list[_Tree], dims: int, n_features: int, bias: np.ndarray) 
     slot_feature: list[int] = []
     for t, tree in enumerate(trees):
         assert tree.table is not None and tree.features is not None
-        for j, flat in enumerate(tree.features.tolist()):
-            padded = np.zeros((width, dims))
-            padded[:len(tree.table)] = tree.table[:, j]
-            slot_values.append(padded)
-            slot_tree.append(t)
-            slot_feature.append(flat)
+        padded = np.zeros((len(tree.features), width, dims))
+        padded[:, :len(tree.table)] = tree.table.transpose(1, 0, 2)
+        slot_values.append(padded)
+        slot_tree += [t] * len(tree.features)
+        slot_feature += tree.features.tolist()
     order = np.argsort(np.asarray(slot_feature, dtype=np.int64), kind="stable")
     columns, column_start = np.unique(np.asarray(slot_feature, dtype=np.int64)[order], return_index=True)
     leaf_base = np.cumsum([0] + [len(t.leaf_values) for t in trees[:-1]])
     return LeafTables(
         n_features=n_features, dims=dims,
         expected=np.sum([t.mean() for t in trees], axis=0) + bias, bias=bias,
-        values=np.stack(slot_values)[order] if slot_values else np.zeros((0, width, dims)),
+        values=np.concatenate(slot_values)[order],
         slot_tree=np.asarray(slot_tree, dtype=np.intp)[order],
         column_start=column_start.astype(np.intp), columns=columns.astype(np.intp),
         leaf_values=np.concatenate([t.leaf_values for t in trees]), leaf_base=leaf_base.astype(np.intp))
