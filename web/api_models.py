@@ -105,7 +105,8 @@ class AnalysisResult(BaseModel):
     model: dict[str, Any]
     version_info: dict[str, str]
     warnings: list[str]
-    timings: dict[str, float]
+    timings: dict[str, float | str] = Field(description="Seconds per stage; `shap_engine` names the engine that ran "
+                                             "(leaf_table or native).")
 
 
 class JobStatus(BaseModel):

@@ -1,15 +1,19 @@
 """Finding 1, the other patterns that see client input: dataset names are matched whole and the
-failure-message reader splits lines by hand (the old pattern's adjacent repeats backtracked)."""
+failure-message reader splits lines by hand (the old pattern's adjacent repeats backtracked). Finding 3's
+DEFAULT_DATASET_PATH half, against a real redis-server."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 
+from common import columnar, dataset_store, datasets, default_dataset
 from common.datasets import check_name
 from common.errors import InvalidDataset
 from common.job_errors import describe_failure
+from common.settings import Settings
 
 
 @pytest.mark.parametrize("name", ["okname\n", "default\n", "a\nb", "", "-x", "a" * 65, "a/b", "a b"])
@@ -37,3 +41,21 @@ def test_a_hostile_failure_line_is_read_at_once(line: str) -> None:
     started = time.perf_counter()
     describe_failure(line)
     assert time.perf_counter() - started < 0.05
+
+
+def test_default_dataset_path_replaces_a_stored_default_and_says_so(redis_server, tmp_path, caplog) -> None:
+    """A client's `default` survives start-up, unless DEFAULT_DATASET_PATH is set: then the file wins, logged."""
+
+    client = redis_server.client()
+    mine = b"y,x\n" + b"".join(b"%d,%d\n" % (i % 4, i) for i in range(20))
+    meta, frame = datasets.describe(mine, datasets.DatasetOptions(), name="default", max_rows=1000)
+    dataset_store.store(client, meta | {"origin": dataset_store.ORIGIN_UPLOAD}, columnar.to_arrow(frame))
+    plain = Settings.from_env({"REDIS_URL": redis_server.url})
+    assert default_dataset.ensure_loaded(client, plain) == meta["version"]
+    path = tmp_path / "operator.csv"
+    path.write_bytes(b"a,b\n" + b"".join(b"%d,%d\n" % (i % 3, i * 2) for i in range(20)))
+    with caplog.at_level(logging.WARNING, logger="common.default_dataset"):
+        replaced = default_dataset.ensure_loaded(client, Settings.from_env({"REDIS_URL": redis_server.url,
+                                                                            "DEFAULT_DATASET_PATH": str(path)}))
+    assert replaced != meta["version"] and dataset_store.load_meta(client, "default")["version"] == replaced
+    assert "DEFAULT_DATASET_PATH" in caplog.text and "a client stored" in caplog.text
