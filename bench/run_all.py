@@ -228,12 +228,13 @@ def _shap_engine_rows(e: dict[str, Any] | None, add: Any) -> None:
     b = f"SHAP engine ({e['model']}, {e['trees']} trees, {e['features']} features, 1 thread)"
     for size in e["sizes"]:
         target = "≥ 20" if size["rows"] == 1_700 else ""
-        add(b, f"{size['rows']:,} rows: native ShapValues / leaf tables (s)",
+        add(b, f"{size['rows']:,} row{'s' if size['rows'] > 1 else ''}: native ShapValues / leaf tables (s)",
             f"{fmt(size['native_s'], 4)} / {fmt(size['engine_s'], 4)}")
-        add(b, f"{size['rows']:,} rows: ratio native / leaf tables, wall (CPU)",
+        add(b, f"{size['rows']:,} row{'s' if size['rows'] > 1 else ''}: ratio native / leaf tables, wall (CPU)",
             f"{fmt(size['ratio_native_to_engine'])} ({fmt(size['ratio_cpu'])})", target,
             size["ratio_native_to_engine"] >= 20 if target else None)
-    add(b, "max abs difference, every size", e["max_abs_difference"], "≤ 1e-9", e["max_abs_difference"] <= 1e-9)
+    add(b, "max abs difference, every size", f"{e['max_abs_difference']:.1e}", "≤ 1e-9",
+        e["max_abs_difference"] <= 1e-9)
     for built in e["table_builds"]:
         add(b, f"tables of {built['model']} ({built['trees']} trees): build / build and check (s)",
             f"{fmt(built['build_s'], 4)} / {fmt(built['build_and_check_s'], 4)}")

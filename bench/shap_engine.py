@@ -34,7 +34,7 @@ TARGET = "Default_Rate"
 
 
 def repeats_for(rows: int) -> int:
-    return 25 if rows <= 100 else 5 if rows <= 2_000 else 2 if rows <= 20_000 else 1
+    return 25 if rows <= 100 else 9 if rows <= 2_000 else 2 if rows <= 20_000 else 1
 
 
 def timed(call: Callable[[], Any]) -> tuple[float, Any]:
