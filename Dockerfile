@@ -56,6 +56,7 @@ RUN mkdir -p /etc/supervisor /data \
 # parse the file. DATA_DIR, HOST, PORT and WEB_THREADS are also settings (README, Configuration); WORKER_COUNT
 # is deliberately not set here so that its default stays the CPU count. HOST: a container listens on
 # every interface of its own network namespace (set API_KEY when it is reachable from outside).
+# LOG_FORMAT=json: in the container every program logs one JSON object per line (README, Structured logs).
 ENV DATA_DIR=/data \
     HOST=0.0.0.0 \
     PORT=10000 \
@@ -64,7 +65,8 @@ ENV DATA_DIR=/data \
     REDIS_AUTOSTART=true \
     WORKER_NUMPROCS=1 \
     WORKER_STOPWAITSECS=615 \
-    WAITRESS_MAX_BODY=53477376
+    WAITRESS_MAX_BODY=53477376 \
+    LOG_FORMAT=json
 
 USER 10001:10001
 VOLUME ["/data"]

@@ -3,9 +3,9 @@ more at the job's entry (worker.jobs); everything downstream reads its attribute
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from common.errors import shown
 
@@ -16,7 +16,9 @@ class AnalyzeRequest(BaseModel):
     The web enqueues `model_dump()` of it (with `target_variable` resolved), and the job validates that
     dict back into this model, so the defaults below are the only ones."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, json_schema_extra={"examples": [
+    # strict: a value of another JSON type is refused, never coerced (0 is not false, "5" is not 5), so the
+    # request the service accepts is the one its OpenAPI document describes
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, strict=True, json_schema_extra={"examples": [
         {"target_variable": "Mortgage_Approvals", "demographic_filters": ["Income > 50000", "Province == ON"]},
         {"analysis_type": "ranking", "dataset": "areas", "sample_size": 500,
          "callback_url": "https://hooks.example.com/shap"}]})
@@ -26,9 +28,12 @@ class AnalyzeRequest(BaseModel):
     target_variable: str | None = Field(default=None, validation_alias=AliasChoices("target_variable", "target"),
                                         description="Column to explain (alias target); default: the dataset's.")
     dataset: str = Field(default="default", description="Name of an uploaded dataset, or the built-in default.")
-    demographic_filters: list[str] = Field(default_factory=list, description=(
-        "Row filters, all applied: 'Income > 50000', 'Province == ON', 'high Income', 'low Age'; operators "
-        "> >= < <= == !=. One string is one filter."))
+    # the documented input is what _one_filter_is_a_list accepts: a list, one string, or null (no filter)
+    demographic_filters: Annotated[list[str], WithJsonSchema({"anyOf": [
+        {"type": "array", "items": {"type": "string"}}, {"type": "string"}, {"type": "null"}]})] = Field(
+        default_factory=list, description=(
+            "Row filters, all applied: 'Income > 50000', 'Province == ON', 'high Income', 'low Age'; operators "
+            "> >= < <= == !=. One string is one filter."))
     sample_size: int | None = Field(default=None, ge=1, description="Most rows explained (default MAX_ROWS); "
                                     "more selected rows are sampled, seeded.")
     data: list[dict[str, Any]] | None = Field(default=None, min_length=1, description=(

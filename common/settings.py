@@ -60,6 +60,13 @@ def _log_level(raw: str) -> str:
     return value
 
 
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"json", "text"}:
+        raise ValueError("must be json or text")
+    return value
+
+
 def _text(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -171,6 +178,9 @@ class Settings:
     default_dataset_path: str | None = _setting(_path, None, "A CSV that replaces the built-in `default` dataset "
                                                 "at start-up.")
     log_level: str = _setting(_log_level, "INFO", "Log level of every process.")
+    log_format: str = _setting(_log_format, "text", "json: one JSON object per line (ts, level, process, logger, "
+                               "message, job_id and request_id when known); text: one readable line. The image "
+                               "sets json.")
     worker_name: str | None = _setting(_text, None, "First name a worker tries (diagnostics and tests); when a "
                                        "live worker holds it, a fresh unique name is used.")
     result_reuse: bool = _setting(_bool, True, "Answer an analysis identical to a finished one (same dataset "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator
 
 import pytest
@@ -54,3 +55,13 @@ def test_cancelling_an_unknown_job_is_404(one_worker: Stack):
     """An id that never existed is a 404 not_found."""
     status, body, _ = one_worker.request("DELETE", "/job_status/no-such-job")
     assert (status, body["code"]) == (404, "not_found")
+
+
+def test_an_id_rq_could_not_have_made_is_404_and_touches_no_job(one_worker: Stack):
+    """Found by schema fuzzing: such ids were a 500, and `<id>:<x>` reached the job `<id>` through RQ."""
+    running = occupy_worker(one_worker)
+    for job_id in ("j\u00f9\u00b4", f"{running}:x", "a b"):
+        status, body, _ = one_worker.request("DELETE", f"/job_status/{urllib.parse.quote(job_id)}")
+        assert (status, body["code"]) == (404, "not_found"), job_id
+    assert one_worker.request("GET", f"/job_status/{running}")[1]["status"] == "started"
+    assert one_worker.request("DELETE", f"/job_status/{running}")[1]["status"] == "stopped"

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from flask import Flask
 
+from common import logs
 from common.settings import Settings
-from web import auth, errors
+from web import auth, errors, request_ids
 from web.services import Services
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; shared clients are created here, once, and stored on the app."""
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s web %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format, "web")
+    logs.add_context(request_ids.current)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -26,7 +27,9 @@ def create_app(settings: Settings | None = None) -> Flask:
                                             settings.port)
 
     errors.register(app)
+    app.before_request(request_ids.assign)  # first: even a refused request has an id to log and return
     app.before_request(auth.require_api_key)
+    app.after_request(request_ids.answer)
 
     from web import (
         openapi,

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import redis
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import JOB_ID_PATTERN, Job
 from rq.serializers import JSONSerializer
 from rq.utils import as_text
 
@@ -59,7 +59,10 @@ def snapshot(svc: Services, job_id: str) -> Snapshot:
 
 
 def fetch(svc: Services, job_id: str) -> Job:
-    """The whole job: its error, or where its result's fields lie."""
+    """The whole job: its error, or where its result's fields lie. An id RQ could never have made is
+    unknown: RQ would refuse it (ValueError), and would read `<id>:<anything>` as the job `<id>`."""
+    if not JOB_ID_PATTERN.fullmatch(job_id):
+        raise _no_such_job(job_id)
     try:
         job = JSONJob.fetch(job_id, connection=svc.redis)
     except NoSuchJobError:

@@ -55,8 +55,8 @@ DECLARED = Flask("shap-microservice-declaration")
 def _declare(rule: str, method: str, **kwargs: Any):
     """Register a declaration-only view for `method rule` on DECLARED, documented by spectree."""
     def register(func):
-        DECLARED.add_url_rule(rule, endpoint=func.__name__, view_func=spec.validate(**kwargs)(func),
-                              methods=[method])
+        documented = spec.validate(operation_id=func.__name__, **kwargs)(func)
+        DECLARED.add_url_rule(rule, endpoint=func.__name__, view_func=documented, methods=[method])
         return func
     return register
 
@@ -165,9 +165,22 @@ _CSV_BODY = {"required": True, "content": {
                                                                                  "format": "binary"}}}}}}
 
 
+_JOB_LINKS = {  # OpenAPI links: the job id of POST /analyze's answer is what the /job_status operations take
+    "GetJobStatus": {"operationId": "job_status", "parameters": {"job_id": "$response.body#/job_id"}},
+    "CancelJob": {"operationId": "cancel_job", "parameters": {"job_id": "$response.body#/job_id"}},
+}
+
+
 def _finish(document: dict[str, Any]) -> dict[str, Any]:
-    """What spectree cannot declare: the CSV body of PUT /datasets, Retry-After on every 503, non-JSON pages."""
+    """What spectree cannot declare: the CSV body of PUT /datasets, Retry-After on every 503, non-JSON pages,
+    the links from a submitted analysis to its status."""
     document["paths"]["/datasets/{name}"]["put"]["requestBody"] = _CSV_BODY
+    for status in ("200", "202"):
+        document["paths"]["/analyze"]["post"]["responses"][status]["links"] = _JOB_LINKS
+    for operation in document["paths"]["/job_status/{job_id}"].values():
+        job_id = next(p for p in operation["parameters"] if p["name"] == "job_id")
+        job_id["schema"]["pattern"] = "^[A-Za-z0-9_-]+$"  # RQ's job ids (rq.job.JOB_ID_PATTERN); others are 404
+        job_id["description"] = "The job_id POST /analyze answered."
     for path, operations in document["paths"].items():
         for operation in operations.values():
             answer = operation["responses"].get("503")

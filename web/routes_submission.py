@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
-from flask import Blueprint, request, url_for
+from flask import Blueprint, g, request, url_for
 from rq import Retry
 from rq.job import Dependency, Job
 
@@ -16,6 +17,7 @@ from web.responses import json_response
 from web.services import Services, services
 
 blueprint = Blueprint("submission", __name__)
+log = logging.getLogger(__name__)
 
 
 def json_body() -> Any:
@@ -71,9 +73,10 @@ def analyze():
         result_ttl=settings.result_ttl,
         failure_ttl=settings.failure_ttl,
         retry=Retry(max=settings.job_retries) if settings.job_retries else None,
-        meta={"progress": {"stage": "queued", "percent": 0}, reuse.META_KEY: print_},
+        meta={"progress": {"stage": "queued", "percent": 0}, reuse.META_KEY: print_, "request_id": g.request_id},
         description=f"analysis of {analysis.target_variable} on {analysis.dataset}",
     )
+    log.info("queued analysis %s of %s on %s", job.id, analysis.target_variable, analysis.dataset)
     status_url = url_for("answers.job_status", job_id=job.id)
     if analysis.callback_url is not None:
         _enqueue_callback(svc, job, analysis.callback_url)

@@ -12,6 +12,7 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import now
 from rq.worker import Worker
 
+from common import logs
 from common.errors import ServiceError
 from common.redis_conn import REDIS_UNREACHABLE
 from common.rqtypes import JSONJob, JSONQueue
@@ -101,6 +102,15 @@ class ShapWorker(Worker):
                           f"seconds); its work horse did not stop by itself and was killed {overrun:.0f}s later")
             self.log.warning("Worker %s: job %s ran past its timeout; failing it: %s", self.name, job.id, exc_string)
         super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+
+    def execute_job(self, job: Job, queue) -> None:
+        """RQ's forking execution, with the job's id and the request id that enqueued it on every log line of
+        this worker and of its work horse (forked inside, so it inherits them) until the job ends."""
+        logs.bind(job_id=job.id, request_id=(job.meta or {}).get("request_id"))
+        try:
+            super().execute_job(job, queue)
+        finally:
+            logs.unbind(*logs.CONTEXT_FIELDS)
 
     def set_current_job_working_time(self, current_job_working_time, pipeline=None):
         if pipeline is not None:

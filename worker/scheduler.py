@@ -15,6 +15,7 @@ import redis
 from rq.job import Job
 from rq_scheduler import Scheduler
 
+from common import logs
 from common.jobstates import CLEANUP_FUNC
 from common.rqtypes import JSONJob, JSONQueue
 from common.settings import Settings
@@ -68,7 +69,7 @@ def register_cleanup(scheduler: Scheduler, settings: Settings) -> None:
 
 def main() -> None:
     settings = startup.load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s scheduler %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format, "scheduler")
     try:
         client = startup.connect(settings)
     except startup.StartupError as exc:

@@ -13,6 +13,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from common import logs
 from common.redis_conn import REDIS_UNREACHABLE, RETRY_ON, worker_redis
 from common.settings import Settings, SettingsError
 from fleet import liveness, naming
@@ -51,8 +52,7 @@ def connect(settings: Settings) -> redis.Redis:
 def run(queue_names: list[str], *, prefix: str, preload: Callable[[redis.Redis, Settings], None],
         with_scheduler: bool = False) -> None:
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level,
-                        format=f"%(asctime)s {prefix} %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format, prefix)
     try:
         client = connect(settings)
         removed = liveness.clear_stale(client)

@@ -1,0 +1,105 @@
+"""Logging for every process: one line per record, as text or as one JSON object (LOG_FORMAT), with the
+context of what the process is doing (`job_id` and `request_id` while a job runs, `request_id` while the
+web serves a request) added to every line.
+
+Context comes from providers the process registers (the web's reads its request, a worker's reads the job
+it runs): common/ knows neither Flask nor RQ."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+
+ContextProvider = Callable[[], dict[str, str]]
+_providers: list[ContextProvider] = []
+_bound: dict[str, str] = {}
+CONTEXT_FIELDS = ("job_id", "request_id")
+REQUEST_ID_MAX = 128
+
+
+def add_context(provider: ContextProvider) -> None:
+    """Register a function whose fields (e.g. request_id) are added to every record while it returns them."""
+    _providers.append(provider)
+
+
+def bind(**fields: str | None) -> None:
+    """Fields added to every record of this process until `unbind` (a worker binds the job it runs; the
+    work horse it forks inherits them)."""
+    _bound.update({k: v for k, v in fields.items() if v})
+
+
+def unbind(*names: str) -> None:
+    for name in names:
+        _bound.pop(name, None)
+
+
+def valid_request_id(value: str | None) -> bool:
+    """A client's X-Request-ID is kept when it is 1-128 characters of letters, digits and - _ . :"""
+    return bool(value) and len(value or "") <= REQUEST_ID_MAX and all(
+        c.isascii() and (c.isalnum() or c in "-_.:") for c in value or "")
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = dict(_bound)
+        for provider in _providers:
+            context.update(provider())
+        for name in CONTEXT_FIELDS:
+            setattr(record, name, context.get(name))
+        return True
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, process, logger, message, job_id/request_id when known, exc."""
+
+    def __init__(self, process: str) -> None:
+        super().__init__()
+        self.process = process
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "process": self.process, "pid": record.process, "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if value:
+                line[name] = value
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(line, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self, process: str) -> None:
+        super().__init__(f"%(asctime)s {process} %(levelname)s %(name)s: %(message)s%(context)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.context = "".join(f" [{name}={getattr(record, name)}]" for name in CONTEXT_FIELDS
+                                 if getattr(record, name, None))
+        return super().format(record)
+
+
+class _ServiceHandler(logging.StreamHandler):
+    """The handler `configure` installs (so a second call replaces it instead of adding another)."""
+
+
+def configure(level: str, log_format: str, process: str) -> None:
+    """The root handler of this process (RQ's loggers use it too: RQ adds its own only when none exists).
+    Like logging.basicConfig, it leaves a root logger that someone else has configured alone (the web app
+    created inside a test run, whose runner captures the logs)."""
+    root = logging.getLogger()
+    if any(not isinstance(old, _ServiceHandler) for old in root.handlers):
+        return
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    handler = _ServiceHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter(process) if log_format == "json" else TextFormatter(process))
+    handler.addFilter(ContextFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
