@@ -59,6 +59,7 @@ def job_answer_gzip(job_id: str) -> str:
 
 CLEANUP_LOCK = f"{PREFIX}lock:cleanup"
 CLEANUP_LAST_RUN = f"{PREFIX}cleanup:last_run"
+CLEANUP_TOTALS = f"{PREFIX}stats:cleanup"  # hash: action -> count since the Redis data began (GET /metrics)
 
 
 def reusable_result(fingerprint: str) -> str:

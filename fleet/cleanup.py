@@ -227,7 +227,14 @@ def run_cleanup(client: redis.Redis, settings: Settings, *, dry_run: bool = Fals
              len(report.stale_workers_removed), report.seconds,
              "".join(f"; {s.job_id} ({s.queue}): {s.reason} -> {s.outcome or s.action}" for s in report.stuck_jobs))
     if not dry_run:
-        client.set(keys.CLEANUP_LAST_RUN, orjson.dumps({"at": time.time(), **report.summary()}))
+        summary = report.summary()
+        with client.pipeline(transaction=False) as pipe:
+            pipe.set(keys.CLEANUP_LAST_RUN, orjson.dumps({"at": time.time(), **summary}))
+            # running totals for /metrics (a cleanup runs in a work horse, which records no samples itself)
+            for action in ("requeued", "failed", "stale_workers_removed"):
+                if summary[action]:
+                    pipe.hincrby(keys.CLEANUP_TOTALS, action, summary[action])
+            pipe.execute()
     return report
 
 

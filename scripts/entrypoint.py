@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from common import metrics
 from common.settings import Settings, SettingsError  # the package is installed (pip install .), not on a path
 
 APP_DIR = Path(__file__).resolve().parent.parent
@@ -38,6 +39,7 @@ def environment(settings: Settings) -> dict[str, str]:
         "WORKER_STOPWAITSECS": str(settings.job_timeout + WORKER_STOP_GRACE),
         "WAITRESS_MAX_BODY": str(settings.max_upload_bytes + 1024 * 1024),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        metrics.ENV: str(metrics.directory(settings.data_dir)),  # GET /metrics merges every program's samples
     }
     env["SHUTDOWN_BUDGET_SECONDS"] = str(shutdown_budget(env))
     return env
@@ -62,7 +64,8 @@ def prepare_data_dir(data_dir: Path) -> None:
             data_dir.chmod(0o700)  # it holds every dataset and result: this user's only
         for path in (data_dir / "redis", data_dir / "logs"):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for path in (data_dir, data_dir / "redis", data_dir / "logs"):
+        metrics.reset(str(data_dir))  # this run's samples only (every program writes its own there)
+        for path in (data_dir, data_dir / "redis", data_dir / "logs", metrics.directory(str(data_dir))):
             if not os.access(path, os.W_OK | os.X_OK):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
     except PermissionError as exc:

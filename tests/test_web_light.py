@@ -25,7 +25,7 @@ calls = [
     client.post("/analyze", data="{bad"),
     client.get("/worker-status"), client.get("/admin/redis_ping"), client.get("/admin/queue_status"),
     client.post("/admin/cleanup_jobs?dry_run=1"), client.post("/admin/cleanup_jobs"),
-    client.get("/openapi.json"), client.get("/docs"), client.get("/docs/init.js"),
+    client.get("/openapi.json"), client.get("/docs"), client.get("/docs/init.js"), client.get("/metrics"),
 ]
 job_id = calls[5].get_json()["job_id"]
 calls.append(client.get(f"/job_status/{job_id}"))
@@ -49,5 +49,5 @@ def test_web_never_imports_catboost_or_shap(redis_server: RedisServer) -> None:
     assert set(report["rules"]) == {
         "/ping", "/health", "/analyze", "/job_status/<job_id>", "/metadata", "/datasets", "/datasets/<name>",
         "/worker-status", "/admin/redis_ping", "/admin/queue_status", "/admin/cleanup_jobs", "/openapi.json",
-        "/docs", "/docs/<path:name>",
+        "/docs", "/docs/<path:name>", "/metrics",
     }

@@ -8,7 +8,7 @@ from flask import Flask
 
 from common import logs
 from common.settings import Settings
-from web import auth, errors, request_ids
+from web import auth, errors, request_ids, telemetry
 from web.services import Services
 
 
@@ -27,9 +27,11 @@ def create_app(settings: Settings | None = None) -> Flask:
                                             settings.port)
 
     errors.register(app)
-    app.before_request(request_ids.assign)  # first: even a refused request has an id to log and return
+    app.before_request(telemetry.start)
+    app.before_request(request_ids.assign)  # before the key check: even a refused request has an id
     app.before_request(auth.require_api_key)
     app.after_request(request_ids.answer)
+    app.after_request(telemetry.finish)
 
     from web import (
         openapi,
@@ -42,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     for module in (routes_health, routes_submission, routes_answers, routes_jobs, routes_datasets, routes_admin,
-                   openapi):
+                   openapi, telemetry):
         app.register_blueprint(module.blueprint)
     shared.invalidations.start()
     threading.Thread(target=_import_data_modules, name="import-pandas", daemon=True).start()

@@ -152,6 +152,11 @@ def docs_page() -> None:
     """This document, in Swagger UI."""
 
 
+@_declare("/metrics", "GET", resp=_answers({"HTTP_200": None}, 401, 503), tags=["operations"])
+def metrics_scrape() -> None:
+    """Prometheus metrics of the web and every worker (text exposition format)."""
+
+
 @_declare("/docs/<path:name>", "GET", resp=_answers({"HTTP_200": None}, 404), tags=["contract"], security=PUBLIC)
 def docs_asset_file() -> None:
     """The vendored Swagger UI files the docs page loads."""
@@ -190,6 +195,9 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
             if path in ("/docs", "/docs/{name}"):
                 operation["responses"]["200"] = {"description": "HTML page", "content": {"text/html": {
                     "schema": {"type": "string"}}}}
+            elif path == "/metrics":
+                operation["responses"]["200"] = {"description": "Prometheus text format", "content": {
+                    "text/plain": {"schema": {"type": "string"}}}}
             elif path == "/openapi.json":
                 operation["responses"]["200"] = {"description": "OpenAPI 3.1 document", "content": {
                     "application/json": {"schema": {"type": "object"}}}}

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 from rq.job import Job
 
-from common import jobstates, keys
+from common import jobstates, keys, metrics
 from common.errors import InvalidRequest
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob
@@ -99,8 +99,10 @@ def _from_memory(svc: Services, ask: Ask) -> Response | None:
     """The kept answer, when one is kept and may be served (a long poll waits unless it is final)."""
     cached = svc.answers.get(ask.job_id, ask.variant)
     if cached is None or not (cached.final or not ask.wait):
+        metrics.count_cache("answers", hit=False)
         return None
     if cached.tracked or svc.redis.exists(JSONJob.key_for(ask.job_id), keys.job_result(ask.job_id)) == 2:
+        metrics.count_cache("answers", hit=True)
         return json_chunks_response([cached.answer], gzipped=cached.gzipped)
     svc.answers.discard(ask.job_id)
     return None

@@ -10,7 +10,7 @@ from flask import Blueprint, g, request, url_for
 from rq import Retry
 from rq.job import Dependency, Job
 
-from common import callbacks, jobstates, reuse
+from common import callbacks, jobstates, metrics, reuse
 from common.errors import InvalidRequest, TooManyRows, UnsupportedMediaType, shown
 from common.request import AnalyzeRequest
 from web.responses import json_response
@@ -63,6 +63,7 @@ def analyze():
     print_ = reuse.fingerprint(analysis, dataset_version)
     if settings.result_reuse and analysis.reuse:
         found = reuse.finished_job_for(svc.redis, print_)
+        metrics.count_cache("results", hit=found is not None)
         if found is not None:  # answered by the stored result of the identical analysis that ran first
             return json_response({"success": True, "job_id": found, "status": jobstates.FINISHED, "cached": True,
                                   "status_url": url_for("answers.job_status", job_id=found)}, 200)

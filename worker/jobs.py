@@ -104,6 +104,7 @@ def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
     job.meta["timings"] = timings
     job.meta["result_index"] = index  # byte ranges of the result's fields, for GET /job_status?fields=
     job.meta["peak_rss_mb"] = peak_rss_mb()
+    job.meta["trained_in_this_job"] = bool(result["model"].get("trained_in_this_job"))  # for the metrics
     report_progress(job, "done")
     if job.meta.get(reuse.META_KEY):  # the result is stored: identical requests may now be answered by it
         reuse.remember(ctx.redis, job.meta[reuse.META_KEY], job.id, ctx.settings.result_ttl)

@@ -6,14 +6,17 @@ from datetime import UTC
 
 import redis
 from rq import worker_registration
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 from rq.worker import Worker
 
-from common import logs
+from common import logs, metrics
 from common.errors import ServiceError
+from common.job_errors import describe_failure
+from common.jobstates import ANALYSIS_FUNC
 from common.redis_conn import REDIS_UNREACHABLE
 from common.rqtypes import JSONJob, JSONQueue
 from fleet import naming
@@ -111,6 +114,8 @@ class ShapWorker(Worker):
             super().execute_job(job, queue)
         finally:
             logs.unbind(*logs.CONTEXT_FIELDS)
+        if job.func_name == ANALYSIS_FUNC:
+            record_outcome(job)
 
     def set_current_job_working_time(self, current_job_working_time, pipeline=None):
         if pipeline is not None:
@@ -120,6 +125,25 @@ class ShapWorker(Worker):
             super().set_current_job_working_time(current_job_working_time)
         except REDIS_UNREACHABLE:
             self.current_job_working_time = current_job_working_time  # Redis gets it with the next heartbeat
+
+
+def record_outcome(job: Job) -> None:
+    """The ended job's outcome and stage timings as metrics, recorded here in the long-lived worker parent
+    (common.metrics: a work horse records none) from what the horse stored in Redis."""
+    try:
+        job.refresh()
+    except NoSuchJobError:  # expired already: nothing to count
+        return
+    except REDIS_UNREACHABLE:  # Redis is down: this job goes uncounted
+        return
+    status = job.get_status(refresh=False)
+    error_type = ""
+    if status == JobStatus.FAILED:
+        latest = job.latest_result()
+        error_type = describe_failure(latest.exc_string if latest else job.exc_info)["type"]
+    meta = job.meta or {}
+    timings = {k: v for k, v in (meta.get("timings") or {}).items() if isinstance(v, int | float)}
+    metrics.observe_job(JobStatus(status).value, error_type, timings, bool(meta.get("trained_in_this_job")))
 
 
 def _seconds_past_timeout(job: Job) -> float | None:
