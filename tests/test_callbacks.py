@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pandas as pd
 import pytest
 
 from devtools.environment import REPO
@@ -62,13 +61,18 @@ class Receiver:
 @pytest.fixture
 def callback_stack(redis_server: RedisServer) -> Iterator[Stack]:
     running = Stack(redis_server, env=dict(ENV)).start_web().start_workers(1)
-    log = open(redis_server.directory / "maintenance.log", "ab")  # noqa: SIM115
-    maintenance = subprocess.Popen([sys.executable, "-m", "worker.maintenance"], cwd=REPO, stdout=log,
-                                   stderr=subprocess.STDOUT, env=stack_env(redis_server.url, running.env))
+    maintenance = start_maintenance(running)
     yield running
     maintenance.terminate()
     maintenance.wait(30)
     running.stop()
+
+
+def start_maintenance(stack: Stack) -> subprocess.Popen:
+    """The maintenance worker, which serves the callback queue (with RQ's scheduler for retries)."""
+    log = open(stack.redis_server.directory / "maintenance.log", "ab")  # noqa: SIM115
+    return subprocess.Popen([sys.executable, "-m", "worker.maintenance"], cwd=REPO, stdout=log,
+                            stderr=subprocess.STDOUT, env=stack_env(stack.redis_server.url, stack.env))
 
 
 def maintenance_log(stack: Stack) -> str:
@@ -96,17 +100,20 @@ def test_a_receiver_that_fails_twice_gets_the_signed_callback_on_the_third_attem
     assert log.count(": HTTP 500 in ") == 2 and log.count(": HTTP 200 in ") == 1
 
 
-def test_a_failed_job_is_reported_failed(callback_stack: Stack):
-    """A job that fails in the worker sends status failed."""
-    frame = pd.DataFrame({"x": range(30), "constant": [5] * 30})
-    status, answer, _ = callback_stack.request("PUT", "/datasets/constant", raw=frame.to_csv(index=False).encode(),
-                                               headers={"Content-Type": "text/csv"})
-    assert status == 201, answer
-    receiver = Receiver().start()
-    job_id = callback_stack.analyze({"dataset": "constant", "target": "constant", "callback_url": receiver.url})
-    wait_until(lambda: receiver.received, 60, message="the callback")
-    assert receiver.bodies()[0]["status"] == "failed"
-    assert callback_stack.wait_job(job_id)["status"] == "failed"
+def test_a_failed_job_is_reported_failed(redis_server: RedisServer):
+    """A job that fails in the worker (here: past JOB_TIMEOUT while it trains) sends status failed."""
+    running = Stack(redis_server, env={**ENV, "JOB_TIMEOUT": "1"}).start_web().start_workers(1)
+    maintenance = start_maintenance(running)
+    try:
+        receiver = Receiver().start()
+        job_id = running.analyze({"target_variable": "Mortgage_Applications", "callback_url": receiver.url})
+        wait_until(lambda: receiver.received, 120, message="the callback")
+        assert receiver.bodies()[0]["status"] == "failed"
+        assert running.wait_job(job_id)["status"] == "failed"
+    finally:
+        maintenance.terminate()
+        maintenance.wait(30)
+        running.stop()
 
 
 @pytest.mark.parametrize("url", ["http://10.0.0.1/hook", "http://127.0.0.1.evil.example/hook", "ftp://127.0.0.1/x",

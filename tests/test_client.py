@@ -8,7 +8,6 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-import pandas as pd
 import pytest
 import shap
 from shap_client import Client, Conflict, InvalidRequest, JobFailed, NotFound, ServiceUnavailable
@@ -75,14 +74,18 @@ def test_service_errors_raise_typed_exceptions_with_their_code(client: Client):
     assert conflict.value.code == "job_already_ended"
 
 
-def test_a_failed_job_raises_job_failed_with_its_error_type(client: Client):
-    """A job that fails in the worker raises JobFailed whose code is the service's error type."""
-
-    client.upload_dataset("client-constant", pd.DataFrame({"x": range(30), "constant": [5] * 30}))
-    job = client.analyze("constant", dataset="client-constant")
-    with pytest.raises(JobFailed) as failed:
-        job.result(timeout=180)
-    assert failed.value.code == "TrainingError"
+def test_a_failed_job_raises_job_failed_with_its_error_type(redis_server: RedisServer):
+    """A job that fails in the worker (past JOB_TIMEOUT) raises JobFailed carrying the service's error type."""
+    running = Stack(redis_server, env={"JOB_TIMEOUT": "1"}).start_web().start_workers(1)
+    try:
+        with Client(running.base) as client:
+            job = client.analyze("Mortgage_Applications")
+            with pytest.raises(JobFailed) as failed:
+                job.result(timeout=120)
+        reported = running.request("GET", f"/job_status/{job.id}")[1]["error"]
+        assert (failed.value.code, failed.value.details) == (reported["type"], reported)
+    finally:
+        running.stop()
 
 
 def test_503_is_retried_until_redis_returns(redis_server: RedisServer):
