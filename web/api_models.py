@@ -109,6 +109,23 @@ class AnalysisResult(BaseModel):
                                              "(leaf_table or native).")
 
 
+class AnalysisResultFields(BaseModel):
+    """Some fields of an AnalysisResult (GET /job_status?fields=...), each typed as in AnalysisResult."""
+
+    model_config = ConfigDict(extra="allow")
+
+    success: bool | None = None
+    summary: str | None = None
+    feature_importance: list[FeatureImportance] | None = None
+    shap_values: dict[str, list[float | None]] | None = None
+    base_value: float | dict[str, float] | None = None
+    results: list[dict[str, Any]] | None = None
+    model: dict[str, Any] | None = None
+    version_info: dict[str, str] | None = None
+    warnings: list[str] | None = None
+    timings: dict[str, float | str] | None = None
+
+
 class JobStatus(BaseModel):
     """A job's state. `result` only when finished (all of it, or the fields named by ?fields=), `error` only
     when failed."""
@@ -129,7 +146,7 @@ class JobStatus(BaseModel):
     enqueued_at: str | None
     started_at: str | None
     ended_at: str | None
-    result: AnalysisResult | dict[str, Any] | None = Field(
+    result: AnalysisResult | AnalysisResultFields | None = Field(
         default=None, description="The AnalysisResult; with ?fields=, only the fields asked for.")
     error: JobError | None = None
 
