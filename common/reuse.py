@@ -29,9 +29,9 @@ def fingerprint(request: AnalyzeRequest, dataset_version: str) -> str:
     return hashlib.sha256(payload).hexdigest()[:32]
 
 
-def finished_job_for(client: redis.Redis, print_: str) -> str | None:
+def finished_job_for(client: redis.Redis, digest: str) -> str | None:
     """The id of a finished job with this fingerprint whose result is still stored, else None."""
-    raw = client.get(keys.reusable_result(print_))
+    raw = client.get(keys.reusable_result(digest))
     if raw is None:
         return None
     job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -43,6 +43,6 @@ def finished_job_for(client: redis.Redis, print_: str) -> str | None:
     return job_id if status == jobstates.FINISHED and stored else None
 
 
-def remember(client: redis.Redis, print_: str, job_id: str, ttl: int) -> None:
-    """Record that `job_id`'s stored result answers `print_` (the worker calls it once the result is stored)."""
-    client.set(keys.reusable_result(print_), job_id, ex=ttl)
+def remember(client: redis.Redis, digest: str, job_id: str, ttl: int) -> None:
+    """Record that `job_id`'s stored result answers `digest` (the worker calls it once the result is stored)."""
+    client.set(keys.reusable_result(digest), job_id, ex=ttl)

@@ -60,9 +60,9 @@ def analyze():
     svc = services()
     analysis, dataset_version = validated_request(svc, json_body())
     settings = svc.settings
-    print_ = reuse.fingerprint(analysis, dataset_version)
+    digest = reuse.fingerprint(analysis, dataset_version)
     if settings.result_reuse and analysis.reuse:
-        found = reuse.finished_job_for(svc.redis, print_)
+        found = reuse.finished_job_for(svc.redis, digest)
         metrics.count_cache("results", hit=found is not None)
         if found is not None:  # answered by the stored result of the identical analysis that ran first
             return json_response({"success": True, "job_id": found, "status": jobstates.FINISHED, "cached": True,
@@ -74,7 +74,7 @@ def analyze():
         result_ttl=settings.result_ttl,
         failure_ttl=settings.failure_ttl,
         retry=Retry(max=settings.job_retries) if settings.job_retries else None,
-        meta={"progress": {"stage": "queued", "percent": 0}, reuse.META_KEY: print_, "request_id": g.request_id},
+        meta={"progress": {"stage": "queued", "percent": 0}, reuse.META_KEY: digest, "request_id": g.request_id},
         description=f"analysis of {analysis.target_variable} on {analysis.dataset}",
     )
     log.info("queued analysis %s of %s on %s", job.id, analysis.target_variable, analysis.dataset)
