@@ -40,7 +40,7 @@ class TestRedisOutage:
             # after it are not held up by a training lock that must first expire (worker/model_store.py).
             for target in ("Province", "Mortgage_Approvals"):
                 assert service.wait_job(service.analyze({"target_variable": target}), 240)["status"] == "finished"
-            accepted = [service.analyze({"target_variable": target})
+            accepted = [service.analyze({"target_variable": target, "reuse": False})  # computed, not reused
                         for _ in range(8) for target in ("Province", "Mortgage_Approvals")]
             wait_until(lambda: service.get("/admin/queue_status")[1]["in_progress_jobs"] > 0, 60,
                        message="a job in progress")

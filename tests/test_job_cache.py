@@ -11,6 +11,7 @@ import pytest
 
 from common import jobstates
 from common.rqtypes import JSONJob, JSONQueue
+from common.settings import Settings
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
 from devtools.waiting import wait_until
@@ -141,8 +142,9 @@ def hmget_calls(server: RedisServer) -> int:
 
 
 def idle_job(server: RedisServer) -> JSONJob:
-    """A job on a queue no worker serves: it stays queued until the test changes it."""
-    queue = JSONQueue("nobody-serves", connection=server.client())
+    """A job on the analysis queue (only its jobs are the API's) of a web with no worker: it stays queued
+    until the test changes it."""
+    queue = JSONQueue(Settings.from_env({}).queue_name, connection=server.client())
     return queue.enqueue(jobstates.ANALYSIS_FUNC, kwargs={"request": {"dataset": "default"}})
 
 
