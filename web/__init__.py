@@ -35,9 +35,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(telemetry.finish)
 
     from web import (
-        openapi,
         routes_admin,
         routes_answers,
+        routes_contract,
         routes_datasets,
         routes_health,
         routes_jobs,
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     for module in (routes_health, routes_submission, routes_answers, routes_jobs, routes_datasets, routes_admin,
-                   openapi, telemetry):
+                   routes_contract, telemetry):
         app.register_blueprint(module.blueprint)
     shared.invalidations.start()
     threading.Thread(target=_import_data_modules, name="import-pandas", daemon=True).start()
@@ -53,7 +53,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def _import_data_modules() -> None:
-    """pandas and the dataset code load after the socket is bound: /ping answers within 2 s of start.
-    Plain import statements, so tools that read imports (import-linter, mypy) see these dependencies."""
+    """pandas, the dataset code and the OpenAPI document's generator load after the socket is bound: /ping
+    answers within 2 s of start. Plain import statements, so tools that read imports (import-linter, mypy)
+    see these dependencies."""
     import common.default_dataset
     import common.selection  # noqa: F401
+    import web.openapi  # noqa: F401

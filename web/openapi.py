@@ -5,15 +5,18 @@ The routes are declared to spectree on a Flask app of their own, `DECLARED`, who
 to carry the declaration and its docstring: spectree's request/response wrapper is never put around the
 served views (it reads a whole response back into memory to check it, which would undo the streaming of
 large results). tests/test_openapi.py fails when the served app has a route, or a method, that DECLARED
-does not document, and the schema fuzzing checks that the served answers conform to the document."""
+does not document, and the schema fuzzing checks that the served answers conform to the document.
+
+Importing spectree and declaring every model costs most of a second, so the served routes live in
+web/routes_contract.py, which imports this module on the first GET /openapi.json (web.create_app also
+warms it in its background import thread, after the socket is bound)."""
 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, send_from_directory
+from flask import Flask
 from spectree import Response as Answers
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import InType, SecureType
@@ -21,10 +24,7 @@ from spectree.models import InType, SecureType
 from common import __version__
 from common.request import AnalyzeRequest
 from web import api_models as m
-from web.responses import json_response
 
-blueprint = Blueprint("contract", __name__)
-ASSETS = Path(__file__).parent / "static" / "docs"
 PUBLIC: list[dict[str, list[str]]] = []
 
 spec = SpecTree(
@@ -210,18 +210,3 @@ def document() -> dict[str, Any]:
     spec.register(DECLARED)
     with DECLARED.app_context():  # spectree reads the routes of flask's current_app
         return _finish(spec.spec)
-
-
-@blueprint.get("/openapi.json")
-def openapi_json() -> Response:
-    return json_response(document())
-
-
-@blueprint.get("/docs")
-def docs() -> Response:
-    return send_from_directory(ASSETS, "index.html")
-
-
-@blueprint.get("/docs/<path:name>")
-def docs_asset(name: str) -> Response:
-    return send_from_directory(ASSETS, name, max_age=86400)
