@@ -26,6 +26,10 @@ def error_body(error: ServiceError) -> dict[str, Any]:
 # pydantic messages that say what is wrong but not what to send instead
 _WHAT_TO_SEND = {
     "int_parsing_size": "is too large; send a whole number of a sensible size (sample_size: at most MAX_ROWS)",
+    "int_type": "must be a whole number written without a decimal point, exponent or quotes, e.g. 500 "
+                "(sample_size: 1 to MAX_ROWS)",
+    "int_from_float": "must be a whole number written without a decimal point, e.g. 500 (sample_size: 1 to "
+                      "MAX_ROWS)",
 }
 MAX_PROBLEMS = 20  # a body with thousands of bad values is not answered with thousands of messages
 

@@ -11,7 +11,7 @@ from common import default_dataset, keys
 from devtools.rq_state import model_lock_held
 from devtools.waiting import wait_until
 
-LOCK_TTL = 0.5  # seconds: a training of a few seconds outlasts many renewal periods (TTL/3)
+LOCK_TTL = 0.4  # seconds: a training of a few seconds outlasts many renewal periods (TTL/3)
 
 
 def _upload(stack, name: str, rows: int) -> None:
@@ -26,7 +26,7 @@ def _upload(stack, name: str, rows: int) -> None:
 def test_a_training_longer_than_the_lock_ttl_finishes_and_is_reused(stack_with) -> None:
     """Two jobs for one model, whose training lasts many MODEL_LOCK_TTLs: both finish, it is trained once."""
     stack = stack_with({"MODEL_LOCK_TTL": str(LOCK_TTL), "JOB_RETRIES": "0"}, workers=2)
-    _upload(stack, "slowtrain", rows=3000)
+    _upload(stack, "slowtrain", rows=6000)
     client = stack.redis()
     request = {"dataset": "slowtrain", "target_variable": "Mortgage_Applications", "sample_size": 50}
     first = stack.analyze(request)
