@@ -34,8 +34,9 @@ class AnalyzeRequest(BaseModel):
         default_factory=list, description=(
             "Row filters, all applied: 'Income > 50000', 'Province == ON', 'high Income', 'low Age'; operators "
             "> >= < <= == !=. One string is one filter."))
-    sample_size: int | None = Field(default=None, ge=1, description="Most rows explained (default MAX_ROWS); "
-                                    "more selected rows are sampled, seeded.")
+    # not strict: 5.0 is a JSON Schema integer, and a huge float gets web.errors' message naming MAX_ROWS
+    sample_size: int | None = Field(default=None, ge=1, strict=False, description=(
+        "Most rows explained (default MAX_ROWS); more selected rows are sampled, seeded."))
     data: list[dict[str, Any]] | None = Field(default=None, min_length=1, description=(
         "Rows to explain instead of the dataset's (column name to string, number, boolean or null)."))
     reuse: bool = Field(default=True, description=(  # common.reuse
@@ -57,6 +58,8 @@ class AnalyzeRequest(BaseModel):
     def _sample_size_is_no_boolean(cls, value: Any) -> Any:
         if isinstance(value, bool):  # pydantic's lax int would read true as 1
             raise ValueError("sample_size must be a whole number of rows (1 or more), not true/false")
+        if isinstance(value, str):  # lax for numbers only (below): "5" is not a number
+            raise ValueError("sample_size must be a whole number of rows (1 or more), not a string")
         return value
 
     @field_validator("data")

@@ -43,7 +43,7 @@ def test_embedded_redis_url_lives_in_data_dir(tmp_path) -> None:
     ("WORKER_COUNT", "0"), ("JOB_RETRIES", "-1"), ("REDIS_URL", "http://x"), ("LOG_LEVEL", "LOUD"),
     ("QUEUE_NAME", "two words"), ("AGGRESSIVE_MEMORY_MANAGEMENT", "sometimes"), ("MAX_UPLOAD_MB", "-3"),
     ("CALLBACK_ALLOWED_HOSTS", "hooks.example.com, http://x"), ("CALLBACK_ALLOWED_HOSTS", "*."),
-    ("CALLBACK_TIMEOUT", "0"), ("CALLBACK_RETRIES", "-2"), ("CALLBACK_SECRET", "  "),
+    ("CALLBACK_TIMEOUT", "0"), ("CALLBACK_RETRIES", "-2"), ("CALLBACK_SECRET", "  "), ("LOG_FORMAT", "xml"),
 ])
 def test_invalid_value_is_refused_naming_the_variable(name: str, value: str) -> None:
     """An invalid value raises SettingsError whose message names the variable and the value."""
