@@ -22,6 +22,7 @@ import pytest
 from rq import Retry
 
 from common.rqtypes import JSONJob, JSONQueue
+from devtools import wide_table
 from devtools.processes import work_horse
 from devtools.redis_server import RedisServer
 from devtools.rq_state import job_hash, model_lock_held
@@ -173,7 +174,27 @@ class TestTrainingLock:
 
 
 class TestJobPastItsTimeout:
-    """A work horse that does not react to RQ's own timeout (stuck outside Python code) is killed."""
+    """A job past JOB_TIMEOUT ends failed as a JobTimeout, wherever it is when its time runs out."""
+
+    def test_a_timeout_while_catboost_trains_is_a_timeout_without_retry(self, tmp_path):
+        """CatBoost turns the alarm's exception into KeyboardInterrupt; the job still ends JobTimeout, once."""
+        server = RedisServer(tmp_path / "redis").start()
+        stack = Stack(server, env={"JOB_TIMEOUT": "1", "JOB_RETRIES": "2"}).start_web().start_workers(1)
+        try:
+            query = wide_table.upload_query().split("&default_target=")[0]  # no training at upload
+            status, answer, _ = stack.request("PUT", f"/datasets/wide?{query}", raw=wide_table.csv_bytes(),
+                                              headers={"Content-Type": "text/csv"})
+            assert status == 201, answer
+            job_id = stack.analyze({"dataset": "wide", "target_variable": wide_table.TARGETS[0], "reuse": False})
+            answer = stack.wait_job(job_id, timeout=120)
+            assert answer["status"] == "failed", answer
+            assert answer["error"]["type"] == "JobTimeout", answer["error"]
+            assert "maximum timeout value (1 seconds)" in answer["error"]["message"]
+            assert JSONQueue(stack.settings.queue_name, connection=server.client()).count == 0  # not requeued
+            assert "KeyboardInterrupt" in stack.worker_logs()  # it was CatBoost's, inside the training
+        finally:
+            stack.stop()
+            server.stop()
 
     def test_a_horse_stuck_past_its_timeout_ends_failed_as_a_timeout_without_retry(self, tmp_path):
         """Killed by the cleanup's stop command (after STUCK_JOB_TIMEOUT) or by RQ's monitor (timeout + 60 s):

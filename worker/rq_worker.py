@@ -9,7 +9,7 @@ from rq import worker_registration
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
-from rq.timeouts import JobTimeoutException
+from rq.timeouts import BaseTimeoutException, JobTimeoutException, UnixSignalDeathPenalty
 from rq.utils import now
 from rq.worker import Worker
 
@@ -29,8 +29,31 @@ NON_RETRYABLE: tuple[type[BaseException], ...] = (ServiceError, ValueError, KeyE
 HORSE_KILLED = "Work-horse terminated unexpectedly"  # the start of RQ's message when a horse dies
 
 
+class JobDeathPenalty(UnixSignalDeathPenalty):
+    """RQ's own SIGALRM timeout, which keeps its exception when CatBoost swallows it.
+
+    CatBoost checks for signals while it trains and turns whatever exception a signal handler raised into a
+    bare KeyboardInterrupt, so RQ's JobTimeoutException, raised in the middle of a long `fit`, would reach
+    RQ as "KeyboardInterrupt" (retried, reported as an unknown error). The exception the alarm raised is
+    kept, and a KeyboardInterrupt leaving the timed block after the alarm fired is replaced by it."""
+
+    def __init__(self, timeout, exception=BaseTimeoutException, **kwargs) -> None:
+        super().__init__(timeout, exception, **kwargs)
+        self._raised: BaseTimeoutException | None = None
+
+    def handle_death_penalty(self, signum, frame):
+        self._raised = self._exception(f"Task exceeded maximum timeout value ({self._timeout} seconds)")
+        raise self._raised
+
+    def __exit__(self, type, value, traceback):
+        super().__exit__(type, value, traceback)
+        if self._raised is not None and isinstance(value, KeyboardInterrupt):
+            raise self._raised from value
+        return False
+
+
 class ShapWorker(Worker):
-    """RQ's forking Worker, with three changes:
+    """RQ's forking Worker, with these changes:
 
     * its birth is an atomic claim of its name (WATCH/MULTI around RQ's own rule), retried with a
       fresh name when RQ reports a collision, a bounded number of times (README, Worker start-up);
@@ -40,9 +63,11 @@ class ShapWorker(Worker):
       heartbeats it cannot send are logged), so the horse's outcome is still recorded when Redis returns;
     * a work horse that outlived its job's timeout and was then killed (by RQ's own monitor at
       timeout + 60 s, or by the cleanup's stop command) ends the job `failed` with a JobTimeout error,
-      without a retry, as RQ's in-horse timeout would have: not `stopped`, not "the worker died".
+      without a retry, as RQ's in-horse timeout would have: not `stopped`, not "the worker died";
+    * its timeout is JobDeathPenalty, so a timeout that fires while CatBoost trains is still a timeout.
     """
 
+    death_penalty_class = JobDeathPenalty
     name_prefix = "shap-worker"
     name_attempts = naming.NAME_ATTEMPTS
     name_backoff = naming.NAME_BACKOFF
