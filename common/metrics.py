@@ -20,9 +20,9 @@ from typing import Any
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 REQUEST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-# job timings (worker.jobs) -> the stage they measure
-STAGES = {"dataset_load_s": "loading_data", "model_s": "model", "shap_s": "shap", "result_s": "building_result",
-          "encode_s": "encoding", "queue_wait_s": "queue_wait"}
+# job timings (worker.jobs) -> the stage they measure; model_s is `training` when the job trained its model
+STAGES = {"dataset_load_s": "loading_data", "model_s": "loading_model", "shap_s": "shap",
+          "result_s": "building_result", "encode_s": "encoding", "queue_wait_s": "queue_wait"}
 
 
 def directory(data_dir: str) -> Path:
@@ -55,7 +55,7 @@ def _metrics() -> dict[str, Any]:
                              ["route", "method"], buckets=REQUEST_BUCKETS),
         "jobs": Counter("shap_jobs_total", "Analysis jobs ended, by outcome and error type", ["outcome", "error_type"]),
         "stages": Histogram("shap_job_stage_duration_seconds", "Seconds each stage of a finished analysis took "
-                            "(model: training when trained_in_this_job, else loading)", ["stage", "trained"],
+                            "(training when the job trained its model)", ["stage", "trained"],
                             buckets=DURATION_BUCKETS),
         "cache": Counter("shap_cache_total", "Cache lookups by cache and result", ["cache", "result"]),
     }
@@ -72,7 +72,8 @@ def observe_job(outcome: str, error_type: str, timings: dict[str, float], traine
     found["jobs"].labels(outcome, error_type).inc()
     for key, stage in STAGES.items():
         if key in timings:
-            found["stages"].labels(stage, "true" if trained else "false").observe(timings[key])
+            named = "training" if key == "model_s" and trained else stage
+            found["stages"].labels(named, "true" if trained else "false").observe(timings[key])
 
 
 def count_cache(cache: str, hit: bool) -> None:

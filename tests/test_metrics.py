@@ -46,6 +46,11 @@ def test_metrics_merge_the_web_and_the_workers_and_need_the_key(service_factory)
     assert sample(text, "shap_http_request_duration_seconds_count", route="/job_status/<job_id>", method="GET") >= 1
     assert sample(text, "shap_jobs_total", outcome="finished", error_type="") >= 1  # written by a worker
     assert sample(text, "shap_job_stage_duration_seconds_count", stage="shap") >= 1
+    named = {"true": "training", "false": "loading_model"}  # the model stage says whether the job trained
+    for trained, stage in named.items():
+        if f'stage="{stage}",trained="{trained}"' in text:
+            assert sample(text, "shap_job_stage_duration_seconds_count", stage=stage, trained=trained) >= 1
+    assert any(f'stage="{stage}"' in text for stage in named.values())
     assert sample(text, "shap_queue_jobs", queue="shap-jobs", state="completed") >= 1
     assert sample(text, "shap_live_workers") >= 3  # two analysis workers and the maintenance worker
     assert sample(text, "shap_cleanup_actions_total", action="requeued") >= 0
