@@ -14,9 +14,10 @@ from catboost import Pool
 from common.request import AnalyzeRequest
 from common.selection import Selection, select_rows
 from explain import engine
+from explain.rows import RowBuilder
 from explain.training import TrainedModel, feature_frame
 
-TOP_CONTRIBUTORS = 3
+SUMMARY_DRIVERS = 3  # features the summary names
 ROW_CHUNK = 10_000  # result rows built and encoded at a time
 Progress = Callable[[str], None]
 
@@ -89,7 +90,7 @@ class ResultRows:
 def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tuple[str, float]], direction: dict,
              rows: int, results: ResultRows) -> str:
     total = sum(v for _, v in ranking) or 1.0
-    top = ranking[:3]
+    top = ranking[:SUMMARY_DRIVERS]
     drivers = ", ".join(f"{name} ({100 * value / total:.0f}%)" for name, value in top)
     scope = " and ".join(request.demographic_filters) or "all rows"
     effects = [f"higher {name} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
@@ -122,11 +123,13 @@ def _ranking(features: list[str], values: np.ndarray) -> list[tuple[str, float]]
     return [(features[i], float(importance[i])) for i in np.argsort(-importance, kind="stable")]
 
 
-def _directions(x: pd.DataFrame, values: np.ndarray, features: list[str], cat_features: list[str]) -> dict:
-    """Per numeric feature, the correlation of its values with its SHAP values (the sign says which way it acts)."""
+def _directions(x: pd.DataFrame, values: np.ndarray, features: list[str], cat_features: list[str],
+                wanted: list[str]) -> dict:
+    """Per numeric feature of `wanted` (the summary names only the strongest few), the correlation of its
+    values with its SHAP values (the sign says which way it acts)."""
     direction = {}
     for i, name in enumerate(features):
-        if name in cat_features:
+        if name in cat_features or name not in wanted:
             continue
         column = x.iloc[:, i].to_numpy(dtype=float)
         ok = np.isfinite(column)
@@ -143,51 +146,34 @@ def _order(explanation: Explanation, task: str, ranked: bool) -> np.ndarray:
     return np.argsort(-key, kind="stable")
 
 
-class RowBuilder:
-    """Builds the row objects of `results` for given positions of the explained frame."""
-
-    def __init__(self, shown: dict[str, np.ndarray], x: pd.DataFrame, features: list[str],
-                 explanation: Explanation, order: np.ndarray, ranked: bool) -> None:
-        self.shown, self.x, self.features, self.explanation = shown, x, features, explanation
-        self.raw = explanation.raw.tolist()
-        self.extra = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in explanation.extra.items()}
-        self.position: np.ndarray | None = None
-        if ranked:
-            self.position = np.empty(len(order), dtype=np.int64)
-            self.position[order] = np.arange(1, len(order) + 1)
-
-    def __call__(self, rows: np.ndarray) -> list[dict[str, Any]]:
-        """The row objects of `rows` (positions in the explained frame), in that order."""
-        chunk_values = self.explanation.values[rows]
-        top_idx = np.argsort(-np.abs(chunk_values), axis=1, kind="stable")[:, :TOP_CONTRIBUTORS]
-        top_shap = np.take_along_axis(chunk_values, top_idx, axis=1).tolist()
-        # the feature values shown beside them: Python objects (floats, strings), NaN made None below
-        top_x = np.take_along_axis(self.x.iloc[rows].to_numpy(dtype=object), top_idx, axis=1).tolist()
-        return [self._row(r, picked, shap_values, shown_x)
-                for r, picked, shap_values, shown_x in zip(rows.tolist(), top_idx.tolist(), top_shap, top_x,
-                                                           strict=True)]
-
-    def _row(self, r: int, picked: list[int], shap_values: list[float], shown_x: list[Any]) -> dict[str, Any]:
-        row: dict[str, Any] = {c: _plain(column[r]) for c, column in self.shown.items()}
-        row["prediction"] = self.explanation.predictions[r]
-        row["raw_prediction"] = self.raw[r]
-        for name, column in self.extra.items():
-            row[name] = column[r]
-        row["top_contributors"] = [
-            {"feature": self.features[j], "shap_value": v, "value": xv if xv == xv else None}  # NaN != NaN
-            for j, v, xv in zip(picked, shap_values, shown_x, strict=True)
-        ]
-        if self.position is not None:
-            row["rank"] = int(self.position[r])
-        return row
-
-
 def _shown_columns(selection: Selection, meta: dict, target: str) -> dict[str, np.ndarray]:
-    """The columns each result row repeats: the id columns, then the target when the rows have it."""
+    """The columns each result row repeats: the id columns, then the target when the rows have it.
+    Plain numpy numbers stay numeric arrays (turned to Python numbers a chunk at a time, explain.rows);
+    anything else (strings, pandas' nullable and date types) becomes Python objects as pandas gives them."""
     shown = [c for c in meta["id_columns"] if c in selection.frame.columns]
     if target in selection.frame.columns:
         shown.append(target)
-    return {c: selection.frame[c].to_numpy(dtype=object) for c in shown}
+    return {c: _column(selection.frame[c]) for c in shown}
+
+
+def _column(series: pd.Series) -> np.ndarray:
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "fiub":
+        return series.to_numpy()
+    return series.to_numpy(dtype=object)
+
+
+def _row_builder(selection: Selection, meta: dict, target: str, x: pd.DataFrame, features: list[str],
+                 explanation: Explanation, order: np.ndarray, ranked: bool) -> RowBuilder:
+    """The builder of `results`' rows: shown columns, prediction, raw_prediction, the task's extras, then
+    top_contributors (and rank), in that order."""
+    columns: dict[str, np.ndarray | list[Any]] = {**_shown_columns(selection, meta, target),
+                                                  "prediction": explanation.predictions,
+                                                  "raw_prediction": explanation.raw, **explanation.extra}
+    position = None
+    if ranked:
+        position = np.empty(len(order), dtype=np.int64)
+        position[order] = np.arange(1, len(order) + 1)
+    return RowBuilder(columns, x, features, explanation.values, position)
 
 
 def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: str, trained: TrainedModel, *,
@@ -222,10 +208,11 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
     features = trained.meta["features"]
     ranked = request.analysis_type == "ranking"
     order = _order(explanation, trained.meta["task"], ranked)
-    rows = RowBuilder(_shown_columns(selection, meta, target), x, features, explanation, order, ranked)
+    rows = _row_builder(selection, meta, target, x, features, explanation, order, ranked)
     results = ResultRows(rows, order, row_chunk)
     ranking = _ranking(features, explanation.values)
-    direction = _directions(x, explanation.values, features, trained.meta["cat_features"])
+    direction = _directions(x, explanation.values, features, trained.meta["cat_features"],
+                            [name for name, _ in ranking[:SUMMARY_DRIVERS]])
     return {
         "success": True,
         "analysis_type": request.analysis_type,
@@ -247,17 +234,6 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
 def _model_info(trained: TrainedModel) -> dict[str, Any]:
     return {k: trained.meta[k] for k in ("task", "metrics", "trained_rows", "features")} | {
         "id": trained.model_id, "trained_in_this_job": trained.trained_now}
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-friendly scalar: numpy numbers become Python ones, NaN/inf become None."""
-    if value is None:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def warm_up() -> None:

@@ -106,6 +106,8 @@ def feature_frame(frame: pd.DataFrame, features: list[str], cat_features: list[s
     for name in features:
         if name in cat_features:
             columns[name] = frame[name].astype(object).where(frame[name].notna(), "").astype(str).to_numpy()
+        elif isinstance(frame[name].dtype, np.dtype) and frame[name].dtype.kind in "fi":
+            columns[name] = frame[name].to_numpy(dtype=dtype)  # already numbers: to_numeric would only copy
         else:
             columns[name] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=dtype)
     return pd.DataFrame(columns, index=frame.index)
