@@ -50,7 +50,10 @@ def plain_list(column: np.ndarray) -> list[Any]:
         return out.tolist()
     if column.dtype.kind in "iub":
         return column.tolist()
-    return [plain(value) for value in column.tolist()]
+    values = column.tolist()
+    if set(map(type, values)) <= {str}:  # text ids: nothing to convert (one C-level pass, not a call per value)
+        return values
+    return [plain(value) for value in values]
 
 
 def plain(value: Any) -> Any:
