@@ -99,7 +99,11 @@ class RowBuilder:
                  values: np.ndarray, position: np.ndarray | None) -> None:
         self.columns, self.x, self.values, self.position = columns, x, values, position
         self.names = np.array(features, dtype=object)
-        self.numeric = all(dtype.kind == "f" for dtype in x.dtypes)  # no categorical feature
+        kinds = np.array([dtype.kind == "f" for dtype in x.dtypes], dtype=bool)
+        self.numeric_positions = np.flatnonzero(kinds)
+        self.categorical_positions = np.flatnonzero(~kinds)  # categorical features: text columns
+        self.category_slot = np.full(len(kinds), -1)  # feature position -> its column among the categorical
+        self.category_slot[self.categorical_positions] = np.arange(len(self.categorical_positions))
 
     def __call__(self, rows: np.ndarray) -> list[dict[str, Any]]:
         """The row objects of `rows` (positions in the explained frame), in that order."""
@@ -124,9 +128,22 @@ class RowBuilder:
         chunk = self.values[rows]
         top = top_positions(chunk, TOP_CONTRIBUTORS)
         shap = np.take_along_axis(chunk, top, axis=1).T.tolist()
-        block = self.x.iloc[rows].to_numpy() if self.numeric else self.x.iloc[rows].to_numpy(dtype=object)
-        shown = _nan_as_none(np.take_along_axis(block, top, axis=1).T)
+        shown = _nan_as_none(self._shown_values(rows, top).T)
         names = self.names[top].T.tolist()
         per_rank = [[{"feature": f, "shap_value": s, "value": v} for f, s, v in zip(*picked, strict=False)]
                     for picked in zip(names, shap, shown, strict=True)]  # (inner lists: equal by construction)
         return list(map(list, zip(*per_rank, strict=True)))
+
+    def _shown_values(self, rows: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """The rows' values of their `top` features: the numeric columns read as one float block, the
+        categorical ones apart (an object copy of the whole chunk cost more than the rest of this)."""
+        if not len(self.categorical_positions):
+            return np.take_along_axis(self.x.iloc[rows].to_numpy(), top, axis=1)
+        floats = np.full((len(rows), self.x.shape[1]), np.nan)
+        floats[:, self.numeric_positions] = self.x.iloc[rows, self.numeric_positions].to_numpy(dtype=np.float64)
+        picked = np.take_along_axis(floats, top, axis=1).astype(object)
+        at, rank = np.nonzero(self.category_slot[top] >= 0)
+        if len(at):
+            text = self.x.iloc[rows, self.categorical_positions].to_numpy(dtype=object)
+            picked[at, rank] = text[at, self.category_slot[top[at, rank]]]
+        return picked

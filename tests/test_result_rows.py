@@ -67,9 +67,11 @@ def rich_inputs(n_features: int, seed: int = 5) -> tuple[dict[str, Any], pd.Data
 
 @pytest.mark.parametrize("n_features", [2, 5, 80])
 @pytest.mark.parametrize("ranked", [False, True])
-def test_the_builder_gives_the_reference_json(n_features: int, ranked: bool) -> None:
+@pytest.mark.parametrize("dtype", ["float64", "float32"])  # float32: AGGRESSIVE_MEMORY_MANAGEMENT's features
+def test_the_builder_gives_the_reference_json(n_features: int, ranked: bool, dtype: str) -> None:
     """Built column-wise, chunk by chunk and out of order, the rows encode to the reference's bytes."""
     columns, x, features, values = rich_inputs(n_features)
+    x = x.astype({name: dtype for name in x.columns if x[name].dtype.kind == "f"})
     position = np.random.default_rng(1).permutation(len(x)) + 1 if ranked else None
     builder = RowBuilder(columns, x, features, values, position)
     for rows in (np.arange(len(x)), np.arange(len(x))[::-1][:17], np.array([3, 4, 9, 2])):
