@@ -65,9 +65,9 @@ class TestScheduledCleanup:
             first = advanced(client, 0)
             stale = rq_worker(client, "shap-jobs", listening=False)
             backdate_heartbeat(client, stale.name, 3600)
-            wait_until(lambda: client.hexists(stale.key, "death"), 30, interval=0.2,
-                       message="the scheduled cleanup to clear the stale record")
-            assert last_run(client) > first
+            # the death mark is set during the run, the last-run record at its end: wait for both
+            wait_until(lambda: client.hexists(stale.key, "death") and last_run(client) > first, 30, interval=0.2,
+                       message="the scheduled cleanup to clear the stale record and record its run")
 
             job = JSONJob.fetch(CLEANUP_JOB_ID, connection=client)
             assert job.origin == MAINTENANCE and job.func_name == "fleet.cleanup.scheduled_cleanup"
