@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from common.datasets import DatasetOptions
+from devtools.service_client import ServiceClient
 
 ROWS = 1700
 SEED = 20261201
@@ -218,6 +219,22 @@ def upload_query(target: str = TARGETS[0]) -> str:
 
 def csv_bytes(rows: int = ROWS, seed: int = SEED) -> bytes:
     return generate(rows, seed).to_csv(index=False).encode()
+
+
+def upload_untrained(service: ServiceClient, name: str = "wide") -> None:
+    """PUT the table as dataset `name` without a default target, so no model is trained at upload."""
+    query = upload_query().split("&default_target=")[0]
+    status, answer, _ = service.put(f"/datasets/{name}?{query}", raw=csv_bytes(),
+                                    headers={"Content-Type": "text/csv"})
+    assert status == 201, answer
+
+
+def slow_analysis(service: ServiceClient, name: str = "wide") -> dict[str, str | bool]:
+    """Upload the table untrained and return the body of an analysis that must train its model first: a
+    second or more of CatBoost on any machine (far more than the built-in table's), so a service started
+    with JOB_TIMEOUT=1 fails it as a JobTimeout every time."""
+    upload_untrained(service, name)
+    return {"dataset": name, "target_variable": TARGETS[0], "reuse": False}
 
 
 def main(argv: list[str] | None = None) -> int:

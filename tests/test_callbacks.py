@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from devtools import wide_table
 from devtools.environment import REPO
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack, stack_env
@@ -106,7 +107,7 @@ def test_a_failed_job_is_reported_failed(redis_server: RedisServer):
     maintenance = start_maintenance(running)
     try:
         receiver = Receiver().start()
-        job_id = running.analyze({"target_variable": "Mortgage_Applications", "callback_url": receiver.url})
+        job_id = running.analyze({**wide_table.slow_analysis(running), "callback_url": receiver.url})
         wait_until(lambda: receiver.received, 120, message="the callback")
         assert receiver.bodies()[0]["status"] == "failed"
         assert running.wait_job(job_id)["status"] == "failed"

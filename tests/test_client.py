@@ -13,6 +13,7 @@ import shap
 from shap_client import Client, Conflict, InvalidRequest, JobFailed, NotFound, ServiceUnavailable
 
 from common import default_dataset
+from devtools import wide_table
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
 
@@ -75,11 +76,12 @@ def test_service_errors_raise_typed_exceptions_with_their_code(client: Client):
 
 
 def test_a_failed_job_raises_job_failed_with_its_error_type(redis_server: RedisServer):
-    """A job that fails in the worker (past JOB_TIMEOUT) raises JobFailed carrying the service's error type."""
+    """A job that fails in the worker (past JOB_TIMEOUT, training) raises JobFailed with the service's error type."""
     running = Stack(redis_server, env={"JOB_TIMEOUT": "1"}).start_web().start_workers(1)
     try:
+        body = wide_table.slow_analysis(running)
         with Client(running.base) as client:
-            job = client.analyze("Mortgage_Applications")
+            job = client.analyze(body["target_variable"], dataset=body["dataset"], reuse=False)
             with pytest.raises(JobFailed) as failed:
                 job.result(timeout=120)
         reported = running.request("GET", f"/job_status/{job.id}")[1]["error"]

@@ -181,11 +181,7 @@ class TestJobPastItsTimeout:
         server = RedisServer(tmp_path / "redis").start()
         stack = Stack(server, env={"JOB_TIMEOUT": "1", "JOB_RETRIES": "2"}).start_web().start_workers(1)
         try:
-            query = wide_table.upload_query().split("&default_target=")[0]  # no training at upload
-            status, answer, _ = stack.request("PUT", f"/datasets/wide?{query}", raw=wide_table.csv_bytes(),
-                                              headers={"Content-Type": "text/csv"})
-            assert status == 201, answer
-            job_id = stack.analyze({"dataset": "wide", "target_variable": wide_table.TARGETS[0], "reuse": False})
+            job_id = stack.analyze(wide_table.slow_analysis(stack))
             answer = stack.wait_job(job_id, timeout=120)
             assert answer["status"] == "failed", answer
             assert answer["error"]["type"] == "JobTimeout", answer["error"]

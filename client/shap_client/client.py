@@ -112,8 +112,9 @@ class Client:
     def analyze(self, target_variable: str | None = None, *, dataset: str = "default",
                 analysis_type: str = "correlation", demographic_filters: Iterable[str] = (),
                 sample_size: int | None = None, data: pd.DataFrame | list[Mapping[str, Any]] | None = None,
-                callback_url: str | None = None) -> Job:
-        """POST /analyze; returns the queued `Job` at once (call `.wait()` or `.result()` on it)."""
+                callback_url: str | None = None, reuse: bool = True) -> Job:
+        """POST /analyze; returns the queued `Job` at once (call `.wait()` or `.result()` on it). With
+        `reuse=False` the service computes afresh even when an identical analysis's result is stored."""
         body: dict[str, Any] = {"analysis_type": analysis_type, "dataset": dataset,
                                 "demographic_filters": list(demographic_filters)}
         if target_variable is not None:
@@ -124,6 +125,8 @@ class Client:
             body["data"] = data if isinstance(data, list) else _records(data)
         if callback_url is not None:
             body["callback_url"] = callback_url
+        if not reuse:
+            body["reuse"] = False
         answer = self.request("POST", "/analyze", json=body)
         return Job(self, answer["job_id"])
 
