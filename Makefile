@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run check test test-fast lint typecheck architecture unit bench clean
+.PHONY: run check test test-fast lint typecheck architecture unit bench clean docs-assets page-assets
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -52,6 +52,16 @@ docs-assets:
 	cd docs-ui && npm ci --ignore-scripts --no-audit --no-fund
 	mkdir -p web/static/docs
 	cd docs-ui/node_modules/swagger-ui-dist && cp $(DOCS_UI_FILES) ../../../web/static/docs/
+
+# The page at /: Vega, Vega-Lite and vega-embed (minified UMD builds) from the npm registry at the versions
+# page-ui/package-lock.json pins, copied into web/static/page/vendor (committed, like docs-assets: no CDN).
+page-assets:
+	cd page-ui && npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p web/static/page/vendor
+	for pkg in vega vega-lite vega-embed; do \
+	  sed '/^\/\/# sourceMappingURL=/d' page-ui/node_modules/$$pkg/build/$$pkg.min.js > web/static/page/vendor/$$pkg.min.js; \
+	  cp page-ui/node_modules/$$pkg/LICENSE web/static/page/vendor/LICENSE-$$pkg; \
+	done
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -9,13 +9,15 @@ from flask import request
 from common.errors import Unauthorized
 from web.services import services
 
-PUBLIC_PATHS = frozenset({"/ping", "/health", "/openapi.json", "/docs"})
-PUBLIC_PREFIX = "/docs/"  # the docs page's vendored assets: the contract itself is public
+PUBLIC_PATHS = frozenset({"/ping", "/health", "/openapi.json", "/docs", "/"})
+# the docs page's vendored assets (the contract itself is public) and the page's files (it holds no data: it
+# asks the analyst for the key and sends it with each call)
+PUBLIC_PREFIXES = ("/docs/", "/page/")
 
 
 def require_api_key() -> None:
     expected = services().settings.api_key
-    if expected is None or request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIX):
+    if expected is None or request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
         return
     given = request.headers.get("X-API-KEY")
     if given is None:

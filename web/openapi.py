@@ -24,6 +24,7 @@ from spectree.models import InType, SecureType
 from common import __version__
 from common.request import AnalyzeRequest
 from web import api_models as m
+from web import page_models
 
 PUBLIC: list[dict[str, list[str]]] = []
 
@@ -162,6 +163,22 @@ def docs_asset_file() -> None:
     """The vendored Swagger UI files the docs page loads."""
 
 
+@_declare("/", "GET", resp=_answers({"HTTP_200": None}), tags=["page"], security=PUBLIC)
+def analyst_page() -> None:
+    """The web page: upload or pick a dataset, compose filters, run an analysis and explore its result."""
+
+
+@_declare("/page/<path:name>", "GET", resp=_answers({"HTTP_200": None}, 404), tags=["page"], security=PUBLIC)
+def page_asset_file() -> None:
+    """The page's scripts, style and vendored charting library (Vega-Lite)."""
+
+
+@_declare("/filters/validate", "POST", json=AnalyzeRequest, resp=_answers({"HTTP_200": page_models.FiltersChecked},
+          401, 413, 415, 503), tags=["analysis"])
+def validate_filters() -> None:
+    """POST /analyze's checks without enqueueing: the same 400 bodies, or 200 with the rows the filters select."""
+
+
 _CSV_BODY = {"required": True, "content": {
     "text/csv": {"schema": {"type": "string"}, "example": "zip_code,Income,Age,Mortgage_Approvals\nZ1,61000,40,130\n"},
     "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
@@ -192,8 +209,11 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
             if answer is not None:
                 answer["headers"] = {"Retry-After": {"schema": {"type": "integer"},
                                                      "description": "Seconds to wait before retrying."}}
-            if path in ("/docs", "/docs/{name}"):
+            if path in ("/docs", "/docs/{name}", "/"):
                 operation["responses"]["200"] = {"description": "HTML page", "content": {"text/html": {
+                    "schema": {"type": "string"}}}}
+            elif path == "/page/{name}":
+                operation["responses"]["200"] = {"description": "a file of the page", "content": {"*/*": {
                     "schema": {"type": "string"}}}}
             elif path == "/metrics":
                 operation["responses"]["200"] = {"description": "Prometheus text format", "content": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from flask import Blueprint, g, request, url_for
@@ -15,6 +15,9 @@ from common.errors import InvalidRequest, TooManyRows, UnsupportedMediaType, sho
 from common.request import AnalyzeRequest
 from web.responses import json_response
 from web.services import Services, services
+
+if TYPE_CHECKING:
+    from common.selection import Selection  # pandas: imported on first use (see web.create_app)
 
 blueprint = Blueprint("submission", __name__)
 log = logging.getLogger(__name__)
@@ -39,6 +42,12 @@ def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
     """Everything that can be checked before enqueueing is checked here, so nothing bad is enqueued.
     Returns the request with its target resolved (a dataset's default_target when none is named) and
     the version of the dataset it was checked against."""
+    resolved, version, _ = checked_request(svc, body)
+    return resolved, version
+
+
+def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str, Selection]:
+    """validated_request's checks, with the rows they select (POST /filters/validate reports them)."""
     from common import datasets, default_dataset, selection  # pandas, on first use: see web.create_app
 
     if not isinstance(body, dict):
@@ -51,8 +60,8 @@ def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
     if parsed.callback_url is not None:
         callbacks.check_url(parsed.callback_url, svc.settings)
     resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
-    selection.select_rows(frame, meta, resolved, max_rows)
-    return resolved, meta["version"]
+    chosen = selection.select_rows(frame, meta, resolved, max_rows)
+    return resolved, meta["version"], chosen
 
 
 @blueprint.post("/analyze")

@@ -1,0 +1,224 @@
+// The page's wiring: dataset -> analysis -> job -> result. Plain ES modules; the charts are Vega-Lite.
+
+import { ApiError, apiKey, fetchPlot, getJSON, postJSON, remove, waitForJob } from "./api.js";
+import * as charts from "./charts.js";
+import { loadDatasets, loadMetadata, renderColumns, submitUpload, suggestName } from "./dataset.js";
+import { $, fmt, options, saveFile, showError } from "./dom.js";
+import { addFilter, composedFilters, setColumns, validateSoon } from "./filters.js";
+import { renderRows, renderSummary, resultsCsv, sortChoices, sortedRows } from "./results.js";
+
+const RUNNING = new Set(["queued", "started", "deferred", "scheduled"]);
+const state = { meta: null, job: null, result: null, values: null, fallback: null, selected: null,
+                feature: null, sortKey: "prediction", order: "desc", page: 0, ordered: [], canceled: false };
+
+function analysisRequest() {
+  const request = { dataset: $("dataset").value, target_variable: $("target").value,
+                    analysis_type: $("analysis-type").value, demographic_filters: composedFilters() };
+  const sample = Number.parseInt($("sample-size").value, 10);
+  if (Number.isFinite(sample)) request.sample_size = sample;
+  return request;
+}
+
+const revalidate = () => state.meta && validateSoon(analysisRequest);
+
+async function selectDataset(name) {
+  try {
+    state.meta = await loadMetadata(name);
+  } catch (error) {
+    showError($("dataset-info"), error);
+    return;
+  }
+  renderColumns(state.meta);
+  setColumns(state.meta);
+  const targets = state.meta.columns.filter((c) => c.type !== "id").map((c) => [c.name, c.name]);
+  options($("target"), targets, state.meta.default_target ?? targets[0]?.[0]);
+  revalidate();
+}
+
+async function refreshDatasets(selected) {
+  try {
+    await loadDatasets(selected);
+    $("key-state").textContent = apiKey.get() ? "key in use for this tab" : "";
+    await selectDataset($("dataset").value);
+  } catch (error) {
+    const hint = error instanceof ApiError && error.status === 401 ? " Enter the API key above." : "";
+    $("key-state").textContent = error.message + hint;
+  }
+}
+
+// --- the job --------------------------------------------------------------------------------------
+
+function showProgress(body) {
+  const { stage, percent } = body.progress ?? { stage: body.status, percent: 0 };
+  $("job-progress").value = percent;
+  $("job-state").textContent = `${body.status}: ${stage.replaceAll("_", " ")} · ${percent} %`;
+}
+
+function jobFailure(body) {
+  if (body.status === "failed") return `The job failed: ${body.error?.message ?? "no message"} (${body.error?.type})`;
+  return `The job ended ${body.status}.`;
+}
+
+async function runAnalysis(event) {
+  event.preventDefault();
+  showError($("analysis-error"), null);
+  $("run").disabled = true;
+  try {
+    const accepted = await postJSON("/analyze", analysisRequest());
+    state.job = accepted.job_id;
+    state.canceled = false;
+    $("job").hidden = false;
+    $("cancel").hidden = accepted.status === "finished";
+    const body = await waitForJob(state.job, showProgress, () => state.canceled);
+    if (body.status === "finished") await showResult(body);
+    else if (!RUNNING.has(body.status)) showError($("analysis-error"), new Error(jobFailure(body)));
+  } catch (error) {
+    showError($("analysis-error"), error);
+  } finally {
+    $("run").disabled = false;
+    $("cancel").hidden = true;
+  }
+}
+
+async function cancelJob() {
+  state.canceled = true;
+  try {
+    showProgress(await remove(`/job_status/${encodeURIComponent(state.job)}`));
+  } catch (error) {
+    showError($("analysis-error"), error);
+  }
+}
+
+// --- the result ------------------------------------------------------------------------------------
+
+async function loadFeatureValues(jobId) {
+  try {
+    return (await getJSON(`/job_status/${encodeURIComponent(jobId)}/feature_values`)).values;
+  } catch (error) {
+    if (error instanceof ApiError && [404, 405].includes(error.status)) return null;  // older service
+    throw error;
+  }
+}
+
+// Each feature's value per row: the service's feature_values, else what top_contributors carry.
+function valuesOf(feature) {
+  if (state.values?.[feature]) return state.values[feature];
+  state.fallback ??= {};
+  if (!state.fallback[feature]) {
+    state.fallback[feature] = state.result.results.map((row) =>
+      row.top_contributors?.find((c) => c.feature === feature)?.value ?? null);
+  }
+  return state.fallback[feature];
+}
+
+async function showResult(body) {
+  state.job = body.job_id;
+  state.result = body.result;
+  state.status = body;
+  state.values = await loadFeatureValues(body.job_id);
+  state.fallback = null;
+  Object.assign(state, { selected: null, sortKey: "prediction", order: "desc", page: 0 });
+  $("results").hidden = false;
+  renderSummary(state.result);
+  sortChoices(state.result);
+  const features = state.result.feature_importance.map((f) => f.feature);
+  options($("dependence-feature"), features.map((f) => [f, f]), features[0]);
+  charts.clear("waterfall-chart");
+  $("waterfall-caption").textContent = "Waterfall: choose a row in the table";
+  refreshTable();
+  await Promise.all([charts.importanceBar(state.result.feature_importance, pickFeature),
+    charts.beeswarm(state.result, valuesOf, pickFeature), pickFeature(features[0])]);
+  $("results").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+function refreshTable() {
+  state.ordered = sortedRows(state.result, state.sortKey, state.order);
+  $("sort-by").value = state.sortKey;
+  $("sort-order").value = state.order;
+  renderRows(state.result, state.ordered, { ...state, onSort: sortBy, onSelect: selectRow });
+}
+
+function sortBy(key) {
+  state.order = state.sortKey === key && state.order === "desc" ? "asc" : "desc";
+  state.sortKey = key;
+  state.page = 0;
+  refreshTable();
+}
+
+async function selectRow(index) {
+  state.selected = index;
+  refreshTable();
+  document.querySelector(`#rows-table tr[data-row="${index}"]`)?.focus();
+  $("waterfall-caption").textContent = `Waterfall of row ${index + 1} (prediction ${fmt(state.result.results[index].prediction)})`;
+  await charts.waterfall(state.result, index, valuesOf);
+}
+
+async function pickFeature(feature) {
+  state.feature = feature;
+  $("dependence-feature").value = feature;
+  await charts.dependence(state.result, feature, valuesOf);
+}
+
+// --- downloads -------------------------------------------------------------------------------------
+
+function plotPath(format) {
+  const kind = $("plot-kind").value;
+  const query = new URLSearchParams({ format });
+  if (kind === "waterfall") {
+    if (state.selected == null) throw new Error("Choose a row in the table first: the waterfall is of one row.");
+    query.set("row", state.selected);
+  }
+  if (kind === "dependence") query.set("feature", state.feature);
+  return [`/job_status/${encodeURIComponent(state.job)}/plots/${kind}?${query}`, kind];
+}
+
+async function downloadPlot(format) {
+  const status = $("download-state");
+  try {
+    const [path, kind] = plotPath(format);
+    status.textContent = `drawing the ${kind} plot…`;
+    saveFile(await fetchPlot(path), `${kind}-${state.job}.${format}`);
+    status.textContent = "";
+  } catch (error) {
+    showError(status, error);
+  }
+}
+
+function wire() {
+  $("api-key").value = apiKey.get();
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    apiKey.set($("api-key").value.trim());
+    refreshDatasets();
+  });
+  $("reload-datasets").addEventListener("click", () => refreshDatasets());
+  $("dataset").addEventListener("change", () => selectDataset($("dataset").value));
+  $("upload-file").addEventListener("change", () => suggestName($("upload-file").files[0]));
+  $("upload-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = await submitUpload();
+    if (name) await refreshDatasets(name);
+  });
+  for (const id of ["target", "analysis-type", "sample-size"]) $(id).addEventListener("change", revalidate);
+  $("add-filter").addEventListener("click", () => addFilter(revalidate).querySelector("select").focus());
+  $("analysis-form").addEventListener("submit", runAnalysis);
+  $("cancel").addEventListener("click", cancelJob);
+  wireResult();
+}
+
+function wireResult() {
+  $("sort-by").addEventListener("change", () => { state.sortKey = $("sort-by").value; state.page = 0; refreshTable(); });
+  $("sort-order").addEventListener("change", () => { state.order = $("sort-order").value; refreshTable(); });
+  $("prev-page").addEventListener("click", () => { state.page -= 1; refreshTable(); });
+  $("next-page").addEventListener("click", () => { state.page += 1; refreshTable(); });
+  $("dependence-feature").addEventListener("change", () => pickFeature($("dependence-feature").value));
+  $("download-csv").addEventListener("click", () =>
+    saveFile(new Blob([resultsCsv(state.result)], { type: "text/csv" }), `results-${state.job}.csv`));
+  $("download-json").addEventListener("click", () =>
+    saveFile(new Blob([JSON.stringify(state.status)], { type: "application/json" }), `result-${state.job}.json`));
+  $("download-png").addEventListener("click", () => downloadPlot("png"));
+  $("download-svg").addEventListener("click", () => downloadPlot("svg"));
+}
+
+wire();
+refreshDatasets();

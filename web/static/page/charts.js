@@ -1,0 +1,153 @@
+// The interactive charts, drawn in the browser from the result with Vega-Lite (vendored: /page/vendor).
+// Colours are Okabe-Ito's colour-blind-safe blue and vermillion, and Vega's blue-orange scheme for values.
+
+export const NEGATIVE = "#0072B2";
+export const POSITIVE = "#D55E00";
+export const BAR_FEATURES = 15;
+const SWARM_FEATURES = 12;
+const SWARM_ROWS = 1500;
+const WATERFALL_FEATURES = 10;
+const views = {};
+
+// width "container" fits each chart to its box; heights follow the number of features (a step per band)
+const BASE = { autosize: { type: "fit-x", contains: "padding" },
+               config: { font: "system-ui, sans-serif", axis: { labelLimit: 180 }, view: { stroke: null } } };
+
+async function draw(id, spec, renderer = "svg") {
+  views[id]?.finalize();
+  const container = document.getElementById(id);
+  const embedded = await window.vegaEmbed(container, { ...BASE, ...spec }, { actions: false, renderer });
+  views[id] = embedded;
+  return embedded.view;
+}
+
+export function clear(id) {
+  views[id]?.finalize();
+  delete views[id];
+  document.getElementById(id).replaceChildren();
+}
+
+// Mean |SHAP| per feature, most important first; a click on a bar calls onPick(feature).
+export async function importanceBar(importance, onPick) {
+  const shown = importance.slice(0, BAR_FEATURES);
+  const view = await draw("bar-chart", {
+    width: "container", height: { step: 22 }, data: { values: shown },
+    mark: { type: "bar", color: NEGATIVE, cursor: "pointer" },
+    encoding: {
+      y: { field: "feature", type: "nominal", sort: null, title: null },
+      x: { field: "importance", type: "quantitative", title: "mean |SHAP value|" },
+      tooltip: [{ field: "feature" }, { field: "importance", format: ".4~g", title: "mean |SHAP|" }],
+    },
+  });
+  view.addEventListener("click", (_event, item) => item?.datum?.feature && onPick(item.datum.feature));
+}
+
+// A stable pseudo-random offset in [-0.45, 0.45] per row, so the swarm does not move between redraws.
+const jitter = (index) => (((index * 2654435761) % 4294967296) / 4294967296 - 0.5) * 0.9;
+
+// Each value's place among its feature's values (0 lowest, 1 highest); null where the value is unknown.
+function ranks(values) {
+  const known = [...new Set(values.filter((v) => v != null))];
+  known.sort((a, b) => (typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b))));
+  const place = new Map(known.map((v, i) => [v, known.length > 1 ? i / (known.length - 1) : 0.5]));
+  return values.map((v) => (v == null ? null : place.get(v)));
+}
+
+function swarmPoints(result, valuesOf) {
+  const features = result.feature_importance.slice(0, SWARM_FEATURES).map((f) => f.feature);
+  const rows = result.results.length;
+  const step = Math.max(1, Math.ceil(rows / SWARM_ROWS));
+  return features.flatMap((feature) => {
+    const values = valuesOf(feature);
+    const placed = ranks(values);
+    const points = [];
+    for (let i = 0; i < rows; i += step) {
+      points.push({ feature, row: i + 1, shap: result.shap_values[feature][i], value: values[i] ?? "unknown",
+                    rank: placed[i], jitter: jitter(i) });
+    }
+    return points;
+  });
+}
+
+// SHAP value of every row (up to SWARM_ROWS) for the top features; colour is the feature's value.
+export async function beeswarm(result, valuesOf, onPick) {
+  const points = swarmPoints(result, valuesOf);
+  const order = [...new Set(points.map((p) => p.feature))];
+  const view = await draw("beeswarm-chart", {
+    width: "container", height: { step: 34 }, data: { values: points },
+    mark: { type: "circle", size: 14, opacity: 0.8, cursor: "pointer" },
+    encoding: {
+      y: { field: "feature", type: "nominal", sort: order, title: null },
+      yOffset: { field: "jitter", type: "quantitative", scale: { domain: [-0.5, 0.5] } },
+      x: { field: "shap", type: "quantitative", title: "SHAP value (impact on the prediction)" },
+      color: { field: "rank", type: "quantitative", title: "feature value", scale: { scheme: "blueorange" },
+               legend: { labelExpr: "datum.value === 0 ? 'low' : datum.value === 1 ? 'high' : ''",
+                         values: [0, 1], orient: "bottom", gradientLength: 120 } },
+      tooltip: [{ field: "feature" }, { field: "value" }, { field: "shap", title: "SHAP", format: ".4~g" },
+                { field: "row" }],
+    },
+  }, "canvas");
+  view.addEventListener("click", (_event, item) => item?.datum?.feature && onPick(item.datum.feature));
+}
+
+function waterfallSteps(result, index, valuesOf) {
+  const contributions = result.feature_importance.map(({ feature }) =>
+    ({ feature, shap: result.shap_values[feature][index] ?? 0, value: valuesOf(feature)[index] }));
+  contributions.sort((a, b) => Math.abs(b.shap) - Math.abs(a.shap));
+  const top = contributions.slice(0, WATERFALL_FEATURES);
+  const rest = contributions.slice(WATERFALL_FEATURES);
+  const steps = top.map((c) => ({ label: c.value == null ? c.feature : `${c.feature} = ${c.value}`, ...c }));
+  if (rest.length) {
+    steps.push({ label: `${rest.length} other features`, feature: null, value: null,
+                 shap: rest.reduce((sum, c) => sum + c.shap, 0) });
+  }
+  let level = result.base_value;  // drawn from the bottom (the rest) up to the largest contribution
+  for (const step of [...steps].reverse()) {
+    step.start = level;
+    level += step.shap;
+    step.end = level;
+    step.tip = Math.max(step.start, step.end);  // where the value's label goes
+  }
+  return steps;
+}
+
+// How one row's prediction is built from the base value, feature by feature.
+export async function waterfall(result, index, valuesOf) {
+  const steps = waterfallSteps(result, index, valuesOf);
+  const raw = result.results[index].raw_prediction;
+  await draw("waterfall-chart", {
+    width: "container", height: { step: 24 }, data: { values: steps },
+    title: { text: `f(x) = ${raw.toPrecision(5)}   from E[f(x)] = ${result.base_value.toPrecision(5)}`,
+             fontSize: 12, fontWeight: "normal" },
+    encoding: { y: { field: "label", type: "nominal", sort: null, title: null } },
+    layer: [
+      { mark: { type: "bar" },
+        encoding: {
+          x: { field: "start", type: "quantitative", scale: { zero: false }, title: "model output (raw)" },
+          x2: { field: "end" },
+          color: { condition: { test: "datum.shap >= 0", value: POSITIVE }, value: NEGATIVE },
+          tooltip: [{ field: "label", title: "feature" }, { field: "shap", title: "SHAP", format: "+.4~g" }],
+        } },
+      { mark: { type: "text", align: "left", dx: 4, fontSize: 11 },
+        encoding: { x: { field: "tip", type: "quantitative" }, text: { field: "shap", format: "+.3~g" } } },
+    ],
+  });
+}
+
+// SHAP value against the feature's value for every row where the value is known.
+export async function dependence(result, feature, valuesOf) {
+  const values = valuesOf(feature);
+  const points = result.shap_values[feature].map((shap, i) => ({ row: i + 1, shap, value: values[i] }))
+    .filter((p) => p.value != null);
+  const numeric = points.every((p) => typeof p.value === "number");
+  await draw("dependence-chart", {
+    width: "container", height: 260, data: { values: points },
+    mark: { type: "circle", size: 22, opacity: 0.7, color: NEGATIVE },
+    encoding: {
+      x: { field: "value", type: numeric ? "quantitative" : "nominal", title: feature, scale: { zero: false } },
+      y: { field: "shap", type: "quantitative", title: `SHAP value of ${feature}` },
+      tooltip: [{ field: "row" }, { field: "value", title: feature }, { field: "shap", title: "SHAP", format: ".4~g" }],
+    },
+  }, "canvas");
+  return points.length;
+}

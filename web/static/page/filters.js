@@ -1,0 +1,85 @@
+// The filter builder: each row is a column, an operator and a value, composed into the service's filter
+// grammar ('Income > 50000', 'Province == ON', 'high Income'); the service checks them as they change.
+
+import { postJSON } from "./api.js";
+import { $, el, fmt, options } from "./dom.js";
+
+const OPERATORS = [">", ">=", "<", "<=", "==", "!=", "high", "low"];
+const QUANTILE = new Set(["high", "low"]);
+const DEBOUNCE_MS = 300;
+let columns = [];
+let timer = null;
+let latest = 0;
+
+export function setColumns(meta) {
+  columns = meta.columns;
+  $("filters").replaceChildren();
+}
+
+function valueHints(row) {
+  const column = columns.find((c) => c.name === row.querySelector(".f-column").value);
+  const input = row.querySelector(".f-value");
+  const list = row.querySelector("datalist");
+  const quantile = QUANTILE.has(row.querySelector(".f-op").value);
+  input.disabled = quantile;
+  input.placeholder = quantile ? "above p75 / below p25" : column?.type === "numeric" ? `e.g. ${fmt(column.median)}` : "a value";
+  list.replaceChildren(...Object.keys(column?.top_values ?? {}).map((v) => el("option", { value: v })));
+}
+
+export function addFilter(onChange, preset = {}) {
+  const index = $("filters").children.length + 1;
+  const listId = `filter-values-${Date.now()}-${index}`;
+  const column = el("select", { class: "f-column", "aria-label": `Filter ${index} column` });
+  const op = el("select", { class: "f-op", "aria-label": `Filter ${index} operator` });
+  const value = el("input", { class: "f-value", list: listId, "aria-label": `Filter ${index} value` });
+  options(column, columns.map((c) => [c.name, c.name]), preset.column);
+  options(op, OPERATORS.map((o) => [o, o]), preset.op ?? ">");
+  value.value = preset.value ?? "";
+  const row = el("li", { class: "filter" }, column, op, value, el("datalist", { id: listId }),
+    el("button", { type: "button", class: "f-remove", "aria-label": `Remove filter ${index}`,
+                   onclick: () => { row.remove(); onChange(); } }, "Remove"));
+  row.addEventListener("input", () => { valueHints(row); onChange(); });
+  row.addEventListener("change", () => { valueHints(row); onChange(); });
+  $("filters").append(row);
+  valueHints(row);
+  return row;
+}
+
+function quoted(value) {
+  return /^[<>=!]/.test(value) ? `"${value}"` : value;  // a value starting with an operator character
+}
+
+// The filters as strings; rows whose value is still empty are left out until one is typed.
+export function composedFilters() {
+  return [...$("filters").children].flatMap((row) => {
+    const column = row.querySelector(".f-column").value;
+    const op = row.querySelector(".f-op").value;
+    const value = row.querySelector(".f-value").value.trim();
+    if (QUANTILE.has(op)) return [`${op} ${column}`];
+    return value ? [`${column} ${op} ${quoted(value)}`] : [];
+  });
+}
+
+function showState(text, isError) {
+  const state = $("filter-state");
+  state.textContent = text;
+  state.classList.toggle("error", isError);
+  state.classList.toggle("ok", !isError && text !== "");
+}
+
+// Ask the service whether POST /analyze would accept this request; the newest answer wins.
+export function validateSoon(request) {
+  clearTimeout(timer);
+  timer = setTimeout(async () => {
+    const ticket = ++latest;
+    showState("checking…", false);
+    try {
+      const body = await postJSON("/filters/validate", request());
+      if (ticket !== latest) return;
+      const explained = body.explained_rows < body.selected_rows ? ` (${fmt(body.explained_rows)} explained)` : "";
+      showState(`✓ ${fmt(body.selected_rows)} rows selected${explained}`, false);
+    } catch (error) {
+      if (ticket === latest) showState(error.message, true);
+    }
+  }, DEBOUNCE_MS);
+}
