@@ -28,10 +28,11 @@ async function selectDataset(name) {
     showError($("dataset-info"), error);
     return;
   }
-  renderColumns(state.meta);
   setColumns(state.meta);
+  // without a default target, the last column: where a table usually keeps what it is about
   const targets = state.meta.columns.filter((c) => c.type !== "id").map((c) => [c.name, c.name]);
-  options($("target"), targets, state.meta.default_target ?? targets[0]?.[0]);
+  options($("target"), targets, state.meta.default_target ?? targets.at(-1)?.[0]);
+  renderColumns(state.meta, $("target").value);
   revalidate();
 }
 
@@ -119,6 +120,7 @@ async function showResult(body) {
   state.fallback = null;
   Object.assign(state, { selected: null, sortKey: "prediction", order: "desc", page: 0 });
   $("results").hidden = false;
+  $("results").dataset.jobId = body.job_id;
   renderSummary(state.result);
   sortChoices(state.result);
   const features = state.result.feature_importance.map((f) => f.feature);
@@ -200,6 +202,7 @@ function wire() {
     if (name) await refreshDatasets(name);
   });
   for (const id of ["target", "analysis-type", "sample-size"]) $(id).addEventListener("change", revalidate);
+  $("target").addEventListener("change", () => renderColumns(state.meta, $("target").value));
   $("add-filter").addEventListener("click", () => addFilter(revalidate).querySelector("select").focus());
   $("analysis-form").addEventListener("submit", runAnalysis);
   $("cancel").addEventListener("click", cancelJob);

@@ -22,18 +22,20 @@ function statistics(column) {
   return top.join(", ") + (column.unique > 3 ? ", …" : "");
 }
 
-function role(meta, name) {
+function role(meta, name, target) {
+  if (name === target) return "target";
   if (name === meta.default_target) return "default target";
   if (meta.id_columns.includes(name)) return "id";
   if (meta.exclude_columns.includes(name)) return "excluded";
   return "feature";
 }
 
-export function renderColumns(meta) {
+// The columns table; `target` is the column the analysis form has chosen.
+export function renderColumns(meta, target) {
   const head = el("tr", {}, ["Column", "Type", "Role", "Missing", "Distinct", "Statistics"].map(
     (label) => el("th", { scope: "col" }, label)));
   const rows = meta.columns.map((column) => el("tr", {},
-    el("th", { scope: "row" }, column.name), el("td", {}, column.type), el("td", {}, role(meta, column.name)),
+    el("th", { scope: "row" }, column.name), el("td", {}, column.type), el("td", {}, role(meta, column.name, target)),
     el("td", { class: "num" }, fmt(column.missing)), el("td", { class: "num" }, fmt(column.unique)),
     el("td", {}, statistics(column))));
   $("columns-table").replaceChildren(el("caption", {}, `Columns of ${meta.dataset}`), el("thead", {}, head),
@@ -66,6 +68,7 @@ export async function submitUpload() {
       bar.value = Math.round(share * 100);
       state.textContent = share < 1 ? `uploading ${bar.value} %` : "checking the file…";
     });
+    bar.value = 100;
     state.textContent = `${body.created ? "created" : "replaced"} ${body.dataset}: ${fmt(body.rows)} rows`;
     return body.dataset;
   } catch (error) {
