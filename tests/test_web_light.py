@@ -26,6 +26,7 @@ calls = [
     client.get("/worker-status"), client.get("/admin/redis_ping"), client.get("/admin/queue_status"),
     client.post("/admin/cleanup_jobs?dry_run=1"), client.post("/admin/cleanup_jobs"),
     client.get("/openapi.json"), client.get("/docs"), client.get("/docs/init.js"), client.get("/metrics"),
+    client.get("/"), client.get("/page/app.js"), client.post("/filters/validate", json={"dataset": "tiny"}),
 ]
 job_id = calls[5].get_json()["job_id"]
 calls.append(client.get(f"/job_status/{job_id}"))
@@ -50,4 +51,5 @@ def test_web_never_imports_catboost_or_shap(redis_server: RedisServer) -> None:
         "/ping", "/health", "/analyze", "/job_status/<job_id>", "/metadata", "/datasets", "/datasets/<name>",
         "/worker-status", "/admin/redis_ping", "/admin/queue_status", "/admin/cleanup_jobs", "/openapi.json",
         "/docs", "/docs/<path:name>", "/metrics",
+        "/", "/page/<path:name>", "/filters/validate",
     }
