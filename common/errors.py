@@ -94,6 +94,12 @@ class JobAlreadyEnded(Conflict):
     code = "job_already_ended"
 
 
+class JobNotFinished(Conflict):
+    """409: the job exists but has no result (yet): queued, running, failed, stopped or canceled."""
+
+    code = "job_not_finished"
+
+
 class CallbackNotAllowed(InvalidRequest):
     code = "callback_not_allowed"
 

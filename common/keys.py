@@ -52,6 +52,19 @@ def job_result(job_id: str) -> str:
     return f"{PREFIX}result:{job_id}"
 
 
+def job_feature_values(job_id: str) -> str:
+    """The explained rows' feature values of a finished analysis, as GET /job_status/<id>/feature_values
+    answers them (explain.feature_values); written with the result, same TTL, removed with it."""
+    return f"{PREFIX}result:{job_id}:feature_values"
+
+
+def job_plots(job_id: str) -> str:
+    """Hash of a finished analysis's rendered plots: field = the plot's parameters, value = image bytes.
+    Outside the result's prefix on purpose: a render must not invalidate the web's kept /job_status answers
+    (web.job_cache tracks every key under shap:result:<id>)."""
+    return f"{PREFIX}plots:{job_id}"
+
+
 def job_answer_gzip(job_id: str) -> str:
     """The whole gzip-compressed /job_status answer of a finished job, compressed once by the web."""
     return f"{PREFIX}answer:{job_id}:gzip"

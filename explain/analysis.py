@@ -49,12 +49,16 @@ def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
 
 class ShapColumns:
     """`shap_values` of the result: one contiguous column per feature, made when it is encoded, so the
-    (rows x features) matrix is never copied whole. Rows follow `order`, the order of `results`."""
+    (rows x features) matrix is never copied whole. Rows follow `order`, the order of `results`. `frame`:
+    the explained rows' feature values (the model's input), which the worker stores apart
+    (explain.feature_values)."""
 
-    def __init__(self, features: list[str], values: np.ndarray, order: np.ndarray) -> None:
+    def __init__(self, features: list[str], values: np.ndarray, order: np.ndarray,
+                 frame: pd.DataFrame | None = None) -> None:
         self.features = features
         self.values = values
         self.order = order
+        self.frame = frame
 
     def items(self) -> Iterator[tuple[str, np.ndarray]]:
         for i, name in enumerate(self.features):
@@ -222,7 +226,7 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
         "selected_rows": selection.selected_rows,
         "summary": _summary(request, meta, target, ranking, direction, len(x), results),
         "feature_importance": [{"feature": name, "importance": value} for name, value in ranking],
-        "shap_values": ShapColumns(features, explanation.values, order),
+        "shap_values": ShapColumns(features, explanation.values, order, x),
         "base_value": explanation.base_value,
         "results": results,
         "model": _model_info(trained),

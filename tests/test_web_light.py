@@ -1,4 +1,4 @@
-"""The web process stays light: it never imports catboost or shap, whatever route it serves."""
+"""The web process stays light: it never imports catboost, shap or matplotlib, whatever route it serves."""
 
 from __future__ import annotations
 
@@ -32,15 +32,16 @@ job_id = calls[5].get_json()["job_id"]
 calls.append(client.get(f"/job_status/{job_id}"))
 calls.append(client.get(f"/job_status/{job_id}?wait=0.2"))
 calls.append(client.get("/job_status/none"))
+calls.append(client.get(f"/job_status/{job_id}/feature_values"))
 calls.append(client.delete(f"/job_status/{job_id}"))
 urls = {rule.rule for rule in app.url_map.iter_rules()} - {"/static/<path:filename>"}
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("catboost", "shap"))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("catboost", "shap", "matplotlib"))
 print(json.dumps({"statuses": [c.status_code for c in calls], "heavy": heavy, "rules": sorted(urls)}))
 """
 
 
-def test_web_never_imports_catboost_or_shap(redis_server: RedisServer) -> None:
-    """After every route has served a request, neither catboost nor shap is in sys.modules."""
+def test_web_never_imports_catboost_shap_or_matplotlib(redis_server: RedisServer) -> None:
+    """After every route has served a request, none of catboost, shap and matplotlib is in sys.modules."""
     done = subprocess.run([sys.executable, "-c", EXERCISE_EVERY_ROUTE, redis_server.url], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -48,7 +49,8 @@ def test_web_never_imports_catboost_or_shap(redis_server: RedisServer) -> None:
     assert report["heavy"] == []
     assert 500 not in report["statuses"], report["statuses"]
     assert set(report["rules"]) == {
-        "/ping", "/health", "/analyze", "/job_status/<job_id>", "/metadata", "/datasets", "/datasets/<name>",
+        "/ping", "/health", "/analyze", "/job_status/<job_id>", "/job_status/<job_id>/feature_values", "/metadata",
+        "/datasets", "/datasets/<name>",
         "/worker-status", "/admin/redis_ping", "/admin/queue_status", "/admin/cleanup_jobs", "/openapi.json",
         "/docs", "/docs/<path:name>", "/metrics",
         "/", "/page/<path:name>", "/filters/validate",

@@ -24,6 +24,7 @@ from spectree.models import InType, SecureType
 from common import __version__
 from common.request import AnalyzeRequest
 from web import api_models as m
+from web import api_models_plots as look
 from web import page_models
 
 PUBLIC: list[dict[str, list[str]]] = []
@@ -92,6 +93,13 @@ def job_status() -> None:
 def cancel_job() -> None:
     """Cancel a job: queued ends canceled, running is stopped (RQ's stop-job command) and ends stopped;
     202 while the stop is under way; 409 job_already_ended when it had finished or failed."""
+
+
+@_declare("/job_status/<job_id>/feature_values", "GET", resp=_answers({"HTTP_200": look.FeatureValues}, 401, 404,
+          409, 503), tags=["analysis"])
+def feature_values() -> None:
+    """The explained rows' feature values of a finished analysis, in the order of its results and shap_values
+    (plots and pages pair them with the SHAP values); 404 unknown job, 409 job_not_finished."""
 
 
 @_declare("/metadata", "GET", query=m.MetadataQuery, resp=_answers({"HTTP_200": m.Metadata}, 401, 503),
@@ -199,7 +207,8 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
     document["paths"]["/datasets/{name}"]["put"]["requestBody"] = _CSV_BODY
     for status in ("200", "202"):
         document["paths"]["/analyze"]["post"]["responses"][status]["links"] = _JOB_LINKS
-    for operation in document["paths"]["/job_status/{job_id}"].values():
+    job_paths = [path for path in document["paths"] if path.startswith("/job_status/{job_id}")]
+    for operation in (op for path in job_paths for op in document["paths"][path].values()):
         job_id = next(p for p in operation["parameters"] if p["name"] == "job_id")
         job_id["schema"]["pattern"] = "^[A-Za-z0-9_-]+$"  # RQ's job ids (rq.job.JOB_ID_PATTERN); others are 404
         job_id["description"] = "The job_id POST /analyze answered."

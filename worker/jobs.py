@@ -13,7 +13,8 @@ from rq.job import Job
 from common import dataset_store, datasets, default_dataset, keys, reuse
 from common.jobstates import STAGES
 from common.request import AnalyzeRequest
-from explain.analysis import ROW_CHUNK, analyze
+from explain import feature_values
+from explain.analysis import ROW_CHUNK, ShapColumns, analyze
 from explain.encoding import encode, encode_to
 from worker import context
 from worker.model_store import get_or_train
@@ -97,6 +98,7 @@ def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
                           STREAM_SIZES[ctx.settings.aggressive_memory_management][1])
     index = encode_to(result, writer.write)  # result rows are built here, chunk by chunk
     payload_bytes = writer.close()
+    result["timings"]["feature_values_s"] = store_feature_values(ctx, job.id, result["shap_values"])
     dataset_store.remember_result(ctx.redis, result["version_info"]["dataset_version"], job.id,
                                   ctx.settings.result_ttl)
     timings = result["timings"] | {"encode_s": time.perf_counter() - step}
@@ -109,6 +111,16 @@ def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
     if job.meta.get(reuse.META_KEY):  # the result is stored: identical requests may now be answered by it
         reuse.remember(ctx.redis, job.meta[reuse.META_KEY], job.id, ctx.settings.result_ttl)
     return {"result_key": keys.job_result(job.id), "bytes": payload_bytes}
+
+
+def store_feature_values(ctx: context.WorkerContext, job_id: str, columns: ShapColumns) -> float:
+    """Store the explained rows' feature values beside the result, for as long as it (the web serves them
+    as they are, plots read them); returns the seconds it took."""
+    started = time.perf_counter()
+    if columns.frame is not None:
+        payload = feature_values.encode(job_id, columns.features, columns.frame, columns.order)
+        ctx.redis.set(keys.job_feature_values(job_id), payload, ex=ctx.settings.result_ttl)
+    return time.perf_counter() - started
 
 
 def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:

@@ -1,0 +1,22 @@
+"""The finished analysis a route about its result names: 404 unknown (or its result expired), 409 unfinished."""
+
+from __future__ import annotations
+
+from rq.job import Job
+
+from common import jobstates
+from common.errors import JobNotFinished
+from web.answers import fetch
+from web.services import Services
+
+
+def finished(svc: Services, job_id: str) -> Job:
+    """The analysis job `job_id`, which has finished; NotFound when there is no such job, JobNotFinished
+    (409) when it has not finished (still queued or running, or it failed, was stopped or canceled)."""
+    job = fetch(svc, job_id)
+    status = job.get_status(refresh=False)
+    if status != jobstates.FINISHED:
+        hint = "poll GET /job_status/<id> until it is finished" if status not in jobstates.TERMINAL else \
+            "it has no result; submit the analysis again"
+        raise JobNotFinished(f"Job {job_id!r} is {status}, not finished: {hint}.", details={"status": status})
+    return job
