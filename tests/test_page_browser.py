@@ -158,16 +158,21 @@ def test_an_analyst_uploads_a_csv_runs_a_filtered_analysis_and_explores_the_resu
     features = len(result["feature_importance"])
     assert page.locator("#bar-chart svg g.mark-rect path").count() == min(features, 15)
 
-    page.locator("#rows-table tbody tr").nth(2).click()
-    page.wait_for_selector("#waterfall-chart svg g.mark-rect path")
+    rows = page.locator("#rows-table tbody tr")
+    clicked = rows.nth(2).locator("td").first.inner_text()
+    rows.nth(2).locator("td").first.click()  # its first cell, as a reader would
+    page.wait_for_selector(f"#waterfall-caption:has-text('Waterfall of row {clicked} ')")
     assert page.locator("#waterfall-chart svg g.mark-rect path").count() == features
-    assert page.locator("#rows-table tbody tr").nth(2).get_attribute("aria-selected") == "true"
+    assert rows.nth(2).get_attribute("aria-selected") == "true"
+    # every feature's value labels its step, categorical ones too (GET /job_status/<id>/feature_values)
+    assert "region = " in (page.locator("#waterfall-chart svg").text_content() or "")
     shots.take("waterfall-of-clicked-row")
 
-    page.locator("#rows-table tbody tr").nth(4).focus()  # the keyboard reaches rows too
+    by_keyboard = rows.nth(4).locator("td").first.inner_text()
+    rows.nth(4).focus()  # the keyboard reaches rows too
     page.keyboard.press("Enter")
-    page.wait_for_selector("#waterfall-caption:has-text('Waterfall of row')")
-    assert page.locator("#rows-table tbody tr").nth(4).get_attribute("aria-selected") == "true"
+    page.wait_for_selector(f"#waterfall-caption:has-text('Waterfall of row {by_keyboard} ')")
+    assert rows.nth(4).get_attribute("aria-selected") == "true"
 
     with page.expect_download() as download:
         page.click("#download-csv")

@@ -150,7 +150,8 @@ function sortBy(key) {
 async function selectRow(index) {
   state.selected = index;
   refreshTable();
-  document.querySelector(`#rows-table tr[data-row="${index}"]`)?.focus();
+  // keep the focus on the chosen row (the table was redrawn), without scrolling the wide table sideways
+  document.querySelector(`#rows-table tr[data-row="${index}"]`)?.focus({ preventScroll: true });
   $("waterfall-caption").textContent = `Waterfall of row ${index + 1} (prediction ${fmt(state.result.results[index].prediction)})`;
   await charts.waterfall(state.result, index, valuesOf);
 }

@@ -1,3 +1,5 @@
+import { fmt } from "./dom.js";
+
 // The interactive charts, drawn in the browser from the result with Vega-Lite (vendored: /page/vendor).
 // Colours are Okabe-Ito's colour-blind-safe blue and vermillion, and Vega's blue-orange scheme for values.
 
@@ -31,7 +33,7 @@ export function clear(id) {
 export async function importanceBar(importance, onPick) {
   const shown = importance.slice(0, BAR_FEATURES);
   const view = await draw("bar-chart", {
-    width: "container", height: { step: 22 }, data: { values: shown },
+    width: "container", height: { step: 26 }, data: { values: shown },
     mark: { type: "bar", color: NEGATIVE, cursor: "pointer" },
     encoding: {
       y: { field: "feature", type: "nominal", sort: null, title: null },
@@ -96,7 +98,7 @@ function waterfallSteps(result, index, valuesOf) {
   contributions.sort((a, b) => Math.abs(b.shap) - Math.abs(a.shap));
   const top = contributions.slice(0, WATERFALL_FEATURES);
   const rest = contributions.slice(WATERFALL_FEATURES);
-  const steps = top.map((c) => ({ label: c.value == null ? c.feature : `${c.feature} = ${c.value}`, ...c }));
+  const steps = top.map((c) => ({ label: c.value == null ? c.feature : `${c.feature} = ${fmt(c.value)}`, ...c }));
   if (rest.length) {
     steps.push({ label: `${rest.length} other features`, feature: null, value: null,
                  shap: rest.reduce((sum, c) => sum + c.shap, 0) });
