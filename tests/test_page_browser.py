@@ -201,3 +201,20 @@ def test_a_bad_filter_shows_the_services_own_400_message(page: Page, keyed_stack
     assert page.locator("#analysis-error").inner_text() == refused["error"]
     shots.take("bad-filter")
     assert page.locator("#results").is_hidden()
+
+
+def test_a_refused_upload_shows_the_services_own_message(page: Page, keyed_stack: Stack, tmp_path: Path) -> None:
+    """A dataset name the service refuses: the page shows the PUT /datasets answer's message, word for word."""
+    shots = Shots(page, tmp_path / "screens")
+    csv_path = small_csv(tmp_path / "sites.csv")
+    status, refused, _ = keyed_stack.request("PUT", "/datasets/bad%20name!", raw=csv_path.read_bytes(),
+                                             headers={"Content-Type": "text/csv"})
+    assert status == 400
+    open_with_key(page, keyed_stack)
+    page.click("#upload-box summary")
+    page.set_input_files("#upload-file", str(csv_path))
+    page.fill("#upload-name", "bad name!")
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-state.error")
+    assert page.locator("#upload-state").inner_text() == refused["error"]
+    shots.take("refused-upload")

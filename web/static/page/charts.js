@@ -9,6 +9,7 @@ export const BAR_FEATURES = 15;
 const SWARM_FEATURES = 12;
 const SWARM_ROWS = 1500;
 const WATERFALL_FEATURES = 10;
+const DEPENDENCE_ROWS = 5000;  // more points say nothing more and slow the browser down
 const views = {};
 
 // width "container" fits each chart to its box; heights follow the number of features (a step per band)
@@ -92,7 +93,7 @@ export async function beeswarm(result, valuesOf, onPick) {
   view.addEventListener("click", (_event, item) => item?.datum?.feature && onPick(item.datum.feature));
 }
 
-function waterfallSteps(result, index, valuesOf) {
+function waterfallSteps(result, index, valuesOf, base) {
   const contributions = result.feature_importance.map(({ feature }) =>
     ({ feature, shap: result.shap_values[feature][index] ?? 0, value: valuesOf(feature)[index] }));
   contributions.sort((a, b) => Math.abs(b.shap) - Math.abs(a.shap));
@@ -103,7 +104,7 @@ function waterfallSteps(result, index, valuesOf) {
     steps.push({ label: `${rest.length} other features`, feature: null, value: null,
                  shap: rest.reduce((sum, c) => sum + c.shap, 0) });
   }
-  let level = result.base_value;  // drawn from the bottom (the rest) up to the largest contribution
+  let level = base;  // drawn from the bottom (the rest) up to the largest contribution
   for (const step of [...steps].reverse()) {
     step.start = level;
     level += step.shap;
@@ -115,11 +116,14 @@ function waterfallSteps(result, index, valuesOf) {
 
 // How one row's prediction is built from the base value, feature by feature.
 export async function waterfall(result, index, valuesOf) {
-  const steps = waterfallSteps(result, index, valuesOf);
-  const raw = result.results[index].raw_prediction;
+  const row = result.results[index];
+  // a multiclass result has a base value per class: the row is explained for its predicted class
+  const base = typeof result.base_value === "number" ? result.base_value : result.base_value[row.explained_class];
+  const steps = waterfallSteps(result, index, valuesOf, base);
+  const raw = row.raw_prediction;
   await draw("waterfall-chart", {
     width: "container", height: { step: 24 }, data: { values: steps },
-    title: { text: `f(x) = ${raw.toPrecision(5)}   from E[f(x)] = ${result.base_value.toPrecision(5)}`,
+    title: { text: `f(x) = ${raw.toPrecision(5)}   from E[f(x)] = ${base.toPrecision(5)}`,
              fontSize: 12, fontWeight: "normal" },
     encoding: { y: { field: "label", type: "nominal", sort: null, title: null } },
     layer: [
@@ -139,8 +143,9 @@ export async function waterfall(result, index, valuesOf) {
 // SHAP value against the feature's value for every row where the value is known.
 export async function dependence(result, feature, valuesOf) {
   const values = valuesOf(feature);
+  const step = Math.max(1, Math.ceil(values.length / DEPENDENCE_ROWS));
   const points = result.shap_values[feature].map((shap, i) => ({ row: i + 1, shap, value: values[i] }))
-    .filter((p) => p.value != null);
+    .filter((p, i) => p.value != null && i % step === 0);
   const numeric = points.every((p) => typeof p.value === "number");
   await draw("dependence-chart", {
     width: "container", height: 260, data: { values: points },

@@ -72,6 +72,7 @@ export async function submitUpload() {
     state.textContent = `${body.created ? "created" : "replaced"} ${body.dataset}: ${fmt(body.rows)} rows`;
     return body.dataset;
   } catch (error) {
+    bar.hidden = true;  // the bytes went, but nothing was stored
     state.classList.add("error");
     showError(state, error);
     return null;

@@ -23,8 +23,10 @@ export function sortChoices(result) {
 
 // Row positions (results order) sorted by the prediction or by one feature's SHAP value.
 export function sortedRows(result, key, order) {
+  // a multiclass prediction is a class label: its rows sort by the predicted class's probability
+  const prediction = (row) => (typeof row.prediction === "number" ? row.prediction : row.probability);
   const value = key === "prediction"
-    ? (i) => result.results[i].prediction
+    ? (i) => prediction(result.results[i])
     : (i) => result.shap_values[key.slice(5)][i];
   const sign = order === "asc" ? 1 : -1;
   return result.results.map((_, i) => i).sort((a, b) => sign * ((value(a) ?? -Infinity) - (value(b) ?? -Infinity)));
