@@ -100,6 +100,12 @@ class JobNotFinished(Conflict):
     code = "job_not_finished"
 
 
+class PlotFailed(ServiceError):
+    """500: a plot's render job failed (the message says how); asking again renders it again."""
+
+    code = "plot_failed"
+
+
 class CallbackNotAllowed(InvalidRequest):
     code = "callback_not_allowed"
 

@@ -58,6 +58,12 @@ def job_feature_values(job_id: str) -> str:
     return f"{PREFIX}result:{job_id}:feature_values"
 
 
+def job_plot_rows(job_id: str) -> str:
+    """What the plots of a finished analysis need of its rows: their ids and explained classes, its
+    classes (explain.feature_values.encode_rows); written with the result, same TTL, removed with it."""
+    return f"{PREFIX}result:{job_id}:rows"
+
+
 def job_plots(job_id: str) -> str:
     """Hash of a finished analysis's rendered plots: field = the plot's parameters, value = image bytes.
     Outside the result's prefix on purpose: a render must not invalidate the web's kept /job_status answers

@@ -221,6 +221,11 @@ class Settings:
         return f"{self.queue_name}-callbacks"
 
     @property
+    def plots_queue_name(self) -> str:
+        """Plot renders (worker.plots), served by the analysis workers after their analyses."""
+        return f"{self.queue_name}-plots"
+
+    @property
     def effective_host(self) -> str:
         """The address the web listens on: HOST, else all interfaces with an API_KEY, else 127.0.0.1 only
         (a service without a key is not offered to the network by default)."""

@@ -72,13 +72,21 @@ class ResultRows:
     """`results` of the result: the row objects, built `chunk` rows at a time when they are encoded, so
     all of them never exist at once (100,000 rows of dicts would take about 1 KB each)."""
 
-    def __init__(self, build: Callable[[np.ndarray], list[dict[str, Any]]], order: np.ndarray, chunk: int) -> None:
+    def __init__(self, build: RowBuilder, order: np.ndarray, chunk: int) -> None:
         self._build = build
         self._order = order
         self._chunk = max(1, chunk)
 
     def __len__(self) -> int:
         return len(self._order)
+
+    def fields(self) -> list[str]:
+        """The per-row fields before top_contributors: the id columns, the target when shown, prediction..."""
+        return list(self._build.columns)
+
+    def column(self, name: str) -> list[Any]:
+        """One of `fields()` for every row, in the rows' order, without building the rows."""
+        return self._build.field(name, self._order)
 
     def first(self) -> dict[str, Any]:
         return self._build(self._order[:1])[0]

@@ -14,6 +14,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from explain.analysis import ResultRows
+
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -45,3 +47,16 @@ def decode(payload: bytes) -> tuple[list[str], dict[str, list[Any]]]:
     """The features and their per-row values of a stored answer (plots read them back)."""
     data = orjson.loads(payload)
     return data["features"], data["values"]
+
+
+NOT_IDS = frozenset({"prediction", "raw_prediction", "predicted_class", "explained_class", "probability"})
+
+
+def encode_rows(rows: ResultRows, target: str, classes: list[str] | None) -> bytes:
+    """What the plot routes need of the rows, small enough for the web to read: each row's ids (the id
+    columns the rows show, in their order), its explained class (multiclass), and the model's classes.
+    `{"ids": {column: [...]}, "explained_class": [...] | null, "classes": [...] | null}`."""
+    fields = rows.fields()
+    ids = {name: rows.column(name) for name in fields if name != target and name not in NOT_IDS}
+    explained = rows.column("explained_class") if "explained_class" in fields else None
+    return orjson.dumps({"ids": ids, "explained_class": explained, "classes": classes}, option=OPTIONS)

@@ -117,6 +117,10 @@ class RowBuilder:
             # all C-level loops: about 30% faster than a comprehension of dict(zip(keys, row)) (measured)
             return list(map(dict, map(zip, repeat(keys), zip(*fields, strict=True))))
 
+    def field(self, name: str, rows: np.ndarray) -> list[Any]:
+        """One of `columns` for `rows`, as the row objects show it (plots read the ids and classes)."""
+        return self._field(self.columns[name], rows)
+
     @staticmethod
     def _field(column: np.ndarray | list[Any], rows: np.ndarray) -> list[Any]:
         if isinstance(column, np.ndarray):

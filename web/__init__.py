@@ -43,11 +43,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         routes_health,
         routes_jobs,
         routes_page,
+        routes_plots,
         routes_submission,
     )
 
     for module in (routes_health, routes_submission, routes_answers, routes_jobs, routes_datasets, routes_admin,
-                   routes_contract, routes_feature_values, routes_page, telemetry):
+                   routes_contract, routes_feature_values, routes_page, routes_plots, telemetry):
         app.register_blueprint(module.blueprint)
     shared.invalidations.start()
     threading.Thread(target=_import_data_modules, name="import-pandas", daemon=True).start()

@@ -22,3 +22,35 @@ class FeatureValues(BaseModel):
     values: dict[str, list[float | str | None]] = Field(
         description="Per feature, its value in each explained row: numbers as the model read them, categorical "
                     "values as strings; null where the value is missing (or was not a number).")
+
+
+class PlotQuery(BaseModel):
+    """The parameters of a plot; which apply depends on its kind (a parameter that does not apply is a 400)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    format: Literal["png", "svg"] | None = Field(default=None, description="Image format (default png).")
+    max_display: int | None = Field(default=None, ge=1, le=100, description="Most features shown (default 10).")
+    row: str | None = Field(default=None, max_length=1000, description=(
+        "waterfall (required): the row, by the value of an id column, else by its 0-based position in results."))
+    feature: str | None = Field(default=None, max_length=1000, description="dependence (required): the feature.")
+    color: str | None = Field(default=None, max_length=1000, description=(
+        "dependence: the feature whose values colour the points."))
+    output_class: str | None = Field(default=None, alias="class", max_length=1000, description=(
+        "Binary: the class whose log-odds are plotted (default the positive class). Multiclass (required but "
+        "for waterfall): the class; only rows explained for it (predicted as it) are plotted."))
+    wait: float | None = Field(default=None, ge=0, le=30, description=(
+        "Seconds to wait for the image when it is not drawn yet (else 202 at once)."))
+
+
+class PlotPending(BaseModel):
+    """The plot is being drawn: poll status_url (the same plot URL) until it answers 200 with the image."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"success": True, "job_id": "plot-5b0c6c1e-...-3f2a9c", "status": "queued",
+         "status_url": "/job_status/5b0c6c1e-.../plots/beeswarm?format=svg"}]})
+
+    success: Literal[True]
+    job_id: str = Field(description="The render job's id.")
+    status: Literal["queued", "started", "deferred", "scheduled"]
+    status_url: str

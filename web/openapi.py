@@ -22,6 +22,7 @@ from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import InType, SecureType
 
 from common import __version__
+from common.plot_spec import KINDS
 from common.request import AnalyzeRequest
 from web import api_models as m
 from web import api_models_plots as look
@@ -100,6 +101,14 @@ def cancel_job() -> None:
 def feature_values() -> None:
     """The explained rows' feature values of a finished analysis, in the order of its results and shap_values
     (plots and pages pair them with the SHAP values); 404 unknown job, 409 job_not_finished."""
+
+
+@_declare("/job_status/<job_id>/plots/<kind>", "GET", query=look.PlotQuery, resp=_answers(
+          {"HTTP_200": None, "HTTP_202": look.PlotPending}, 401, 404, 409, 500, 503), tags=["analysis"])
+def plot() -> None:
+    """A SHAP plot of a finished analysis, drawn by shap.plots with matplotlib in a worker: bar, beeswarm,
+    waterfall (?row=), dependence (?feature=, ?color=), heatmap; PNG or SVG. 202 with the render job while it
+    is drawn (poll status_url, or ?wait=N); the same plot asked again is served from the stored image."""
 
 
 @_declare("/metadata", "GET", query=m.MetadataQuery, resp=_answers({"HTTP_200": m.Metadata}, 401, 503),
@@ -227,10 +236,21 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
             elif path == "/metrics":
                 operation["responses"]["200"] = {"description": "Prometheus text format", "content": {
                     "text/plain": {"schema": {"type": "string"}}}}
+            elif path == "/job_status/{job_id}/plots/{kind}":
+                _plot_operation(operation)
             elif path == "/openapi.json":
                 operation["responses"]["200"] = {"description": "OpenAPI 3.1 document", "content": {
                     "application/json": {"schema": {"type": "object"}}}}
     return document
+
+
+def _plot_operation(operation: dict[str, Any]) -> None:
+    """The plot route's images and its kind's values."""
+    operation["responses"]["200"] = {"description": "The plot", "content": {
+        mime: {"schema": {"type": "string", "format": "binary"}} for mime in ("image/png", "image/svg+xml")}}
+    kind = next(p for p in operation["parameters"] if p["name"] == "kind")
+    kind["schema"] = {"type": "string", "enum": list(KINDS)}
+    kind["description"] = "bar (mean |SHAP|), beeswarm, waterfall, dependence, heatmap."
 
 
 @functools.cache

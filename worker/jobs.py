@@ -98,7 +98,7 @@ def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
                           STREAM_SIZES[ctx.settings.aggressive_memory_management][1])
     index = encode_to(result, writer.write)  # result rows are built here, chunk by chunk
     payload_bytes = writer.close()
-    result["timings"]["feature_values_s"] = store_feature_values(ctx, job.id, result["shap_values"])
+    result["timings"]["feature_values_s"] = store_feature_values(ctx, job.id, result)
     dataset_store.remember_result(ctx.redis, result["version_info"]["dataset_version"], job.id,
                                   ctx.settings.result_ttl)
     timings = result["timings"] | {"encode_s": time.perf_counter() - step}
@@ -113,13 +113,21 @@ def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
     return {"result_key": keys.job_result(job.id), "bytes": payload_bytes}
 
 
-def store_feature_values(ctx: context.WorkerContext, job_id: str, columns: ShapColumns) -> float:
-    """Store the explained rows' feature values beside the result, for as long as it (the web serves them
-    as they are, plots read them); returns the seconds it took."""
+def store_feature_values(ctx: context.WorkerContext, job_id: str, result: dict[str, Any]) -> float:
+    """Store the explained rows' feature values, and the rows' ids and classes the plot routes check, beside
+    the result, for as long as it (the web serves the values as they are); returns the seconds it took."""
     started = time.perf_counter()
-    if columns.frame is not None:
-        payload = feature_values.encode(job_id, columns.features, columns.frame, columns.order)
-        ctx.redis.set(keys.job_feature_values(job_id), payload, ex=ctx.settings.result_ttl)
+    columns: ShapColumns = result["shap_values"]
+    if columns.frame is None:
+        return 0.0
+    values = feature_values.encode(job_id, columns.features, columns.frame, columns.order)
+    model_meta: Any = ctx.redis.get(keys.model_meta(result["model"]["id"]))
+    classes = orjson.loads(model_meta).get("classes") if model_meta else None
+    rows = feature_values.encode_rows(result["results"], result["target_variable"], classes)
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.set(keys.job_feature_values(job_id), values, ex=ctx.settings.result_ttl)
+        pipe.set(keys.job_plot_rows(job_id), rows, ex=ctx.settings.result_ttl)
+        pipe.execute()
     return time.perf_counter() - started
 
 

@@ -164,14 +164,23 @@ async function pickFeature(feature) {
 
 // --- downloads -------------------------------------------------------------------------------------
 
+// The service names a row by its id column's value when the result has one, else by its 0-based position.
+function rowName(index) {
+  const row = state.result.results[index];
+  const id = (state.meta?.id_columns ?? []).find((column) => column in row);
+  return id ? String(row[id]) : String(index);
+}
+
 function plotPath(format) {
   const kind = $("plot-kind").value;
-  const query = new URLSearchParams({ format });
+  const query = new URLSearchParams({ format, wait: 10 });
   if (kind === "waterfall") {
     if (state.selected == null) throw new Error("Choose a row in the table first: the waterfall is of one row.");
-    query.set("row", state.selected);
+    query.set("row", rowName(state.selected));
   }
   if (kind === "dependence") query.set("feature", state.feature);
+  const explained = state.result.results[state.selected ?? 0]?.explained_class;
+  if (explained != null && kind !== "waterfall") query.set("class", explained);  // multiclass: one class a plot
   return [`/job_status/${encodeURIComponent(state.job)}/plots/${kind}?${query}`, kind];
 }
 

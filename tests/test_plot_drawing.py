@@ -1,0 +1,52 @@
+"""explain.plots in-process: which SHAP values a plot shows for each task, and that shap draws them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from common.plot_spec import PlotSpec
+from explain import plots
+
+
+def stored(task: str) -> plots.Stored:
+    values = np.array([[1.0, -2.0], [0.5, 0.25], [-1.0, 3.0]])
+    base: float | dict[str, float] = {"a": 0.1, "b": 0.2, "c": 0.3} if task == "multiclass" else 0.5
+    classes = {"binary": ["no", "yes"], "multiclass": ["a", "b", "c"]}.get(task)
+    return plots.Stored(features=["x", "c"], values=values, base_value=base, task=task,
+                        explained_class=["a", "b", "a"] if task == "multiclass" else None, classes=classes,
+                        feature_values={"x": [1.5, None, 3.0], "c": ["u", "w", None]})
+
+
+def test_binary_negative_class_negates_values_and_base() -> None:
+    """The other class's log-odds are the negation of the positive class's."""
+    positive, _ = plots.explanation(stored("binary"), None)
+    negative, rows = plots.explanation(stored("binary"), "no")
+    assert np.array_equal(negative.values, -positive.values) and list(rows) == [0, 1, 2]
+    assert np.allclose(negative.base_values, -0.5)
+
+
+def test_multiclass_keeps_only_the_rows_explained_for_the_class() -> None:
+    """Rows 0 and 2 were explained for class a: only they are plotted, over a's base value."""
+    made, rows = plots.explanation(stored("multiclass"), "a")
+    assert list(rows) == [0, 2] and np.allclose(made.base_values, 0.1)
+    assert made.values.tolist() == [[1.0, -2.0], [-1.0, 3.0]]
+
+
+def test_categories_are_coded_for_colour_and_shown_as_text() -> None:
+    """A text feature's values become level positions (missing: NaN) and stay text where displayed."""
+    made, _ = plots.explanation(stored("regression"), None)
+    assert made.data[:, 1].tolist()[:2] == [0.0, 1.0] and np.isnan(made.data[2, 1]) and np.isnan(made.data[1, 0])
+    assert made.display_data[:, 1].tolist() == ["u", "w", None]
+
+
+def test_a_class_no_row_was_explained_for_is_refused() -> None:
+    """A multiclass plot of a class no row was predicted as has nothing to show: PlotRefused says so."""
+    with pytest.raises(plots.PlotRefused, match="no explained row"):
+        plots.render(stored("multiclass"), PlotSpec(kind="bar", output_class="c"))
+
+
+def test_the_same_plot_gives_the_same_svg() -> None:
+    """SVG output carries no date: a plot drawn twice is byte-identical."""
+    spec = PlotSpec(kind="bar", format="svg")
+    assert plots.render(stored("regression"), spec) == plots.render(stored("regression"), spec)

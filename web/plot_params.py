@@ -1,0 +1,145 @@
+"""The query of GET /job_status/<id>/plots/<kind>, checked against the finished analysis it names: every bad
+value is a 400 naming it and what is accepted, before anything is enqueued. The result's features, task and
+size come from its stored fields; its rows' ids and classes from what the worker stored beside it
+(explain.feature_values.encode_rows), read only when the plot needs them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from rq.job import Job
+
+from common import keys
+from common.errors import InvalidRequest, NotFound, shown
+from common.plot_spec import DEFAULT_MAX_DISPLAY, FORMATS, KINDS, MAX_DISPLAY_LIMIT, PlotSpec
+from web.answers import result_fields
+from web.services import Services
+
+MAX_WAIT_SECONDS = 30.0
+MAX_PARAM_CHARS = 1000  # a feature, class or row id longer than this cannot name anything
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the checks need of a finished analysis (`rows`: ids, explained classes and classes, or None
+    when the plot asked for needs none of them)."""
+
+    job_id: str
+    features: list[str]
+    task: str
+    explained_rows: int
+    rows: dict[str, Any] | None
+
+
+def analysis(svc: Services, job: Job, kind: str) -> Analysis:
+    fields = orjson.loads(result_fields(svc, job, ["model", "explained_rows"]))
+    model = fields["model"]
+    rows = None
+    if kind == "waterfall" or model["task"] != "regression":
+        raw: Any = svc.redis.get(keys.job_plot_rows(job.id))
+        if raw is None:
+            raise NotFound(f"The rows of job {job.id!r} are no longer stored (RESULT_TTL, or the result predates "
+                           "plots); submit the analysis again.")
+        rows = orjson.loads(raw)
+    return Analysis(job.id, model["features"], model["task"], fields["explained_rows"], rows)
+
+
+def kind_of(kind: str) -> str:
+    if kind not in KINDS:
+        raise InvalidRequest(f"Unknown plot kind {shown(kind)}; kinds are {', '.join(KINDS)}.")
+    return kind
+
+
+def wait_of(args: Mapping[str, str]) -> float:
+    try:
+        wait = float(args.get("wait", 0))
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= MAX_WAIT_SECONDS:  # NaN fails too
+        raise InvalidRequest(f"wait must be a number of seconds between 0 and {MAX_WAIT_SECONDS:g}.")
+    return wait
+
+
+def _text(args: Mapping[str, str], name: str) -> str | None:
+    value = args.get(name)
+    if value is not None and (not value or len(value) > MAX_PARAM_CHARS):
+        raise InvalidRequest(f"{name} must be 1 to {MAX_PARAM_CHARS} characters.")
+    return value
+
+
+def _max_display(args: Mapping[str, str]) -> int:
+    raw = args.get("max_display", str(DEFAULT_MAX_DISPLAY))
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_DISPLAY_LIMIT:
+        raise InvalidRequest(f"max_display {shown(raw)} must be a whole number from 1 to {MAX_DISPLAY_LIMIT}.")
+    return int(raw)
+
+
+def _format(args: Mapping[str, str]) -> str:
+    fmt = args.get("format", "png")
+    if fmt not in FORMATS:
+        raise InvalidRequest(f"format {shown(fmt)} is not offered; formats are {', '.join(FORMATS)}.")
+    return fmt
+
+
+def _feature(found: Analysis, name: str, value: str | None) -> str | None:
+    if value is not None and value not in found.features:
+        raise InvalidRequest(f"{name} {shown(value)} is not a feature of this result; its features are "
+                             f"{shown(found.features, quoted=False)}.", details={name: value})
+    return value
+
+
+def _row(found: Analysis, value: str) -> int:
+    """The position in `results` of the row whose id is `value` (id columns first), else of index `value`."""
+    assert found.rows is not None
+    for ids in found.rows["ids"].values():
+        matches = [i for i, v in enumerate(ids) if v is not None and str(v) == value]
+        if matches:
+            return matches[0]
+    if value.isascii() and value.isdigit() and int(value) < found.explained_rows:
+        return int(value)
+    columns = list(found.rows["ids"])
+    raise InvalidRequest(f"row {shown(value)} is neither an id value ({', '.join(columns) or 'no id columns'}) nor "
+                         f"a row index from 0 to {found.explained_rows - 1}.", details={"row": value})
+
+
+def _output_class(found: Analysis, value: str | None, row: int | None) -> str | None:
+    """The class whose SHAP values are plotted: any of a binary's (the positive class when none is named);
+    for a multiclass result, one that some plotted row was explained for (a waterfall: its row's class)."""
+    if found.task == "regression":
+        if value is not None:
+            raise InvalidRequest("class applies to binary and multiclass results only; this one is a regression.")
+        return None
+    assert found.rows is not None
+    explained = found.rows.get("explained_class")
+    if found.task != "multiclass" or explained is None:
+        classes = [str(c) for c in found.rows.get("classes") or []]
+        if value is not None and value not in classes:
+            raise InvalidRequest(f"class {shown(value)} is not a class of this result; its classes are {classes}.",
+                                 details={"class": value})
+        return value
+    if row is not None:
+        if value is not None and value != explained[row]:
+            raise InvalidRequest(f"row {row} was explained for its predicted class {explained[row]!r} only; omit "
+                                 f"class or ask for {explained[row]!r}.", details={"class": value})
+        return str(explained[row])
+    present = sorted({str(c) for c in explained})
+    if value is None or value not in present:
+        raise InvalidRequest(f"class must name the class whose SHAP values are plotted; rows were explained for "
+                             f"{present} (each row for its predicted class only).", details={"class": value})
+    return value
+
+
+def spec(found: Analysis, kind: str, args: Mapping[str, str]) -> PlotSpec:
+    """The plot asked for, checked against the analysis."""
+    row_text, feature, color = _text(args, "row"), _text(args, "feature"), _text(args, "color")
+    if (row_text is not None) != (kind == "waterfall"):
+        raise InvalidRequest("row is required by the waterfall plot, and applies to it only.")
+    if (feature is None and kind == "dependence") or (kind != "dependence" and (feature or color) is not None):
+        raise InvalidRequest("feature is required by the dependence plot; feature and color apply to it only.")
+    row = _row(found, row_text) if row_text is not None else None
+    return PlotSpec(kind=kind, format=_format(args), max_display=_max_display(args), row=row,
+                    feature=_feature(found, "feature", feature), color=_feature(found, "color", color),
+                    output_class=_output_class(found, _text(args, "class"), row))

@@ -1,0 +1,75 @@
+"""The plot render job (common.jobstates.PLOT_FUNC, on the plots queue): read a finished analysis's stored
+result, draw one plot (explain.plots) and store its bytes beside the result, for as long as the result.
+
+It returns {"stored": bytes} or {"refused": why} (the web answers the latter as a 400); anything else that
+goes wrong fails the job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import redis
+
+from common import keys
+from common.plot_spec import PlotSpec
+from common.rqtypes import JSONJob
+from explain import feature_values, plots
+from worker import context
+
+FIELDS = ("shap_values", "base_value", "model")  # what a plot reads of the result
+
+
+def result_fields(client: redis.Redis, analysis_id: str) -> dict[str, Any] | None:
+    """The FIELDS of the stored result, cut out by the byte ranges the analysis recorded (whole when it has
+    none); None when the result is gone."""
+    key = keys.job_result(analysis_id)
+    index = JSONJob.fetch(analysis_id, connection=client).meta.get("result_index")
+    if index is None:
+        payload: Any = client.get(key)
+        return None if payload is None else {k: v for k, v in orjson.loads(payload).items() if k in FIELDS}
+    with client.pipeline(transaction=False) as pipe:
+        for name in FIELDS:
+            pipe.getrange(key, index[name][0], index[name][1] - 1)
+        parts = pipe.execute()
+    if not all(parts):
+        return None
+    return {name: orjson.loads(part) for name, part in zip(FIELDS, parts, strict=True)}
+
+
+def load(client: redis.Redis, analysis_id: str) -> plots.Stored | None:
+    """What the plots of one analysis are drawn from; None when its result or feature values are gone."""
+    fields = result_fields(client, analysis_id)
+    raw: Any = client.mget([keys.job_feature_values(analysis_id), keys.job_plot_rows(analysis_id)])
+    raw_values, raw_rows = raw
+    if fields is None or raw_values is None or raw_rows is None:
+        return None
+    features, values = feature_values.decode(raw_values)
+    rows = orjson.loads(raw_rows)
+    shap_values = fields["shap_values"]
+    matrix = np.array([shap_values[name] for name in features], dtype=float).T.reshape(-1, len(features))
+    return plots.Stored(features=features, values=matrix, base_value=fields["base_value"],
+                        task=fields["model"]["task"], explained_class=rows.get("explained_class"),
+                        classes=rows.get("classes"), feature_values=values)
+
+
+def render_plot(analysis_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """RQ entry point: draw the plot `spec` (PlotSpec.to_json) of the analysis `analysis_id` and store it."""
+    ctx = context.current()
+    plot = PlotSpec.from_json(spec)
+    stored = load(ctx.redis, analysis_id)
+    if stored is None:
+        return {"refused": f"the result of job {analysis_id!r} has expired (RESULT_TTL)."}
+    try:
+        image = plots.render(stored, plot)
+    except plots.PlotRefused as exc:
+        return {"refused": str(exc)}
+    ttl: Any = ctx.redis.pttl(keys.job_result(analysis_id))
+    if not ttl or ttl <= 0:
+        return {"refused": f"the result of job {analysis_id!r} has expired (RESULT_TTL)."}
+    with ctx.redis.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.job_plots(analysis_id), plot.digest(), image)
+        pipe.pexpire(keys.job_plots(analysis_id), ttl)  # as long as the result (it is renewed by each render)
+        pipe.execute()
+    return {"stored": len(image)}
