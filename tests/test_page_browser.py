@@ -9,6 +9,7 @@ import math
 import os
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -61,15 +62,27 @@ class Shots:
         return path
 
 
+@dataclass
+class Seen:
+    """What the page did besides drawing: every URL it requested and every uncaught script error."""
+
+    requested: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
 @pytest.fixture
-def page(browser: Browser, keyed_stack: Stack) -> Iterator[Page]:
+def seen() -> Seen:
+    return Seen()
+
+
+@pytest.fixture
+def page(browser: Browser, keyed_stack: Stack, seen: Seen) -> Iterator[Page]:
+    """A fresh tab (no sessionStorage, no cache) at 1280x800."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     opened = context.new_page()
     opened.set_default_timeout(30_000)
-    opened.requested = []  # type: ignore[attr-defined]
-    opened.errors = []  # type: ignore[attr-defined]
-    opened.on("request", lambda request: opened.requested.append(request.url))  # type: ignore[attr-defined]
-    opened.on("pageerror", lambda error: opened.errors.append(str(error)))  # type: ignore[attr-defined]
+    opened.on("request", lambda request: seen.requested.append(request.url))
+    opened.on("pageerror", lambda error: seen.errors.append(str(error)))
     yield opened
     context.close()
 
@@ -145,7 +158,7 @@ def assert_csv_matches(path: Path, result: dict) -> None:
 
 
 def test_an_analyst_uploads_a_csv_runs_a_filtered_analysis_and_explores_the_result(
-        page: Page, keyed_stack: Stack, tmp_path: Path) -> None:
+        page: Page, keyed_stack: Stack, seen: Seen, tmp_path: Path) -> None:
     """Upload, filter, run; summary, one bar per feature, a clicked row's waterfall, the CSV as the API says."""
     shots = Shots(page, tmp_path / "screens")
     open_with_key(page, keyed_stack)
@@ -182,8 +195,8 @@ def test_an_analyst_uploads_a_csv_runs_a_filtered_analysis_and_explores_the_resu
     page.wait_for_timeout(300)  # the charts refit their container
     shots.take("phone-width")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    assert all(url.startswith((keyed_stack.base + "/", "blob:", "data:")) for url in page.requested), page.requested
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert all(url.startswith((keyed_stack.base + "/", "blob:", "data:")) for url in seen.requested), seen.requested
+    assert seen.errors == []
 
 
 def test_a_bad_filter_shows_the_services_own_400_message(page: Page, keyed_stack: Stack, tmp_path: Path) -> None:
