@@ -22,6 +22,7 @@ import pandas as pd
 LEAK_SPEARMAN = 0.98
 LEAK_AUC = 0.99
 LEAK_SAMPLE_ROWS = 20_000  # rows the leak check ranks (seeded sample): |Spearman| within ~0.01 of all rows
+LEAK_BLOCK_COLUMNS = 256  # columns ranked at once: 20,000 x 256 floats are 40 MB
 WEAK_R2 = 0.3
 WEAK_AUC = 0.6
 WEAK_SKILL = 0.1  # multiclass: share of the majority-class guess's errors the model avoids
@@ -52,6 +53,44 @@ def association(task: str, values: np.ndarray, target: np.ndarray, positive: np.
     return abs(float(np.corrcoef(rank_x, rank_y)[0, 1]))
 
 
+def _complete_associations(block: np.ndarray, target: np.ndarray, positive: np.ndarray, task: str) -> np.ndarray:
+    """`association` of each column of `block` (the ranks of columns without missing values), at once."""
+    if task == "binary":
+        n_pos = int(positive.sum())
+        n_neg = len(positive) - n_pos
+        if n_pos == 0 or n_neg == 0:
+            return np.full(block.shape[1], np.nan)
+        found = (block[positive].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+        return np.maximum(found, 1.0 - found)
+    centred = block - block.mean(axis=0)
+    rank_y = pd.Series(target.astype(float)).rank().to_numpy()
+    rank_y = rank_y - rank_y.mean()
+    scale = np.sqrt((centred**2).sum(axis=0) * (rank_y**2).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.abs(centred.T @ rank_y) / scale  # a constant column (scale 0) is NaN: never a leak
+
+
+def _associations(x: pd.DataFrame, target: np.ndarray, positive: np.ndarray, task: str) -> dict[str, float]:
+    """Each column's association with the target: columns without missing values ranked and measured a
+    block at a time (the cost of the check on a wide table), the others one by one on their present rows."""
+    found: dict[str, float] = {}
+    for start in range(0, x.shape[1], LEAK_BLOCK_COLUMNS):
+        names = [str(c) for c in x.columns[start:start + LEAK_BLOCK_COLUMNS]]
+        part = x.iloc[:, start:start + LEAK_BLOCK_COLUMNS].to_numpy(dtype=float)
+        finite = np.isfinite(part)
+        complete = finite.all(axis=0)
+        if complete.any():
+            block = pd.DataFrame(part[:, complete]).rank().to_numpy()
+            found.update(zip([n for n, c in zip(names, complete, strict=True) if c],
+                             _complete_associations(block, target, positive, task).tolist(), strict=True))
+        for j in np.flatnonzero(~complete).tolist():
+            ok = finite[:, j]
+            value = association(task, part[ok, j], target[ok], positive[ok]) if ok.sum() >= 10 else None
+            if value is not None:
+                found[names[j]] = value
+    return found
+
+
 def leaks(x: pd.DataFrame, y: np.ndarray, cat_features: list[str], task: str,
           classes: list[str] | None) -> list[dict[str, Any]]:
     """The numeric features that nearly determine the target, each with its measure, strongest first.
@@ -61,21 +100,12 @@ def leaks(x: pd.DataFrame, y: np.ndarray, cat_features: list[str], task: str,
     rows = np.arange(len(y))
     if len(rows) > LEAK_SAMPLE_ROWS:
         rows = np.sort(np.random.default_rng(0).choice(len(y), LEAK_SAMPLE_ROWS, replace=False))
-    target = y[rows]
+    target = y[rows] if task == "binary" else y[rows].astype(float)
     positive = target.astype(str) == (classes[-1] if classes else "")
+    numeric = x.iloc[rows][[c for c in x.columns if c not in cat_features]].astype(float)
     measure, threshold = ("one_feature_auc", LEAK_AUC) if task == "binary" else ("abs_spearman", LEAK_SPEARMAN)
-    found = []
-    for name in x.columns:
-        if name in cat_features:
-            continue
-        values = x[name].to_numpy(dtype=float)[rows]
-        ok = np.isfinite(values)
-        if ok.sum() < 10:
-            continue
-        value = association(task, values[ok], target[ok].astype(float) if task != "binary" else target[ok],
-                             positive[ok])
-        if value is not None and value >= threshold:
-            found.append({"feature": str(name), measure: round(value, 4)})
+    found = [{"feature": name, measure: round(value, 4)}
+             for name, value in _associations(numeric, target, positive, task).items() if value >= threshold]
     return sorted(found, key=lambda item: -item[measure])
 
 

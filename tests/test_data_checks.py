@@ -127,3 +127,18 @@ def test_notes_and_summary_name_the_leak_and_the_weak_model() -> None:
     assert "describe a weak model" in text and "1 of the 3 data rows" in text
     note = data_checks.summary_note(meta, "y")
     assert "likely target leakage" in note and "weak model" in note
+
+
+def test_columns_with_and_without_missing_values_are_measured_alike() -> None:
+    """A column measured in a block (no missing value) and its copy with a hole (one by one) agree."""
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=300)
+    whole = y + rng.normal(0, 0.01, 300)
+    holed = whole.copy()
+    holed[0] = np.nan
+    x = pd.DataFrame({"whole": whole, "holed": holed})
+    found = {item["feature"]: item["abs_spearman"] for item in data_checks.leaks(x, y, [], "regression", None)}
+    assert set(found) == {"whole", "holed"} and abs(found["whole"] - found["holed"]) < 1e-3
+    ok = np.isfinite(holed)
+    direct = data_checks.association("regression", holed[ok], y[ok], np.zeros(ok.sum(), dtype=bool))
+    assert direct is not None and abs(direct - found["holed"]) < 1e-4
