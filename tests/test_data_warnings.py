@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from shap_client import Client
 
 from devtools import wide_table
 from devtools.stack import Stack
@@ -34,14 +35,18 @@ def small_table(rows: int = 300) -> bytes:
 
 
 def test_a_leak_is_named_with_its_advice_and_excluding_it_trains_another_model(stack: Stack) -> None:
-    """The wide table's near-copy of Turnout_Pct is named in warnings and summary; exclude_columns removes it."""
+    """The wide table's near-copy of Turnout_Pct is named in warnings and summary; exclude_columns (here through
+    the Python client) removes it, with a model of its own."""
     put(stack, "/datasets/wide-leak?id_columns=zip&exclude_columns=Default_Rate", wide_table.csv_bytes(rows=400))
     leaky = result(stack, {"dataset": "wide-leak", "target_variable": "Turnout_Pct"})
     leak_warning = next(w for w in leaky["warnings"] if w.startswith("likely target leakage"))
     assert wide_table.LEAK_COLUMN in leak_warning and "exclude_columns=['Turnout_Pct_Official']" in leak_warning
     assert "Caution: Turnout_Pct_Official nearly determine(s) Turnout_Pct" in leaky["summary"]
-    clean = result(stack, {"dataset": "wide-leak", "target_variable": "Turnout_Pct",
-                           "exclude_columns": [wide_table.LEAK_COLUMN]})
+    with Client(stack.base, stack.env.get("API_KEY")) as client:  # the Python client passes exclude_columns
+        answer = client.analyze("Turnout_Pct", dataset="wide-leak", sample_size=20, reuse=False,
+                                exclude_columns=[wide_table.LEAK_COLUMN]).result(timeout=120)
+    clean = answer.raw
+    assert not any("leakage" in w for w in answer.warnings)
     assert wide_table.LEAK_COLUMN not in clean["model"]["features"]
     assert clean["model"]["id"] != leaky["model"]["id"]
     assert not any("leakage" in w for w in clean["warnings"]) and "Caution" not in clean["summary"]
