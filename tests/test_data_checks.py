@@ -142,3 +142,17 @@ def test_columns_with_and_without_missing_values_are_measured_alike() -> None:
     ok = np.isfinite(holed)
     direct = data_checks.association("regression", holed[ok], y[ok], np.zeros(ok.sum(), dtype=bool))
     assert direct is not None and abs(direct - found["holed"]) < 1e-4
+
+
+def test_training_stores_the_checks_and_the_binary_metrics_they_need() -> None:
+    """A trained model's meta holds its leaks, its training range, and for a binary target AUC and the
+    majority-class baseline."""
+    from explain.training import train
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "c": rng.choice(["p", "q"], 200)})
+    frame["y"] = np.where(frame["a"] > 0, "yes", "no")
+    _, meta = train(frame, "y", ["a", "c"], thread_count=1)
+    assert [item["feature"] for item in meta["leaks"]] == ["a"]
+    assert meta["training_range"]["categories"] == {"c": ["p", "q"]}
+    assert meta["metrics"]["auc"] > 0.95 and 0.4 < meta["metrics"]["majority_accuracy"] < 0.7
