@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from common import datasets
-from common.errors import InvalidRequest, UnknownColumn, shown
+from common.errors import InvalidDataset, InvalidRequest, UnknownColumn, shown
 
 # A column missing in more than this share of the dataset's rows is dropped: 5 % of values cannot
 # support splits that generalise, and the column's SHAP values would describe its missingness only.
@@ -69,8 +69,12 @@ def choose_features(meta: dict, target: str, exclude: Sequence[str] = ()) -> Fea
                   if c["name"] not in constant and c["missing"] / rows > NEAR_EMPTY_SHARE]
     features = [c["name"] for c in columns if c["name"] not in constant and c["name"] not in near_empty]
     if not features:
-        raise InvalidRequest(
+        # the request's doing (invalid_request) when its exclusions removed the last usable column, else the
+        # dataset's (invalid_dataset, as common.datasets.resolve_target refuses a dataset with no feature)
+        error = InvalidRequest if exclude and choose_features(meta, target).features else InvalidDataset
+        raise error(
             f"No usable feature is left to explain {shown(target)}: of dataset {shown(meta['name'])}'s other "
             f"columns, {shown(list(exclude))} are excluded by the request, constant: {shown(constant)}, "
-            f"near-empty: {shown(near_empty)}; the rest are ids or excluded by the dataset. Exclude fewer columns.")
+            f"near-empty: {shown(near_empty)}; the rest are ids or excluded by the dataset. Exclude fewer "
+            "columns, or add a column that varies.")
     return FeatureChoice(features, constant, near_empty)

@@ -53,8 +53,17 @@ def test_request_exclusions_are_checked_against_the_dataset() -> None:
         choose_features(meta, "y", ["nope"])
     with pytest.raises(InvalidRequest, match="names the target"):
         choose_features(meta, "y", ["y"])
-    with pytest.raises(InvalidRequest, match="No usable feature"):
+    with pytest.raises(InvalidRequest, match="No usable feature") as refused:
         choose_features(meta, "y", ["a", "b"])
+    assert refused.value.code == "invalid_request"
+
+
+def test_a_dataset_whose_every_feature_is_constant_is_an_invalid_dataset() -> None:
+    """No usable feature without any request exclusion: the dataset's fault, as resolve_target reports it."""
+    frame = _frame()[["same", "label", "sparse", "y"]]
+    with pytest.raises(InvalidRequest, match="constant: \\['same', 'label'\\]") as refused:
+        choose_features(_meta(frame), "y")
+    assert refused.value.code == "invalid_dataset"
 
 
 def test_request_exclusions_are_sorted_so_their_order_is_the_same_analysis() -> None:
