@@ -39,6 +39,13 @@ class AnalyzeRequest(BaseModel):
         "Most rows explained (default MAX_ROWS); more selected rows are sampled, seeded."))
     data: list[dict[str, Any]] | None = Field(default=None, min_length=1, description=(
         "Rows to explain instead of the dataset's (column name to string, number, boolean or null)."))
+    # bounded like a dataset's header (common.datasets: MAX_COLUMNS names of MAX_COLUMN_NAME_CHARS); names
+    # are checked against the dataset at the web (common.features), and kept sorted and distinct so that
+    # the same exclusion in another order is the same analysis (common.reuse) and the same model
+    exclude_columns: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=2000, description=(
+            "Columns left out of this analysis's features, on top of the dataset's own exclude_columns (e.g. "
+            "a column the warnings name as a likely target leak)."))
     reuse: bool = Field(default=True, description=(  # common.reuse
         "false: compute afresh even when an identical analysis's result is stored."))
     # POSTed {job_id, status, status_url} when the job ends; the host is checked at the web (common.callbacks)
@@ -70,6 +77,11 @@ class AnalyzeRequest(BaseModel):
                 if not isinstance(value, str | int | float | bool | None):
                     raise ValueError(f"data[{index}][{shown(key)}] must be a string, number, boolean or null")
         return rows
+
+    @field_validator("exclude_columns")
+    @classmethod
+    def _exclusions_sorted(cls, names: list[str]) -> list[str]:
+        return sorted(set(names))
 
     @field_validator("target_variable", mode="before")
     @classmethod

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 from catboost import Pool
 
+from common.features import choose_features
 from common.request import AnalyzeRequest
 from common.selection import Selection, select_rows
-from explain import engine
+from explain import data_checks, engine
 from explain.rows import RowBuilder
 from explain.training import TrainedModel, feature_frame
 
@@ -221,7 +222,8 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
     ranked = request.analysis_type == "ranking"
     order = _order(explanation, trained.meta["task"], ranked)
     rows = _row_builder(selection, meta, target, x, features, explanation, order, ranked)
-    results = ResultRows(rows, order, row_chunk)
+    warnings, flags = _checks(request, meta, target, trained, x)
+    results = ResultRows(data_checks.flagged(rows, flags) if flags else rows, order, row_chunk)
     ranking = _ranking(features, explanation.values)
     direction = _directions(x, explanation.values, features, trained.meta["cat_features"],
                             [name for name, _ in ranking[:SUMMARY_DRIVERS]])
@@ -232,15 +234,26 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
         "dataset": meta["name"],
         "explained_rows": len(x),
         "selected_rows": selection.selected_rows,
-        "summary": _summary(request, meta, target, ranking, direction, len(x), results),
+        "summary": _summary(request, meta, target, ranking, direction, len(x), results)
+        + data_checks.summary_note(trained.meta, target),
         "feature_importance": [{"feature": name, "importance": value} for name, value in ranking],
         "shap_values": ShapColumns(features, explanation.values, order, x),
         "base_value": explanation.base_value,
         "results": results,
         "model": _model_info(trained),
         "version_info": {"dataset_version": meta["version"], "model_version": trained.model_id},
-        "warnings": selection.warnings,
+        "warnings": selection.warnings + warnings,
     }
+
+
+def _checks(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
+            x: pd.DataFrame) -> tuple[list[str], dict[int, list[str]]]:
+    """The warnings about the data and the model (explain.data_checks), and the out-of-range flags of the
+    caller's `data` rows. Dataset rows are not checked: the training range is that same table's."""
+    dropped = choose_features(meta, target, request.exclude_columns).warnings()
+    seen = trained.meta.get("training_range")
+    flags = data_checks.out_of_range(x, seen) if request.data is not None and seen else {}
+    return dropped + data_checks.notes(trained.meta, target, flags, len(x)), flags
 
 
 def _model_info(trained: TrainedModel) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import pandas as pd
 from catboost import CatBoost, CatBoostClassifier, CatBoostError, CatBoostRegressor, Pool
 
 from common.datasets import MAX_CLASSES
+from explain import data_checks
 from explain.treeshap import LeafTables
 
 
@@ -45,6 +46,9 @@ LEGACY_PARAMS = TrainingParams(border_count=254, early_stopping_rounds=None)  # 
 BORDER_BUDGET = 8192  # features x borders: 32 features at CatBoost's full 254, 131 features at 32
 MIN_BORDERS, MAX_BORDERS = 32, 254
 HOLDOUT_FRACTION = 0.2
+# in the model id: models stored before their meta held `leaks` and `training_range` (explain.data_checks)
+# are trained again rather than explained without those checks
+META_FORMAT = 2
 
 
 class TrainingError(ValueError):
@@ -91,7 +95,7 @@ def catboost_params(params: TrainingParams, n_features: int, thread_count: int) 
 
 def model_id_for(dataset_version: str, target: str, features: list[str]) -> str:
     """Hash of the inputs and PARAMS: a change of parameters trains new models instead of reusing old ones."""
-    payload = orjson.dumps([dataset_version, target, features, asdict(PARAMS), BORDER_BUDGET],
+    payload = orjson.dumps([dataset_version, target, features, asdict(PARAMS), BORDER_BUDGET, META_FORMAT],
                            option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(payload).hexdigest()[:24]
 
@@ -128,8 +132,13 @@ def _metrics(task: str, model: CatBoost, pool: Pool, y: np.ndarray) -> dict[str,
     known = np.isin(y.astype(str), classes)  # a class seen only in the holdout has no probability column
     picked = proba[np.flatnonzero(known), [classes.index(c) for c in y.astype(str)[known]]]
     log_loss = float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0)))) if known.any() else None
-    return {"accuracy": float(np.mean(pred.astype(str) == y.astype(str))), "log_loss": log_loss,
-            "holdout_rows": len(y)}
+    found: dict[str, float | None] = {"accuracy": float(np.mean(pred.astype(str) == y.astype(str))),
+                                      "log_loss": log_loss, "holdout_rows": len(y)}
+    # the baseline of explain.data_checks' weak-model check: always guessing the holdout's commonest class
+    found["majority_accuracy"] = float(pd.Series(y.astype(str)).value_counts().iloc[0] / len(y))
+    if task == "binary":
+        found["auc"] = data_checks.auc(y.astype(str) == classes[1], proba[:, 1])
+    return found
 
 
 @dataclass
@@ -192,13 +201,16 @@ def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: i
     except CatBoostError as exc:  # the data cannot be modelled: a TrainingError is failed once, never retried
         raise TrainingError(f"CatBoost cannot train a model of {target!r}: {exc}") from exc
     seconds = time.perf_counter() - started
+    classes = [str(c) for c in model.classes_] if task != "regression" else None
     meta = {
         "task": task,
         "features": features,
         "cat_features": split.cats,
         "trained_rows": len(split.train_idx),
         "metrics": _metrics(task, model, split.pool(split.test_idx, labelled=False), split.y[split.test_idx]),
-        "classes": [str(c) for c in model.classes_] if task != "regression" else None,
+        "classes": classes,
+        "leaks": data_checks.leaks(split.x, split.y, split.cats, task, classes),
+        "training_range": data_checks.training_range(split.x.iloc[split.train_idx], split.cats),
         "params": {**asdict(params), "border_count": kwargs["border_count"], "thread_count": thread_count},
         "trees": int(model.tree_count_),
         "training_seconds": round(seconds, 4),

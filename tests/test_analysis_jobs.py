@@ -94,8 +94,9 @@ def test_binary_target_is_explained_in_log_odds(stack: Stack) -> None:
 
 def test_job_that_raises_ends_failed_with_its_message(stack: Stack) -> None:
     """A job that cannot be computed ends failed (not finished) and /job_status shows why: its only feature is
-    constant, which the web cannot see from the target's statistics and CatBoost refuses."""
-    frame = pd.DataFrame({"y": [i % 5 for i in range(30)], "constant": [5] * 30})
+    constant on the rows that have a target, which the web cannot see from the whole columns' statistics (a
+    feature constant on every row is a 400, common.features) and CatBoost refuses."""
+    frame = pd.DataFrame({"y": [i % 5 for i in range(30)] + [None] * 10, "constant": [5] * 30 + [6] * 10})
     upload(stack, "constant-feature", frame)
     answer = stack.wait_job(stack.analyze({"dataset": "constant-feature", "target": "y"}))
     assert answer["status"] == "failed"

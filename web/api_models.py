@@ -101,10 +101,18 @@ class AnalysisResult(BaseModel):
     feature_importance: list[FeatureImportance]
     shap_values: dict[str, list[float | None]]
     base_value: float | dict[str, float] | None
-    results: list[dict[str, Any]]
-    model: dict[str, Any]
+    results: list[dict[str, Any]] = Field(description=(
+        "One object per explained row. A row of the request's `data` with values outside the model's training "
+        "range (a number beyond the min/max, a category never seen) has `out_of_range`: the names of those "
+        "features; other rows have no such key."))
+    model: dict[str, Any] = Field(description=(
+        "id, task, metrics (held-out: r2, rmse, mae; accuracy, log_loss, majority_accuracy, auc for binary), "
+        "trained_rows, features."))
     version_info: dict[str, str]
-    warnings: list[str]
+    warnings: list[str] = Field(description=(
+        "What the service did unasked and what the client should know about the data: rows sampled, columns "
+        "dropped (constant, near-empty), likely target leakage (with the exclude_columns to pass), a weak "
+        "model by its held-out metric, `data` rows outside the training range."))
     timings: dict[str, float | str] = Field(description="Seconds per stage; `shap_engine` names the engine that ran "
                                              "(leaf_table or native).")
 

@@ -48,7 +48,7 @@ def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
 
 def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str, Selection]:
     """validated_request's checks, with the rows they select (POST /filters/validate reports them)."""
-    from common import datasets, default_dataset, selection  # pandas, on first use: see web.create_app
+    from common import datasets, default_dataset, features, selection  # pandas, on first use: see web.create_app
 
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
@@ -60,6 +60,7 @@ def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str, Sele
     if parsed.callback_url is not None:
         callbacks.check_url(parsed.callback_url, svc.settings)
     resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
+    features.choose_features(meta, resolved.target_variable or "", resolved.exclude_columns)  # a 400 when none is left
     chosen = selection.select_rows(frame, meta, resolved, max_rows)
     return resolved, meta["version"], chosen
 

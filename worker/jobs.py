@@ -10,7 +10,7 @@ import orjson
 from rq import get_current_job
 from rq.job import Job
 
-from common import dataset_store, datasets, default_dataset, keys, reuse
+from common import dataset_store, datasets, default_dataset, features, keys, reuse
 from common.jobstates import STAGES
 from common.request import AnalyzeRequest
 from explain import feature_values
@@ -53,12 +53,12 @@ def compute(request: AnalyzeRequest, job: Job | None = None) -> dict[str, Any]:
     report_progress(job, "loading_data")
     meta, frame = default_dataset.frame(ctx.redis, ctx.frames, request.dataset, settings)
     target = datasets.resolve_target(meta, request.target_variable)
-    features = datasets.feature_columns(meta, target)
+    chosen = features.choose_features(meta, target, request.exclude_columns).features
     timings["dataset_load_s"] = time.perf_counter() - started
 
     report_progress(job, "loading_model")
     step = time.perf_counter()
-    trained = get_or_train(ctx.redis, frame, meta["version"], target, features, settings.threads_per_job,
+    trained = get_or_train(ctx.redis, frame, meta["version"], target, chosen, settings.threads_per_job,
                            lock_ttl=settings.model_lock_ttl)
     timings["model_s"] = time.perf_counter() - step
 
@@ -145,7 +145,7 @@ def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
                                                            f"{meta['version']}); this version was not trained."])
     else:
         report_progress(job, "loading_model")
-        trained = get_or_train(ctx.redis, frame, version, target, datasets.feature_columns(meta, target),
+        trained = get_or_train(ctx.redis, frame, version, target, features.choose_features(meta, target).features,
                                ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl)
         model = {k: trained.meta.get(k) for k in ("task", "metrics", "trained_rows", "trees", "training_seconds")}
         result.update(trained=trained.trained_now, model={"id": trained.model_id, **model}, warnings=[])

@@ -112,9 +112,10 @@ class Client:
     def analyze(self, target_variable: str | None = None, *, dataset: str = "default",
                 analysis_type: str = "correlation", demographic_filters: Iterable[str] = (),
                 sample_size: int | None = None, data: pd.DataFrame | list[Mapping[str, Any]] | None = None,
-                callback_url: str | None = None, reuse: bool = True) -> Job:
+                callback_url: str | None = None, reuse: bool = True, exclude_columns: Iterable[str] = ()) -> Job:
         """POST /analyze; returns the queued `Job` at once (call `.wait()` or `.result()` on it). With
-        `reuse=False` the service computes afresh even when an identical analysis's result is stored."""
+        `reuse=False` the service computes afresh even when an identical analysis's result is stored;
+        `exclude_columns` leaves columns out of the features (e.g. a likely leak the warnings name)."""
         body: dict[str, Any] = {"analysis_type": analysis_type, "dataset": dataset,
                                 "demographic_filters": list(demographic_filters)}
         if target_variable is not None:
@@ -127,6 +128,8 @@ class Client:
             body["callback_url"] = callback_url
         if not reuse:
             body["reuse"] = False
+        if exclude_columns:
+            body["exclude_columns"] = list(exclude_columns)
         answer = self.request("POST", "/analyze", json=body)
         return Job(self, answer["job_id"])
 

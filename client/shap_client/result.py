@@ -14,8 +14,11 @@ if TYPE_CHECKING:
 class AnalysisResult:
     """`importance`: one row per feature, most important first (columns `feature`, `importance`).
     `rows`: one row per explained row (id columns, target, `prediction`, `raw_prediction`, ...,
-    `top_contributors`). `shap_values`: one row per explained row, aligned with `rows` (same index),
-    one column per feature. `raw` is the service's JSON as it came."""
+    `top_contributors`; `out_of_range`, the features outside the training range, when some `data` row has
+    such values, NaN on the other rows). `warnings`: what the service did unasked and what it found about
+    the data (sampling, dropped columns, likely target leakage, a weak model, out-of-range rows).
+    `shap_values`: one row per explained row, aligned with `rows` (same index), one column per feature.
+    `raw` is the service's JSON as it came."""
 
     summary: str
     importance: pd.DataFrame

@@ -74,8 +74,9 @@ def test_a_target_that_cannot_be_explained_is_refused_before_enqueueing(stack: S
 
 
 def test_a_training_error_fails_the_job_once_without_retries(stack: Stack) -> None:
-    """A constant only feature passes the web's checks; CatBoost refuses it: `failed` after one attempt."""
-    put(stack, "constfeature", csv_bytes(60, y=lambda i: i % 5, x=1))
+    """A feature constant on the rows with a target (not on all: that is a 400) passes the web's checks;
+    CatBoost refuses it: `failed` after one attempt."""
+    put(stack, "constfeature", csv_bytes(60, y=lambda i: i % 5 if i < 50 else "", x=lambda i: 1 if i < 50 else 2))
     job_id = stack.analyze({"dataset": "constfeature", "target_variable": "y"})
     answer = stack.wait_job(job_id, timeout=120)
     assert answer["status"] == "failed", answer
