@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from catboost import Pool
 
+from common.cohorts import select_cohorts
+from common.questions import QUESTIONS
 from common.request import AnalyzeRequest
 from common.selection import Selection, select_rows
 from explain import engine
@@ -184,7 +186,8 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
     `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
     encoded (explain.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""
     features = trained.meta["features"]
-    selection = select_rows(frame, meta, request, max_rows)
+    selection = (select_cohorts(frame, meta, request, max_rows) if request.cohorts is not None
+                 else select_rows(frame, meta, request, max_rows))
     x = feature_frame(selection.frame, features, trained.meta["cat_features"], dtype=float_dtype)
 
     progress("computing_shap")
@@ -198,7 +201,13 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
     progress("building_result")
     started = time.perf_counter()
     result = _result(request, meta, target, trained, selection, x, explanation, row_chunk)
-    result["timings"] = timings | {"result_s": time.perf_counter() - started}
+    timings["result_s"] = time.perf_counter() - started
+    if request.analysis_type in QUESTIONS:  # comparison, what_if; explain.questions imports this module
+        from explain import questions
+        timings["question_s"] = questions.answer(result, request, frame, meta, target, trained, selection, explanation,
+                                                 thread_count=thread_count, batch_size=batch_size,
+                                                 float_dtype=float_dtype)
+    result["timings"] = timings
     return result
 
 

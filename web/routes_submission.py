@@ -39,7 +39,7 @@ def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
     """Everything that can be checked before enqueueing is checked here, so nothing bad is enqueued.
     Returns the request with its target resolved (a dataset's default_target when none is named) and
     the version of the dataset it was checked against."""
-    from common import datasets, default_dataset, selection  # pandas, on first use: see web.create_app
+    from common import datasets, default_dataset, questions, selection  # pandas, on first use: see web.create_app
 
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
@@ -51,7 +51,7 @@ def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
     if parsed.callback_url is not None:
         callbacks.check_url(parsed.callback_url, svc.settings)
     resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
-    selection.select_rows(frame, meta, resolved, max_rows)
+    questions.check(frame, meta, resolved, selection.select_rows(frame, meta, resolved, max_rows), max_rows)
     return resolved, meta["version"]
 
 
