@@ -9,6 +9,7 @@ import pytest
 from devtools.stack import Stack
 from tests.test_analysis_jobs import assert_additive, upload
 from tests.test_api_validation import assert_error
+from web.api_models import AnalysisResult
 
 COMPARISON = {"target_variable": "Mortgage_Approvals", "analysis_type": "comparison",
               "demographic_filters": ["Income > 50000"],
@@ -28,6 +29,7 @@ def test_a_comparison_finishes_with_cohorts_pairs_and_its_summary(stack: Stack) 
     job_id = stack.analyze(COMPARISON)
     result = stack.wait_job(job_id)["result"]
     assert_additive(result)
+    assert AnalysisResult.model_validate(result).comparison is not None  # as the OpenAPI document says
     part = result["comparison"]
     assert [c["name"] for c in part["cohorts"]] == ["urban", "rural", "rest"]
     assert sum(c["rows"] for c in part["cohorts"]) == result["explained_rows"]  # disjoint: they partition
@@ -46,6 +48,7 @@ def test_a_what_if_finishes_with_each_scenarios_changes(stack: Stack) -> None:
     the training range is predicted and warned about."""
     result = stack.wait_job(stack.analyze(WHAT_IF))["result"]
     assert_additive(result)
+    assert AnalysisResult.model_validate(result).scenarios is not None  # as the OpenAPI document says
     raw = np.array([row["raw_prediction"] for row in result["results"]])
     for item in result["scenarios"]:
         change = pd.DataFrame(item["shap_change"]).sum(axis=1).to_numpy()
@@ -85,3 +88,25 @@ def test_a_multiclass_target_is_refused_for_both_questions(stack: Stack) -> None
         status, answer, _ = stack.request("POST", "/analyze", {**body, "dataset": "three-classes", "target": "y"})
         assert status == 400
         assert_error(answer, "multiclass_not_supported", "'y'")
+
+
+def test_the_python_client_asks_both_questions_and_returns_pandas_parts(stack: Stack) -> None:
+    """Client.analyze(cohorts=...) and (scenarios=...) pick the analysis type; the result's parts are pandas."""
+    from shap_client import Client
+
+    with Client(stack.base, stack.env.get("API_KEY")) as client:
+        compared = client.analyze("Mortgage_Approvals", cohorts={"urban": ["Urban_Rural == Urban"], "rest": []},
+                                  sample_size=400).result(timeout=180)
+        assert compared.comparison is not None
+        assert list(compared.comparison.cohorts.index) == ["urban", "rest"]
+        assert set(compared.comparison.mean_shap.columns) == {"urban", "rest"}
+        pair = compared.comparison.differences
+        assert abs(pair["difference"].sum() - compared.comparison.pairs["difference"].iloc[0]) < 1e-6
+        rows = compared.shap_values.iloc[compared.comparison.positions["urban"]]
+        assert np.allclose(rows.mean(), compared.comparison.mean_shap["urban"][rows.columns])
+        changed = client.analyze("Mortgage_Approvals", sample_size=100,
+                                 scenarios=[{"name": "richer", "add": {"Income": 10000}}]).result(timeout=180)
+        outcome = changed.scenarios["richer"]
+        assert len(outcome.rows) == len(changed.rows) == 100
+        assert np.allclose(outcome.shap_change.sum(axis=1), outcome.rows["change"], atol=1e-6)
+        assert outcome.mean_change > 0

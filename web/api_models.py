@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from web.api_questions import Comparison, ScenarioOutcome
+
 JOB_STATES = Literal["queued", "started", "deferred", "scheduled", "finished", "failed", "stopped", "canceled"]
 
 
@@ -107,6 +109,8 @@ class AnalysisResult(BaseModel):
     warnings: list[str]
     timings: dict[str, float | str] = Field(description="Seconds per stage; `shap_engine` names the engine that ran "
                                              "(leaf_table or native).")
+    comparison: Comparison | None = Field(default=None, description="analysis_type comparison only.")
+    scenarios: list[ScenarioOutcome] | None = Field(default=None, description="analysis_type what_if only.")
 
 
 class AnalysisResultFields(BaseModel):
@@ -124,6 +128,8 @@ class AnalysisResultFields(BaseModel):
     version_info: dict[str, str] | None = None
     warnings: list[str] | None = None
     timings: dict[str, float | str] | None = None
+    comparison: Comparison | None = None
+    scenarios: list[ScenarioOutcome] | None = None
 
 
 class JobStatus(BaseModel):
