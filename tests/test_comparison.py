@@ -159,3 +159,18 @@ def test_the_fingerprint_includes_the_cohorts() -> None:
     first = AnalyzeRequest(analysis_type="comparison", cohorts={"a": ["Income > 1"], "rest": []})
     second = AnalyzeRequest(analysis_type="comparison", cohorts={"a": ["Income > 2"], "rest": []})
     assert reuse.fingerprint(first, "v") != reuse.fingerprint(second, "v")
+
+
+@pytest.mark.parametrize("body", [{"analysis_type": "comparison", "cohorts": {"x": ["c == x"], "rest": []}},
+                                  {"analysis_type": "what_if", "scenarios": [{"name": "s", "add": {"a": 1.0}}]}])
+def test_a_multiclass_model_is_refused_in_the_job_too(body: dict) -> None:
+    """Behind the web's 400, the analysis itself refuses a multiclass model with the same clear error."""
+    from common.questions import MulticlassNotSupported
+    from tests.test_result_rows import small_table
+
+    meta, frame = small_table("multiclass")
+    model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)
+    request = AnalyzeRequest.model_validate({"dataset": "t", **body})
+    with pytest.raises(MulticlassNotSupported, match="more than two classes"):
+        analyze(frame, meta, request, "y", TrainedModel("t", model, model_meta), thread_count=1, batch_size=64,
+                max_rows=10_000)
