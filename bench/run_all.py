@@ -40,6 +40,7 @@ SCRIPTS: dict[str, list[str]] = {
     "scaling": [],
     "shap_engine": [],
     "hostile_input": [],
+    "analysis_types": [],
 }
 TIME_LIMIT = 900  # seconds per script
 
@@ -206,7 +207,26 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                 add(b, f"{point['rows']:,} rows {case}: stages (s)", stages)
     _shap_engine_rows(results.get("shap_engine"), add)
     _hostile_rows(results.get("hostile_input"), add)
+    _analysis_type_rows(results.get("analysis_types"), add)
     return out
+
+
+def _analysis_type_rows(a: dict[str, Any] | None, add: Any) -> None:
+    if not a:
+        return
+    b = f"analysis types, warm (bootstrap {a['bootstrap_resamples']:,} resamples)"
+    for name in ("default", "wide"):
+        c = a[name]
+        plain, compared, what_if = c["correlation"], c["comparison"], c["what_if"]
+        add(b, f"{name}, {plain['rows']:,} rows: correlation / comparison ({c['cohorts']} cohorts) / what-if "
+            f"({c['scenarios']} scenarios), end to end (s)",
+            f"{fmt(plain['e2e_median_s'])} / {fmt(compared['e2e_median_s'])} / {fmt(what_if['e2e_median_s'])}")
+        add(b, f"{name}: ratio comparison / correlation", c["ratio_comparison_to_correlation"])
+        add(b, f"{name}: ratio what-if / correlation", c["ratio_what_if_to_correlation"])
+        add(b, f"{name}: question_s, comparison / what-if (s)",
+            f"{fmt(compared['stages_s'].get('question_s'), 4)} / {fmt(what_if['stages_s'].get('question_s'), 4)}")
+        add(b, f"{name}: answer bytes, correlation / comparison / what-if",
+            f"{fmt(plain['answer_bytes'])} / {fmt(compared['answer_bytes'])} / {fmt(what_if['answer_bytes'])}")
 
 
 def _hostile_rows(h: dict[str, Any] | None, add: Any) -> None:
@@ -262,7 +282,7 @@ def render(results: dict[str, dict[str, Any]]) -> None:
     lines += [f"| {b} | {f} | {v} | {t} | {ok} |" for b, f, v, t, ok in rows(results)]
     lines += ["", "Commands: `make bench`, or one script: `.venv/bin/python bench/<name>.py` "
               "(analysis_latency, queue_overhead, poll_serving, throughput, cold_start, memory, shap_path, training, "
-              "wide_e2e, scaling, shap_engine); "
+              "wide_e2e, scaling, shap_engine, hostile_input, analysis_types); "
               "each prints one JSON line.", ""]
     log = ""
     if RESULTS_MD.exists() and MARKER in RESULTS_MD.read_text():

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from common.errors import shown
+from common.request_parts import MAX_SCENARIOS, Cohorts, Scenario, check_question
 
 
 class AnalyzeRequest(BaseModel):
@@ -23,8 +24,10 @@ class AnalyzeRequest(BaseModel):
         {"analysis_type": "ranking", "dataset": "areas", "sample_size": 500,
          "callback_url": "https://hooks.example.com/shap"}]})
 
-    analysis_type: Literal["correlation", "ranking"] = Field(
-        default="correlation", description="ranking: result rows by prediction, best first; correlation: as selected.")
+    analysis_type: Literal["correlation", "ranking", "comparison", "what_if"] = Field(
+        default="correlation", description="ranking: result rows by prediction, best first; correlation: as selected; "
+        "comparison: cohorts compared (needs cohorts); what_if: rows predicted again under scenarios (needs "
+        "scenarios).")
     target_variable: str | None = Field(default=None, validation_alias=AliasChoices("target_variable", "target"),
                                         description="Column to explain (alias target); default: the dataset's.")
     dataset: str = Field(default="default", description="Name of an uploaded dataset, or the built-in default.")
@@ -52,6 +55,15 @@ class AnalyzeRequest(BaseModel):
     callback_url: str | None = Field(default=None, min_length=1, max_length=2048, description=(
         "http(s) URL POSTed {job_id, status, status_url}, signed (X-Signature), when the job finishes or fails; "
         "its host must be one CALLBACK_ALLOWED_HOSTS names."))
+
+    cohorts: Cohorts | None = None  # common.request_parts, README "Cohort comparison"
+    scenarios: list[Scenario] | None = Field(default=None, min_length=1, max_length=MAX_SCENARIOS, description=(
+        f"analysis_type what_if: 1-{MAX_SCENARIOS} scenarios applied to the selected (or data) rows."))
+
+    @model_validator(mode="after")
+    def _question_has_its_field(self) -> AnalyzeRequest:
+        check_question(self.analysis_type, self.cohorts, self.scenarios)
+        return self
 
     @field_validator("demographic_filters", mode="before")
     @classmethod

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 from catboost import Pool
 
+from common.cohorts import select_cohorts
 from common.features import choose_features
+from common.questions import QUESTIONS
 from common.request import AnalyzeRequest
 from common.selection import Selection, select_rows
 from explain import data_checks, engine
@@ -71,12 +73,19 @@ class ShapColumns:
 
 class ResultRows:
     """`results` of the result: the row objects, built `chunk` rows at a time when they are encoded, so
-    all of them never exist at once (100,000 rows of dicts would take about 1 KB each)."""
+    all of them never exist at once (100,000 rows of dicts would take about 1 KB each). `flags`: the
+    features outside the training range of the rows (by position) that have some (explain.data_checks)."""
 
-    def __init__(self, build: RowBuilder, order: np.ndarray, chunk: int) -> None:
+    def __init__(self, build: RowBuilder, order: np.ndarray, chunk: int,
+                 flags: dict[int, list[str]] | None = None) -> None:
         self._build = build
         self._order = order
         self._chunk = max(1, chunk)
+        self._flags = flags
+
+    def _rows(self, positions: np.ndarray) -> list[dict[str, Any]]:
+        built = self._build(positions)
+        return data_checks.flag(built, positions, self._flags) if self._flags else built
 
     def __len__(self) -> int:
         return len(self._order)
@@ -90,11 +99,11 @@ class ResultRows:
         return self._build.field(name, self._order)
 
     def first(self) -> dict[str, Any]:
-        return self._build(self._order[:1])[0]
+        return self._rows(self._order[:1])[0]
 
     def chunks(self) -> Iterator[list[dict[str, Any]]]:
         for start in range(0, len(self._order), self._chunk):
-            yield self._build(self._order[start:start + self._chunk])
+            yield self._rows(self._order[start:start + self._chunk])
 
     def to_list(self) -> list[dict[str, Any]]:
         return [row for chunk in self.chunks() for row in chunk]
@@ -197,7 +206,8 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
     `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
     encoded (explain.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""
     features = trained.meta["features"]
-    selection = select_rows(frame, meta, request, max_rows)
+    selection = (select_cohorts(frame, meta, request, max_rows) if request.cohorts is not None
+                 else select_rows(frame, meta, request, max_rows))
     x = feature_frame(selection.frame, features, trained.meta["cat_features"], dtype=float_dtype)
 
     progress("computing_shap")
@@ -211,7 +221,13 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
     progress("building_result")
     started = time.perf_counter()
     result = _result(request, meta, target, trained, selection, x, explanation, row_chunk)
-    result["timings"] = timings | {"result_s": time.perf_counter() - started}
+    timings["result_s"] = time.perf_counter() - started
+    if request.analysis_type in QUESTIONS:  # comparison, what_if; explain.questions imports this module
+        from explain import questions
+        timings["question_s"] = questions.answer(result, request, frame, meta, target, trained, selection, explanation,
+                                                 thread_count=thread_count, batch_size=batch_size,
+                                                 float_dtype=float_dtype)
+    result["timings"] = timings
     return result
 
 
@@ -223,7 +239,7 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
     order = _order(explanation, trained.meta["task"], ranked)
     rows = _row_builder(selection, meta, target, x, features, explanation, order, ranked)
     warnings, flags = _checks(request, meta, target, trained, x)
-    results = ResultRows(data_checks.flagged(rows, flags) if flags else rows, order, row_chunk)
+    results = ResultRows(rows, order, row_chunk, flags)
     ranking = _ranking(features, explanation.values)
     direction = _directions(x, explanation.values, features, trained.meta["cat_features"],
                             [name for name, _ in ranking[:SUMMARY_DRIVERS]])

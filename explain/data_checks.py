@@ -13,7 +13,6 @@ Thresholds, chosen by measurement (the figures are in the README):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -148,16 +147,12 @@ def out_of_range(x: pd.DataFrame, seen: dict[str, Any]) -> dict[int, list[str]]:
     return flags
 
 
-def flagged(build: Callable[[np.ndarray], list[dict[str, Any]]],
-            flags: dict[int, list[str]]) -> Callable[[np.ndarray], list[dict[str, Any]]]:
-    """`build` (explain.rows' builder), whose rows at the flagged positions get `out_of_range`."""
-    def rows(positions: np.ndarray) -> list[dict[str, Any]]:
-        built = build(positions)
-        for row, position in zip(built, positions.tolist(), strict=True):
-            if position in flags:
-                row["out_of_range"] = flags[position]
-        return built
-    return rows
+def flag(built: list[dict[str, Any]], positions: np.ndarray, flags: dict[int, list[str]]) -> list[dict[str, Any]]:
+    """Rows `built` (explain.rows) at `positions`: those at a flagged position get `out_of_range`."""
+    for row, position in zip(built, positions.tolist(), strict=True):
+        if position in flags:
+            row["out_of_range"] = flags[position]
+    return built
 
 
 def weakness(task: str, metrics: dict[str, Any]) -> str | None:

@@ -112,9 +112,9 @@ def test_rows_outside_the_training_range_are_flagged_by_feature() -> None:
 
 
 def test_flagged_rows_get_out_of_range_and_others_no_key() -> None:
-    """The wrapped row builder adds out_of_range only at flagged positions."""
-    build = data_checks.flagged(lambda positions: [{"p": int(p)} for p in positions], {1: ["n"]})
-    assert build(np.array([1, 0])) == [{"p": 1, "out_of_range": ["n"]}, {"p": 0}]
+    """Built rows get out_of_range only at flagged positions."""
+    built = data_checks.flag([{"p": 1}, {"p": 0}], np.array([1, 0]), {1: ["n"]})
+    assert built == [{"p": 1, "out_of_range": ["n"]}, {"p": 0}]
 
 
 @pytest.mark.parametrize(("task", "metrics", "weak"), [

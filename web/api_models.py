@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from web.api_questions import Comparison, ScenarioOutcome
+
 JOB_STATES = Literal["queued", "started", "deferred", "scheduled", "finished", "failed", "stopped", "canceled"]
 
 
@@ -115,6 +117,8 @@ class AnalysisResult(BaseModel):
         "model by its held-out metric, `data` rows outside the training range."))
     timings: dict[str, float | str] = Field(description="Seconds per stage; `shap_engine` names the engine that ran "
                                              "(leaf_table or native).")
+    comparison: Comparison | None = Field(default=None, description="analysis_type comparison only.")
+    scenarios: list[ScenarioOutcome] | None = Field(default=None, description="analysis_type what_if only.")
 
 
 class AnalysisResultFields(BaseModel):
@@ -132,6 +136,8 @@ class AnalysisResultFields(BaseModel):
     version_info: dict[str, str] | None = None
     warnings: list[str] | None = None
     timings: dict[str, float | str] | None = None
+    comparison: Comparison | None = None
+    scenarios: list[ScenarioOutcome] | None = None
 
 
 class JobStatus(BaseModel):

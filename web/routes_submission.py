@@ -48,7 +48,7 @@ def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
 
 def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str, Selection]:
     """validated_request's checks, with the rows they select (POST /filters/validate reports them)."""
-    from common import datasets, default_dataset, features, selection  # pandas, on first use: see web.create_app
+    from common import datasets, default_dataset, features, questions, selection  # pandas on first use: create_app
 
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
@@ -62,6 +62,7 @@ def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str, Sele
     resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
     features.choose_features(meta, resolved.target_variable or "", resolved.exclude_columns)  # a 400 when none is left
     chosen = selection.select_rows(frame, meta, resolved, max_rows)
+    questions.check(frame, meta, resolved, chosen, max_rows)
     return resolved, meta["version"], chosen
 
 

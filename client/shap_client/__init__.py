@@ -21,7 +21,9 @@ from shap_client.errors import (
     WaitTimeout,
 )
 from shap_client.job import Job
+from shap_client.questions import Comparison, ScenarioOutcome
 from shap_client.result import AnalysisResult
 
-__all__ = ["AnalysisResult", "Client", "Conflict", "InvalidRequest", "Job", "JobCanceled", "JobFailed", "NotFound",
-           "PayloadTooLarge", "ServiceUnavailable", "ShapServiceError", "Unauthorized", "WaitTimeout"]
+__all__ = ["AnalysisResult", "Client", "Comparison", "Conflict", "InvalidRequest", "Job", "JobCanceled", "JobFailed",
+           "NotFound", "PayloadTooLarge", "ScenarioOutcome", "ServiceUnavailable", "ShapServiceError", "Unauthorized",
+           "WaitTimeout"]

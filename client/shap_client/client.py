@@ -112,10 +112,14 @@ class Client:
     def analyze(self, target_variable: str | None = None, *, dataset: str = "default",
                 analysis_type: str = "correlation", demographic_filters: Iterable[str] = (),
                 sample_size: int | None = None, data: pd.DataFrame | list[Mapping[str, Any]] | None = None,
-                callback_url: str | None = None, reuse: bool = True, exclude_columns: Iterable[str] = ()) -> Job:
+                callback_url: str | None = None, reuse: bool = True, exclude_columns: Iterable[str] = (),
+                cohorts: Mapping[str, Iterable[str]] | None = None,
+                scenarios: Iterable[Mapping[str, Any]] | None = None) -> Job:
         """POST /analyze; returns the queued `Job` at once (call `.wait()` or `.result()` on it). With
         `reuse=False` the service computes afresh even when an identical analysis's result is stored;
-        `exclude_columns` leaves columns out of the features (e.g. a likely leak the warnings name)."""
+        `exclude_columns` leaves columns out of the features (e.g. a likely leak the warnings name).
+        `cohorts` ({name: [filters]}) asks for analysis_type "comparison", `scenarios` ([{"name", "set",
+        "add", "multiply"}]) for "what_if", unless `analysis_type` names it."""
         body: dict[str, Any] = {"analysis_type": analysis_type, "dataset": dataset,
                                 "demographic_filters": list(demographic_filters)}
         if target_variable is not None:
@@ -130,12 +134,26 @@ class Client:
             body["reuse"] = False
         if exclude_columns:
             body["exclude_columns"] = list(exclude_columns)
+        body.update(_question(analysis_type, cohorts, scenarios))
         answer = self.request("POST", "/analyze", json=body)
         return Job(self, answer["job_id"])
 
     def job(self, job_id: str) -> Job:
         """A handle on a job submitted earlier (by id)."""
         return Job(self, job_id)
+
+
+def _question(analysis_type: str, cohorts: Mapping[str, Iterable[str]] | None,
+              scenarios: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
+    """The body's fields of a comparison or what-if question; the default analysis_type follows them."""
+    fields: dict[str, Any] = {}
+    if cohorts is not None:
+        fields["cohorts"] = {name: list(filters) for name, filters in cohorts.items()}
+        fields["analysis_type"] = "comparison" if analysis_type == "correlation" else analysis_type
+    if scenarios is not None:
+        fields["scenarios"] = [dict(item) for item in scenarios]
+        fields["analysis_type"] = "what_if" if analysis_type == "correlation" else analysis_type
+    return fields
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

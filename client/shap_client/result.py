@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shap_client.questions import Comparison, ScenarioOutcome, parts
+
 if TYPE_CHECKING:
     import pandas as pd
     import shap
@@ -18,7 +20,8 @@ class AnalysisResult:
     such values, NaN on the other rows). `warnings`: what the service did unasked and what it found about
     the data (sampling, dropped columns, likely target leakage, a weak model, out-of-range rows).
     `shap_values`: one row per explained row, aligned with `rows` (same index), one column per feature.
-    `raw` is the service's JSON as it came."""
+    `raw` is the service's JSON as it came. `comparison` (analysis_type comparison) and `scenarios`
+    (what_if, by name): shap_client.questions."""
 
     summary: str
     importance: pd.DataFrame
@@ -28,6 +31,8 @@ class AnalysisResult:
     model: dict[str, Any]
     warnings: list[str]
     raw: dict[str, Any] = field(repr=False)
+    comparison: Comparison | None = None
+    scenarios: dict[str, ScenarioOutcome] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, result: dict[str, Any]) -> AnalysisResult:
@@ -38,7 +43,7 @@ class AnalysisResult:
         shap_values = pd.DataFrame(result.get("shap_values") or {}, index=rows.index if len(rows) else None)
         return cls(summary=result.get("summary", ""), importance=importance, rows=rows, shap_values=shap_values,
                    base_value=result.get("base_value", 0.0), model=result.get("model") or {},
-                   warnings=list(result.get("warnings") or []), raw=result)
+                   warnings=list(result.get("warnings") or []), raw=result, **parts(result))
 
     def base_values(self) -> Any:
         """One base value per explained row: a multiclass row is explained for its `explained_class`."""

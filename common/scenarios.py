@@ -1,0 +1,114 @@
+"""What-if scenarios on rows: check a scenario against the dataset, apply it, and say what it changed.
+
+Pure pandas, shared by the web (which refuses a bad scenario before enqueueing: unknown column, a column
+that is no feature of the model, arithmetic on a categorical column, a value of the wrong type, a scenario
+that changes no value of the selected rows) and by explain.scenarios, which predicts the changed rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from common import datasets
+from common.errors import InvalidRequest, UnknownColumn, shown
+from common.request_parts import Scenario
+
+
+class InvalidScenario(InvalidRequest):
+    code = "invalid_scenario"
+
+
+class NoChange(InvalidScenario):
+    code = "scenario_changes_nothing"
+
+
+def _check_columns(scenario: Scenario, meta: dict, target: str) -> None:
+    types = datasets.column_types(meta)
+    features = set(datasets.feature_columns(meta, target))
+    where = f"scenario {shown(scenario.name)}"
+    for column in scenario.columns():
+        if column not in types:
+            raise UnknownColumn(f"{where} names unknown column {shown(column)}.",
+                                details={"scenario": shown(scenario.name, quoted=False),
+                                         "column": shown(column, quoted=False)})
+        if column not in features:
+            raise InvalidScenario(f"{where} changes {shown(column)}, which is not a feature of the model of "
+                                  f"{shown(target)} (it is the target, an id or an excluded column); change a "
+                                  "feature instead.")
+    for column in [*scenario.add, *scenario.multiply]:
+        if types[column] != "numeric":
+            raise InvalidScenario(f"{where}: {shown(column)} is a {types[column]} column, so it cannot be added to "
+                                  "or multiplied; use set with one of its values.")
+    for column, value in scenario.set.items():
+        numeric = types[column] == "numeric"
+        if value is not None and numeric != isinstance(value, float):
+            wanted = "a number" if numeric else "a string (one of its values)"
+            raise InvalidScenario(f"{where} sets {types[column]} column {shown(column)} to {shown(value)}; "
+                                  f"give it {wanted}, or null for missing.")
+
+
+def _numbers(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series, errors="coerce").astype("float64")
+
+
+def apply(rows: pd.DataFrame, scenario: Scenario, meta: dict) -> pd.DataFrame:
+    """A copy of `rows` with the scenario's changes (numeric columns of `data` rows are read as numbers,
+    as the model reads them: a value that is no number is missing)."""
+    types = datasets.column_types(meta)
+    changed = rows.copy()
+    for column, value in scenario.set.items():
+        if types[column] == "numeric":
+            changed[column] = np.full(len(rows), np.nan if value is None else float(value))
+        else:
+            changed[column] = pd.Series([value] * len(rows), index=rows.index, dtype=object)
+    for column, number in scenario.add.items():
+        changed[column] = _numbers(rows[column]) + number
+    for column, number in scenario.multiply.items():
+        changed[column] = _numbers(rows[column]) * number
+    return changed
+
+
+def changed_rows(rows: pd.DataFrame, changed: pd.DataFrame, scenario: Scenario, meta: dict) -> np.ndarray:
+    """Which rows the scenario changed (a missing value that stays missing is unchanged)."""
+    types = datasets.column_types(meta)
+    differs = np.zeros(len(rows), dtype=bool)
+    for column in scenario.columns():
+        old, new = rows[column], changed[column]
+        if types[column] == "numeric":
+            old, new = _numbers(old), _numbers(new)
+        gone, now = old.isna().to_numpy(), new.isna().to_numpy()
+        equal = old.astype(object).to_numpy() == new.astype(object).to_numpy()
+        differs |= (gone != now) | (~gone & ~now & ~equal)
+    return differs
+
+
+def check(rows: pd.DataFrame, meta: dict, target: str, scenarios: list[Scenario]) -> None:
+    """Refuse (400) a scenario that names a wrong column or value, or changes no value of `rows`."""
+    for scenario in scenarios:
+        _check_columns(scenario, meta, target)
+        if not changed_rows(rows, apply(rows, scenario, meta), scenario, meta).any():
+            raise NoChange(f"scenario {shown(scenario.name)} ({shown(scenario.describe(), quoted=False)}) changes no "
+                           f"value of the {len(rows)} selected rows; change it or remove it.",
+                           details={"scenario": shown(scenario.name, quoted=False)})
+
+
+def range_warnings(frame: pd.DataFrame, meta: dict, scenario: Scenario, changed: pd.DataFrame) -> list[str]:
+    """Values the scenario gives that the dataset (the model's training rows come from it) never holds:
+    numbers outside the column's range, and categories it has not seen. They are predicted all the same."""
+    summaries = {c["name"]: c for c in meta["columns"]}
+    notes = []
+    for column in scenario.columns():
+        summary = summaries[column]
+        if summary["type"] == "numeric" and "min" in summary:
+            values = _numbers(changed[column])
+            outside = int(((values < summary["min"]) | (values > summary["max"])).sum())
+            if outside:
+                notes.append(f"scenario {shown(scenario.name)}: {outside} rows get {shown(column)} outside the "
+                             f"training range [{summary['min']:g}, {summary['max']:g}]; trees predict there as at "
+                             "the nearest edge")
+        elif summary["type"] != "numeric" and isinstance(scenario.set.get(column), str):
+            value = scenario.set[column]
+            if not (frame[column].astype(object) == value).any():
+                notes.append(f"scenario {shown(scenario.name)} sets {shown(column)} to {shown(value)}, a value the "
+                             "training data never holds; the model treats it as an unseen category")
+    return notes

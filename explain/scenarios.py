@@ -1,0 +1,88 @@
+"""What-if scenarios (analysis_type "what_if"): the explained rows changed as each scenario says, predicted
+and explained again with the same model (exact TreeSHAP, explain.engine), compared with the rows as they are.
+
+On the raw scale (a regression's prediction, a binary target's log-odds) a row's change of prediction is
+exactly the sum of its per-feature SHAP changes (the base value is the same before and after), so the
+per-feature change says through which features the scenario moves the prediction; a binary row also gets
+its change of probability."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from common import scenarios as changes
+from common.request_parts import Scenario
+from explain.training import TrainedModel, feature_frame
+
+SUMMARY_FEATURES = 3  # features the summary names per scenario
+
+# (model input frame) -> (SHAP values (rows, features), raw predictions (rows,)): explain.engine's pass
+Explain = Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One scenario's new SHAP values and raw predictions for the explained rows, and what it changed."""
+
+    scenario: Scenario
+    values: np.ndarray  # (rows, features)
+    raw: np.ndarray  # (rows,)
+    changed: np.ndarray  # (rows,) bool: rows whose feature values the scenario changed
+    warnings: list[str]
+
+
+def run(rows: pd.DataFrame, frame: pd.DataFrame, meta: dict, trained: TrainedModel, scenarios: list[Scenario],
+        explain: Explain, float_dtype: str = "float64") -> list[Outcome]:
+    """Apply each scenario to `rows` (the explained rows, as selected) and explain the changed rows."""
+    outcomes = []
+    for scenario in scenarios:
+        changed = changes.apply(rows, scenario, meta)
+        x = feature_frame(changed, trained.meta["features"], trained.meta["cat_features"], dtype=float_dtype)
+        values, raw = explain(x)
+        outcomes.append(Outcome(scenario, values, raw, changes.changed_rows(rows, changed, scenario, meta),
+                                changes.range_warnings(frame, meta, scenario, changed)))
+    return outcomes
+
+
+def _probability(raw: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-raw))
+
+
+def entry(outcome: Outcome, base_values: np.ndarray, base_raw: np.ndarray, features: list[str], binary: bool,
+          columns: Callable[[np.ndarray], Any]) -> dict[str, Any]:
+    """The scenario's part of the result (README, "What-if scenarios"); `columns` makes the per-row
+    (rows, features) matrices the result's lazily encoded {feature: [one value per row]}."""
+    change = outcome.raw - base_raw
+    shap_change = outcome.values - base_values
+    item: dict[str, Any] = {**outcome.scenario.model_dump(), "rows_changed": int(outcome.changed.sum()),
+                            "mean_change": float(change.mean())}
+    if binary:
+        probability_change = _probability(outcome.raw) - _probability(base_raw)
+        item["mean_probability_change"] = float(probability_change.mean())
+    item["mean_shap_change"] = dict(zip(features, shap_change.mean(axis=0).tolist(), strict=True))
+    item["predictions"] = _probability(outcome.raw) if binary else outcome.raw
+    item["raw_predictions"] = outcome.raw
+    item["changes"] = change
+    if binary:
+        item["probability_changes"] = probability_change
+    item["shap_values"] = columns(outcome.values)
+    item["shap_change"] = columns(shap_change)
+    return item
+
+
+def summary(items: list[dict[str, Any]], target: str, rows: int, binary: bool) -> str:
+    """Each scenario's mean change in words, and the features it acts through most."""
+    scale = "log-odds of" if binary else "predicted"
+    sentences = []
+    for item in items:
+        shifts = sorted(item["mean_shap_change"].items(), key=lambda kv: -abs(kv[1]))[:SUMMARY_FEATURES]
+        through = ", ".join(f"{name} {value:+.4g}" for name, value in shifts)
+        probability = (f" (mean probability {item['mean_probability_change']:+.3f})" if binary else "")
+        sentences.append(f"Scenario '{item['name']}' changes {item['rows_changed']} of {rows} rows and moves the mean "
+                         f"{scale} {target} by {item['mean_change']:+.4g}{probability}, mostly through {through}.")
+    return " ".join(sentences)
