@@ -112,11 +112,17 @@ def _dependence(made: shap.Explanation, spec: PlotSpec) -> None:
     shap.plots.scatter(made[:, spec.feature], color=color, show=False)
 
 
+def _heatmap(made: shap.Explanation, spec: PlotSpec) -> None:
+    # shap orders the rows by hierarchical clustering, which needs two rows: one row stays as it is
+    order: Any = shap.Explanation.hclust() if len(made.values) > 1 else np.arange(len(made.values))
+    shap.plots.heatmap(made, instance_order=order, max_display=spec.max_display, show=False)
+
+
 _DRAW: dict[str, Callable[[shap.Explanation, PlotSpec], None]] = {
     "bar": lambda made, spec: shap.plots.bar(made, max_display=spec.max_display, show=False),
     "beeswarm": lambda made, spec: shap.plots.beeswarm(made, max_display=spec.max_display, show=False),
     "dependence": _dependence,
-    "heatmap": lambda made, spec: shap.plots.heatmap(made, max_display=spec.max_display, show=False),
+    "heatmap": lambda made, spec: _heatmap(made, spec),
 }
 
 

@@ -239,7 +239,8 @@ def run_cleanup(client: redis.Redis, settings: Settings, *, dry_run: bool = Fals
 
 
 def _queues(settings: Settings) -> tuple[str, ...]:
-    return (settings.queue_name, settings.maintenance_queue_name)
+    # plot renders too: one stuck on a dead worker would keep its plot answering 202
+    return (settings.queue_name, settings.plots_queue_name, settings.maintenance_queue_name)
 
 
 def _survey(client: redis.Redis, settings: Settings, stuck_timeout: float) -> CleanupReport:

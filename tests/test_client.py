@@ -103,3 +103,21 @@ def test_503_is_retried_until_redis_returns(redis_server: RedisServer):
             assert any(d["name"] == "default" for d in patient.datasets())
     finally:
         web.stop()
+
+
+def test_feature_values_and_plots_come_from_the_service(client: Client):
+    """job.feature_values() aligns every feature's values with the rows; explanation() uses them, so every
+    row has all its values (not only its top contributors'); job.plot() returns the service's image."""
+    job = client.analyze("Mortgage_Approvals", sample_size=50)
+    values = job.feature_values(timeout=180)
+    result = job.result()
+    assert list(values.columns) == list(result.shap_values.columns) and values.index.equals(result.rows.index)
+    assert values.loc[0, "Income"] == next(c["value"] for c in result.rows.loc[0, "top_contributors"]
+                                           if c["feature"] == "Income")
+    explanation = job.explanation()
+    numeric = [i for i, name in enumerate(values.columns) if values[name].dtype.kind == "f"]
+    assert not np.isnan(explanation.data[:, numeric]).any()
+    assert job.plot("bar", max_display=5).startswith(b"\x89PNG")
+    assert b"<svg" in job.plot("waterfall", row=0, format="svg")[:2000]
+    with pytest.raises(InvalidRequest, match="Height"):
+        job.plot("dependence", feature="Height")

@@ -74,3 +74,14 @@ def test_forgetting_a_dataset_version_removes_its_feature_values(stack: Stack) -
     assert not client.exists(keys.job_feature_values(job_id))
     status, _, _ = stack.get(f"/job_status/{job_id}/feature_values")
     assert status == 404
+
+
+def test_a_training_job_has_no_feature_values_nor_plots(stack: Stack) -> None:
+    """The training job an upload with default_target starts is a job of the API, not an analysis: 404."""
+    status, answer, _ = stack.request("PUT", f"/datasets/look-train{look_table.UPLOAD_QUERY}&default_target=Score",
+                                      raw=look_table.csv_bytes(150), headers={"Content-Type": "text/csv"})
+    assert status == 201 and answer["training_job_id"], answer
+    assert stack.wait_job(answer["training_job_id"])["status"] == "finished"
+    for route in ("feature_values", "plots/bar"):
+        status, refused, _ = stack.get(f"/job_status/{answer['training_job_id']}/{route}")
+        assert status == 404 and "not an analysis" in refused["error"], refused

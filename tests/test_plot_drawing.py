@@ -50,3 +50,13 @@ def test_the_same_plot_gives_the_same_svg() -> None:
     """SVG output carries no date: a plot drawn twice is byte-identical."""
     spec = PlotSpec(kind="bar", format="svg")
     assert plots.render(stored("regression"), spec) == plots.render(stored("regression"), spec)
+
+
+@pytest.mark.parametrize("kind", ["bar", "beeswarm", "heatmap", "dependence", "waterfall"])
+def test_one_row_is_drawn_by_every_kind(kind: str) -> None:
+    """A result of one explained row (or a class predicted once) still gives every plot: the heatmap, which
+    clusters its rows, leaves a single row unclustered."""
+    one = plots.Stored(features=["x", "c"], values=np.array([[0.3, -0.1]]), base_value=0.5, task="regression",
+                       explained_class=None, classes=None, feature_values={"x": [1.0], "c": ["u"]})
+    spec = PlotSpec(kind=kind, row=0 if kind == "waterfall" else None, feature="x" if kind == "dependence" else None)
+    assert plots.render(one, spec).startswith(b"\x89PNG")

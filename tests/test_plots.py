@@ -147,3 +147,21 @@ def test_multiclass_plots_the_rows_explained_for_the_class_asked(stack: Stack, a
     other = next(c for c in ("low", "mid", "high") if c != own)
     status, answer, _ = get(stack, f"{path}/waterfall", {"row": "0", "class": other})
     assert status == 400 and own in answer["error"]
+
+
+def test_a_failed_render_is_a_500_naming_the_error_and_the_next_request_draws_again(
+        stack: Stack, analyses: dict[str, str]) -> None:
+    """A render that raises ends failed: the answer is 500 plot_failed with its error; the failed job is
+    removed, so once the cause is gone the same request draws the plot."""
+    job_id = analyses["regression"]
+    client = stack.redis()
+    kept = client.get(keys.job_feature_values(job_id))
+    client.set(keys.job_feature_values(job_id), b"not json", keepttl=True)  # unreadable: the render raises
+    path = f"/job_status/{job_id}/plots/bar"
+    try:
+        status, answer, _ = get(stack, path, {"max_display": "3", "wait": "30"})
+        assert status == 500 and answer["code"] == "plot_failed" and "JSONDecodeError" in answer["error"], answer
+    finally:
+        client.set(keys.job_feature_values(job_id), kept, keepttl=True)
+    status, image, _ = get(stack, path, {"max_display": "3", "wait": "30"})
+    assert status == 200 and image.startswith(PNG_MAGIC)

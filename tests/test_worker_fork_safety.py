@@ -30,6 +30,21 @@ preload(client, settings)
 print(before, threads())
 """
 
+PLOT_LOAD = """
+import os
+from worker import startup
+from worker.__main__ import preload
+from worker import plot_loading
+
+settings = startup.load_settings()
+client = startup.connect(settings)
+preload(client, settings)
+before = len(os.listdir("/proc/self/task"))
+plot_loading.load()  # what a worker parent does when it takes its first plot job, before it forks
+import shap, matplotlib.pyplot
+print(before, len(os.listdir("/proc/self/task")))
+"""
+
 CANARY = """
 import os
 import numpy, pandas
@@ -52,6 +67,11 @@ class TestWorkerParentThreads:
     def test_the_preload_starts_no_native_thread(self, redis_server):
         """Everything a worker parent does before its first fork leaves it with the threads it had."""
         before, after = thread_counts(PRELOAD, redis_server)
+        assert after == before
+
+    def test_loading_shap_and_matplotlib_for_plots_starts_no_thread(self, redis_server):
+        """The plot libraries a parent loads on its first plot job (scipy's OpenBLAS included) start no thread."""
+        before, after = thread_counts(PLOT_LOAD, redis_server)
         assert after == before
 
     @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="TBB starts no worker thread on one CPU")

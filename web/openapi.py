@@ -207,6 +207,8 @@ _CSV_BODY = {"required": True, "content": {
 _JOB_LINKS = {  # OpenAPI links: the job id of POST /analyze's answer is what the /job_status operations take
     "GetJobStatus": {"operationId": "job_status", "parameters": {"job_id": "$response.body#/job_id"}},
     "CancelJob": {"operationId": "cancel_job", "parameters": {"job_id": "$response.body#/job_id"}},
+    "GetFeatureValues": {"operationId": "feature_values", "parameters": {"job_id": "$response.body#/job_id"}},
+    "GetPlot": {"operationId": "plot", "parameters": {"job_id": "$response.body#/job_id"}},
 }
 
 

@@ -11,7 +11,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from common import jobstates, keys
-from common.errors import InvalidRequest, PlotFailed
+from common.errors import InvalidRequest, NotFound, PlotFailed
 from common.job_errors import describe_failure
 from common.plot_spec import FORMATS, PlotSpec
 from common.rqtypes import JSONJob, JSONQueue
@@ -83,13 +83,15 @@ def _render_job(svc: Services, job_id: str, spec: PlotSpec) -> Job:
 
 
 def _outcome(svc: Services, job_id: str, spec: PlotSpec, render: Job) -> bytes | None:
-    """The image once the render stored it; None while it runs. A refusal is a 400; a failure a 500, after
-    which the failed job is removed so that asking again renders again."""
+    """The image once the render stored it; None while it runs. A refusal is a 400, a result gone meanwhile a
+    404; a failure a 500, after which the failed job is removed so that asking again renders again."""
     status = render.get_status(refresh=True)
     if status == jobstates.FINISHED:
         outcome = render.return_value() or {}
         if "refused" in outcome:
             raise InvalidRequest(f"This plot cannot be drawn: {outcome['refused']}")
+        if "gone" in outcome:
+            raise NotFound(outcome["gone"])
         return _stored(svc, job_id, spec)
     if status == jobstates.FAILED:
         latest = render.latest_result()

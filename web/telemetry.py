@@ -43,7 +43,7 @@ class RedisCollector:
         depth = GaugeMetricFamily("shap_queue_jobs", "Jobs per queue and state", labels=["queue", "state"])
         for state, count in queue_stats.counts(client, settings.queue_name).items():
             depth.add_metric([settings.queue_name, state.removesuffix("_jobs")], count)
-        for name in (settings.maintenance_queue_name, settings.callback_queue_name):
+        for name in (settings.maintenance_queue_name, settings.callback_queue_name, settings.plots_queue_name):
             depth.add_metric([name, "queued"], int(client.llen(f"rq:queue:{name}")))
         yield depth
         verdicts = all_verdicts(client)

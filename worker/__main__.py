@@ -1,5 +1,6 @@
 """`python -m worker`: an analysis worker, which also renders plots (the plots queue, after the analyses).
-Heavy modules are imported once here, before forking.
+Heavy modules are imported once here, before forking (shap and matplotlib on the first plot job:
+worker.plot_loading).
 
 The parent runs CatBoost only single-threaded (`warm_up`): with its default thread count CatBoost's
 first Pool starts a oneTBB worker thread, and a work horse forked from a parent that owns one can block
@@ -9,30 +10,11 @@ starts its own thread pool.
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
-
 import redis
 
 from common import default_dataset
 from common.settings import Settings
 from worker import context, startup
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """OPENBLAS_NUM_THREADS=1 while libraries load: an OpenBLAS reads it when it is loaded and then starts
-    no thread of its own (scipy ships an OpenBLAS apart from numpy's). The variable is put back after."""
-    before = os.environ.get("OPENBLAS_NUM_THREADS")
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["OPENBLAS_NUM_THREADS"]
-        else:
-            os.environ["OPENBLAS_NUM_THREADS"] = before
 
 
 def preload(client: redis.Redis, settings: Settings) -> None:
@@ -41,13 +23,9 @@ def preload(client: redis.Redis, settings: Settings) -> None:
     import pandas  # noqa: F401
 
     import worker.jobs  # noqa: F401  (the job module and its imports are then shared by every horse)
-    with single_threaded_blas():  # shap imports scipy, whose own OpenBLAS would start a thread at load
-        from worker import plots as plot_jobs  # noqa: F401  (shap, matplotlib: ~2 s to import; once, not per plot)
-    from explain import plots
     from explain.analysis import warm_up
 
     warm_up()  # CatBoost's one-time clock calibration, single-threaded, inherited by every horse
-    plots.warm_up()  # matplotlib's fonts and renderers, loaded once (starts no thread)
     ctx = context.WorkerContext(settings, client)
     context.install(ctx)
     default_dataset.ensure_loaded(client, settings)

@@ -1,8 +1,8 @@
 """The plot render job (common.jobstates.PLOT_FUNC, on the plots queue): read a finished analysis's stored
 result, draw one plot (explain.plots) and store its bytes beside the result, for as long as the result.
 
-It returns {"stored": bytes} or {"refused": why} (the web answers the latter as a 400); anything else that
-goes wrong fails the job."""
+It returns {"stored": bytes}, {"refused": why} (the web answers a 400) or {"gone": why} (the result expired
+meanwhile: a 404); anything else that goes wrong fails the job."""
 
 from __future__ import annotations
 
@@ -60,14 +60,14 @@ def render_plot(analysis_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     plot = PlotSpec.from_json(spec)
     stored = load(ctx.redis, analysis_id)
     if stored is None:
-        return {"refused": f"the result of job {analysis_id!r} has expired (RESULT_TTL)."}
+        return {"gone": f"The result of job {analysis_id!r} has expired (RESULT_TTL)."}
     try:
         image = plots.render(stored, plot)
     except plots.PlotRefused as exc:
         return {"refused": str(exc)}
     ttl: Any = ctx.redis.pttl(keys.job_result(analysis_id))
     if not ttl or ttl <= 0:
-        return {"refused": f"the result of job {analysis_id!r} has expired (RESULT_TTL)."}
+        return {"gone": f"The result of job {analysis_id!r} has expired (RESULT_TTL)."}
     with ctx.redis.pipeline(transaction=True) as pipe:
         pipe.hset(keys.job_plots(analysis_id), plot.digest(), image)
         pipe.pexpire(keys.job_plots(analysis_id), ttl)  # as long as the result (it is renewed by each render)

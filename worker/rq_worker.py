@@ -16,11 +16,12 @@ from rq.worker import Worker
 from common import logs, metrics
 from common.errors import ServiceError
 from common.job_errors import describe_failure
-from common.jobstates import ANALYSIS_FUNC
+from common.jobstates import ANALYSIS_FUNC, PLOT_FUNC
 from common.redis_conn import REDIS_UNREACHABLE
 from common.rqtypes import JSONJob, JSONQueue
 from fleet import naming
 from fleet.liveness import JOB_MONITORING_INTERVAL, WORKER_TTL
+from worker import plot_loading
 
 # Errors that say the request or its data cannot be explained (or that it ran out of time), not that a
 # worker died: running the job again would fail again.
@@ -135,6 +136,8 @@ class ShapWorker(Worker):
         """RQ's forking execution, with the job's id and the request id that enqueued it on every log line of
         this worker and of its work horse (forked inside, so it inherits them) until the job ends."""
         logs.bind(job_id=job.id, request_id=(job.meta or {}).get("request_id"))
+        if job.func_name == PLOT_FUNC:
+            plot_loading.load()  # here, in the parent, once: the horse it forks (and later ones) inherit it
         try:
             super().execute_job(job, queue)
         finally:

@@ -53,6 +53,11 @@ class Client:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call; returns the parsed JSON body of a 2xx answer, raises the typed error otherwise."""
+        response = self.send(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One API call; returns the 2xx response as it came (an image, say), raises the typed error otherwise."""
         idempotent = method in ("GET", "PUT", "DELETE", "HEAD")
         attempt = 0
         while True:
@@ -68,7 +73,7 @@ class Client:
                 failure, retry_after = errors.ServiceUnavailable(f"connection lost: {exc}"), None
             else:
                 if response.status_code < 400:
-                    return response.json() if response.content else None
+                    return response
                 failure = errors.from_response(response.status_code, _json_or_text(response))
                 if response.status_code != 503:
                     raise failure

@@ -9,6 +9,7 @@ from shap_client import errors
 from shap_client.result import AnalysisResult
 
 if TYPE_CHECKING:
+    import pandas as pd
     import shap
 
     from shap_client.client import Client
@@ -75,9 +76,45 @@ class Job:
         self._result = AnalysisResult.from_json(answer["result"])
         return self._result
 
+    def feature_values(self, timeout: float | None = None) -> pd.DataFrame:
+        """Every explained row's feature values (GET /job_status/<id>/feature_values; waits for the result
+        first): one column per feature, rows aligned with the result's `rows` and `shap_values`; categorical
+        values as strings, missing ones NaN/None."""
+        import pandas as pd  # the `pandas` extra
+
+        result = self.result(timeout)
+        answer = self.client.request("GET", f"{self.status_path}/feature_values")
+        return pd.DataFrame(answer["values"], columns=answer["features"], index=result.shap_values.index)
+
     def explanation(self, data: Any = None, timeout: float | None = None) -> shap.Explanation:
-        """The result as a `shap.Explanation` (e.g. `shap.plots.beeswarm(job.explanation())`)."""
-        return self.result(timeout).explanation(data)
+        """The result as a `shap.Explanation` (e.g. `shap.plots.beeswarm(job.explanation())`), its data the
+        rows' feature values: `data` when given, else the service's (`feature_values()`; from a service
+        without them, only each row's top contributors' values)."""
+        result = self.result(timeout)
+        if data is None:
+            try:
+                data = self.feature_values()
+            except errors.NotFound:  # a service (or a result) from before feature values were stored
+                data = None
+        return result.explanation(data)
+
+    def plot(self, kind: str, *, timeout: float | None = 120, **params: Any) -> bytes:
+        """A SHAP plot drawn by the service (GET /job_status/<id>/plots/<kind>) as PNG or SVG bytes: `kind`
+        bar, beeswarm, waterfall (row=), dependence (feature=, color=) or heatmap; format="svg",
+        max_display=N, output_class= (the query's `class`). Waits for the result and the drawing; raises
+        WaitTimeout after `timeout` seconds (None: as long as it takes), InvalidRequest on a bad parameter."""
+        self.result(timeout)
+        query = {("class" if name == "output_class" else name): str(value) for name, value in params.items()}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = MAX_SERVER_WAIT if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise errors.WaitTimeout(f"the {kind} plot of job {self.id} is not drawn after {timeout}s",
+                                         code="wait_timeout")
+            wait = max(1, min(MAX_SERVER_WAIT, int(left)))
+            response = self.client.send("GET", f"{self.status_path}/plots/{kind}", params={**query, "wait": wait})
+            if response.status_code == 200:
+                return response.content
 
     def cancel(self) -> str:
         """DELETE /job_status/<id>: a queued job ends `canceled`, a running one `stopped`. Returns the state

@@ -70,12 +70,29 @@ class AnalysisResult:
 
     def explanation(self, data: pd.DataFrame | None = None) -> shap.Explanation:
         """A `shap.Explanation` of the explained rows (the `shap` extra). `data` (the explained rows' feature
-        values, in the result's row order) colours the plots; without it, `feature_values()` is used."""
-        import numpy as np
+        values, in the result's row order, e.g. `Job.feature_values()`) colours the plots, text values as
+        the position of each among the column's sorted values (shown as text); without it,
+        `feature_values()` is used."""
         import shap
 
         frame = self.feature_values() if data is None else data[list(self.shap_values.columns)]
         return shap.Explanation(values=self.shap_values.to_numpy(dtype=float), base_values=self.base_values(),
-                                data=frame.to_numpy(dtype=float) if data is None else frame.to_numpy(),
-                                feature_names=list(self.shap_values.columns),
-                                display_data=None if data is None else np.asarray(frame))
+                                data=_numbers(frame), feature_names=list(self.shap_values.columns),
+                                display_data=None if data is None else frame.to_numpy(dtype=object))
+
+
+def _numbers(frame: pd.DataFrame) -> Any:
+    """The frame as floats: numbers as they are (missing: NaN), a text column as each value's position among
+    its sorted distinct values (missing: NaN), so that plots can colour by it."""
+    import numpy as np
+    import pandas as pd
+
+    columns = []
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            columns.append(column.to_numpy(dtype=float, na_value=np.nan))
+        else:
+            codes = pd.Categorical(column.astype(object).where(column.notna(), None)).codes.astype(float)
+            columns.append(np.where(codes < 0, np.nan, codes))
+    return np.column_stack(columns) if columns else np.empty((len(frame), 0))
