@@ -98,6 +98,15 @@ def load_meta(client: redis.Redis, name: str) -> dict:
     return orjson.loads(raw)
 
 
+def set_labels(client: redis.Redis, name: str, labels: dict[str, str]) -> dict:
+    """Replace a dataset's labels (common.labels) in its meta; its data, version, models and results stay.
+    Call it under the dataset's lock (keys.dataset_lock), so it cannot undo a concurrent replacement."""
+    meta = load_meta(client, name)
+    meta["labels"] = labels
+    client.set(keys.dataset_meta(name), orjson.dumps(meta))
+    return meta
+
+
 def load(client: redis.Redis, name: str) -> tuple[dict, bytes]:
     """The metadata and CSV bytes of one dataset, read together."""
     with client.pipeline(transaction=True) as pipe:

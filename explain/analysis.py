@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 from catboost import Pool
 
+from common import labels as column_labels
 from common.request import AnalyzeRequest
 from common.selection import Selection, select_rows
-from explain import engine
+from explain import engine, interactions
 from explain.rows import RowBuilder
 from explain.training import TrainedModel, feature_frame
 
@@ -91,9 +92,11 @@ def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tup
              rows: int, results: ResultRows) -> str:
     total = sum(v for _, v in ranking) or 1.0
     top = ranking[:SUMMARY_DRIVERS]
-    drivers = ", ".join(f"{name} ({100 * value / total:.0f}%)" for name, value in top)
+    labels = column_labels.of(meta)  # the summary names a labelled column by its label (README "Labels")
+    drivers = ", ".join(f"{labels.get(name, name)} ({100 * value / total:.0f}%)" for name, value in top)
     scope = " and ".join(request.demographic_filters) or "all rows"
-    effects = [f"higher {name} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
+    target = labels.get(target, target)
+    effects = [f"higher {labels.get(name, name)} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
                for name, _ in top if direction.get(name)]
     effect_text = ("; ".join(effects) + ".").capitalize() if effects else ""
     if request.analysis_type == "ranking":
@@ -178,13 +181,16 @@ def _row_builder(selection: Selection, meta: dict, target: str, x: pd.DataFrame,
 
 def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: str, trained: TrainedModel, *,
             thread_count: int, batch_size: int, max_rows: int, float_dtype: str = "float64",
-            row_chunk: int = ROW_CHUNK, progress: Progress = lambda stage: None) -> dict[str, Any]:
+            row_chunk: int = ROW_CHUNK, progress: Progress = lambda stage: None,
+            interaction_max_rows: int | None = None) -> dict[str, Any]:
     """Explain the selected rows with `trained`; returns the result object (README, "The result").
 
     `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
     encoded (explain.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""
     features = trained.meta["features"]
     selection = select_rows(frame, meta, request, max_rows)
+    if request.analysis_type == "interactions":  # rows x features^2 values: capped (explain.interactions)
+        selection = interactions.capped(selection, interaction_max_rows or max_rows)
     x = feature_frame(selection.frame, features, trained.meta["cat_features"], dtype=float_dtype)
 
     progress("computing_shap")
@@ -198,7 +204,13 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
     progress("building_result")
     started = time.perf_counter()
     result = _result(request, meta, target, trained, selection, x, explanation, row_chunk)
-    result["timings"] = timings | {"result_s": time.perf_counter() - started}
+    timings["result_s"] = time.perf_counter() - started
+    if request.analysis_type == "interactions":
+        started = time.perf_counter()
+        interactions.add_to(result, trained, x, explanation.values, explanation.raw,
+                            explanation.extra.get("explained_class"), column_labels.of(meta), thread_count)
+        timings["interactions_s"] = time.perf_counter() - started
+    result["timings"] = timings
     return result
 
 
@@ -206,6 +218,7 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
             x: pd.DataFrame, explanation: Explanation, row_chunk: int) -> dict[str, Any]:
     """The result object but its timings; `results` and `shap_values` follow the same row order."""
     features = trained.meta["features"]
+    labels = column_labels.of(meta)
     ranked = request.analysis_type == "ranking"
     order = _order(explanation, trained.meta["task"], ranked)
     rows = _row_builder(selection, meta, target, x, features, explanation, order, ranked)
@@ -221,7 +234,8 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
         "explained_rows": len(x),
         "selected_rows": selection.selected_rows,
         "summary": _summary(request, meta, target, ranking, direction, len(x), results),
-        "feature_importance": [{"feature": name, "importance": value} for name, value in ranking],
+        "feature_importance": [{"feature": name, "importance": value} | (
+            {"label": labels[name]} if name in labels else {}) for name, value in ranking],
         "shap_values": ShapColumns(features, explanation.values, order),
         "base_value": explanation.base_value,
         "results": results,

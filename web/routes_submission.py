@@ -38,7 +38,7 @@ def json_body() -> Any:
 def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
     """Everything that can be checked before enqueueing is checked here, so nothing bad is enqueued.
     Returns the request with its target resolved (a dataset's default_target when none is named) and
-    the version of the dataset it was checked against."""
+    the version (with the labels: common.reuse.dataset_key) of the dataset it was checked against."""
     from common import datasets, default_dataset, selection  # pandas, on first use: see web.create_app
 
     if not isinstance(body, dict):
@@ -52,7 +52,7 @@ def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
         callbacks.check_url(parsed.callback_url, svc.settings)
     resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
     selection.select_rows(frame, meta, resolved, max_rows)
-    return resolved, meta["version"]
+    return resolved, reuse.dataset_key(meta)  # the version, and the labels the summary will use
 
 
 @blueprint.post("/analyze")

@@ -69,6 +69,7 @@ def compute(request: AnalyzeRequest, job: Job | None = None) -> dict[str, Any]:
         float_dtype="float32" if settings.aggressive_memory_management else "float64",
         row_chunk=STREAM_SIZES[settings.aggressive_memory_management][0],
         progress=lambda stage: report_progress(job, stage),
+        interaction_max_rows=settings.interaction_max_rows,
     )
     result["timings"] = timings | result["timings"]
     return result

@@ -15,7 +15,12 @@ class AnalysisResult:
     """`importance`: one row per feature, most important first (columns `feature`, `importance`).
     `rows`: one row per explained row (id columns, target, `prediction`, `raw_prediction`, ...,
     `top_contributors`). `shap_values`: one row per explained row, aligned with `rows` (same index),
-    one column per feature. `raw` is the service's JSON as it came."""
+    one column per feature. `raw` is the service's JSON as it came.
+
+    For an interactions analysis (else None): `interaction_pairs`, the top pairs (columns `feature`,
+    `with`, `mean_abs_interaction`, strongest first); `interaction_values`, one column per top pair (columns
+    a MultiIndex of (feature, with)) and one row per explained row, aligned with `rows`; `main_effects`, one column per
+    feature and one row per explained row, aligned with `rows`."""
 
     summary: str
     importance: pd.DataFrame
@@ -25,6 +30,9 @@ class AnalysisResult:
     model: dict[str, Any]
     warnings: list[str]
     raw: dict[str, Any] = field(repr=False)
+    interaction_pairs: pd.DataFrame | None = None
+    interaction_values: pd.DataFrame | None = None
+    main_effects: pd.DataFrame | None = None
 
     @classmethod
     def from_json(cls, result: dict[str, Any]) -> AnalysisResult:
@@ -35,7 +43,8 @@ class AnalysisResult:
         shap_values = pd.DataFrame(result.get("shap_values") or {}, index=rows.index if len(rows) else None)
         return cls(summary=result.get("summary", ""), importance=importance, rows=rows, shap_values=shap_values,
                    base_value=result.get("base_value", 0.0), model=result.get("model") or {},
-                   warnings=list(result.get("warnings") or []), raw=result)
+                   warnings=list(result.get("warnings") or []), raw=result,
+                   **_interaction_frames(result.get("interactions"), rows.index if len(rows) else None))
 
     def base_values(self) -> Any:
         """One base value per explained row: a multiclass row is explained for its `explained_class`."""
@@ -71,3 +80,21 @@ class AnalysisResult:
                                 data=frame.to_numpy(dtype=float) if data is None else frame.to_numpy(),
                                 feature_names=list(self.shap_values.columns),
                                 display_data=None if data is None else np.asarray(frame))
+
+
+def _interaction_frames(found: dict[str, Any] | None, index: Any) -> dict[str, Any]:
+    """The pandas views of an interactions result's `interactions` field (none for other analyses)."""
+    if not found:
+        return {}
+    import pandas as pd
+
+    pairs = found.get("pairs") or []
+    mains = found.get("main_effects") or []
+    return {
+        "interaction_pairs": pd.DataFrame([{k: p[k] for k in ("feature", "with", "mean_abs_interaction")}
+                                           for p in pairs], columns=["feature", "with", "mean_abs_interaction"]),
+        "interaction_values": pd.DataFrame(
+            {(p["feature"], p["with"]): p["values"] for p in pairs}, index=index,
+            columns=pd.MultiIndex.from_tuples([(p["feature"], p["with"]) for p in pairs], names=["feature", "with"])),
+        "main_effects": pd.DataFrame({m["feature"]: m["values"] for m in mains}, index=index),
+    }
