@@ -110,7 +110,7 @@ def test_top_pairs_are_the_largest_mean_absolute_pair_values() -> None:
     first = found.pairs[0]
     i, j = features.index(first["feature"]), features.index(first["with"])
     assert np.allclose(first["values"], matrix[:, i, j] + matrix[:, j, i], atol=0, rtol=0)
-    assert [m["feature"] for m in found.main_effects][0] == features[int(np.argmax(np.abs(
+    assert found.main_effects[0]["feature"] == features[int(np.argmax(np.abs(
         matrix[:, range(6), range(6)]).mean(axis=0)))]
 
 
