@@ -110,3 +110,24 @@ def test_multipart_upload_carries_labels_in_a_form_field(capped_stack: Stack) ->
     status, answer, _ = capped_stack.request("PUT", "/datasets/multilabels", raw=body,
                                              headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert status == 201 and answer["labels"] == LABELS, answer
+
+
+def test_the_client_gives_interactions_as_pandas_and_sends_labels(capped_stack: Stack) -> None:
+    """shap_client: analyze(analysis_type="interactions") as aligned DataFrames; upload_dataset(labels=)
+    and set_labels reach /metadata."""
+    from shap_client import Client
+
+    with Client(capped_stack.base) as client:
+        result = client.analyze("Mortgage_Approvals", analysis_type="interactions", sample_size=30).result(180)
+        assert result.interaction_pairs is not None and result.interaction_values is not None
+        assert list(result.interaction_pairs.columns) == ["feature", "with", "mean_abs_interaction"]
+        first = tuple(result.interaction_pairs.iloc[0][["feature", "with"]])
+        assert result.interaction_values.columns[0] == first
+        assert result.interaction_values.index.equals(result.rows.index) and len(result.rows) == 30
+        assert result.main_effects is not None and set(result.main_effects.columns) == set(result.shap_values.columns)
+        assert client.analyze("Mortgage_Approvals", sample_size=5).result(180).interaction_pairs is None
+        frame = default_dataset.generate(rows=100, seed=9)
+        stored = client.upload_dataset("client-labels", frame, id_columns=["zip_code"], labels=LABELS)
+        assert stored["labels"] == LABELS
+        assert client.set_labels("client-labels", {"Age": "Median age"})["labels"] == {"Age": "Median age"}
+        assert client.metadata("client-labels")["labels"] == {"Age": "Median age"}

@@ -32,6 +32,7 @@ calls.append(client.get(f"/job_status/{job_id}"))
 calls.append(client.get(f"/job_status/{job_id}?wait=0.2"))
 calls.append(client.get("/job_status/none"))
 calls.append(client.delete(f"/job_status/{job_id}"))
+calls.append(client.put("/datasets/tiny/labels", json={"a": "The a column"}))
 urls = {rule.rule for rule in app.url_map.iter_rules()} - {"/static/<path:filename>"}
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("catboost", "shap"))
 print(json.dumps({"statuses": [c.status_code for c in calls], "heavy": heavy, "rules": sorted(urls)}))
@@ -49,5 +50,5 @@ def test_web_never_imports_catboost_or_shap(redis_server: RedisServer) -> None:
     assert set(report["rules"]) == {
         "/ping", "/health", "/analyze", "/job_status/<job_id>", "/metadata", "/datasets", "/datasets/<name>",
         "/worker-status", "/admin/redis_ping", "/admin/queue_status", "/admin/cleanup_jobs", "/openapi.json",
-        "/docs", "/docs/<path:name>", "/metrics",
+        "/docs", "/docs/<path:name>", "/metrics", "/datasets/<name>/labels",
     }
