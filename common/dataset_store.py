@@ -67,7 +67,8 @@ def forget_version(client: redis.Redis, version: str) -> Forgotten:
     results: Any = client.smembers(keys.version_results(version))
     doomed = [keys.version_models(version), keys.version_results(version)]
     for model_id in (as_text(m) for m in models):
-        doomed += [keys.model_blob(model_id), keys.model_meta(model_id), keys.model_shap_tables(model_id)]
+        doomed += [keys.model_blob(model_id), keys.model_meta(model_id), keys.model_shap_tables(model_id),
+                   keys.model_interaction_tables(model_id)]
     for job_id in (as_text(j) for j in results):
         doomed += [keys.job_result(job_id), keys.job_answer_gzip(job_id)]
     for start in range(0, len(doomed), 500):

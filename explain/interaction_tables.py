@@ -19,6 +19,7 @@ tests/test_interactions.py holds them to native on regression, binary and multic
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 
@@ -52,6 +53,34 @@ class InteractionTables:
             if len(features):
                 out[:, features[:, None], features[None, :]] += table[leaves[:, t], :, :, dim]
         return out
+
+
+FORMAT = 1  # bump when the stored arrays change meaning: older blobs are then rebuilt
+
+
+def to_bytes(tables: InteractionTables) -> bytes:
+    """An .npz of the tables: every tree's features and table flattened, with their offsets."""
+    buffer = io.BytesIO()
+    np.savez(buffer, format=np.array(FORMAT), n_features=np.array(tables.n_features), dims=np.array(tables.dims),
+             sizes=np.array([len(f) for f in tables.features], dtype=np.int64),
+             leaves=np.array([len(t) for t in tables.tables], dtype=np.int64),
+             features=np.concatenate([*tables.features, np.zeros(0, dtype=np.int64)]),
+             values=np.concatenate([*(t.ravel() for t in tables.tables), np.zeros(0)]))
+    return buffer.getvalue()
+
+
+def from_bytes(blob: bytes) -> InteractionTables | None:
+    """Tables stored by `to_bytes`; None for a blob of another FORMAT (they are rebuilt)."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as stored:
+        if int(stored["format"]) != FORMAT:
+            return None
+        dims = int(stored["dims"])
+        features = np.split(stored["features"], np.cumsum(stored["sizes"])[:-1])
+        shapes = [(int(leaves), len(f), len(f), dims) for leaves, f in zip(stored["leaves"], features, strict=True)]
+        ends = np.cumsum([int(np.prod(shape)) for shape in shapes])
+        values = np.split(stored["values"], ends[:-1])
+        return InteractionTables(int(stored["n_features"]), dims, features,
+                                 [v.reshape(shape) for v, shape in zip(values, shapes, strict=True)])
 
 
 def _interaction_index(f: np.ndarray, players: int) -> np.ndarray:

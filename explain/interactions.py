@@ -57,7 +57,9 @@ class _Source:
     def __init__(self, trained: TrainedModel, x: pd.DataFrame, chosen: np.ndarray | None, classes: int,
                  thread_count: int) -> None:
         self.trained, self.x, self.chosen, self.thread_count = trained, x, chosen, thread_count
-        self.tables, self.engine = interaction_tables.prepare(trained.model, x, trained.meta["cat_features"])
+        prepared = trained.interactions or interaction_tables.prepare(trained.model, x, trained.meta["cat_features"])
+        self.tables: interaction_tables.InteractionTables | None = prepared[0]
+        self.engine: str = prepared[1]
         cells = (x.shape[1] + 1) ** 2 * (classes if self.tables is None else 1)
         self.step = max(1, BATCH_CELLS // cells)
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from common import default_dataset
+from common import default_dataset, keys
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
 from web import api_models
@@ -52,6 +52,12 @@ def test_interactions_analysis_reports_top_pairs_aligned_with_results(capped_sta
     assert "interactions_s" in result.timings
     raw = answer["result"]["interactions"]["pairs"][0]
     assert set(raw) == {"feature", "with", "mean_abs_interaction", "values"}
+    model_id = result.model["id"]
+    assert capped_stack.redis().exists(keys.model_interaction_tables(model_id))  # checked once, stored
+    again = capped_stack.wait_job(capped_stack.analyze({"analysis_type": "interactions", "reuse": False,
+                                                        "demographic_filters": ["Income > 50000"]}))["result"]
+    assert again["interactions"]["engine"] == "leaf_table"
+    assert again["interactions"]["pairs"][0]["values"] == answer["result"]["interactions"]["pairs"][0]["values"]
 
 
 def test_labels_reach_metadata_summary_and_feature_importance(capped_stack: Stack) -> None:
@@ -131,3 +137,17 @@ def test_the_client_gives_interactions_as_pandas_and_sends_labels(capped_stack: 
         assert stored["labels"] == LABELS
         assert client.set_labels("client-labels", {"Age": "Median age"})["labels"] == {"Age": "Median age"}
         assert client.metadata("client-labels")["labels"] == {"Age": "Median age"}
+
+
+def test_replacing_a_dataset_removes_its_models_interaction_tables(capped_stack: Stack) -> None:
+    """The stored interaction tables go with their model when the dataset is replaced."""
+    assert put_csv(capped_stack, "forgetful")[0] == 201
+    body = {"dataset": "forgetful", "target_variable": "Mortgage_Approvals", "analysis_type": "interactions",
+            "sample_size": 20}
+    result = capped_stack.wait_job(capped_stack.analyze(body))["result"]
+    key = keys.model_interaction_tables(result["model"]["id"])
+    assert capped_stack.redis().exists(key)
+    csv = default_dataset.generate(rows=300, seed=5).to_csv(index=False).encode()
+    status, _, _ = capped_stack.request("PUT", "/datasets/forgetful?id_columns=zip_code", raw=csv,
+                                        headers={"Content-Type": "text/csv"})
+    assert status == 200 and not capped_stack.redis().exists(key)

@@ -15,7 +15,7 @@ from common.jobstates import STAGES
 from common.request import AnalyzeRequest
 from explain.analysis import ROW_CHUNK, analyze
 from explain.encoding import encode, encode_to
-from worker import context
+from worker import context, interaction_store
 from worker.model_store import get_or_train
 from worker.result_writer import ResultWriter
 
@@ -59,6 +59,8 @@ def compute(request: AnalyzeRequest, job: Job | None = None) -> dict[str, Any]:
     step = time.perf_counter()
     trained = get_or_train(ctx.redis, frame, meta["version"], target, features, settings.threads_per_job,
                            lock_ttl=settings.model_lock_ttl)
+    if request.analysis_type == "interactions":  # its tables are checked and stored once per model
+        interaction_store.attach(ctx.redis, trained, frame)
     timings["model_s"] = time.perf_counter() - step
 
     result = analyze(
