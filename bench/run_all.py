@@ -41,6 +41,7 @@ SCRIPTS: dict[str, list[str]] = {
     "shap_engine": [],
     "hostile_input": [],
     "analysis_types": [],
+    "interactions": [],
 }
 TIME_LIMIT = 900  # seconds per script
 
@@ -208,6 +209,7 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
     _shap_engine_rows(results.get("shap_engine"), add)
     _hostile_rows(results.get("hostile_input"), add)
     _analysis_type_rows(results.get("analysis_types"), add)
+    _interactions_rows(results.get("interactions"), add)
     return out
 
 
@@ -227,6 +229,22 @@ def _analysis_type_rows(a: dict[str, Any] | None, add: Any) -> None:
             f"{fmt(compared['stages_s'].get('question_s'), 4)} / {fmt(what_if['stages_s'].get('question_s'), 4)}")
         add(b, f"{name}: answer bytes, correlation / comparison / what-if",
             f"{fmt(plain['answer_bytes'])} / {fmt(compared['answer_bytes'])} / {fmt(what_if['answer_bytes'])}")
+
+
+def _interactions_rows(i: dict[str, Any] | None, add: Any) -> None:
+    if not i:
+        return
+    for name in ("default", "wide"):
+        c = i[name]
+        b = f"interactions analysis ({name}, {c['rows']:,} rows x {c['features']} features)"
+        add(b, "end to end warm: correlation / interactions (s)",
+            f"{fmt(c['correlation_e2e_median_s'])} / {fmt(c['interactions_e2e_median_s'])}")
+        add(b, "ratio interactions / correlation, same rows", c["ratio_interactions_to_correlation"])
+        add(b, "job stages: shap / interactions (s)",
+            f"{fmt(c['shap_stage_median_s'], 4)} / {fmt(c['interactions_stage_median_s'], 4)}")
+        add(b, f"native ShapInteractionValues per row ({c['native_rows_measured']} rows measured, s)",
+            c["native_s_per_row"], digits=4)
+        add(b, "ratio native / leaf-table interactions stage, per row", c["ratio_native_to_leaf_table_per_row"])
 
 
 def _hostile_rows(h: dict[str, Any] | None, add: Any) -> None:
@@ -282,7 +300,7 @@ def render(results: dict[str, dict[str, Any]]) -> None:
     lines += [f"| {b} | {f} | {v} | {t} | {ok} |" for b, f, v, t, ok in rows(results)]
     lines += ["", "Commands: `make bench`, or one script: `.venv/bin/python bench/<name>.py` "
               "(analysis_latency, queue_overhead, poll_serving, throughput, cold_start, memory, shap_path, training, "
-              "wide_e2e, scaling, shap_engine, hostile_input, analysis_types); "
+              "wide_e2e, scaling, shap_engine, hostile_input, analysis_types, interactions); "
               "each prints one JSON line.", ""]
     log = ""
     if RESULTS_MD.exists() and MARKER in RESULTS_MD.read_text():

@@ -67,7 +67,8 @@ def forget_version(client: redis.Redis, version: str) -> Forgotten:
     results: Any = client.smembers(keys.version_results(version))
     doomed = [keys.version_models(version), keys.version_results(version)]
     for model_id in (as_text(m) for m in models):
-        doomed += [keys.model_blob(model_id), keys.model_meta(model_id), keys.model_shap_tables(model_id)]
+        doomed += [keys.model_blob(model_id), keys.model_meta(model_id), keys.model_shap_tables(model_id),
+                   keys.model_interaction_tables(model_id)]
     for job_id in (as_text(j) for j in results):
         doomed += [keys.job_result(job_id), keys.job_answer_gzip(job_id), keys.job_feature_values(job_id),
                    keys.job_plot_rows(job_id), keys.job_plots(job_id)]
@@ -97,6 +98,15 @@ def load_meta(client: redis.Redis, name: str) -> dict:
     if raw is None:
         raise UnknownDataset(f"Dataset {name!r} does not exist; GET /datasets lists the available ones.")
     return orjson.loads(raw)
+
+
+def set_labels(client: redis.Redis, name: str, labels: dict[str, str]) -> dict:
+    """Replace a dataset's labels (common.labels) in its meta; its data, version, models and results stay.
+    Call it under the dataset's lock (keys.dataset_lock), so it cannot undo a concurrent replacement."""
+    meta = load_meta(client, name)
+    meta["labels"] = labels
+    client.set(keys.dataset_meta(name), orjson.dumps(meta))
+    return meta
 
 
 def load(client: redis.Redis, name: str) -> tuple[dict, bytes]:

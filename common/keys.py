@@ -31,6 +31,12 @@ def model_shap_tables(model_id: str) -> str:
     return f"{PREFIX}model:{model_id}:shap_tables"
 
 
+def model_interaction_tables(model_id: str) -> str:
+    """The model's interaction tables (explain.interaction_tables, an .npz blob), or `native:<why>`; made by
+    the first interactions analysis of the model (worker.interaction_store)."""
+    return f"{PREFIX}model:{model_id}:interaction_tables"
+
+
 def model_lock(model_id: str) -> str:
     return f"{PREFIX}lock:model:{model_id}"
 

@@ -24,10 +24,11 @@ class AnalyzeRequest(BaseModel):
         {"analysis_type": "ranking", "dataset": "areas", "sample_size": 500,
          "callback_url": "https://hooks.example.com/shap"}]})
 
-    analysis_type: Literal["correlation", "ranking", "comparison", "what_if"] = Field(
+    analysis_type: Literal["correlation", "ranking", "comparison", "what_if", "interactions"] = Field(
         default="correlation", description="ranking: result rows by prediction, best first; correlation: as selected; "
         "comparison: cohorts compared (needs cohorts); what_if: rows predicted again under scenarios (needs "
-        "scenarios).")
+        "scenarios); interactions: as selected, at most INTERACTION_MAX_ROWS rows, plus SHAP interaction values "
+        "(`interactions`).")
     target_variable: str | None = Field(default=None, validation_alias=AliasChoices("target_variable", "target"),
                                         description="Column to explain (alias target); default: the dataset's.")
     dataset: str = Field(default="default", description="Name of an uploaded dataset, or the built-in default.")

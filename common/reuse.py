@@ -29,6 +29,17 @@ def fingerprint(request: AnalyzeRequest, dataset_version: str) -> str:
     return hashlib.sha256(payload).hexdigest()[:32]
 
 
+def dataset_key(meta: dict) -> str:
+    """What of a dataset decides a result: its version, and its labels when it has any (they change the
+    summary's words and feature_importance's `label`s, so a relabelled dataset is not answered by an older
+    result). Without labels it is the bare version, so fingerprints made before labels existed still match."""
+    labels = meta.get("labels")
+    if not labels:
+        return meta["version"]
+    digest = hashlib.sha256(orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    return f"{meta['version']}+labels:{digest}"
+
+
 def finished_job_for(client: redis.Redis, digest: str) -> str | None:
     """The id of a finished job with this fingerprint whose result is still stored, else None."""
     raw = client.get(keys.reusable_result(digest))

@@ -169,6 +169,9 @@ class Settings:
                                     "MiB; larger gets 413.")
     max_rows: int = _setting(_positive_int, 100000, "Most rows in a dataset and most rows one analysis explains "
                              "(also the default sample_size).")
+    interaction_max_rows: int = _setting(_positive_int, 2000, "Most rows an interactions analysis explains (its "
+                                         "values cost rows x features^2); more selected rows are sampled, "
+                                         "seeded, and its warnings say so.")
     shap_batch_size: int = _setting(_positive_int, 5000, "Rows per SHAP batch: one Pool, then leaf indexing and "
                                     "the gather (or one native `ShapValues` call).")
     aggressive_memory_management: bool = _setting(_bool, False, "Smaller SHAP batches (at most 1000 rows) and "

@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 from catboost import Pool
 
+from common import labels as column_labels
 from common.cohorts import select_cohorts
 from common.features import choose_features
 from common.questions import QUESTIONS
 from common.request import AnalyzeRequest
 from common.selection import Selection, select_rows
-from explain import data_checks, engine
+from explain import data_checks, engine, interactions
 from explain.rows import RowBuilder
 from explain.training import TrainedModel, feature_frame
 
@@ -113,11 +114,13 @@ def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tup
              rows: int, results: ResultRows) -> str:
     total = sum(v for _, v in ranking) or 1.0
     top = ranking[:SUMMARY_DRIVERS]
-    drivers = ", ".join(f"{name} ({100 * value / total:.0f}%)" for name, value in top)
+    labels = column_labels.of(meta)  # the summary names a labelled column by its label (README "Labels")
+    drivers = ", ".join(f"{labels.get(name, name)} ({100 * value / total:.0f}%)" for name, value in top)
     scope = " and ".join(request.demographic_filters) or "all rows"
-    effects = [f"higher {name} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
+    target = labels.get(target, target)
+    effects = [f"higher {labels.get(name, name)} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
                for name, _ in top if direction.get(name)]
-    effect_text = ("; ".join(effects) + ".").capitalize() if effects else ""
+    effect_text = _sentence("; ".join(effects)) if effects else ""
     if request.analysis_type == "ranking":
         first = results.first()
         label = next((str(first[c]) for c in meta["id_columns"] if first.get(c) is not None), "row 1")
@@ -126,6 +129,12 @@ def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tup
                 f"impact. {effect_text}").strip()
     return (f"Across {rows} rows of '{meta['name']}' ({scope}), the strongest drivers of {target} are {drivers} "
             f"of the mean absolute SHAP impact. {effect_text}").strip()
+
+
+def _sentence(text: str) -> str:
+    """`text` as a sentence: its first letter upper case and a full stop; the names in it keep their case
+    (str.capitalize would turn "Credit_Score_Avg" into "credit_score_avg")."""
+    return text[:1].upper() + text[1:] + "."
 
 
 @dataclass(frozen=True)
@@ -200,7 +209,8 @@ def _row_builder(selection: Selection, meta: dict, target: str, x: pd.DataFrame,
 
 def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: str, trained: TrainedModel, *,
             thread_count: int, batch_size: int, max_rows: int, float_dtype: str = "float64",
-            row_chunk: int = ROW_CHUNK, progress: Progress = lambda stage: None) -> dict[str, Any]:
+            row_chunk: int = ROW_CHUNK, progress: Progress = lambda stage: None,
+            interaction_max_rows: int | None = None) -> dict[str, Any]:
     """Explain the selected rows with `trained`; returns the result object (README, "The result").
 
     `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
@@ -208,6 +218,8 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
     features = trained.meta["features"]
     selection = (select_cohorts(frame, meta, request, max_rows) if request.cohorts is not None
                  else select_rows(frame, meta, request, max_rows))
+    if request.analysis_type == "interactions":  # rows x features^2 values: capped (explain.interactions)
+        selection = interactions.capped(selection, interaction_max_rows or max_rows)
     x = feature_frame(selection.frame, features, trained.meta["cat_features"], dtype=float_dtype)
 
     progress("computing_shap")
@@ -227,6 +239,11 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
         timings["question_s"] = questions.answer(result, request, frame, meta, target, trained, selection, explanation,
                                                  thread_count=thread_count, batch_size=batch_size,
                                                  float_dtype=float_dtype)
+    if request.analysis_type == "interactions":
+        started = time.perf_counter()
+        interactions.add_to(result, trained, x, explanation.values, explanation.raw,
+                            explanation.extra.get("explained_class"), column_labels.of(meta), thread_count)
+        timings["interactions_s"] = time.perf_counter() - started
     result["timings"] = timings
     return result
 
@@ -235,6 +252,7 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
             x: pd.DataFrame, explanation: Explanation, row_chunk: int) -> dict[str, Any]:
     """The result object but its timings; `results` and `shap_values` follow the same row order."""
     features = trained.meta["features"]
+    labels = column_labels.of(meta)
     ranked = request.analysis_type == "ranking"
     order = _order(explanation, trained.meta["task"], ranked)
     rows = _row_builder(selection, meta, target, x, features, explanation, order, ranked)
@@ -252,7 +270,8 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
         "selected_rows": selection.selected_rows,
         "summary": _summary(request, meta, target, ranking, direction, len(x), results)
         + data_checks.summary_note(trained.meta, target),
-        "feature_importance": [{"feature": name, "importance": value} for name, value in ranking],
+        "feature_importance": [{"feature": name, "importance": value} | (
+            {"label": labels[name]} if name in labels else {}) for name, value in ranking],
         "shap_values": ShapColumns(features, explanation.values, order, x),
         "base_value": explanation.base_value,
         "results": results,

@@ -62,6 +62,9 @@ class TrainedModel:
     meta: dict[str, Any]
     trained_now: bool = False
     tables: LeafTables | None = None  # the leaf-table SHAP engine's tables; None: native ShapValues
+    # an interactions analysis's tables, checked and stored once per model (worker.interaction_store): the
+    # tables or None, and the engine note; None here: explain.interactions builds and checks them itself
+    interactions: tuple[Any, str] | None = None
 
 
 def infer_task(target: pd.Series) -> str:

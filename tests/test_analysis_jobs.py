@@ -56,6 +56,7 @@ def test_filtered_analysis_on_default_finishes_with_a_full_result(stack: Stack) 
     importances = [item["importance"] for item in result["feature_importance"]]
     assert importances == sorted(importances, reverse=True)
     assert "Income" in result["summary"]
+    assert "Higher Income tends to raise Mortgage_Approvals" in result["summary"]  # names keep their case
     assert all(row["zip_code"].startswith("Z") for row in result["results"])
 
 

@@ -36,6 +36,7 @@ calls.append(client.get(f"/job_status/{job_id}/feature_values"))
 calls.append(client.get(f"/job_status/{job_id}/plots/bar?wait=0.2"))
 calls.append(client.get(f"/job_status/{job_id}/plots/pie"))
 calls.append(client.delete(f"/job_status/{job_id}"))
+calls.append(client.put("/datasets/tiny/labels", json={"a": "The a column"}))
 urls = {rule.rule for rule in app.url_map.iter_rules()} - {"/static/<path:filename>"}
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("catboost", "shap", "matplotlib"))
 print(json.dumps({"statuses": [c.status_code for c in calls], "heavy": heavy, "rules": sorted(urls)}))
@@ -53,7 +54,7 @@ def test_web_never_imports_catboost_shap_or_matplotlib(redis_server: RedisServer
     assert set(report["rules"]) == {
         "/ping", "/health", "/analyze", "/job_status/<job_id>", "/metadata", "/datasets", "/datasets/<name>",
         "/worker-status", "/admin/redis_ping", "/admin/queue_status", "/admin/cleanup_jobs", "/openapi.json",
-        "/docs", "/docs/<path:name>", "/metrics", "/job_status/<job_id>/feature_values",
+        "/docs", "/docs/<path:name>", "/metrics", "/datasets/<name>/labels", "/job_status/<job_id>/feature_values",
         "/job_status/<job_id>/plots/<kind>",
         "/", "/page/<path:name>", "/filters/validate",
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from web.api_questions import Comparison, ScenarioOutcome
 
@@ -91,6 +91,31 @@ class JobError(BaseModel):
 class FeatureImportance(BaseModel):
     feature: str
     importance: float
+    label: str | None = Field(default=None, description="The column's label, when the dataset gives it one.")
+
+
+class InteractionPair(BaseModel):
+    feature: str
+    with_: str = Field(alias="with", description="The other feature of the pair.")
+    mean_abs_interaction: float = Field(description="Mean over the rows of |the pair's interaction value|.")
+    values: list[float | None] = Field(description="Per explained row, in the order of `results`: the pair's "
+                                       "whole interaction value (both halves SHAP splits between the two).")
+
+
+class MainEffect(BaseModel):
+    feature: str
+    mean_abs_main_effect: float
+    values: list[float | None] = Field(description="Per explained row, in the order of `results`.")
+
+
+class Interactions(BaseModel):
+    """SHAP interaction values (analysis_type interactions). Per row: base_value + the main effects + the
+    values of every pair (not only the top ones) = raw_prediction."""
+
+    rows: int
+    engine: str = Field(description="leaf_table, or native and why the tables were not used.")
+    pairs: list[InteractionPair] = Field(description="The top pairs by mean |interaction|, strongest first.")
+    main_effects: list[MainEffect] = Field(description="Every feature, by mean |main effect|, largest first.")
 
 
 class AnalysisResult(BaseModel):
@@ -119,6 +144,7 @@ class AnalysisResult(BaseModel):
                                              "(leaf_table or native).")
     comparison: Comparison | None = Field(default=None, description="analysis_type comparison only.")
     scenarios: list[ScenarioOutcome] | None = Field(default=None, description="analysis_type what_if only.")
+    interactions: Interactions | None = Field(default=None, description="analysis_type interactions only.")
 
 
 class AnalysisResultFields(BaseModel):
@@ -138,6 +164,7 @@ class AnalysisResultFields(BaseModel):
     timings: dict[str, float | str] | None = None
     comparison: Comparison | None = None
     scenarios: list[ScenarioOutcome] | None = None
+    interactions: Interactions | None = None
 
 
 class JobStatus(BaseModel):
@@ -188,6 +215,8 @@ class Metadata(BaseModel):
     id_columns: list[str]
     exclude_columns: list[str]
     default_target: str | None
+    labels: dict[str, str] = Field(default_factory=dict, description="Readable names of columns (column name to "
+                                   "label); summaries use them.")
 
 
 class MetadataQuery(BaseModel):
@@ -213,6 +242,10 @@ class DatasetQuery(BaseModel):
     id_columns: str | None = Field(default=None, description="Comma-separated id columns (never features).")
     exclude_columns: str | None = Field(default=None, description="Comma-separated columns to leave out.")
     default_target: str | None = Field(default=None, description="Target used when a request names none.")
+    labels: str | None = Field(default=None, description="A JSON object of column name to readable label (each "
+                               "at most 200 characters, one line); unknown columns are a 400. In a multipart "
+                               "upload it may be a form field `labels` instead.",
+                               examples=['{"Income": "Household income"}'])
 
 
 class DatasetStored(BaseModel):
@@ -221,10 +254,27 @@ class DatasetStored(BaseModel):
     version: str
     rows: int
     columns: list[Column]
+    labels: dict[str, str] = Field(default_factory=dict, description="The labels stored with the dataset.")
     created: bool
     training_job_id: str | None = Field(default=None, description="The background job training the "
                                         "default_target's model (see GET /job_status), or null without one.")
     removed: Removed | None = Field(default=None, description="What the replaced version took with it.")
+
+
+class LabelsStored(BaseModel):
+    model_config = _examples({"success": True, "dataset": "areas", "version": "9f2c...",
+                              "labels": {"Income": "Household income"}})
+
+    success: Literal[True]
+    dataset: str
+    version: str
+    labels: dict[str, str]
+
+
+class Labels(RootModel[dict[str, str]]):
+    """Column name to readable label (each at most 200 characters, one line); {} removes every label."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"Median_Household_Income": "Median household income"}]})
 
 
 class Removed(BaseModel):

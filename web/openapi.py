@@ -128,7 +128,15 @@ def list_datasets() -> None:
 def put_dataset() -> None:
     """Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body
     (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field
-    `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it."""
+    `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it;
+    `labels` (query, or a multipart field) gives columns readable names."""
+
+
+@_declare("/datasets/<name>/labels", "PUT", json=m.Labels,
+          resp=_answers({"HTTP_200": m.LabelsStored}, 401, 413, 415, 503, 507), tags=["datasets"])
+def put_labels() -> None:
+    """Replace a stored dataset's labels (column name to readable name) without re-uploading it; its version,
+    models and results stay. 400 names unknown columns."""
 
 
 @_declare("/datasets/<name>", "DELETE", resp=_answers({"HTTP_200": m.DatasetDeleted}, 401, 409, 503),

@@ -6,7 +6,7 @@ from flask import Blueprint, request
 from rq import Retry
 from rq.job import Job
 
-from common import dataset_store, jobstates, keys
+from common import dataset_store, jobstates, keys, labels
 from common.errors import InvalidDataset, ServiceError, shown
 from common.rqtypes import JSONJob
 from web.responses import json_response
@@ -48,7 +48,8 @@ def metadata():
     meta, _ = default_dataset.frame(svc.redis, svc.frames, name, svc.settings)
     return json_response({"success": True, "dataset": name, "version": meta["version"], "row_count": meta["rows"],
                           "columns": meta["columns"], "id_columns": meta["id_columns"],
-                          "exclude_columns": meta["exclude_columns"], "default_target": meta["default_target"]})
+                          "exclude_columns": meta["exclude_columns"], "default_target": meta["default_target"],
+                          "labels": labels.of(meta)})
 
 
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")
@@ -90,6 +91,7 @@ def put_dataset(name: str):
                                       default_target=request.args.get("default_target") or None)
     data, form = _upload()
     meta, frame = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows, form=form)
+    meta["labels"] = _uploaded_labels([c["name"] for c in meta["columns"]])
     stored = columnar.to_arrow(frame)  # jobs read these columns, never the upload's text again
     meta["stored_bytes"] = len(stored)
     with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
@@ -97,9 +99,40 @@ def put_dataset(name: str):
         removed = dataset_store.store(svc.redis, meta | {"origin": dataset_store.ORIGIN_UPLOAD}, stored)
     training = _enqueue_training(svc, meta) if meta["default_target"] else None
     return json_response({"success": True, "dataset": name, "version": meta["version"], "rows": meta["rows"],
-                          "columns": meta["columns"], "created": bool(created), "training_job_id": training,
+                          "columns": meta["columns"], "labels": meta["labels"], "created": bool(created),
+                          "training_job_id": training,
                           "removed": {"models": removed.models, "results": removed.results}},
                          201 if created else 200)
+
+
+def _uploaded_labels(columns: list[str]) -> dict[str, str]:
+    """The upload's labels: query `labels`, or a multipart field `labels` (a JSON object of column name to
+    label). An upload without them stores none: like id_columns, they belong to the upload."""
+    raw = request.args.get("labels")
+    if raw is None and request.mimetype == "multipart/form-data":
+        raw = request.form.get("labels")
+    given = labels.parse(raw)
+    return labels.checked(given, columns) if given is not None else {}
+
+
+@blueprint.put("/datasets/<name>/labels")
+def put_labels(name: str):
+    """Replace an existing dataset's labels without re-uploading it: its version, models and results stay."""
+    from common import datasets, default_dataset
+    from web.routes_submission import json_body
+
+    svc = services()
+    datasets.check_name(name)
+    if (request.content_length or 0) > labels.MAX_LABELS_BYTES:
+        raise labels.InvalidLabels(f"The labels body is {request.content_length} bytes; at most "
+                                   f"{labels.MAX_LABELS_BYTES} are allowed.")
+    given = labels.as_object(json_body())
+    default_dataset.frame(svc.redis, svc.frames, name, svc.settings)  # 400 unknown_dataset; loads the built-in
+    with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
+        meta = dataset_store.load_meta(svc.redis, name)
+        chosen = labels.checked(given, [c["name"] for c in meta["columns"]])
+        dataset_store.set_labels(svc.redis, name, chosen)
+    return json_response({"success": True, "dataset": name, "version": meta["version"], "labels": chosen})
 
 
 def _enqueue_training(svc: Services, meta: dict) -> str:

@@ -41,13 +41,14 @@ def json_body() -> Any:
 def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
     """Everything that can be checked before enqueueing is checked here, so nothing bad is enqueued.
     Returns the request with its target resolved (a dataset's default_target when none is named) and
-    the version of the dataset it was checked against."""
-    resolved, version, _ = checked_request(svc, body)
-    return resolved, version
+    the version (with the labels: common.reuse.dataset_key) of the dataset it was checked against."""
+    resolved, meta, _ = checked_request(svc, body)
+    return resolved, reuse.dataset_key(meta)  # the version, and the labels the summary will use
 
 
-def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str, Selection]:
-    """validated_request's checks, with the rows they select (POST /filters/validate reports them)."""
+def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, dict[str, Any], Selection]:
+    """validated_request's checks; the request, the dataset's meta and the rows the request selects (POST
+    /filters/validate reports them)."""
     from common import datasets, default_dataset, features, questions, selection  # pandas on first use: create_app
 
     if not isinstance(body, dict):
@@ -63,7 +64,7 @@ def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str, Sele
     features.choose_features(meta, resolved.target_variable or "", resolved.exclude_columns)  # a 400 when none is left
     chosen = selection.select_rows(frame, meta, resolved, max_rows)
     questions.check(frame, meta, resolved, chosen, max_rows)
-    return resolved, meta["version"], chosen
+    return resolved, meta, chosen
 
 
 @blueprint.post("/analyze")

@@ -16,7 +16,7 @@ from common.request import AnalyzeRequest
 from explain import feature_values
 from explain.analysis import ROW_CHUNK, ShapColumns, analyze
 from explain.encoding import encode, encode_to
-from worker import context
+from worker import context, interaction_store
 from worker.model_store import get_or_train
 from worker.result_writer import ResultWriter
 
@@ -60,6 +60,8 @@ def compute(request: AnalyzeRequest, job: Job | None = None) -> dict[str, Any]:
     step = time.perf_counter()
     trained = get_or_train(ctx.redis, frame, meta["version"], target, chosen, settings.threads_per_job,
                            lock_ttl=settings.model_lock_ttl)
+    if request.analysis_type == "interactions":  # its tables are checked and stored once per model
+        interaction_store.attach(ctx.redis, trained, frame)
     timings["model_s"] = time.perf_counter() - step
 
     result = analyze(
@@ -70,6 +72,7 @@ def compute(request: AnalyzeRequest, job: Job | None = None) -> dict[str, Any]:
         float_dtype="float32" if settings.aggressive_memory_management else "float64",
         row_chunk=STREAM_SIZES[settings.aggressive_memory_management][0],
         progress=lambda stage: report_progress(job, stage),
+        interaction_max_rows=settings.interaction_max_rows,
     )
     result["timings"] = timings | result["timings"]
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -99,9 +100,10 @@ class Client:
 
     def upload_dataset(self, name: str, data: pd.DataFrame | str | os.PathLike[str], *,
                        id_columns: Iterable[str] = (), exclude_columns: Iterable[str] = (),
-                       default_target: str | None = None) -> dict[str, Any]:
-        """PUT /datasets/<name> from a DataFrame (sent as CSV, without its index) or a CSV file's path.
-        Returns the service's answer (`version`, `rows`, `columns`, `created`)."""
+                       default_target: str | None = None, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """PUT /datasets/<name> from a DataFrame (sent as CSV, without its index) or a CSV file's path;
+        `labels` maps column names to readable names (summaries and `label` fields use them).
+        Returns the service's answer (`version`, `rows`, `columns`, `labels`, `created`)."""
         if isinstance(data, str | os.PathLike):
             body = Path(data).read_bytes()
         else:
@@ -111,8 +113,15 @@ class Client:
         params = {"id_columns": ",".join(id_columns), "exclude_columns": ",".join(exclude_columns)}
         if default_target:
             params["default_target"] = default_target
+        if labels:
+            params["labels"] = json.dumps(dict(labels))
         return self.request("PUT", f"/datasets/{name}", content=body, params={k: v for k, v in params.items() if v},
                             headers={"Content-Type": "text/csv"})
+
+    def set_labels(self, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+        """PUT /datasets/<name>/labels: replace a stored dataset's labels (its data, models and version stay;
+        `{}` removes them). Returns the service's answer (`labels`)."""
+        return self.request("PUT", f"/datasets/{name}/labels", json=dict(labels))
 
     def analyze(self, target_variable: str | None = None, *, dataset: str = "default",
                 analysis_type: str = "correlation", demographic_filters: Iterable[str] = (),
@@ -124,7 +133,9 @@ class Client:
         `reuse=False` the service computes afresh even when an identical analysis's result is stored;
         `exclude_columns` leaves columns out of the features (e.g. a likely leak the warnings name).
         `cohorts` ({name: [filters]}) asks for analysis_type "comparison", `scenarios` ([{"name", "set",
-        "add", "multiply"}]) for "what_if", unless `analysis_type` names it."""
+        "add", "multiply"}]) for "what_if", unless `analysis_type` names it. `analysis_type="interactions"`
+        adds SHAP interaction values (`AnalysisResult.interaction_pairs`, `.interaction_values`,
+        `.main_effects`)."""
         body: dict[str, Any] = {"analysis_type": analysis_type, "dataset": dataset,
                                 "demographic_filters": list(demographic_filters)}
         if target_variable is not None:
@@ -163,8 +174,6 @@ def _question(analysis_type: str, cohorts: Mapping[str, Iterable[str]] | None,
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts: NaN becomes null (pandas' own JSON writer does that)."""
-    import json
-
     return json.loads(frame.to_json(orient="records"))
 
 

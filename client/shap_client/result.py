@@ -21,7 +21,12 @@ class AnalysisResult:
     the data (sampling, dropped columns, likely target leakage, a weak model, out-of-range rows).
     `shap_values`: one row per explained row, aligned with `rows` (same index), one column per feature.
     `raw` is the service's JSON as it came. `comparison` (analysis_type comparison) and `scenarios`
-    (what_if, by name): shap_client.questions."""
+    (what_if, by name): shap_client.questions.
+
+    For an interactions analysis (else None): `interaction_pairs`, the top pairs (columns `feature`,
+    `with`, `mean_abs_interaction`, strongest first); `interaction_values`, one column per top pair (columns
+    a MultiIndex of (feature, with)) and one row per explained row, aligned with `rows`; `main_effects`, one
+    column per feature and one row per explained row, aligned with `rows`."""
 
     summary: str
     importance: pd.DataFrame
@@ -33,6 +38,9 @@ class AnalysisResult:
     raw: dict[str, Any] = field(repr=False)
     comparison: Comparison | None = None
     scenarios: dict[str, ScenarioOutcome] = field(default_factory=dict)
+    interaction_pairs: pd.DataFrame | None = None
+    interaction_values: pd.DataFrame | None = None
+    main_effects: pd.DataFrame | None = None
 
     @classmethod
     def from_json(cls, result: dict[str, Any]) -> AnalysisResult:
@@ -43,7 +51,8 @@ class AnalysisResult:
         shap_values = pd.DataFrame(result.get("shap_values") or {}, index=rows.index if len(rows) else None)
         return cls(summary=result.get("summary", ""), importance=importance, rows=rows, shap_values=shap_values,
                    base_value=result.get("base_value", 0.0), model=result.get("model") or {},
-                   warnings=list(result.get("warnings") or []), raw=result, **parts(result))
+                   warnings=list(result.get("warnings") or []), raw=result, **parts(result),
+                   **_interaction_frames(result.get("interactions"), rows.index if len(rows) else None))
 
     def base_values(self) -> Any:
         """One base value per explained row: a multiclass row is explained for its `explained_class`."""
@@ -96,3 +105,21 @@ def _numbers(frame: pd.DataFrame) -> Any:
             codes = pd.Categorical(column.astype(object).where(column.notna(), None)).codes.astype(float)
             columns.append(np.where(codes < 0, np.nan, codes))
     return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+
+
+def _interaction_frames(found: dict[str, Any] | None, index: Any) -> dict[str, Any]:
+    """The pandas views of an interactions result's `interactions` field (none for other analyses)."""
+    if not found:
+        return {}
+    import pandas as pd
+
+    pairs = found.get("pairs") or []
+    mains = found.get("main_effects") or []
+    return {
+        "interaction_pairs": pd.DataFrame([{k: p[k] for k in ("feature", "with", "mean_abs_interaction")}
+                                           for p in pairs], columns=["feature", "with", "mean_abs_interaction"]),
+        "interaction_values": pd.DataFrame(
+            {(p["feature"], p["with"]): p["values"] for p in pairs}, index=index,
+            columns=pd.MultiIndex.from_tuples([(p["feature"], p["with"]) for p in pairs], names=["feature", "with"])),
+        "main_effects": pd.DataFrame({m["feature"]: m["values"] for m in mains}, index=index),
+    }
