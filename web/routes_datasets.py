@@ -70,7 +70,7 @@ def _upload() -> tuple[bytes, str]:
     if request.mimetype in PARQUET_TYPES:
         return request.get_data(cache=False), "parquet"
     if request.mimetype not in ("text/csv", "application/csv", "text/plain", "application/octet-stream", ""):
-        raise InvalidDataset(f"Content-Type {request.mimetype!r} is not supported; send text/csv, "
+        raise InvalidDataset(f"Content-Type {shown(request.mimetype)} is not supported; send text/csv, "
                              "application/vnd.apache.parquet or a multipart upload.")
     data = request.get_data(cache=False)
     return data, "parquet" if request.mimetype == "application/octet-stream" and columnar.is_parquet(data) else "csv"
