@@ -16,7 +16,6 @@ import orjson
 from common.errors import CallbackNotAllowed
 from common.settings import Settings
 
-MAX_URL_LENGTH = 2048
 SIGNATURE_HEADER = "X-Signature"
 ENDED = ("finished", "failed")  # the states a callback reports (RQ starts it when the job ends either way)
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pyarrow.types as pat
 
 from common.datasets import MAX_COLUMNS, STORAGE, normalised
-from common.errors import InvalidDataset
+from common.errors import InvalidDataset, shown
 
 BATCH_ROWS = 65536  # rows per record batch: a reader's peak is a batch, not a second copy of the table
 PARQUET_MAGIC = b"PAR1"
@@ -65,7 +65,7 @@ def _scalar_columns(schema: pa.Schema) -> pa.Schema:
         elif pat.is_temporal(kind) or pat.is_decimal(kind):
             fields.append(pa.field(field.name, pa.string() if pat.is_temporal(kind) else pa.float64()))
         else:
-            refused.append(f"{field.name} ({field.type})")
+            refused.append(f"{shown(field.name, quoted=False)} ({field.type})")
     if refused:
         raise InvalidDataset(f"The Parquet file has columns of types the service cannot explain: {refused[:20]}; "
                              "send numbers, booleans, text, dates or times.")

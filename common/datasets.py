@@ -96,12 +96,13 @@ def _checked_names(names: list[str], what: str) -> list[str]:
     """Column names of a Parquet upload obey the rules of a CSV header: named, unique."""
     blanks = [i + 1 for i, h in enumerate(names) if not h.strip()]
     if blanks:
-        raise InvalidDataset(f"The {what} has empty column names at positions {blanks}; name every column.")
+        raise InvalidDataset(f"The {what} has empty column names at positions {blanks[:20]}; name every column.")
     seen: set[str] = set()
     duplicates = sorted({h for h in names if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
     if duplicates:
-        raise InvalidDataset(f"The {what} repeats column names {duplicates}; each name must be unique.",
-                             details={"duplicated_columns": duplicates})
+        listed = [shown(name, quoted=False) for name in duplicates[:20]]  # Parquet names have no length cap
+        raise InvalidDataset(f"The {what} repeats column names {listed}; each name must be unique.",
+                             details={"duplicated_columns": listed})
     return names
 
 

@@ -17,16 +17,22 @@ def redacted(url: str) -> str:
     return re.sub(r"//[^@/]*@", "//***@", url)
 
 
+def operator_settings(program: str, redis_url: str | None = None) -> Settings:
+    """The service's settings as the operator CLIs read them (REDIS_URL replaced by `redis_url` when given);
+    exits 2 naming the bad variables when the configuration is invalid."""
+    environ = dict(os.environ) | ({"REDIS_URL": redis_url} if redis_url else {})
+    try:
+        return Settings.from_env(environ)
+    except SettingsError as exc:
+        print(f"{program}: invalid configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def operator_client(url: str | None, program: str) -> tuple[redis.Redis, Settings]:
     """For the operator CLIs: the service's settings (REDIS_URL replaced by `url` when given) and a
     client whose every call ends within about REDIS_TIMEOUT. Exits 2 with a clear message when the
     configuration is invalid or Redis does not answer."""
-    environ = dict(os.environ) | ({"REDIS_URL": url} if url else {})
-    try:
-        settings = Settings.from_env(environ)
-    except SettingsError as exc:
-        print(f"{program}: invalid configuration: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    settings = operator_settings(program, url)
     client = web_redis(settings)
     try:
         client.ping()

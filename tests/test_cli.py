@@ -3,6 +3,7 @@ against a whole running service."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from common.rqtypes import JSONJob
 from devtools.cli import run_cli
+from devtools.environment import REPO, VENV_BIN
 from devtools.http import free_port
 from devtools.rq_state import job_hash, orphan_queued_job
 from devtools.service import Service
@@ -36,6 +38,19 @@ class TestHelp:
         """--help prints the usage and options and exits 0."""
         done = run_cli(name, "--help")
         assert done.returncode == 0 and "usage:" in done.stdout and "Exit status" in done.stdout
+
+    def test_verify_defaults_to_the_services_own_port_and_key(self):
+        """shap-verify's defaults are PORT and API_KEY as common.settings reads them (its default port too);
+        an invalid PORT exits 2 naming it."""
+        show = "from fleet.cli.verify import parse_args; args = parse_args([]); print(args.service_url, args.api_key)"
+        for env, shown in (({}, "http://127.0.0.1:10000 None"), ({"PORT": "12345", "API_KEY": "k"},
+                                                                 "http://127.0.0.1:12345 k")):
+            done = subprocess.run([str(VENV_BIN / "python"), "-c", show], cwd=REPO, env=env, capture_output=True,
+                                  text=True, timeout=60)
+            assert (done.returncode, done.stdout.strip()) == (0, shown), done.stderr
+        done = subprocess.run([str(VENV_BIN / "python"), "-c", show], cwd=REPO, env={"PORT": "0"},
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and "PORT" in done.stderr, done.stderr
 
 
 @pytest.mark.slow  # the module's service runs supervisord

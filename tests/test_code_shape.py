@@ -1,5 +1,5 @@
 """The product code keeps the house style the architecture relies on: short functions, no sys.path edits,
-no request fields read by string."""
+no request fields read by string, no hand-built RQ keys."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from devtools.environment import REPO
 
-PRODUCT = ("common", "explain", "fleet", "web", "worker", "scripts")
+PRODUCT = ("common", "explain", "fleet", "web", "worker", "scripts", "client/shap_client")
 MAX_FUNCTION_LINES = 40
 
 
@@ -41,14 +41,34 @@ def test_nothing_edits_sys_path() -> None:
     assert not edits, edits
 
 
+def _is_request_lookup(node: ast.AST | None) -> bool:
+    """`x.get("request")` or `x["request"]`: the enqueued request as a dict, about to be read by key."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+        return bool(node.args) and isinstance(node.args[0], ast.Constant) and node.args[0].value == "request"
+    return isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and node.slice.value == "request"
+
+
 def test_the_analysis_request_is_never_read_by_key() -> None:
-    """No `request.get("…")` or `request["…"]`: the analysis request is the typed AnalyzeRequest."""
+    """No `request.get("…")`, `request["…"]` nor `kwargs.get("request").get("…")`: the analysis request is the
+    typed AnalyzeRequest."""
     reads = []
     for path in product_files():
         for node in ast.walk(ast.parse(path.read_text())):
             target = node.value if isinstance(node, ast.Subscript) else None
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
                 target = node.func.value
-            if isinstance(target, ast.Name) and target.id == "request":
+            if isinstance(target, ast.BoolOp):  # (kwargs.get("request") or {}).get("dataset")
+                target = target.values[0]
+            if (isinstance(target, ast.Name) and target.id == "request") or _is_request_lookup(target):
                 reads.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not reads, reads
+
+
+def test_rq_keys_come_from_rq_itself() -> None:
+    """No hand-built `rq:...` key: RQ's own helpers (Queue.key, Job.key_for, registries) name them."""
+    built = []
+    for path in product_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("rq:"):
+                built.append(f"{path.relative_to(REPO)}:{node.lineno} {node.value!r}")
+    assert not built, built

@@ -79,8 +79,12 @@ def test_the_docs_page_and_document_are_public_and_load_nothing_from_elsewhere(k
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assets = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert assets and all(a.startswith("/docs/") for a in assets), assets
-    for asset in assets:
-        assert http("GET", keyed_web.base + asset)[0] == 200, asset
+    declared = document(keyed_web)["paths"]["/docs/{name}"]["get"]["responses"]["200"]["content"]
+    for asset in [*assets, "/docs/LICENSE"]:
+        status, _, headers = http("GET", keyed_web.base + asset)
+        assert status == 200 and headers["Content-Type"].split(";")[0] in declared, (asset, headers)
+    status, init, _ = http("GET", keyed_web.base + "/docs/init.js")
+    assert status == 200 and "validatorUrl: null" in init  # else the page loads a badge from validator.swagger.io
     assert http("GET", keyed_web.base + "/docs/no-such-file.js")[0] == 404
     assert http("GET", keyed_web.base + "/datasets")[0] == 401
 

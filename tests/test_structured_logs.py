@@ -60,6 +60,8 @@ def test_a_request_id_ties_the_request_to_the_jobs_log_lines(json_stack: Stack):
     lines = [json.loads(line) for line in json_stack.worker_logs().splitlines() if line.strip()]
     during = [line for line in lines if line.get("job_id") == job_id]
     assert during and all(line["request_id"] == "client-req-42" for line in during)
+    naming_it = [line for line in lines if job_id in line["message"]]  # RQ's announcement of the job included
+    assert naming_it and all(line.get("job_id") == job_id for line in naming_it), naming_it
     assert {line["process"] for line in lines} == {"shap-worker"}
 
 

@@ -125,11 +125,16 @@ def stored(svc: Services, key: str) -> Stored | None:
     return Stored(key, size, first) if size else None
 
 
+UNKNOWN_FIELDS_SHOWN = 20  # names a 400 for ?fields= lists: a query string can carry thousands
+
+
 def _check_fields(fields: list[str], available: list[str]) -> None:
     unknown = [name for name in fields if name not in available]
     if unknown:
-        raise InvalidRequest(f"fields names {unknown}, which the result does not have; its fields are "
-                             f"{available}.", details={"unknown_fields": unknown})
+        listed = [shown(name, quoted=False) for name in unknown[:UNKNOWN_FIELDS_SHOWN]]
+        more = f" and {len(unknown) - len(listed)} more" if len(unknown) > len(listed) else ""
+        raise InvalidRequest(f"fields names {listed}{more}, which the result does not have; its fields are "
+                             f"{available}.", details={"unknown_fields": listed})
 
 
 def result_fields(svc: Services, job: Job, fields: list[str]) -> bytes:

@@ -72,8 +72,13 @@ def error_response(error: ServiceError, extra: dict[str, Any] | None = None) -> 
     """The one error answer: the error body (with `extra` fields), its status, and Retry-After when
     Redis is unavailable (the only error a client should simply retry)."""
     response = json_response(error_body(error) | (extra or {}), error.status)
-    if isinstance(error, RedisUnavailable):
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return retry_later(response) if isinstance(error, RedisUnavailable) else response
+
+
+def retry_later(response: Response) -> Response:
+    """Retry-After on a 503 whose cause (Redis unreachable) passes by itself: every such answer, the error
+    body's and /health's, gets it here."""
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 

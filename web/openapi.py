@@ -220,6 +220,9 @@ _JOB_LINKS = {  # OpenAPI links: the job id of POST /analyze's answer is what th
 }
 
 
+_DOCS_ASSET_TYPES = ("text/javascript", "text/css", "text/html", "application/octet-stream")  # as Flask sends them
+
+
 def _finish(document: dict[str, Any]) -> dict[str, Any]:
     """What spectree cannot declare: the CSV body of PUT /datasets, Retry-After on every 503, non-JSON pages,
     the links from a submitted analysis to its status."""
@@ -237,9 +240,13 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
             if answer is not None:
                 answer["headers"] = {"Retry-After": {"schema": {"type": "integer"},
                                                      "description": "Seconds to wait before retrying."}}
-            if path in ("/docs", "/docs/{name}", "/"):
+            if path in ("/docs", "/"):
                 operation["responses"]["200"] = {"description": "HTML page", "content": {"text/html": {
                     "schema": {"type": "string"}}}}
+            elif path == "/docs/{name}":
+                operation["responses"]["200"] = {"description": "A file of the page: script, style sheet or "
+                                                 "licence", "content": {kind: {"schema": {"type": "string"}} for kind
+                                                                        in _DOCS_ASSET_TYPES}}
             elif path == "/page/{name}":
                 operation["responses"]["200"] = {"description": "a file of the page", "content": {"*/*": {
                     "schema": {"type": "string"}}}}

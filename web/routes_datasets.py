@@ -8,6 +8,7 @@ from rq.job import Job
 
 from common import dataset_store, jobstates, keys, labels
 from common.errors import InvalidDataset, ServiceError, shown
+from common.request import AnalyzeRequest
 from common.rqtypes import JSONJob
 from web.responses import json_response
 from web.services import Services, services
@@ -71,7 +72,7 @@ def _upload() -> tuple[bytes, str]:
     if request.mimetype in PARQUET_TYPES:
         return request.get_data(cache=False), "parquet"
     if request.mimetype not in ("text/csv", "application/csv", "text/plain", "application/octet-stream", ""):
-        raise InvalidDataset(f"Content-Type {request.mimetype!r} is not supported; send text/csv, "
+        raise InvalidDataset(f"Content-Type {shown(request.mimetype)} is not supported; send text/csv, "
                              "application/vnd.apache.parquet or a multipart upload.")
     data = request.get_data(cache=False)
     return data, "parquet" if request.mimetype == "application/octet-stream" and columnar.is_parquet(data) else "csv"
@@ -164,8 +165,11 @@ def _jobs_using(name: str) -> list[str]:
 
 
 def _dataset_of(job: Job) -> str | None:
-    """The dataset an analysis (kwargs `request`) or a training job (kwargs `dataset`) reads."""
-    return (job.kwargs.get("request") or {}).get("dataset") or job.kwargs.get("dataset")
+    """The dataset an analysis (its typed request, validated back as the job itself does) or a training
+    job (kwargs `dataset`) reads."""
+    if job.func_name == jobstates.ANALYSIS_FUNC:
+        return AnalyzeRequest.model_validate(job.kwargs["request"]).dataset
+    return job.kwargs.get("dataset")
 
 
 @blueprint.delete("/datasets/<name>")

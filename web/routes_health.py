@@ -12,6 +12,7 @@ from common import __version__
 from common.redis_conn import REDIS_UNREACHABLE
 from fleet import queue_stats
 from fleet.liveness import all_verdicts
+from web.errors import retry_later
 from web.responses import json_response
 from web.services import services
 
@@ -48,7 +49,7 @@ def health():
         log.warning("/health: Redis is unreachable: %s", exc)
         body.update(status="unavailable", redis_connected=False,
                     error="Redis is unreachable; the service retries, check again in a few seconds.")
-        return json_response(body, 503)
+        return retry_later(json_response(body, 503))
     if body["workers"]["active"] == 0:  # type: ignore[index]
         body["status"] = "degraded"
     return json_response(body)

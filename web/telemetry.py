@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from common import keys, metrics
+from common.rqtypes import JSONQueue
 from fleet import queue_stats
 from fleet.liveness import all_verdicts
 from web.services import Services, services
@@ -44,7 +45,7 @@ class RedisCollector:
         for state, count in queue_stats.counts(client, settings.queue_name).items():
             depth.add_metric([settings.queue_name, state.removesuffix("_jobs")], count)
         for name in (settings.maintenance_queue_name, settings.callback_queue_name, settings.plots_queue_name):
-            depth.add_metric([name, "queued"], int(client.llen(f"rq:queue:{name}")))
+            depth.add_metric([name, "queued"], JSONQueue(name, connection=client).count)
         yield depth
         verdicts = all_verdicts(client)
         yield GaugeMetricFamily("shap_live_workers", "Live worker records (analysis and maintenance)",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
 import redis
 from rq import worker_registration
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.timeouts import BaseTimeoutException, JobTimeoutException, UnixSignalDeathPenalty
 from rq.utils import now
@@ -51,6 +53,19 @@ class JobDeathPenalty(UnixSignalDeathPenalty):
         if self._raised is not None and isinstance(value, KeyboardInterrupt):
             raise self._raised from value
         return False
+
+
+class AnnouncedQueue(JSONQueue):
+    """The workers' queue class: a job a worker takes has its context (common.logs) bound the moment it is
+    dequeued, so RQ's own announcement of it (`<queue>: <description> (<id>)`, logged inside RQ's dequeue,
+    before execute_job) carries job_id and request_id like every later line of that job."""
+
+    @classmethod
+    def dequeue_any(cls, *args: Any, **kwargs: Any) -> tuple[Job, Queue] | None:
+        taken = super().dequeue_any(*args, **kwargs)
+        if taken is not None:
+            logs.bind(job_id=taken[0].id, request_id=(taken[0].meta or {}).get("request_id"))
+        return taken
 
 
 class ShapWorker(Worker):
@@ -184,14 +199,14 @@ def _seconds_past_timeout(job: Job) -> float | None:
 
 
 def build_worker(client: redis.Redis, queue_names: list[str], name: str, prefix: str = "shap-worker") -> ShapWorker:
-    queues = [JSONQueue(q, connection=client) for q in queue_names]
+    queues = [AnnouncedQueue(q, connection=client) for q in queue_names]
     worker = ShapWorker(
         queues,
         name=name,
         connection=client,
         serializer=JSONSerializer,
         job_class=JSONJob,
-        queue_class=JSONQueue,
+        queue_class=AnnouncedQueue,
         worker_ttl=WORKER_TTL,
         job_monitoring_interval=JOB_MONITORING_INTERVAL,
         exception_handlers=[no_retry_for_bad_input],

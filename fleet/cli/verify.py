@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 import urllib.error
 import urllib.parse
@@ -18,6 +17,7 @@ import urllib.request
 from typing import Any
 
 from common import jobstates
+from fleet.operator import operator_settings
 
 PROGRAM = "shap-verify"
 SMALL_ANALYSIS = {"sample_size": 25, "reuse": False}  # a real job every time, never a stored answer
@@ -26,9 +26,10 @@ SMALL_ANALYSIS = {"sample_size": 25, "reuse": False}  # a real job every time, n
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--service-url", default=f"http://127.0.0.1:{os.environ.get('PORT') or 10000}",
+    settings = operator_settings(PROGRAM)  # PORT and API_KEY as the service reads them (defaults included)
+    parser.add_argument("--service-url", default=f"http://127.0.0.1:{settings.port}",
                         help="base URL of the service (default: http://127.0.0.1:$PORT)")
-    parser.add_argument("--api-key", default=os.environ.get("API_KEY"),
+    parser.add_argument("--api-key", default=settings.api_key,
                         help="value of the X-API-KEY header (default: $API_KEY)")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds to wait for the analysis to finish (default: 120)")

@@ -7,6 +7,8 @@ import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from common import default_dataset, keys
@@ -186,6 +188,27 @@ def test_an_error_body_never_echoes_a_large_input(stack: Stack, method: str, pat
     status, answer, _ = stack.request(method, path, body)
     assert 400 <= status < 500 and len(str(answer)) < 4000, (status, len(str(answer)))
     assert set(answer) <= {"success", "error", "code", "details"}
+
+
+def test_long_names_in_fields_parquet_columns_and_content_type_are_cut_in_the_error(stack: Stack) -> None:
+    """Thousands of unknown ?fields= names, a Parquet file repeating a 100 KB column name, a 100 KB
+    Content-Type: each a short 400 (they were echoed whole: error bodies of 100-200 KB)."""
+    job_id = stack.analyze({"sample_size": 5})
+    assert stack.wait_job(job_id)["status"] == "finished"
+    names = ",".join(f"nosuchfield{i}" for i in range(5000))
+    status, body, _ = stack.request("GET", f"/job_status/{job_id}?fields={names}")
+    assert_refusal(status, body, 400, "invalid_request")
+    assert "nosuchfield0" in body["error"] and "4980 more" in body["error"], body
+    long = "c" * 100_000
+    column = pa.array(list(range(30)))
+    parquet = io.BytesIO()
+    pq.write_table(pa.table([column, column, column, column], names=["y", long, long, "x" * 100_000 + "!"]), parquet)
+    status, body, _ = stack.request("PUT", "/datasets/longnames", raw=parquet.getvalue(),
+                                    headers={"Content-Type": "application/vnd.apache.parquet"})
+    assert_refusal(status, body, 400, "invalid_dataset")
+    status, body, _ = stack.request("PUT", "/datasets/longnames", raw=b"y,x\n1,2\n",
+                                    headers={"Content-Type": "text/" + "x" * 100_000})
+    assert_refusal(status, body, 400, "invalid_dataset")
 
 
 # --- finding 12: the cleanup's jobs are not the public API's ---------------------------------------

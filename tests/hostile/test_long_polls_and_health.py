@@ -48,8 +48,9 @@ def test_health_names_no_redis_address_when_redis_is_down(stack_with) -> None:
     stack = stack_with(workers=0)
     port = str(stack.redis_server.port)
     stack.redis_server.stop()
-    status, body, _ = http("GET", stack.base + "/health", timeout=30)
+    status, body, headers = http("GET", stack.base + "/health", timeout=30)
     assert status == 503 and body["redis_connected"] is False, body
+    assert headers["Retry-After"] == "5"  # as the OpenAPI document declares on every 503
     assert port not in str(body) and "127.0.0.1" not in str(body) and ".sock" not in str(body), body
     status, body, _ = http("GET", stack.base + "/job_status/x", timeout=30)
     assert_refusal(status, body, 503, "redis_unavailable")
