@@ -15,7 +15,7 @@ from common.jobstates import STAGES
 from common.request import AnalyzeRequest
 from explain.analysis import ROW_CHUNK, analyze
 from explain.encoding import encode, encode_to
-from worker import context
+from worker import context, kept_models
 from worker.model_store import get_or_train
 from worker.result_writer import ResultWriter
 
@@ -58,8 +58,9 @@ def compute(request: AnalyzeRequest, job: Job | None = None) -> dict[str, Any]:
     report_progress(job, "loading_model")
     step = time.perf_counter()
     trained = get_or_train(ctx.redis, frame, meta["version"], target, features, settings.threads_per_job,
-                           lock_ttl=settings.model_lock_ttl)
+                           lock_ttl=settings.model_lock_ttl, kept=ctx.models)
     timings["model_s"] = time.perf_counter() - step
+    kept_models.leave_for_parent(job, request.dataset, trained.model_id)
 
     result = analyze(
         frame, meta, request, target, trained,
@@ -126,7 +127,8 @@ def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
     else:
         report_progress(job, "loading_model")
         trained = get_or_train(ctx.redis, frame, version, target, datasets.feature_columns(meta, target),
-                               ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl)
+                               ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl, kept=ctx.models)
+        kept_models.leave_for_parent(job, dataset, trained.model_id)
         model = {k: trained.meta.get(k) for k in ("task", "metrics", "trained_rows", "trees", "training_seconds")}
         result.update(trained=trained.trained_now, model={"id": trained.model_id, **model}, warnings=[])
     if job is not None:

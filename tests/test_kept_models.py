@@ -1,0 +1,83 @@
+"""Models a worker parent keeps in memory for the horses it forks next (worker.kept_models): used while
+Redis holds them, never built in the parent, and the job's model and dataset are what it keeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from common import datasets, default_dataset, keys
+from devtools.redis_server import RedisServer
+from worker import model_store
+from worker.kept_models import KeptModels
+
+TARGET = "Mortgage_Approvals"
+
+
+@pytest.fixture(scope="module")
+def table() -> tuple[dict, pd.DataFrame]:
+    data = datasets.to_csv_bytes(default_dataset.generate(rows=300, seed=5))
+    return datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10_000)
+
+
+def train_stored(client, table: tuple[dict, pd.DataFrame], target: str = TARGET) -> model_store.TrainedModel:
+    meta, frame = table
+    return model_store.get_or_train(client, frame, meta["version"], target, datasets.feature_columns(meta, target),
+                                    thread_count=1)
+
+
+def test_a_kept_model_is_used_instead_of_reading_redis(redis_server: RedisServer,
+                                                       table: tuple[dict, pd.DataFrame]) -> None:
+    """A kept model comes back as the same object, with its tables, and counts as not trained now."""
+    client = redis_server.client()
+    first = train_stored(client, table)
+    kept = KeptModels()
+    kept.keep(client, first.model_id)
+    meta, frame = table
+    found = model_store.get_or_train(client, frame, meta["version"], TARGET, datasets.feature_columns(meta, TARGET),
+                                     thread_count=1, kept=kept)
+    assert found is kept.get(client, first.model_id)
+    assert not found.trained_now and found.tables is not None
+    assert first.tables is not None and np.array_equal(found.tables.values, first.tables.values)
+
+
+def test_a_kept_model_deleted_from_redis_is_trained_again(redis_server: RedisServer,
+                                                          table: tuple[dict, pd.DataFrame]) -> None:
+    """Once Redis no longer holds a kept model (dataset replaced, operator, benchmark), it is not used."""
+    client = redis_server.client()
+    first = train_stored(client, table)
+    kept = KeptModels()
+    kept.keep(client, first.model_id)
+    client.delete(keys.model_blob(first.model_id), keys.model_meta(first.model_id),
+                  keys.model_shap_tables(first.model_id))
+    assert kept.get(client, first.model_id) is None
+    meta, frame = table
+    again = model_store.get_or_train(client, frame, meta["version"], TARGET, datasets.feature_columns(meta, TARGET),
+                                     thread_count=1, kept=kept)
+    assert again.trained_now
+
+
+def test_a_model_without_stored_tables_is_not_kept(redis_server: RedisServer,
+                                                   table: tuple[dict, pd.DataFrame]) -> None:
+    """The parent builds nothing: a model whose tables are missing is left to the next horse."""
+    client = redis_server.client()
+    first = train_stored(client, table)
+    client.delete(keys.model_shap_tables(first.model_id))
+    kept = KeptModels()
+    kept.keep(client, first.model_id)
+    assert len(kept) == 0 and kept.get(client, first.model_id) is None
+    assert client.get(keys.model_shap_tables(first.model_id)) is None
+
+
+def test_only_the_newest_models_are_kept(redis_server: RedisServer, table: tuple[dict, pd.DataFrame]) -> None:
+    """The kept models are bounded: the least recently kept one goes first; an unknown id keeps nothing."""
+    client = redis_server.client()
+    first, second = train_stored(client, table), train_stored(client, table, "Mortgage_Applications")
+    kept = KeptModels(size=1)
+    kept.keep(client, first.model_id)
+    kept.keep(client, "no-such-model")
+    assert len(kept) == 1 and kept.get(client, first.model_id) is not None
+    kept.keep(client, second.model_id)
+    assert len(kept) == 1 and kept.get(client, first.model_id) is None
+    assert kept.get(client, second.model_id) is not None

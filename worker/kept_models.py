@@ -1,0 +1,93 @@
+"""What a worker parent keeps in memory for the work horses it forks next: the models (with their leaf
+tables) and the dataset frames its last jobs used.
+
+RQ forks a fresh work horse per job, so whatever a horse loads dies with it: every warm analysis read the
+model and its tables from Redis and parsed them, and (for any dataset but `default`) fetched and decoded
+the dataset's Arrow form again. After an analysis or training job ends, the parent now loads that job's
+model and its dataset's frame once; every horse forked afterwards inherits them (copy-on-write) and
+skips that work. Model ids and dataset versions are content hashes, so a kept entry never goes stale;
+a kept model is still used only while Redis holds it (one EXISTS), so a model deleted there (its dataset
+replaced, or removed by an operator or a benchmark) is trained again as before.
+
+The parent only parses here: nothing is built or predicted, so CatBoost starts no thread in it
+(tests/test_worker_fork_safety.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+import redis
+
+from common import keys
+from common.errors import UnknownDataset
+from common.redis_conn import REDIS_UNREACHABLE
+
+if TYPE_CHECKING:
+    from rq.job import Job
+
+    from explain.training import TrainedModel
+    from worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+MODELS_KEPT = 4  # a wide model with its tables is about 2 MB
+META_MODEL = "model_id"  # job.meta fields a job leaves for its worker parent
+META_DATASET = "dataset"
+
+
+class KeptModels:
+    """Loaded models by id, the `size` most recently kept."""
+
+    def __init__(self, size: int = MODELS_KEPT) -> None:
+        self._size = size
+        self._models: OrderedDict[str, TrainedModel] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def get(self, client: redis.Redis, model_id: str) -> TrainedModel | None:
+        """The kept model, if one is kept and Redis still holds it."""
+        model = self._models.get(model_id)
+        if model is None or not client.exists(keys.model_meta(model_id)):
+            return None
+        return model
+
+    def keep(self, client: redis.Redis, model_id: str) -> None:
+        """Load a stored model (and its stored tables) into memory; a model whose tables would have to be
+        built first is left to the next horse, which builds and stores them."""
+        from worker.model_store import complete_model  # CatBoost: only programs that run analyses import it
+
+        if model_id in self._models:
+            self._models.move_to_end(model_id)
+            return
+        model = complete_model(client, model_id)
+        if model is None:
+            return
+        self._models[model_id] = model
+        while len(self._models) > self._size:
+            self._models.popitem(last=False)
+
+
+def leave_for_parent(job: Job | None, dataset: str, model_id: str) -> None:
+    """Called in the horse: name the dataset and model the job used, for its parent (saved with the meta)."""
+    if job is not None:
+        job.meta[META_DATASET] = dataset
+        job.meta[META_MODEL] = model_id
+
+
+def keep_for_next_jobs(ctx: WorkerContext, job: Job) -> None:
+    """Called in the worker parent after a job ended (its meta refreshed): keep the frame of the dataset and
+    the model the job named. A dataset or model gone meanwhile, or Redis unreachable, keeps nothing."""
+    meta = job.meta or {}
+    dataset, model_id = meta.get(META_DATASET), meta.get(META_MODEL)
+    if not isinstance(dataset, str) or not isinstance(model_id, str):
+        return
+    try:
+        ctx.frames.get(ctx.redis, dataset)
+        ctx.models.keep(ctx.redis, model_id)
+    except UnknownDataset as exc:  # deleted since the job ran
+        log.info("nothing kept for job %s: %s", job.id, exc)
+    except REDIS_UNREACHABLE as exc:
+        log.warning("nothing kept for job %s, Redis is unreachable: %s", job.id, exc)
