@@ -80,6 +80,8 @@ def leave_for_parent(job: Job | None, dataset: str, model_id: str) -> None:
 def keep_for_next_jobs(ctx: WorkerContext, job: Job) -> None:
     """Called in the worker parent after a job ended (its meta refreshed): keep the frame of the dataset and
     the model the job named. A dataset or model gone meanwhile, or Redis unreachable, keeps nothing."""
+    from catboost import CatBoostError  # only programs that run analyses get here
+
     meta = job.meta or {}
     dataset, model_id = meta.get(META_DATASET), meta.get(META_MODEL)
     if not isinstance(dataset, str) or not isinstance(model_id, str):
@@ -91,3 +93,5 @@ def keep_for_next_jobs(ctx: WorkerContext, job: Job) -> None:
         log.info("nothing kept for job %s: %s", job.id, exc)
     except REDIS_UNREACHABLE as exc:
         log.warning("nothing kept for job %s, Redis is unreachable: %s", job.id, exc)
+    except (CatBoostError, ValueError) as exc:  # a stored model or frame that does not parse: the horse says so
+        log.warning("nothing kept for job %s: %s", job.id, exc)
