@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -18,6 +18,9 @@ from catboost import CatBoost, CatBoostClassifier, CatBoostError, CatBoostRegres
 
 from common.datasets import MAX_CLASSES
 from explain.treeshap import LeafTables
+
+if TYPE_CHECKING:
+    from explain.engine import DatasetShap
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class TrainedModel:
     meta: dict[str, Any]
     trained_now: bool = False
     tables: LeafTables | None = None  # the leaf-table SHAP engine's tables; None: native ShapValues
+    dataset_shap: DatasetShap | None = None  # every row of one dataset version, computed by a worker parent
 
 
 def infer_task(target: pd.Series) -> str:

@@ -8,9 +8,13 @@ import pandas as pd
 import pytest
 
 from common import datasets, default_dataset, keys
+from common.request import AnalyzeRequest
 from devtools.redis_server import RedisServer
+from explain.analysis import analyze
+from explain.encoding import encode
+from explain.training import TrainedModel
 from worker import model_store
-from worker.kept_models import KeptModels
+from worker.kept_models import KeptModels, explain_every_row
 
 TARGET = "Mortgage_Approvals"
 
@@ -81,3 +85,47 @@ def test_only_the_newest_models_are_kept(redis_server: RedisServer, table: tuple
     kept.keep(client, second.model_id)
     assert len(kept) == 1 and kept.get(client, first.model_id) is None
     assert kept.get(client, second.model_id) is not None
+
+
+def encoded(table: tuple[dict, pd.DataFrame], trained: TrainedModel, **request: object) -> bytes:
+    meta, frame = table
+    result = analyze(frame, meta, AnalyzeRequest.model_validate(request), TARGET, trained, thread_count=1,
+                     batch_size=70, max_rows=10_000)
+    del result["timings"]
+    return encode(result)
+
+
+@pytest.mark.parametrize("request_fields", [
+    {"sample_size": 120},
+    {"analysis_type": "ranking", "demographic_filters": ["Age > 40"]},
+    {"analysis_type": "ranking", "sample_size": 1},
+])
+def test_rows_taken_from_the_kept_values_give_the_same_result(redis_server: RedisServer,
+                                                             table: tuple[dict, pd.DataFrame],
+                                                             request_fields: dict) -> None:
+    """A selection explained from the values the parent computed for every row encodes to the same bytes."""
+    client = redis_server.client()
+    plain = model_store.complete_model(client, train_stored(client, table).model_id)  # loaded, as a horse does
+    assert plain is not None
+    model = KeptModels().keep(client, plain.model_id)
+    assert model is not None and model.dataset_shap is None
+    meta, frame = table
+    explain_every_row(model, meta["version"], frame)
+    assert model.dataset_shap is not None and len(model.dataset_shap.shap) == len(frame)
+    assert encoded(table, model, **request_fields) == encoded(table, plain, **request_fields)
+
+
+def test_rows_a_request_sends_are_explained_now(redis_server: RedisServer,
+                                                table: tuple[dict, pd.DataFrame]) -> None:
+    """Rows sent in the request are not dataset rows: their values are computed, not looked up by label."""
+    client = redis_server.client()
+    plain = model_store.complete_model(client, train_stored(client, table).model_id)
+    assert plain is not None
+    model = KeptModels().keep(client, plain.model_id)
+    assert model is not None
+    meta, frame = table
+    explain_every_row(model, meta["version"], frame)
+    sent = frame.iloc[[5, 3]].drop(columns=[TARGET]).to_dict(orient="records")
+    assert model.dataset_shap is not None
+    model.dataset_shap.shap[:] = 0.0  # were the kept values used, the result would show it
+    assert encoded(table, model, data=sent) == encoded(table, plain, data=sent)

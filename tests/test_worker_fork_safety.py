@@ -50,7 +50,7 @@ from worker import context, kept_models
 
 job = Job.create(print, connection=client, meta={"dataset": "default", "model_id": MODEL_ID})
 kept_models.keep_for_next_jobs(context.current(), job)
-assert len(context.current().models) == 1
+assert context.current().models.get(client, MODEL_ID).dataset_shap is not None  # every row explained here
 print(before, threads())""")
 
 CANARY = """
@@ -78,7 +78,8 @@ class TestWorkerParentThreads:
         assert after == before
 
     def test_keeping_a_jobs_model_and_frame_starts_no_native_thread(self, redis_server):
-        """After a job, the parent loads its model, tables and frame for the next horses: still no thread."""
+        """After a job, the parent loads its model, tables and frame and explains every row of the dataset
+        for the next horses: still no thread."""
         trained = subprocess.run([sys.executable, "-c", TRAIN], cwd=REPO, env=stack_env(redis_server.url),
                                  capture_output=True, text=True, timeout=300, check=True)
         model_id = trained.stdout.split()[-1]

@@ -1,16 +1,20 @@
 """What a worker parent keeps in memory for the work horses it forks next: the models (with their leaf
-tables) and the dataset frames its last jobs used.
+tables) and the dataset frames its last jobs used, and each kept model's SHAP values of every row of its
+dataset.
 
-RQ forks a fresh work horse per job, so whatever a horse loads dies with it: every warm analysis read the
-model and its tables from Redis and parsed them, and (for any dataset but `default`) fetched and decoded
-the dataset's Arrow form again. After an analysis or training job ends, the parent now loads that job's
-model and its dataset's frame once; every horse forked afterwards inherits them (copy-on-write) and
-skips that work. Model ids and dataset versions are content hashes, so a kept entry never goes stale;
-a kept model is still used only while Redis holds it (one EXISTS), so a model deleted there (its dataset
+RQ forks a fresh work horse per job, so whatever a horse loads or computes dies with it: every warm
+analysis read the model and its tables from Redis and parsed them, fetched and decoded the dataset's Arrow
+form again (any dataset but `default`), and explained its rows again. After an analysis or training job
+ends, the parent now loads that job's model and its dataset's frame once, and explains every row of that
+dataset version with the model's leaf tables (explain.engine.dataset_shap); every horse forked afterwards
+inherits them (copy-on-write) and takes its selection's rows from them. A row's values do not depend on
+the other rows, so they are the numbers the horse would compute (tests/test_kept_models.py compares the
+encoded results). Model ids and dataset versions are content hashes, so a kept entry never goes stale; a
+kept model is still used only while Redis holds it (one EXISTS), so a model deleted there (its dataset
 replaced, or removed by an operator or a benchmark) is trained again as before.
 
-The parent only parses here: nothing is built or predicted, so CatBoost starts no thread in it
-(tests/test_worker_fork_safety.py)."""
+In the parent nothing is built and CatBoost runs single-threaded only (thread_count=1 on the Pool and the
+leaf indexing), so it starts no thread there (tests/test_worker_fork_safety.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from common.errors import UnknownDataset
 from common.redis_conn import REDIS_UNREACHABLE
 
 if TYPE_CHECKING:
+    import pandas as pd
     from rq.job import Job
 
     from explain.training import TrainedModel
@@ -33,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODELS_KEPT = 4  # a wide model with its tables is about 2 MB
+MAX_DATASET_SHAP_BYTES = 64 * 2**20  # every row's SHAP values are kept per model up to this size
+DATASET_SHAP_BATCH = 10_000  # rows explained at a time while computing them (bounds the leaf-index array)
 META_MODEL = "model_id"  # job.meta fields a job leaves for its worker parent
 META_DATASET = "dataset"
 
@@ -54,20 +61,39 @@ class KeptModels:
             return None
         return model
 
-    def keep(self, client: redis.Redis, model_id: str) -> None:
-        """Load a stored model (and its stored tables) into memory; a model whose tables would have to be
-        built first is left to the next horse, which builds and stores them."""
+    def keep(self, client: redis.Redis, model_id: str) -> TrainedModel | None:
+        """Load a stored model (and its stored tables) into memory and return it; a model whose tables would
+        have to be built first is left to the next horse, which builds and stores them."""
         from worker.model_store import complete_model  # CatBoost: only programs that run analyses import it
 
         if model_id in self._models:
             self._models.move_to_end(model_id)
-            return
+            return self._models[model_id]
         model = complete_model(client, model_id)
         if model is None:
-            return
+            return None
         self._models[model_id] = model
         while len(self._models) > self._size:
             self._models.popitem(last=False)
+        return model
+
+
+def explain_every_row(model: TrainedModel, version: str, frame: pd.DataFrame) -> None:
+    """Compute, once per model, the SHAP values of every row of the dataset version it was trained on, so a
+    horse takes its selection's rows from them (explain.analysis); single-threaded, leaf tables only, and
+    only while the matrix stays small (MAX_DATASET_SHAP_BYTES)."""
+    from explain.engine import dataset_shap
+    from explain.training import feature_frame
+
+    meta = model.meta
+    size = len(frame) * (len(meta["features"]) + 1) * 8 * max(1, len(meta.get("classes") or []))
+    if model.tables is None or meta.get("dataset_version") != version or size > MAX_DATASET_SHAP_BYTES:
+        return
+    if model.dataset_shap is not None and model.dataset_shap.version == version:
+        return
+    x = feature_frame(frame, meta["features"], meta["cat_features"])
+    model.dataset_shap = dataset_shap(model.model, model.tables, frame, version, x, meta["cat_features"],
+                                      DATASET_SHAP_BATCH)
 
 
 def leave_for_parent(job: Job | None, dataset: str, model_id: str) -> None:
@@ -87,8 +113,10 @@ def keep_for_next_jobs(ctx: WorkerContext, job: Job) -> None:
     if not isinstance(dataset, str) or not isinstance(model_id, str):
         return
     try:
-        ctx.frames.get(ctx.redis, dataset)
-        ctx.models.keep(ctx.redis, model_id)
+        meta, frame = ctx.frames.get(ctx.redis, dataset)
+        model = ctx.models.keep(ctx.redis, model_id)
+        if model is not None and not ctx.settings.aggressive_memory_management:  # float32 inputs: not these values
+            explain_every_row(model, meta["version"], frame)
     except UnknownDataset as exc:  # deleted since the job ran
         log.info("nothing kept for job %s: %s", job.id, exc)
     except REDIS_UNREACHABLE as exc:
