@@ -129,3 +129,20 @@ def test_rows_a_request_sends_are_explained_now(redis_server: RedisServer,
     assert model.dataset_shap is not None
     model.dataset_shap.shap[:] = 0.0  # were the kept values used, the result would show it
     assert encoded(table, model, data=sent) == encoded(table, plain, data=sent)
+
+
+def test_every_row_values_stay_within_their_budget(redis_server: RedisServer,
+                                                   table: tuple[dict, pd.DataFrame]) -> None:
+    """Past the budget, the least recently kept model loses its every-row values (it keeps the model)."""
+    client = redis_server.client()
+    first, second = train_stored(client, table), train_stored(client, table, "Mortgage_Applications")
+    kept = KeptModels()
+    meta, frame = table
+    older, newer = kept.keep(client, first.model_id), kept.keep(client, second.model_id)
+    assert older is not None and newer is not None
+    explain_every_row(older, meta["version"], frame)
+    explain_every_row(newer, meta["version"], frame)
+    assert older.dataset_shap is not None and newer.dataset_shap is not None
+    kept.within_budget(budget=newer.dataset_shap.shap.nbytes)
+    assert older.dataset_shap is None and newer.dataset_shap is not None
+    assert kept.get(client, first.model_id) is older

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODELS_KEPT = 4  # a wide model with its tables is about 2 MB
-MAX_DATASET_SHAP_BYTES = 64 * 2**20  # every row's SHAP values are kept per model up to this size
+MAX_DATASET_SHAP_BYTES = 64 * 2**20  # every row's SHAP values are kept per model up to this size,
+DATASET_SHAP_BUDGET = 128 * 2**20  # and for all kept models together (the least recently used lose theirs)
 DATASET_SHAP_BATCH = 10_000  # rows explained at a time while computing them (bounds the leaf-index array)
 META_MODEL = "model_id"  # job.meta fields a job leaves for its worker parent
 META_DATASET = "dataset"
@@ -76,6 +77,17 @@ class KeptModels:
         while len(self._models) > self._size:
             self._models.popitem(last=False)
         return model
+
+    def within_budget(self, budget: int = DATASET_SHAP_BUDGET) -> None:
+        """Drop the every-row values of the least recently kept models until the rest fit in `budget`."""
+        models = list(self._models.values())  # least recent first
+        total = sum(m.dataset_shap.shap.nbytes for m in models if m.dataset_shap is not None)
+        for model in models[:-1]:
+            if total <= budget:
+                return
+            if model.dataset_shap is not None:
+                total -= model.dataset_shap.shap.nbytes
+                model.dataset_shap = None
 
 
 def explain_every_row(model: TrainedModel, version: str, frame: pd.DataFrame) -> None:
@@ -117,6 +129,7 @@ def keep_for_next_jobs(ctx: WorkerContext, job: Job) -> None:
         model = ctx.models.keep(ctx.redis, model_id)
         if model is not None and not ctx.settings.aggressive_memory_management:  # float32 inputs: not these values
             explain_every_row(model, meta["version"], frame)
+            ctx.models.within_budget()
     except UnknownDataset as exc:  # deleted since the job ran
         log.info("nothing kept for job %s: %s", job.id, exc)
     except REDIS_UNREACHABLE as exc:
