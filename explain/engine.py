@@ -74,3 +74,42 @@ def shap_matrix(model: CatBoost, tables: LeafTables | None, x: pd.DataFrame, cat
         del part, pool
     assert shap is not None and raw is not None
     return shap, raw, LEAF_TABLE if tables is not None else NATIVE
+
+
+@dataclass(frozen=True)
+class DatasetShap:
+    """SHAP values and raw predictions of every row of one dataset version under one model, computed once
+    (a worker parent does it for the horses it forks: worker.kept_models). Explaining a row does not depend
+    on the other rows, so a selection's rows taken from here are the values `shap_matrix` would compute."""
+
+    version: str
+    index: pd.Index  # the dataset frame's row labels, in the order of `shap` and `raw`
+    shap: np.ndarray
+    raw: np.ndarray
+
+    def rows(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+        """The values of the rows of `x` (a selection of this dataset's rows, by label), or None when a label
+        is not a row of the dataset."""
+        positions = self.index.get_indexer(x.index)
+        if len(positions) != len(x) or (positions < 0).any():
+            return None
+        return self.shap[positions], self.raw[positions]
+
+
+def dataset_shap(model: CatBoost, tables: LeafTables, frame: pd.DataFrame, version: str, x: pd.DataFrame,
+                 cat_features: list[str], batch_size: int) -> DatasetShap:
+    """Every row's SHAP values from the leaf tables, strictly single-threaded (thread_count=1 on the Pool and
+    the leaf indexing: CatBoost then starts no thread, so a worker parent may call it before it forks).
+    `x` is the model's input frame of `frame`."""
+    shap: np.ndarray | None = None
+    raw: np.ndarray | None = None
+    for start in range(0, len(x), batch_size):
+        pool = Pool(x.iloc[start:start + batch_size], cat_features=cat_features, thread_count=1)
+        part, scores = tables.explain(model.calc_leaf_indexes(pool, thread_count=1))
+        if shap is None or raw is None:
+            shap = np.empty((len(x), *part.shape[1:]), dtype=part.dtype)
+            raw = np.empty((len(x), *scores.shape[1:]), dtype=scores.dtype)
+        shap[start:start + len(part)] = part
+        raw[start:start + len(scores)] = scores
+    assert shap is not None and raw is not None
+    return DatasetShap(version, frame.index, shap, raw)

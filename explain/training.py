@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -19,6 +19,9 @@ from catboost import CatBoost, CatBoostClassifier, CatBoostError, CatBoostRegres
 from common.datasets import MAX_CLASSES
 from explain import data_checks
 from explain.treeshap import LeafTables
+
+if TYPE_CHECKING:
+    from explain.engine import DatasetShap
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class TrainedModel:
     # an interactions analysis's tables, checked and stored once per model (worker.interaction_store): the
     # tables or None, and the engine note; None here: explain.interactions builds and checks them itself
     interactions: tuple[Any, str] | None = None
+    dataset_shap: DatasetShap | None = None  # every row of one dataset version, computed by a worker parent
 
 
 def infer_task(target: pd.Series) -> str:

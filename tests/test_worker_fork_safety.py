@@ -45,6 +45,29 @@ import shap, matplotlib.pyplot
 print(before, len(os.listdir("/proc/self/task")))
 """
 
+TRAIN = """
+from common import datasets, default_dataset
+from common.frame_cache import FrameCache
+from worker import model_store, startup
+
+settings = startup.load_settings()
+client = startup.connect(settings)
+default_dataset.ensure_loaded(client, settings)
+meta, frame = default_dataset.frame(client, FrameCache(), default_dataset.NAME, settings)
+target = datasets.resolve_target(meta, None)
+print(model_store.get_or_train(client, frame, meta["version"], target, datasets.feature_columns(meta, target),
+                               thread_count=1).model_id)
+"""
+
+KEEP = PRELOAD.replace("print(before, threads())", """
+from rq.job import Job
+from worker import context, kept_models
+
+job = Job.create(print, connection=client, meta={"dataset": "default", "model_id": MODEL_ID})
+kept_models.keep_for_next_jobs(context.current(), job)
+assert context.current().models.get(client, MODEL_ID).dataset_shap is not None  # every row explained here
+print(before, threads())""")
+
 CANARY = """
 import os
 import numpy, pandas
@@ -72,6 +95,15 @@ class TestWorkerParentThreads:
     def test_loading_shap_and_matplotlib_for_plots_starts_no_thread(self, redis_server):
         """The plot libraries a parent loads on its first plot job (scipy's OpenBLAS included) start no thread."""
         before, after = thread_counts(PLOT_LOAD, redis_server)
+        assert after == before
+
+    def test_keeping_a_jobs_model_and_frame_starts_no_native_thread(self, redis_server):
+        """After a job, the parent loads its model, tables and frame and explains every row of the dataset
+        for the next horses: still no thread."""
+        trained = subprocess.run([sys.executable, "-c", TRAIN], cwd=REPO, env=stack_env(redis_server.url),
+                                 capture_output=True, text=True, timeout=300, check=True)
+        model_id = trained.stdout.split()[-1]
+        before, after = thread_counts(KEEP.replace("MODEL_ID", repr(model_id)), redis_server)
         assert after == before
 
     @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="TBB starts no worker thread on one CPU")

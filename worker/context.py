@@ -1,4 +1,5 @@
-"""What a worker process sets up once and every job it forks reuses: settings, Redis, parsed frames."""
+"""What a worker process sets up once and every job it forks reuses: settings, Redis, parsed frames, and the
+models its last jobs used (worker.kept_models)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import redis
 from common.frame_cache import FrameCache
 from common.redis_conn import worker_redis
 from common.settings import Settings
+from worker.kept_models import KeptModels
 
 
 @dataclass
@@ -16,6 +18,7 @@ class WorkerContext:
     settings: Settings
     redis: redis.Redis
     frames: FrameCache = field(default_factory=FrameCache)
+    models: KeptModels = field(default_factory=KeptModels)
 
 
 class _Holder:

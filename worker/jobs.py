@@ -16,7 +16,7 @@ from common.request import AnalyzeRequest
 from explain import feature_values
 from explain.analysis import ROW_CHUNK, ShapColumns, analyze
 from explain.encoding import encode, encode_to
-from worker import context, interaction_store
+from worker import context, interaction_store, kept_models
 from worker.model_store import get_or_train
 from worker.result_writer import ResultWriter
 
@@ -59,10 +59,11 @@ def compute(request: AnalyzeRequest, job: Job | None = None) -> dict[str, Any]:
     report_progress(job, "loading_model")
     step = time.perf_counter()
     trained = get_or_train(ctx.redis, frame, meta["version"], target, chosen, settings.threads_per_job,
-                           lock_ttl=settings.model_lock_ttl)
+                           lock_ttl=settings.model_lock_ttl, kept=ctx.models)
     if request.analysis_type == "interactions":  # its tables are checked and stored once per model
         interaction_store.attach(ctx.redis, trained, frame)
     timings["model_s"] = time.perf_counter() - step
+    kept_models.leave_for_parent(job, request.dataset, trained.model_id)
 
     result = analyze(
         frame, meta, request, target, trained,
@@ -149,7 +150,8 @@ def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
     else:
         report_progress(job, "loading_model")
         trained = get_or_train(ctx.redis, frame, version, target, features.choose_features(meta, target).features,
-                               ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl)
+                               ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl, kept=ctx.models)
+        kept_models.leave_for_parent(job, dataset, trained.model_id)
         model = {k: trained.meta.get(k) for k in ("task", "metrics", "trained_rows", "trees", "training_seconds")}
         result.update(trained=trained.trained_now, model={"id": trained.model_id, **model}, warnings=[])
     if job is not None:

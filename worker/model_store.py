@@ -19,6 +19,7 @@ from common.redis_conn import REDIS_UNREACHABLE
 from explain.engine import CHECK_ROWS, Prepared, prepare_tables
 from explain.training import TrainedModel, feature_frame, from_bytes, model_id_for, to_bytes, train
 from explain.treeshap import LeafTables
+from worker.kept_models import KeptModels
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +31,43 @@ RENEWAL_FAILED: tuple[type[Exception], ...] = (LockError, *REDIS_UNREACHABLE)  #
 NATIVE_MARK = b"native:"  # stored instead of tables for a model the leaf tables cannot explain
 
 
-def _from_redis(client: redis.Redis, model_id: str, frame: pd.DataFrame) -> TrainedModel | None:
+def _read(client: redis.Redis, model_id: str) -> tuple[TrainedModel, bytes | None] | None:
+    """The stored model and its stored tables' blob (None when there is none), or None when not stored."""
     blob, raw_meta, raw_tables = client.mget([keys.model_blob(model_id), keys.model_meta(model_id),
                                               keys.model_shap_tables(model_id)])
     if not isinstance(blob, bytes) or raw_meta is None:  # the worker's client does not decode replies
         return None
     meta = orjson.loads(raw_meta)
-    trained = TrainedModel(model_id, from_bytes(blob, meta), meta)
-    if isinstance(raw_tables, bytes) and raw_tables.startswith(NATIVE_MARK):
-        return trained
-    tables = LeafTables.from_bytes(raw_tables) if isinstance(raw_tables, bytes) else None
-    if tables is None:  # stored before the tables existed (or in an older format): build them once now
-        prepared = _prepare(trained.model, frame, meta)
+    return TrainedModel(model_id, from_bytes(blob, meta), meta), raw_tables if isinstance(raw_tables, bytes) else None
+
+
+def _attach_tables(trained: TrainedModel, raw_tables: bytes | None) -> bool:
+    """Give `trained` its stored tables (none for a model marked native); False when they must be built."""
+    if raw_tables is not None and raw_tables.startswith(NATIVE_MARK):
+        return True
+    trained.tables = LeafTables.from_bytes(raw_tables) if raw_tables is not None else None
+    return trained.tables is not None
+
+
+def _from_redis(client: redis.Redis, model_id: str, frame: pd.DataFrame) -> TrainedModel | None:
+    found = _read(client, model_id)
+    if found is None:
+        return None
+    trained, raw_tables = found
+    if not _attach_tables(trained, raw_tables):  # stored before the tables existed (or in an older format)
+        prepared = _prepare(trained.model, frame, trained.meta)
         client.set(keys.model_shap_tables(model_id), _tables_blob(prepared))
-        tables = prepared.tables
-    trained.tables = tables
+        trained.tables = prepared.tables
     return trained
+
+
+def complete_model(client: redis.Redis, model_id: str) -> TrainedModel | None:
+    """A stored model with its stored tables (or its native mark), or None. Builds nothing: a worker parent
+    calls it (worker.kept_models), and building tables runs CatBoost with its default thread count."""
+    found = _read(client, model_id)
+    if found is None or not _attach_tables(*found):
+        return None
+    return found[0]
 
 
 def _prepare(model: CatBoost, frame: pd.DataFrame, meta: dict) -> Prepared:
@@ -88,13 +110,15 @@ def _kept_alive(lock: Lock, ttl: float) -> Iterator[None]:
 
 
 def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str, target: str,
-                 features: list[str], thread_count: int, lock_ttl: float = LOCK_TTL) -> TrainedModel:
-    """The stored model for these inputs; trained here, under a lock, if nobody has trained it yet.
+                 features: list[str], thread_count: int, lock_ttl: float = LOCK_TTL,
+                 kept: KeptModels | None = None) -> TrainedModel:
+    """The stored model for these inputs; trained here, under a lock, if nobody has trained it yet. A model
+    `kept` in memory by the worker parent (worker.kept_models) is used as it is while Redis still holds it.
 
     The lock lives `lock_ttl` seconds unless renewed (MODEL_LOCK_TTL); its token is shared with the
     renewing thread (thread_local=False), which is safe because this Lock object serves this one call."""
     model_id = model_id_for(dataset_version, target, features)
-    found = _from_redis(client, model_id, frame)
+    found = (kept.get(client, model_id) if kept is not None else None) or _from_redis(client, model_id, frame)
     if found:
         return found
     lock = client.lock(keys.model_lock(model_id), timeout=lock_ttl, blocking_timeout=LOCK_WAIT,

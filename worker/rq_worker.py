@@ -18,12 +18,12 @@ from rq.worker import Worker
 from common import logs, metrics
 from common.errors import ServiceError
 from common.job_errors import describe_failure
-from common.jobstates import ANALYSIS_FUNC, PLOT_FUNC
+from common.jobstates import ANALYSIS_FUNC, PLOT_FUNC, TRAINING_FUNC
 from common.redis_conn import REDIS_UNREACHABLE
 from common.rqtypes import JSONJob, JSONQueue
 from fleet import naming
 from fleet.liveness import JOB_MONITORING_INTERVAL, WORKER_TTL
-from worker import plot_loading
+from worker import context, kept_models, plot_loading
 
 # Errors that say the request or its data cannot be explained (or that it ran out of time), not that a
 # worker died: running the job again would fail again.
@@ -158,7 +158,11 @@ class ShapWorker(Worker):
         finally:
             logs.unbind(*logs.CONTEXT_FIELDS)
         if job.func_name == ANALYSIS_FUNC:
-            record_outcome(job)
+            record_outcome(job)  # refreshes the job: its meta names what the horse used
+        elif job.func_name == TRAINING_FUNC and not _refreshed(job):
+            return
+        if job.func_name in (ANALYSIS_FUNC, TRAINING_FUNC):
+            kept_models.keep_for_next_jobs(context.current(), job)
 
     def set_current_job_working_time(self, current_job_working_time, pipeline=None):
         if pipeline is not None:
@@ -173,11 +177,7 @@ class ShapWorker(Worker):
 def record_outcome(job: Job) -> None:
     """The ended job's outcome and stage timings as metrics, recorded here in the long-lived worker parent
     (common.metrics: a work horse records none) from what the horse stored in Redis."""
-    try:
-        job.refresh()
-    except NoSuchJobError:  # expired already: nothing to count
-        return
-    except REDIS_UNREACHABLE:  # Redis is down: this job goes uncounted
+    if not _refreshed(job):  # expired already, or Redis is down: this job goes uncounted
         return
     status = job.get_status(refresh=False)
     error_type = ""
@@ -187,6 +187,17 @@ def record_outcome(job: Job) -> None:
     meta = job.meta or {}
     timings = {k: v for k, v in (meta.get("timings") or {}).items() if isinstance(v, int | float)}
     metrics.observe_job(JobStatus(status).value, error_type, timings, bool(meta.get("trained_in_this_job")))
+
+
+def _refreshed(job: Job) -> bool:
+    """Re-read the job from Redis; False when it is gone or Redis is unreachable."""
+    try:
+        job.refresh()
+    except NoSuchJobError:
+        return False
+    except REDIS_UNREACHABLE:
+        return False
+    return True
 
 
 def _seconds_past_timeout(job: Job) -> float | None:

@@ -1,0 +1,138 @@
+"""What a worker parent keeps in memory for the work horses it forks next: the models (with their leaf
+tables) and the dataset frames its last jobs used, and each kept model's SHAP values of every row of its
+dataset.
+
+RQ forks a fresh work horse per job, so whatever a horse loads or computes dies with it: every warm
+analysis read the model and its tables from Redis and parsed them, fetched and decoded the dataset's Arrow
+form again (any dataset but `default`), and explained its rows again. After an analysis or training job
+ends, the parent now loads that job's model and its dataset's frame once, and explains every row of that
+dataset version with the model's leaf tables (explain.engine.dataset_shap); every horse forked afterwards
+inherits them (copy-on-write) and takes its selection's rows from them. A row's values do not depend on
+the other rows, so they are the numbers the horse would compute (tests/test_kept_models.py compares the
+encoded results). Model ids and dataset versions are content hashes, so a kept entry never goes stale; a
+kept model is still used only while Redis holds it (one EXISTS), so a model deleted there (its dataset
+replaced, or removed by an operator or a benchmark) is trained again as before.
+
+In the parent nothing is built and CatBoost runs single-threaded only (thread_count=1 on the Pool and the
+leaf indexing), so it starts no thread there (tests/test_worker_fork_safety.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+import redis
+
+from common import keys
+from common.errors import UnknownDataset
+from common.redis_conn import REDIS_UNREACHABLE
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rq.job import Job
+
+    from explain.training import TrainedModel
+    from worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+MODELS_KEPT = 4  # a wide model with its tables is about 2 MB
+MAX_DATASET_SHAP_BYTES = 64 * 2**20  # every row's SHAP values are kept per model up to this size,
+DATASET_SHAP_BUDGET = 128 * 2**20  # and for all kept models together (the least recently used lose theirs)
+DATASET_SHAP_BATCH = 10_000  # rows explained at a time while computing them (bounds the leaf-index array)
+META_MODEL = "model_id"  # job.meta fields a job leaves for its worker parent
+META_DATASET = "dataset"
+
+
+class KeptModels:
+    """Loaded models by id, the `size` most recently kept."""
+
+    def __init__(self, size: int = MODELS_KEPT) -> None:
+        self._size = size
+        self._models: OrderedDict[str, TrainedModel] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def get(self, client: redis.Redis, model_id: str) -> TrainedModel | None:
+        """The kept model, if one is kept and Redis still holds it."""
+        model = self._models.get(model_id)
+        if model is None or not client.exists(keys.model_meta(model_id)):
+            return None
+        return model
+
+    def keep(self, client: redis.Redis, model_id: str) -> TrainedModel | None:
+        """Load a stored model (and its stored tables) into memory and return it; a model whose tables would
+        have to be built first is left to the next horse, which builds and stores them."""
+        from worker.model_store import complete_model  # CatBoost: only programs that run analyses import it
+
+        if model_id in self._models:
+            self._models.move_to_end(model_id)
+            return self._models[model_id]
+        model = complete_model(client, model_id)
+        if model is None:
+            return None
+        self._models[model_id] = model
+        while len(self._models) > self._size:
+            self._models.popitem(last=False)
+        return model
+
+    def within_budget(self, budget: int = DATASET_SHAP_BUDGET) -> None:
+        """Drop the every-row values of the least recently kept models until the rest fit in `budget`."""
+        models = list(self._models.values())  # least recent first
+        total = sum(m.dataset_shap.shap.nbytes for m in models if m.dataset_shap is not None)
+        for model in models[:-1]:
+            if total <= budget:
+                return
+            if model.dataset_shap is not None:
+                total -= model.dataset_shap.shap.nbytes
+                model.dataset_shap = None
+
+
+def explain_every_row(model: TrainedModel, version: str, frame: pd.DataFrame) -> None:
+    """Compute, once per model, the SHAP values of every row of the dataset version it was trained on, so a
+    horse takes its selection's rows from them (explain.analysis); single-threaded, leaf tables only, and
+    only while the matrix stays small (MAX_DATASET_SHAP_BYTES)."""
+    from explain.engine import dataset_shap
+    from explain.training import feature_frame
+
+    meta = model.meta
+    size = len(frame) * (len(meta["features"]) + 1) * 8 * max(1, len(meta.get("classes") or []))
+    if model.tables is None or meta.get("dataset_version") != version or size > MAX_DATASET_SHAP_BYTES:
+        return
+    if model.dataset_shap is not None and model.dataset_shap.version == version:
+        return
+    x = feature_frame(frame, meta["features"], meta["cat_features"])
+    model.dataset_shap = dataset_shap(model.model, model.tables, frame, version, x, meta["cat_features"],
+                                      DATASET_SHAP_BATCH)
+
+
+def leave_for_parent(job: Job | None, dataset: str, model_id: str) -> None:
+    """Called in the horse: name the dataset and model the job used, for its parent (saved with the meta)."""
+    if job is not None:
+        job.meta[META_DATASET] = dataset
+        job.meta[META_MODEL] = model_id
+
+
+def keep_for_next_jobs(ctx: WorkerContext, job: Job) -> None:
+    """Called in the worker parent after a job ended (its meta refreshed): keep the frame of the dataset and
+    the model the job named. A dataset or model gone meanwhile, or Redis unreachable, keeps nothing."""
+    from catboost import CatBoostError  # only programs that run analyses get here
+
+    meta = job.meta or {}
+    dataset, model_id = meta.get(META_DATASET), meta.get(META_MODEL)
+    if not isinstance(dataset, str) or not isinstance(model_id, str):
+        return
+    try:
+        meta, frame = ctx.frames.get(ctx.redis, dataset)
+        model = ctx.models.keep(ctx.redis, model_id)
+        if model is not None and not ctx.settings.aggressive_memory_management:  # float32 inputs: not these values
+            explain_every_row(model, meta["version"], frame)
+            ctx.models.within_budget()
+    except UnknownDataset as exc:  # deleted since the job ran
+        log.info("nothing kept for job %s: %s", job.id, exc)
+    except REDIS_UNREACHABLE as exc:
+        log.warning("nothing kept for job %s, Redis is unreachable: %s", job.id, exc)
+    except (CatBoostError, ValueError) as exc:  # a stored model or frame that does not parse: the horse says so
+        log.warning("nothing kept for job %s: %s", job.id, exc)
