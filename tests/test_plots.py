@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 import pytest
+from shap_client import Client
 
 from common import jobstates, keys
 from common.plot_spec import PlotSpec
@@ -202,6 +203,8 @@ def test_an_interaction_plot_draws_a_stored_pair_in_either_order(stack: Stack,
     status, svg, _ = get(stack, path, {"feature": "Income", "with": second if first == "Income" else first,
                                        "format": "svg", "wait": "30"})
     assert status == 200 and b"SHAP interaction value of" in svg and b"Household income" in svg
+    with Client(stack.base, stack.env.get("API_KEY")) as client:  # `with` is a Python keyword: with_feature
+        assert client.job(job_id).plot("interaction", feature=a, with_feature=b) == png
 
 
 def test_an_interaction_plot_of_another_pair_or_analysis_is_a_400(stack: Stack, analyses: dict[str, str],
