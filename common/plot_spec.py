@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-KINDS = ("bar", "beeswarm", "waterfall", "dependence", "heatmap")
+KINDS = ("bar", "beeswarm", "waterfall", "dependence", "heatmap", "interaction")
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 DEFAULT_MAX_DISPLAY = 10
 MAX_DISPLAY_LIMIT = 100  # features one plot shows at most (the rest are summed into one bar by shap)
@@ -19,7 +19,8 @@ MAX_DISPLAY_LIMIT = 100  # features one plot shows at most (the rest are summed 
 @dataclass(frozen=True)
 class PlotSpec:
     """`row` is a position in the result's `results` (0-based); `output_class` the class whose SHAP values
-    are plotted (binary and multiclass results), None for a regression or a binary's positive class."""
+    are plotted (binary and multiclass results), None for a regression or a binary's positive class;
+    `with_feature` the interaction plot's second feature (`feature` is its first)."""
 
     kind: str
     format: str = "png"
@@ -28,6 +29,7 @@ class PlotSpec:
     feature: str | None = None
     color: str | None = None
     output_class: str | None = None
+    with_feature: str | None = None
 
     def digest(self) -> str:
         """A short stable name of this plot: the field of its stored image, the tail of its render job's id."""

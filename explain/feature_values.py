@@ -52,11 +52,16 @@ def decode(payload: bytes) -> tuple[list[str], dict[str, list[Any]]]:
 NOT_IDS = frozenset({"prediction", "raw_prediction", "predicted_class", "explained_class", "probability"})
 
 
-def encode_rows(rows: ResultRows, target: str, classes: list[str] | None) -> bytes:
+def encode_rows(rows: ResultRows, target: str, classes: list[str] | None,
+                pairs: list[dict[str, Any]] | None = None) -> bytes:
     """What the plot routes need of the rows, small enough for the web to read: each row's ids (the id
-    columns the rows show, in their order), its explained class (multiclass), and the model's classes.
-    `{"ids": {column: [...]}, "explained_class": [...] | null, "classes": [...] | null}`."""
+    columns the rows show, in their order), its explained class (multiclass), the model's classes, and an
+    interactions analysis's top pairs (their names only: the web checks an interaction plot's pair without
+    reading the result's per-row interaction values). `{"ids": {column: [...]}, "explained_class": [...] |
+    null, "classes": [...] | null, "interaction_pairs": [[feature, with], ...] | null}`."""
     fields = rows.fields()
     ids = {name: rows.column(name) for name in fields if name != target and name not in NOT_IDS}
     explained = rows.column("explained_class") if "explained_class" in fields else None
-    return orjson.dumps({"ids": ids, "explained_class": explained, "classes": classes}, option=OPTIONS)
+    named = None if pairs is None else [[pair["feature"], pair["with"]] for pair in pairs]
+    return orjson.dumps({"ids": ids, "explained_class": explained, "classes": classes, "interaction_pairs": named},
+                        option=OPTIONS)

@@ -1,6 +1,11 @@
 """SHAP plots of a stored result, drawn by the shap library's own functions (shap.plots.bar, beeswarm,
 waterfall, scatter, heatmap) on a shap.Explanation built from the result's arrays, with matplotlib's Agg
-backend. Pure: arrays in, image bytes out (worker.plots reads Redis and stores the bytes).
+backend. Pure: arrays in, image bytes out (worker.plots reads Redis and stores the bytes). A feature is
+shown by its label where the result gives it one (the Explanation's feature_names; README "Labels").
+
+The interaction plot is shap.plots.scatter of an Explanation whose values are one stored pair's interaction
+values (explain.interactions: the pair's whole interaction per row), x its first feature's values, coloured
+by its second feature's values.
 
 Which SHAP values are plotted (explain.analysis keeps, per row, only the explained output's values):
 regression and binary results plot every row (a binary's values are log-odds of its positive class; the
@@ -11,7 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib
@@ -26,7 +31,7 @@ from common.plot_spec import PlotSpec
 
 # Rows drawn at most (a seeded sample beyond): a beeswarm or scatter of more points only takes longer to
 # draw and overplots; a heatmap clusters its rows (quadratic in them). Bar and waterfall use every row.
-ROWS_DRAWN = {"beeswarm": 5_000, "dependence": 5_000, "heatmap": 1_000}
+ROWS_DRAWN = {"beeswarm": 5_000, "dependence": 5_000, "interaction": 5_000, "heatmap": 1_000}
 SAMPLE_SEED = 0
 DPI = 100
 
@@ -39,7 +44,9 @@ class PlotRefused(ValueError):
 class Stored:
     """What a stored result holds for plots: SHAP values (rows x features, result order), the base value
     (a number, or one per class), the task, each row's explained class (multiclass), the model's classes
-    (binary, multiclass), and the rows' feature values (feature -> one value per row, None when missing)."""
+    (binary, multiclass), the rows' feature values (feature -> one value per row, None when missing), the
+    features' labels (column -> label, where one exists) and an interactions result's top pairs
+    ({"feature", "with", "values": one per row} each)."""
 
     features: list[str]
     values: np.ndarray
@@ -48,6 +55,12 @@ class Stored:
     explained_class: list[str] | None
     classes: list[str] | None
     feature_values: dict[str, list[Any]]
+    labels: dict[str, str] = field(default_factory=dict)
+    interaction_pairs: list[dict[str, Any]] = field(default_factory=list)
+
+    def name(self, column: str) -> str:
+        """The words a plot shows for `column`: its label when it has one."""
+        return self.labels.get(column, column)
 
 
 def _output(stored: Stored, output_class: str | None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -63,8 +76,12 @@ def _output(stored: Stored, output_class: str | None) -> tuple[np.ndarray, np.nd
                               "predicted class only); ask for another class.")
         return rows, stored.values[rows], float(stored.base_value[output_class])
     base = float(stored.base_value) if not isinstance(stored.base_value, dict) else 0.0
-    negative = stored.task == "binary" and stored.classes and output_class == stored.classes[0]
-    return (every, -stored.values, -base) if negative else (every, stored.values, base)
+    return (every, -stored.values, -base) if _negated(stored, output_class) else (every, stored.values, base)
+
+
+def _negated(stored: Stored, output_class: str | None) -> bool:
+    """Whether the class asked for is a binary result's negative class, whose values are the stored ones negated."""
+    return bool(stored.task == "binary" and stored.classes and output_class == stored.classes[0])
 
 
 def _data(values: list[Any], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +102,7 @@ def explanation(stored: Stored, output_class: str | None) -> tuple[shap.Explanat
     data = np.column_stack([c[0] for c in columns]) if columns else np.empty((len(rows), 0))
     display = np.column_stack([c[1] for c in columns]) if columns else np.empty((len(rows), 0), dtype=object)
     made = shap.Explanation(values=np.asarray(values, dtype=float), base_values=np.full(len(rows), base),
-                            data=data, display_data=display, feature_names=list(stored.features))
+                            data=data, display_data=display, feature_names=[stored.name(f) for f in stored.features])
     return made, rows
 
 
@@ -104,12 +121,39 @@ def _waterfall(made: shap.Explanation, rows: np.ndarray, spec: PlotSpec) -> None
     shap.plots.waterfall(made[int(at[0])], max_display=spec.max_display, show=False)
 
 
-def _dependence(made: shap.Explanation, spec: PlotSpec) -> None:
+def _dependence(made: shap.Explanation, spec: PlotSpec, features: list[str]) -> None:
+    # columns by position: feature_names are labels, which need not be unique
     assert spec.feature is not None
-    if np.isnan(made[:, spec.feature].data).all():
+    column = made[:, features.index(spec.feature)]
+    if np.isnan(column.data).all():
         raise PlotRefused(f"feature {spec.feature!r} has no value in the plotted rows; nothing to draw.")
-    color = made[:, spec.color] if spec.color else "#1E88E5"
-    shap.plots.scatter(made[:, spec.feature], color=color, show=False)
+    color = made[:, features.index(spec.color)] if spec.color else "#1E88E5"
+    shap.plots.scatter(column, color=color, show=False)
+
+
+def _interaction(stored: Stored, spec: PlotSpec) -> int:
+    """Draw the pair's interaction values against `feature`'s values, coloured by `with_feature`'s; returns
+    how many rows were plotted."""
+    first, second = spec.feature, spec.with_feature
+    assert first is not None and second is not None
+    pair = next((p for p in stored.interaction_pairs if {p["feature"], p["with"]} == {first, second}), None)
+    if pair is None:
+        raise PlotRefused(f"the pair {first!r} and {second!r} is not among the top pairs this result stores.")
+    rows, _, _ = _output(stored, spec.output_class)
+    values = np.asarray(pair["values"], dtype=float)[rows] * (-1.0 if _negated(stored, spec.output_class) else 1.0)
+    columns = [_data(stored.feature_values[name], rows) for name in (first, second)]
+    made = _sampled(shap.Explanation(values=np.column_stack([values, values]),
+                                     data=np.column_stack([c[0] for c in columns]),
+                                     display_data=np.column_stack([c[1] for c in columns]),
+                                     feature_names=[stored.name(first), stored.name(second)]),
+                    ROWS_DRAWN["interaction"])
+    if np.isnan(made[:, 0].data).all():
+        raise PlotRefused(f"feature {first!r} has no value in the plotted rows; nothing to draw.")
+    axes = plt.gca()
+    shap.plots.scatter(made[:, 0], color=made[:, 1], ax=axes, show=False)
+    # shap's own y label would say "SHAP value for <first>": these are the pair's interaction values
+    axes.set_ylabel(f"SHAP interaction value of\n{stored.name(first)} and {stored.name(second)}", fontsize=13)
+    return len(rows)
 
 
 def _heatmap(made: shap.Explanation, spec: PlotSpec) -> None:
@@ -118,26 +162,34 @@ def _heatmap(made: shap.Explanation, spec: PlotSpec) -> None:
     shap.plots.heatmap(made, instance_order=order, max_display=spec.max_display, show=False)
 
 
-_DRAW: dict[str, Callable[[shap.Explanation, PlotSpec], None]] = {
-    "bar": lambda made, spec: shap.plots.bar(made, max_display=spec.max_display, show=False),
-    "beeswarm": lambda made, spec: shap.plots.beeswarm(made, max_display=spec.max_display, show=False),
+_DRAW: dict[str, Callable[[shap.Explanation, PlotSpec, list[str]], None]] = {
+    "bar": lambda made, spec, _: shap.plots.bar(made, max_display=spec.max_display, show=False),
+    "beeswarm": lambda made, spec, _: shap.plots.beeswarm(made, max_display=spec.max_display, show=False),
     "dependence": _dependence,
-    "heatmap": lambda made, spec: _heatmap(made, spec),
+    "heatmap": lambda made, spec, _: _heatmap(made, spec),
 }
+
+
+def _draw(stored: Stored, spec: PlotSpec) -> int:
+    """Draw the plot on the current figure; returns how many rows it plots."""
+    if spec.kind == "interaction":
+        return _interaction(stored, spec)
+    made, rows = explanation(stored, spec.output_class)
+    if spec.kind == "waterfall":
+        _waterfall(made, rows, spec)
+    else:
+        _DRAW[spec.kind](_sampled(made, ROWS_DRAWN.get(spec.kind)), spec, stored.features)
+    return len(rows)
 
 
 def render(stored: Stored, spec: PlotSpec) -> bytes:
     """The plot as PNG or SVG bytes; PlotRefused when this result cannot give it."""
-    made, rows = explanation(stored, spec.output_class)
     plt.close("all")
     try:
-        if spec.kind == "waterfall":
-            _waterfall(made, rows, spec)
-        else:
-            _DRAW[spec.kind](_sampled(made, ROWS_DRAWN.get(spec.kind)), spec)
+        rows = _draw(stored, spec)
         if spec.output_class is not None:  # whose values these are: not the default output
             plt.gcf().suptitle(f"class {spec.output_class!r}" + (
-                f": the {len(rows)} rows predicted as it" if stored.task == "multiclass" else ""), y=1.02)
+                f": the {rows} rows predicted as it" if stored.task == "multiclass" else ""), y=1.02)
         out = io.BytesIO()
         metadata = {"Date": None} if spec.format == "svg" else {}  # the same plot, the same bytes:
         with matplotlib.rc_context({"svg.hashsalt": "shap-microservice"}):  # no date, no random ids

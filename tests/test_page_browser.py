@@ -164,12 +164,17 @@ def test_an_analyst_uploads_a_csv_runs_a_filtered_analysis_and_explores_the_resu
     open_with_key(page, keyed_stack)
     shots.take("opened")
     upload(page, shots, small_csv(tmp_path / "sites.csv"))
+    labelled = keyed_stack.request("PUT", "/datasets/sites/labels", {"x2": "Second measure"})
+    assert labelled[0] == 200, labelled
     result = run_filtered_analysis(page, keyed_stack, shots)
 
     assert page.locator("#summary").inner_text() == result["summary"]
     assert "x1 > 2" in result["summary"]
     features = len(result["feature_importance"])
     assert page.locator("#bar-chart svg g.mark-rect path").count() == min(features, 15)
+    # a labelled feature is shown by its label; its column name stays in the data (the CSV's shap_x2 below)
+    assert "Second measure" in (page.locator("#bar-chart svg").text_content() or "")
+    assert page.locator("#dependence-feature option[value='x2']").inner_text() == "Second measure"
 
     rows = page.locator("#rows-table tbody tr")
     clicked = rows.nth(2).locator("td").first.inner_text()

@@ -60,3 +60,26 @@ def test_one_row_is_drawn_by_every_kind(kind: str) -> None:
                        explained_class=None, classes=None, feature_values={"x": [1.0], "c": ["u"]})
     spec = PlotSpec(kind=kind, row=0 if kind == "waterfall" else None, feature="x" if kind == "dependence" else None)
     assert plots.render(one, spec).startswith(b"\x89PNG")
+
+
+def test_labels_are_the_names_a_plot_shows() -> None:
+    """A labelled feature is shown by its label (the SVG's text), an unlabelled one by its column name."""
+    labelled = plots.Stored(**{**stored("regression").__dict__, "labels": {"x": "Household income"}})
+    svg = plots.render(labelled, PlotSpec(kind="bar", format="svg")).decode()
+    assert "Household income" in svg and ">x<" not in svg.replace(" ", "")
+    dependence = plots.render(labelled, PlotSpec(kind="dependence", feature="x", color="c", format="svg")).decode()
+    assert "Household income" in dependence
+
+
+def test_the_interaction_plot_shows_the_pair_values_of_the_class_asked() -> None:
+    """A stored pair is drawn in either order; a binary's negative class negates its values; a pair the result
+    does not store is refused."""
+    pair = {"feature": "x", "with": "c", "values": [0.2, -0.1, 0.4]}
+    binary = plots.Stored(**{**stored("binary").__dict__, "interaction_pairs": [pair]})
+    spec = PlotSpec(kind="interaction", feature="c", with_feature="x", format="svg")
+    assert "interaction" in plots.render(binary, spec).decode()
+    positive = plots.render(binary, PlotSpec(kind="interaction", feature="x", with_feature="c"))
+    negative = plots.render(binary, PlotSpec(kind="interaction", feature="x", with_feature="c", output_class="no"))
+    assert positive.startswith(b"\x89PNG") and negative != positive
+    with pytest.raises(plots.PlotRefused, match="not among the top pairs"):
+        plots.render(stored("binary"), spec)

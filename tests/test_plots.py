@@ -9,7 +9,9 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import numpy as np
 import pytest
+from shap_client import Client
 
 from common import jobstates, keys
 from common.plot_spec import PlotSpec
@@ -165,3 +167,76 @@ def test_a_failed_render_is_a_500_naming_the_error_and_the_next_request_draws_ag
         client.set(keys.job_feature_values(job_id), kept, keepttl=True)
     status, image, _ = get(stack, path, {"max_display": "3", "wait": "30"})
     assert status == 200 and image.startswith(PNG_MAGIC)
+
+
+LABELS = {"Income": "Household income", "Noise1": "First noise"}
+
+
+@pytest.fixture(scope="module")
+def interactions_job(stack: Stack) -> tuple[str, list[list[str]]]:
+    """A finished interactions analysis of the look table with three noise columns more (six features: 15
+    pairs, of which the result stores the top 10) and labels; its id and its stored pairs."""
+    table = look_table.generate()
+    rng = np.random.default_rng(7)
+    for name in ("Noise1", "Noise2", "Noise3"):
+        table[name] = rng.normal(size=len(table)).round(3)
+    query = f"{look_table.UPLOAD_QUERY}&{urlencode({'labels': json.dumps(LABELS)})}"
+    status, answer = stack.request("PUT", f"/datasets/pairs{query}", raw=table.to_csv(index=False).encode(),
+                                   headers={"Content-Type": "text/csv"})[:2]
+    assert status in (200, 201), answer
+    job_id = stack.analyze({"dataset": "pairs", "target": "Score", "analysis_type": "interactions"})
+    answer = stack.wait_job(job_id)
+    assert answer["status"] == "finished", answer
+    return job_id, [[p["feature"], p["with"]] for p in answer["result"]["interactions"]["pairs"]]
+
+
+def test_an_interaction_plot_draws_a_stored_pair_in_either_order(stack: Stack,
+                                                                interactions_job: tuple[str, list[list[str]]]) -> None:
+    """kind=interaction&feature=a&with=b of a stored pair: a PNG, and an SVG naming the pair (by its labels)
+    on its interaction axis; the pair asked the other way round is drawn too."""
+    job_id, pairs = interactions_job
+    first, second = next(p for p in pairs if "Income" in p)
+    path = f"/job_status/{job_id}/plots/interaction"
+    for a, b in ((first, second), (second, first)):
+        status, png, headers = get(stack, path, {"feature": a, "with": b, "wait": "30"})
+        assert status == 200 and headers["Content-Type"] == "image/png" and png.startswith(PNG_MAGIC), png
+    status, svg, _ = get(stack, path, {"feature": "Income", "with": second if first == "Income" else first,
+                                       "format": "svg", "wait": "30"})
+    assert status == 200 and b"SHAP interaction value of" in svg and b"Household income" in svg
+    with Client(stack.base, stack.env.get("API_KEY")) as client:  # `with` is a Python keyword: with_feature
+        assert client.job(job_id).plot("interaction", feature=a, with_feature=b) == png
+
+
+def test_an_interaction_plot_of_another_pair_or_analysis_is_a_400(stack: Stack, analyses: dict[str, str],
+                                                                 interactions_job: tuple[str, list[list[str]]]) -> None:
+    """A pair the result does not store: 400 listing stored pairs; an analysis that is not an interactions one,
+    one feature twice, or a missing or misplaced `with`: 400 naming it; nothing is enqueued."""
+    job_id, pairs = interactions_job
+    features = ["Income", "Age", "Region", "Noise1", "Noise2", "Noise3"]
+    stored = [set(p) for p in pairs]
+    missing = next([a, b] for i, a in enumerate(features) for b in features[i + 1:] if {a, b} not in stored)
+    queued = JSONQueue(stack.settings.plots_queue_name, connection=stack.redis()).count
+    cases = [
+        (job_id, {"feature": missing[0], "with": missing[1]}, f"{pairs[0][0]} & {pairs[0][1]}"),
+        (analyses["regression"], {"feature": "Income", "with": "Age"}, "interactions analysis"),
+        (job_id, {"feature": "Income", "with": "Income"}, "two different features"),
+        (job_id, {"feature": "Income"}, "with"),
+        (job_id, {"feature": "Income", "with": "Height"}, "Height"),
+    ]
+    for analysis_id, params, named in cases:
+        status, answer, _ = get(stack, f"/job_status/{analysis_id}/plots/interaction", params)
+        assert status == 400 and answer["code"] == "invalid_request" and named in answer["error"], answer
+    status, answer, _ = get(stack, f"/job_status/{job_id}/plots/bar", {"with": "Age"})
+    assert status == 400 and "with" in answer["error"]
+    assert JSONQueue(stack.settings.plots_queue_name, connection=stack.redis()).count == queued
+
+
+def test_a_plot_shows_labels_and_keeps_column_names_in_its_parameters(
+        stack: Stack, interactions_job: tuple[str, list[list[str]]]) -> None:
+    """A labelled dataset's plots name its features by their labels (SVG text); parameters take column names."""
+    job_id, _ = interactions_job
+    status, svg, _ = get(stack, f"/job_status/{job_id}/plots/bar", {"format": "svg", "wait": "30"})
+    assert status == 200 and b"Household income" in svg and b"First noise" in svg
+    status, svg, _ = get(stack, f"/job_status/{job_id}/plots/dependence",
+                         {"feature": "Income", "color": "Noise1", "format": "svg", "wait": "30"})
+    assert status == 200 and b"Household income" in svg and b"First noise" in svg

@@ -33,9 +33,13 @@ class PlotQuery(BaseModel):
     max_display: int | None = Field(default=None, ge=1, le=100, description="Most features shown (default 10).")
     row: str | None = Field(default=None, max_length=1000, description=(
         "waterfall (required): the row, by the value of an id column, else by its 0-based position in results."))
-    feature: str | None = Field(default=None, max_length=1000, description="dependence (required): the feature.")
+    feature: str | None = Field(default=None, max_length=1000, description=(
+        "dependence (required): the feature. interaction (required): the pair's first feature, on the x axis."))
     color: str | None = Field(default=None, max_length=1000, description=(
         "dependence: the feature whose values colour the points."))
+    with_feature: str | None = Field(default=None, alias="with", max_length=1000, description=(
+        "interaction (required): the pair's second feature, whose values colour the points. The pair, in either "
+        "order, must be one of the top pairs of an interactions analysis (analysis_type \"interactions\")."))
     output_class: str | None = Field(default=None, alias="class", max_length=1000, description=(
         "Binary: the class whose log-odds are plotted (default the positive class). Multiclass (required but "
         "for waterfall): the class; only rows explained for it (predicted as it) are plotted."))

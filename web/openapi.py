@@ -107,7 +107,8 @@ def feature_values() -> None:
           {"HTTP_200": None, "HTTP_202": look.PlotPending}, 401, 404, 409, 500, 503), tags=["analysis"])
 def plot() -> None:
     """A SHAP plot of a finished analysis, drawn by shap.plots with matplotlib in a worker: bar, beeswarm,
-    waterfall (?row=), dependence (?feature=, ?color=), heatmap; PNG or SVG. 202 with the render job while it
+    waterfall (?row=), dependence (?feature=, ?color=), heatmap, interaction (?feature=, ?with=: a pair of an
+    interactions analysis); PNG or SVG. 202 with the render job while it
     is drawn (poll status_url, or ?wait=N); the same plot asked again is served from the stored image."""
 
 
@@ -267,7 +268,8 @@ def _plot_operation(operation: dict[str, Any]) -> None:
         mime: {"schema": {"type": "string", "format": "binary"}} for mime in ("image/png", "image/svg+xml")}}
     kind = next(p for p in operation["parameters"] if p["name"] == "kind")
     kind["schema"] = {"type": "string", "enum": list(KINDS)}
-    kind["description"] = "bar (mean |SHAP|), beeswarm, waterfall, dependence, heatmap."
+    kind["description"] = ("bar (mean |SHAP|), beeswarm, waterfall, dependence, heatmap, interaction (a top pair's "
+                           "SHAP interaction values against its first feature, coloured by its second).")
 
 
 @functools.cache

@@ -20,31 +20,33 @@ from web.services import Services
 
 MAX_WAIT_SECONDS = 30.0
 MAX_PARAM_CHARS = 1000  # a feature, class or row id longer than this cannot name anything
+PAIRS_SHOWN = 5  # stored pairs a refused interaction plot lists
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """What the checks need of a finished analysis (`rows`: ids, explained classes and classes, or None
-    when the plot asked for needs none of them)."""
+    """What the checks need of a finished analysis (`rows`: ids, explained classes, classes and interaction
+    pairs, or None when the plot asked for needs none of them)."""
 
     job_id: str
     features: list[str]
     task: str
     explained_rows: int
     rows: dict[str, Any] | None
+    analysis_type: str = "correlation"
 
 
 def analysis(svc: Services, job: Job, kind: str) -> Analysis:
-    fields = orjson.loads(result_fields(svc, job, ["model", "explained_rows"]))
+    fields = orjson.loads(result_fields(svc, job, ["model", "explained_rows", "analysis_type"]))
     model = fields["model"]
     rows = None
-    if kind == "waterfall" or model["task"] != "regression":
+    if kind in ("waterfall", "interaction") or model["task"] != "regression":
         raw: Any = svc.redis.get(keys.job_plot_rows(job.id))
         if raw is None:
             raise NotFound(f"The rows of job {job.id!r} are no longer stored (RESULT_TTL, or the result predates "
                            "plots); submit the analysis again.")
         rows = orjson.loads(raw)
-    return Analysis(job.id, model["features"], model["task"], fields["explained_rows"], rows)
+    return Analysis(job.id, model["features"], model["task"], fields["explained_rows"], rows, fields["analysis_type"])
 
 
 def kind_of(kind: str) -> str:
@@ -132,14 +134,46 @@ def _output_class(found: Analysis, value: str | None, row: int | None) -> str | 
     return value
 
 
+def _pair(found: Analysis, feature: str | None, partner: str | None) -> str | None:
+    """The interaction plot's second feature, once the analysis is an interactions one and the pair (in either
+    order) is among the top pairs its result stores; None for the other kinds."""
+    if partner is None:
+        return None
+    assert feature is not None and found.rows is not None
+    if found.analysis_type != "interactions":
+        raise InvalidRequest(f"The interaction plot needs an interactions analysis (analysis_type "
+                             f"\"interactions\"); job {found.job_id} is a {found.analysis_type} analysis.")
+    if feature == partner:
+        raise InvalidRequest("feature and with must name two different features (a pair); the main effect of "
+                             "one feature is not plotted.", details={"feature": feature, "with": partner})
+    stored = found.rows.get("interaction_pairs")
+    if stored is None:
+        raise NotFound(f"The interaction pairs of job {found.job_id!r} are not stored (the result predates "
+                       "interaction plots); submit the analysis again.")
+    if {feature, partner} not in [set(pair) for pair in stored]:
+        listed = "; ".join(f"{a} & {b}" for a, b in stored[:PAIRS_SHOWN]) or "none"
+        more = f" (and {len(stored) - PAIRS_SHOWN} more)" if len(stored) > PAIRS_SHOWN else ""
+        raise InvalidRequest(f"The pair {shown(feature)} and {shown(partner)} is not among the top pairs this "
+                             f"result stores; its pairs are {shown(listed, quoted=False)}{more}.",
+                             details={"feature": feature, "with": partner})
+    return partner
+
+
 def spec(found: Analysis, kind: str, args: Mapping[str, str]) -> PlotSpec:
     """The plot asked for, checked against the analysis."""
     row_text, feature, color = _text(args, "row"), _text(args, "feature"), _text(args, "color")
+    partner = _text(args, "with")
     if (row_text is not None) != (kind == "waterfall"):
         raise InvalidRequest("row is required by the waterfall plot, and applies to it only.")
-    if (feature is None and kind == "dependence") or (kind != "dependence" and (feature or color) is not None):
-        raise InvalidRequest("feature is required by the dependence plot; feature and color apply to it only.")
+    takes_feature = kind in ("dependence", "interaction")
+    if (feature is None) == takes_feature or (color is not None and kind != "dependence"):
+        raise InvalidRequest("feature is required by the dependence and interaction plots and applies to them only; "
+                             "color applies to the dependence plot only.")
+    if (partner is None) == (kind == "interaction"):
+        raise InvalidRequest("with (the pair's second feature) is required by the interaction plot, and applies "
+                             "to it only.")
     row = _row(found, row_text) if row_text is not None else None
-    return PlotSpec(kind=kind, format=_format(args), max_display=_max_display(args), row=row,
-                    feature=_feature(found, "feature", feature), color=_feature(found, "color", color),
-                    output_class=_output_class(found, _text(args, "class"), row))
+    feature = _feature(found, "feature", feature)
+    return PlotSpec(kind=kind, format=_format(args), max_display=_max_display(args), row=row, feature=feature,
+                    color=_feature(found, "color", color), output_class=_output_class(found, _text(args, "class"), row),
+                    with_feature=_pair(found, feature, _feature(found, "with", partner)))

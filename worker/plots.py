@@ -18,29 +18,31 @@ from common.rqtypes import JSONJob
 from explain import feature_values, plots
 from worker import context
 
-FIELDS = ("shap_values", "base_value", "model")  # what a plot reads of the result
+# what a plot reads of the result (feature_importance: the labels the result was summarized with); the
+# interaction plot also reads `interactions` (per-row values of the top pairs: large, so only for it)
+FIELDS = ("shap_values", "base_value", "model", "feature_importance")
 
 
-def result_fields(client: redis.Redis, analysis_id: str) -> dict[str, Any] | None:
-    """The FIELDS of the stored result, cut out by the byte ranges the analysis recorded (whole when it has
+def result_fields(client: redis.Redis, analysis_id: str, fields: tuple[str, ...] = FIELDS) -> dict[str, Any] | None:
+    """The `fields` of the stored result, cut out by the byte ranges the analysis recorded (whole when it has
     none); None when the result is gone."""
     key = keys.job_result(analysis_id)
     index = JSONJob.fetch(analysis_id, connection=client).meta.get("result_index")
     if index is None:
         payload: Any = client.get(key)
-        return None if payload is None else {k: v for k, v in orjson.loads(payload).items() if k in FIELDS}
+        return None if payload is None else {k: v for k, v in orjson.loads(payload).items() if k in fields}
     with client.pipeline(transaction=False) as pipe:
-        for name in FIELDS:
+        for name in fields:
             pipe.getrange(key, index[name][0], index[name][1] - 1)
         parts = pipe.execute()
     if not all(parts):
         return None
-    return {name: orjson.loads(part) for name, part in zip(FIELDS, parts, strict=True)}
+    return {name: orjson.loads(part) for name, part in zip(fields, parts, strict=True)}
 
 
-def load(client: redis.Redis, analysis_id: str) -> plots.Stored | None:
+def load(client: redis.Redis, analysis_id: str, kind: str = "bar") -> plots.Stored | None:
     """What the plots of one analysis are drawn from; None when its result or feature values are gone."""
-    fields = result_fields(client, analysis_id)
+    fields = result_fields(client, analysis_id, FIELDS + (("interactions",) if kind == "interaction" else ()))
     raw: Any = client.mget([keys.job_feature_values(analysis_id), keys.job_plot_rows(analysis_id)])
     raw_values, raw_rows = raw
     if fields is None or raw_values is None or raw_rows is None:
@@ -51,14 +53,17 @@ def load(client: redis.Redis, analysis_id: str) -> plots.Stored | None:
     matrix = np.array([shap_values[name] for name in features], dtype=float).T.reshape(-1, len(features))
     return plots.Stored(features=features, values=matrix, base_value=fields["base_value"],
                         task=fields["model"]["task"], explained_class=rows.get("explained_class"),
-                        classes=rows.get("classes"), feature_values=values)
+                        classes=rows.get("classes"), feature_values=values,
+                        labels={entry["feature"]: entry["label"] for entry in fields["feature_importance"]
+                                if "label" in entry},
+                        interaction_pairs=fields.get("interactions", {}).get("pairs", []))
 
 
 def render_plot(analysis_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     """RQ entry point: draw the plot `spec` (PlotSpec.to_json) of the analysis `analysis_id` and store it."""
     ctx = context.current()
     plot = PlotSpec.from_json(spec)
-    stored = load(ctx.redis, analysis_id)
+    stored = load(ctx.redis, analysis_id, plot.kind)
     if stored is None:
         return {"gone": f"The result of job {analysis_id!r} has expired (RESULT_TTL)."}
     try:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 TERMINAL = frozenset({"finished", "failed", "stopped", "canceled"})
 MAX_SERVER_WAIT = 30  # the most seconds one GET /job_status?wait= may ask for
+QUERY_NAMES = {"output_class": "class", "with_feature": "with"}  # plot parameters that are Python keywords
 
 
 class Job:
@@ -100,11 +101,12 @@ class Job:
 
     def plot(self, kind: str, *, timeout: float | None = 120, **params: Any) -> bytes:
         """A SHAP plot drawn by the service (GET /job_status/<id>/plots/<kind>) as PNG or SVG bytes: `kind`
-        bar, beeswarm, waterfall (row=), dependence (feature=, color=) or heatmap; format="svg",
-        max_display=N, output_class= (the query's `class`). Waits for the result and the drawing; raises
+        bar, beeswarm, waterfall (row=), dependence (feature=, color=), heatmap or interaction (feature=,
+        with_feature=: the query's `with`); format="svg", max_display=N, output_class= (the query's `class`).
+        Waits for the result and the drawing; raises
         WaitTimeout after `timeout` seconds (None: as long as it takes), InvalidRequest on a bad parameter."""
         self.result(timeout)
-        query = {("class" if name == "output_class" else name): str(value) for name, value in params.items()}
+        query = {QUERY_NAMES.get(name, name): str(value) for name, value in params.items()}
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = MAX_SERVER_WAIT if deadline is None else deadline - time.monotonic()

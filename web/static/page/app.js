@@ -5,6 +5,7 @@ import * as charts from "./charts.js";
 import { loadDatasets, loadMetadata, renderColumns, submitUpload, suggestName } from "./dataset.js";
 import { $, fmt, options, saveFile, showError } from "./dom.js";
 import { addFilter, composedFilters, setColumns, validateSoon } from "./filters.js";
+import { namer } from "./labels.js";
 import { renderRows, renderSummary, resultsCsv, sortChoices, sortedRows } from "./results.js";
 
 const RUNNING = new Set(["queued", "started", "deferred", "scheduled"]);
@@ -124,7 +125,8 @@ async function showResult(body) {
   renderSummary(state.result);
   sortChoices(state.result);
   const features = state.result.feature_importance.map((f) => f.feature);
-  options($("dependence-feature"), features.map((f) => [f, f]), features[0]);
+  const nameOf = namer(state.result);
+  options($("dependence-feature"), features.map((f) => [f, nameOf(f)]), features[0]);
   charts.clear("waterfall-chart");
   $("waterfall-caption").textContent = "Waterfall: choose a row in the table";
   refreshTable();

@@ -1,4 +1,5 @@
 import { fmt } from "./dom.js";
+import { namer } from "./labels.js";
 
 // The interactive charts, drawn in the browser from the result with Vega-Lite (vendored: /page/vendor).
 // Colours are Okabe-Ito's colour-blind-safe blue and vermillion, and Vega's blue-orange scheme for values.
@@ -30,16 +31,18 @@ export function clear(id) {
   document.getElementById(id).replaceChildren();
 }
 
-// Mean |SHAP| per feature, most important first; a click on a bar calls onPick(feature).
+// Mean |SHAP| per feature, most important first, each named by its label; a click on a bar calls
+// onPick(feature) with the column name.
 export async function importanceBar(importance, onPick) {
-  const shown = importance.slice(0, BAR_FEATURES);
+  const nameOf = namer({ feature_importance: importance });
+  const shown = importance.slice(0, BAR_FEATURES).map((f) => ({ ...f, name: nameOf(f.feature) }));
   const view = await draw("bar-chart", {
     width: "container", height: { step: 26 }, data: { values: shown },
     mark: { type: "bar", color: NEGATIVE, cursor: "pointer" },
     encoding: {
-      y: { field: "feature", type: "nominal", sort: null, title: null },
+      y: { field: "name", type: "nominal", sort: null, title: null },
       x: { field: "importance", type: "quantitative", title: "mean |SHAP value|" },
-      tooltip: [{ field: "feature" }, { field: "importance", format: ".4~g", title: "mean |SHAP|" }],
+      tooltip: [{ field: "name", title: "feature" }, { field: "importance", format: ".4~g", title: "mean |SHAP|" }],
     },
   });
   view.addEventListener("click", (_event, item) => item?.datum?.feature && onPick(item.datum.feature));
@@ -58,6 +61,7 @@ function ranks(values) {
 
 function swarmPoints(result, valuesOf) {
   const features = result.feature_importance.slice(0, SWARM_FEATURES).map((f) => f.feature);
+  const nameOf = namer(result);
   const rows = result.results.length;
   const step = Math.max(1, Math.ceil(rows / SWARM_ROWS));
   return features.flatMap((feature) => {
@@ -65,7 +69,7 @@ function swarmPoints(result, valuesOf) {
     const placed = ranks(values);
     const points = [];
     for (let i = 0; i < rows; i += step) {
-      points.push({ feature, row: i + 1, shap: result.shap_values[feature][i], value: values[i] ?? "unknown",
+      points.push({ feature, name: nameOf(feature), row: i + 1, shap: result.shap_values[feature][i], value: values[i] ?? "unknown",
                     rank: placed[i], jitter: jitter(i) });
     }
     return points;
@@ -75,18 +79,18 @@ function swarmPoints(result, valuesOf) {
 // SHAP value of every row (up to SWARM_ROWS) for the top features; colour is the feature's value.
 export async function beeswarm(result, valuesOf, onPick) {
   const points = swarmPoints(result, valuesOf);
-  const order = [...new Set(points.map((p) => p.feature))];
+  const order = [...new Set(points.map((p) => p.name))];
   const view = await draw("beeswarm-chart", {
     width: "container", height: { step: 34 }, data: { values: points },
     mark: { type: "circle", size: 14, opacity: 0.8, cursor: "pointer" },
     encoding: {
-      y: { field: "feature", type: "nominal", sort: order, title: null },
+      y: { field: "name", type: "nominal", sort: order, title: null },
       yOffset: { field: "jitter", type: "quantitative", scale: { domain: [-0.5, 0.5] } },
       x: { field: "shap", type: "quantitative", title: "SHAP value (impact on the prediction)" },
       color: { field: "rank", type: "quantitative", title: "feature value", scale: { scheme: "blueorange" },
                legend: { labelExpr: "datum.value === 0 ? 'low' : datum.value === 1 ? 'high' : ''",
                          values: [0, 1], orient: "bottom", gradientLength: 120 } },
-      tooltip: [{ field: "feature" }, { field: "value" }, { field: "shap", title: "SHAP", format: ".4~g" },
+      tooltip: [{ field: "name", title: "feature" }, { field: "value" }, { field: "shap", title: "SHAP", format: ".4~g" },
                 { field: "row" }],
     },
   }, "canvas");
@@ -94,12 +98,13 @@ export async function beeswarm(result, valuesOf, onPick) {
 }
 
 function waterfallSteps(result, index, valuesOf, base) {
+  const nameOf = namer(result);
   const contributions = result.feature_importance.map(({ feature }) =>
-    ({ feature, shap: result.shap_values[feature][index] ?? 0, value: valuesOf(feature)[index] }));
+    ({ feature, name: nameOf(feature), shap: result.shap_values[feature][index] ?? 0, value: valuesOf(feature)[index] }));
   contributions.sort((a, b) => Math.abs(b.shap) - Math.abs(a.shap));
   const top = contributions.slice(0, WATERFALL_FEATURES);
   const rest = contributions.slice(WATERFALL_FEATURES);
-  const steps = top.map((c) => ({ label: c.value == null ? c.feature : `${c.feature} = ${fmt(c.value)}`, ...c }));
+  const steps = top.map((c) => ({ label: c.value == null ? c.name : `${c.name} = ${fmt(c.value)}`, ...c }));
   if (rest.length) {
     steps.push({ label: `${rest.length} other features`, feature: null, value: null,
                  shap: rest.reduce((sum, c) => sum + c.shap, 0) });
@@ -142,6 +147,7 @@ export async function waterfall(result, index, valuesOf) {
 
 // SHAP value against the feature's value for every row where the value is known.
 export async function dependence(result, feature, valuesOf) {
+  const name = namer(result)(feature);
   const values = valuesOf(feature);
   const step = Math.max(1, Math.ceil(values.length / DEPENDENCE_ROWS));
   const points = result.shap_values[feature].map((shap, i) => ({ row: i + 1, shap, value: values[i] }))
@@ -151,9 +157,9 @@ export async function dependence(result, feature, valuesOf) {
     width: "container", height: 260, data: { values: points },
     mark: { type: "circle", size: 22, opacity: 0.7, color: NEGATIVE },
     encoding: {
-      x: { field: "value", type: numeric ? "quantitative" : "nominal", title: feature, scale: { zero: false } },
-      y: { field: "shap", type: "quantitative", title: `SHAP value of ${feature}` },
-      tooltip: [{ field: "row" }, { field: "value", title: feature }, { field: "shap", title: "SHAP", format: ".4~g" }],
+      x: { field: "value", type: numeric ? "quantitative" : "nominal", title: name, scale: { zero: false } },
+      y: { field: "shap", type: "quantitative", title: `SHAP value of ${name}` },
+      tooltip: [{ field: "row" }, { field: "value", title: name }, { field: "shap", title: "SHAP", format: ".4~g" }],
     },
   }, "canvas");
   return points.length;

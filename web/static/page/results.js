@@ -1,6 +1,7 @@
 // The result: summary and facts, the sortable table of explained rows, and the CSV of every row.
 
 import { $, el, fmt, options } from "./dom.js";
+import { namer } from "./labels.js";
 
 export const PAGE_ROWS = 25;
 const TABLE_FEATURES = 6;
@@ -16,8 +17,9 @@ export function renderSummary(result) {
 }
 
 export function sortChoices(result) {
+  const nameOf = namer(result);
   const entries = [["prediction", "prediction"],
-    ...result.feature_importance.map(({ feature }) => [`shap:${feature}`, `SHAP of ${feature}`])];
+    ...result.feature_importance.map(({ feature }) => [`shap:${feature}`, `SHAP of ${nameOf(feature)}`])];
   options($("sort-by"), entries, "prediction");
 }
 
@@ -68,9 +70,10 @@ function rowElement(result, index, keys, features, view) {
 export function renderRows(result, ordered, view) {
   const keys = shownKeys(result);
   const features = tableFeatures(result, view.sortKey);
+  const nameOf = namer(result);
   const head = el("tr", {}, el("th", { scope: "col" }, "#"),
     keys.map((key) => (key === "prediction" ? headerCell("prediction", "prediction", view) : el("th", { scope: "col" }, key))),
-    features.map((feature) => headerCell(`SHAP ${feature}`, `shap:${feature}`, view)));
+    features.map((feature) => headerCell(`SHAP ${nameOf(feature)}`, `shap:${feature}`, view)));
   const first = view.page * PAGE_ROWS;
   const body = ordered.slice(first, first + PAGE_ROWS).map((index) => rowElement(result, index, keys, features, view));
   $("rows-table").replaceChildren(el("thead", {}, head), el("tbody", {}, body));
