@@ -18,6 +18,7 @@ from common.plot_spec import PlotSpec
 from common.rqtypes import JSONJob, JSONQueue
 from devtools import look_table
 from devtools.stack import Stack
+from worker import plots as render
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 KINDS_WITH_PARAMS: list[tuple[str, dict[str, str]]] = [
@@ -240,3 +241,8 @@ def test_a_plot_shows_labels_and_keeps_column_names_in_its_parameters(
     status, svg, _ = get(stack, f"/job_status/{job_id}/plots/dependence",
                          {"feature": "Income", "color": "Noise1", "format": "svg", "wait": "30"})
     assert status == 200 and b"Household income" in svg and b"First noise" in svg
+
+
+def test_a_render_whose_analysis_record_expired_finds_its_result_gone(stack: Stack) -> None:
+    """The analysis job's record expiring while its plot waits is 'gone' (a 404), not a failed render."""
+    assert render.result_fields(stack.redis(), "no-such-analysis") is None

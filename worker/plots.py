@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 import redis
+from rq.exceptions import NoSuchJobError
 
 from common import keys
 from common.plot_spec import PlotSpec
@@ -27,7 +28,10 @@ def result_fields(client: redis.Redis, analysis_id: str, fields: tuple[str, ...]
     """The `fields` of the stored result, cut out by the byte ranges the analysis recorded (whole when it has
     none); None when the result is gone."""
     key = keys.job_result(analysis_id)
-    index = JSONJob.fetch(analysis_id, connection=client).meta.get("result_index")
+    try:
+        index = JSONJob.fetch(analysis_id, connection=client).meta.get("result_index")
+    except NoSuchJobError:  # the analysis's record expired while this render waited: its result is gone too
+        return None
     if index is None:
         payload: Any = client.get(key)
         return None if payload is None else {k: v for k, v in orjson.loads(payload).items() if k in fields}
