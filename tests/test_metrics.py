@@ -34,7 +34,9 @@ def test_metrics_merge_the_web_and_the_workers_and_need_the_key(service_factory)
     finished = service.analyze(analysis | {"reuse": False}, headers=key)
     assert service.wait_job(finished, headers=key)["status"] == "finished"
     assert service.analyze(analysis, headers=key) == finished  # answered by the stored result: a cache hit
-    constant = "y,x\n" + "".join(f"{i % 5},1\n" for i in range(60))  # CatBoost refuses a constant only feature
+    # x varies in the dataset (so the web accepts it) but is constant on the rows that have a target, the
+    # rows CatBoost trains on: it refuses a constant only feature, and the job fails
+    constant = "y,x\n" + "".join(f"{i % 5},1\n" if i < 50 else ",2\n" for i in range(60))
     assert service.put("/datasets/constfeature", raw=constant.encode(),
                        headers=key | {"Content-Type": "text/csv"})[0] == 201
     failed = service.analyze({"dataset": "constfeature", "target_variable": "y"}, headers=key)
