@@ -42,4 +42,4 @@ def check(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, selection: S
     if request.cohorts is not None:
         cohorts.select_cohorts(frame, meta, request, max_rows)
     if request.scenarios is not None:
-        scenarios.check(selection.frame, meta, target, request.scenarios)
+        scenarios.check(selection.frame, meta, target, request.scenarios, request.exclude_columns)

@@ -153,3 +153,18 @@ def test_the_fingerprint_includes_the_scenarios() -> None:
     first, second = (AnalyzeRequest.model_validate({"analysis_type": "what_if",
                                                     "scenarios": [{"name": "s", "add": {"a": n}}]}) for n in (1, 2))
     assert reuse.fingerprint(first, "v") != reuse.fingerprint(second, "v")
+
+
+def test_a_scenario_on_an_excluded_or_dropped_column_is_refused_saying_why() -> None:
+    """A column the request's exclude_columns removes, or one dropped as constant, is no feature of the
+    model: changing it is refused (it would report a change of 0), naming the reason."""
+    meta, frame = table("regression")
+    with pytest.raises(scenarios.InvalidScenario) as raised:
+        scenarios.check(frame, meta, "y", [Scenario(name="s", add={"d": 1.0})], exclude=["d"])
+    assert raised.value.code == "invalid_scenario" and "exclude_columns" in raised.value.message
+    flat = frame.assign(k=1.0)
+    flat_meta, flat = datasets.describe(datasets.to_csv_bytes(flat), datasets.DatasetOptions(id_columns=("area",)),
+                                        name="t", max_rows=10_000)
+    with pytest.raises(scenarios.InvalidScenario) as raised:
+        scenarios.check(flat, flat_meta, "y", [Scenario(name="s", set={"k": 2.0})])
+    assert "'k'" in raised.value.message and "constant" in raised.value.message
