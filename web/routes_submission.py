@@ -72,7 +72,7 @@ def analyze():
     svc = services()
     analysis, dataset_version = validated_request(svc, json_body())
     settings = svc.settings
-    digest = reuse.fingerprint(analysis, dataset_version)
+    digest = reuse.fingerprint(analysis, dataset_version, interaction_max_rows=settings.interaction_max_rows)
     if settings.result_reuse and analysis.reuse:
         found = reuse.finished_job_for(svc.redis, digest)
         metrics.count_cache("results", hit=found is not None)
