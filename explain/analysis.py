@@ -244,6 +244,8 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
         interactions.add_to(result, trained, x, explanation.values, explanation.raw,
                             explanation.extra.get("explained_class"), column_labels.of(meta), thread_count)
         timings["interactions_s"] = time.perf_counter() - started
+    # the caution about the model ends every summary, the questions' own included (they replace the body)
+    result["summary"] += data_checks.summary_note(trained.meta, target)
     result["timings"] = timings
     return result
 
@@ -268,8 +270,7 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
         "dataset": meta["name"],
         "explained_rows": len(x),
         "selected_rows": selection.selected_rows,
-        "summary": _summary(request, meta, target, ranking, direction, len(x), results)
-        + data_checks.summary_note(trained.meta, target),
+        "summary": _summary(request, meta, target, ranking, direction, len(x), results),  # analyze adds the note
         "feature_importance": [{"feature": name, "importance": value} | (
             {"label": labels[name]} if name in labels else {}) for name, value in ranking],
         "shap_values": ShapColumns(features, explanation.values, order, x),

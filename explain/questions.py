@@ -1,6 +1,7 @@
 """The deeper questions on top of an analysis's result: analysis_type "comparison" (explain.comparison) and
 "what_if" (explain.scenarios). explain.analysis calls `answer` once the ordinary result of the explained
-rows is built; this adds the question's part and replaces the summary with the question's."""
+rows is built; this adds the question's part and replaces the summary's body with the question's (the
+caution about the model, explain.data_checks.summary_note, is added after it by explain.analysis)."""
 
 from __future__ import annotations
 
