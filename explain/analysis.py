@@ -14,6 +14,7 @@ from catboost import Pool
 from common import labels as column_labels
 from common.cohorts import select_cohorts
 from common.features import choose_features
+from common.labels import shown_name
 from common.questions import QUESTIONS
 from common.request import AnalyzeRequest
 from common.selection import Selection, select_rows
@@ -115,10 +116,10 @@ def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tup
     total = sum(v for _, v in ranking) or 1.0
     top = ranking[:SUMMARY_DRIVERS]
     labels = column_labels.of(meta)  # the summary names a labelled column by its label (README "Labels")
-    drivers = ", ".join(f"{labels.get(name, name)} ({100 * value / total:.0f}%)" for name, value in top)
+    drivers = ", ".join(f"{shown_name(labels, name)} ({100 * value / total:.0f}%)" for name, value in top)
     scope = " and ".join(request.demographic_filters) or "all rows"
-    target = labels.get(target, target)
-    effects = [f"higher {labels.get(name, name)} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
+    target = shown_name(labels, target)
+    effects = [f"higher {shown_name(labels, name)} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
                for name, _ in top if direction.get(name)]
     effect_text = _sentence("; ".join(effects)) if effects else ""
     if request.analysis_type == "ranking":
@@ -245,7 +246,7 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
                             explanation.extra.get("explained_class"), column_labels.of(meta), thread_count)
         timings["interactions_s"] = time.perf_counter() - started
     # the caution about the model ends every summary, the questions' own included (they replace the body)
-    result["summary"] += data_checks.summary_note(trained.meta, target)
+    result["summary"] += data_checks.summary_note(trained.meta, target, column_labels.of(meta))
     result["timings"] = timings
     return result
 

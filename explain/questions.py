@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common import labels as column_labels
 from common.cohorts import CohortSelection
+from common.labels import shown_name
 from common.questions import refuse_multiclass
 from common.request import AnalyzeRequest
 from common.selection import Selection
@@ -20,21 +22,24 @@ from explain.analysis import Explanation, ShapColumns
 from explain.training import TrainedModel
 
 
-def _target_label(trained: TrainedModel, target: str) -> str:
-    """What the raw scale measures: the target, or for a binary one the log-odds of its second class."""
+def _target_label(trained: TrainedModel, target: str, labels: dict[str, str]) -> str:
+    """What the raw scale measures: the target (by its label), or for a binary one the log-odds of its
+    second class."""
+    shown = shown_name(labels, target)
     if trained.meta["task"] == "binary":
-        return f"{target} = {trained.meta['classes'][1]}"
-    return target
+        return f"{shown} = {trained.meta['classes'][1]}"
+    return shown
 
 
-def _compare(result: dict[str, Any], request: AnalyzeRequest, selection: Selection, trained: TrainedModel,
-             explanation: Explanation, target: str) -> None:
+def _compare(result: dict[str, Any], request: AnalyzeRequest, meta: dict, selection: Selection,
+             trained: TrainedModel, explanation: Explanation, target: str) -> None:
     assert isinstance(selection, CohortSelection) and request.cohorts is not None
     binary = trained.meta["task"] == "binary"
     probability = np.asarray(explanation.predictions, dtype=float) if binary else None
     part = comparison.compare(explanation.values, explanation.raw, selection.membership, selection.names,
                               trained.meta["features"], request.cohorts, probability)
-    result["summary"] = comparison.summary(part, _target_label(trained, target))
+    labels = column_labels.of(meta)
+    result["summary"] = comparison.summary(part, _target_label(trained, target, labels), labels)
     result["comparison"] = part
 
 
@@ -55,7 +60,8 @@ def _what_if(result: dict[str, Any], request: AnalyzeRequest, frame: pd.DataFram
     order = np.arange(len(explanation.raw))  # what_if keeps the selected order, as `results` does
     items = [scenarios.entry(o, explanation.values, explanation.raw, features, binary,
                              lambda matrix: ShapColumns(features, matrix, order)) for o in outcomes]
-    result["summary"] = scenarios.summary(items, _target_label(trained, target), len(order), binary)
+    labels = column_labels.of(meta)
+    result["summary"] = scenarios.summary(items, _target_label(trained, target, labels), len(order), binary, labels)
     result["scenarios"] = items
     result["warnings"] = result["warnings"] + [w for o in outcomes for w in o.warnings]
 
@@ -68,7 +74,7 @@ def answer(result: dict[str, Any], request: AnalyzeRequest, frame: pd.DataFrame,
     if trained.meta["task"] == "multiclass":
         refuse_multiclass(request.analysis_type, target)
     if request.analysis_type == "comparison":
-        _compare(result, request, selection, trained, explanation, target)
+        _compare(result, request, meta, selection, trained, explanation, target)
     else:
         _what_if(result, request, frame, meta, selection, trained, explanation, target, passes)
     return time.perf_counter() - started

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from common import scenarios as changes
+from common.labels import shown_name
 from common.request_parts import Scenario
 from explain.training import TrainedModel, feature_frame
 
@@ -75,13 +76,14 @@ def entry(outcome: Outcome, base_values: np.ndarray, base_raw: np.ndarray, featu
     return item
 
 
-def summary(items: list[dict[str, Any]], target: str, rows: int, binary: bool) -> str:
-    """Each scenario's mean change in words, and the features it acts through most."""
+def summary(items: list[dict[str, Any]], target: str, rows: int, binary: bool, labels: dict[str, str]) -> str:
+    """Each scenario's mean change in words, and the features it acts through most (named by their
+    `labels`, common.labels)."""
     scale = "log-odds of" if binary else "predicted"
     sentences = []
     for item in items:
         shifts = sorted(item["mean_shap_change"].items(), key=lambda kv: -abs(kv[1]))[:SUMMARY_FEATURES]
-        through = ", ".join(f"{name} {value:+.4g}" for name, value in shifts)
+        through = ", ".join(f"{shown_name(labels, name)} {value:+.4g}" for name, value in shifts)
         probability = (f" (mean probability {item['mean_probability_change']:+.3f})" if binary else "")
         sentences.append(f"Scenario '{item['name']}' changes {item['rows_changed']} of {rows} rows and moves the mean "
                          f"{scale} {target} by {item['mean_change']:+.4g}{probability}, mostly through {through}.")
