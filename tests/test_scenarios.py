@@ -168,3 +168,23 @@ def test_a_scenario_on_an_excluded_or_dropped_column_is_refused_saying_why() -> 
     with pytest.raises(scenarios.InvalidScenario) as raised:
         scenarios.check(flat, flat_meta, "y", [Scenario(name="s", set={"k": 2.0})])
     assert "'k'" in raised.value.message and "constant" in raised.value.message
+
+
+def test_a_what_if_larger_than_its_cell_limit_is_refused_naming_the_numbers() -> None:
+    """scenarios x explained rows x features above WHAT_IF_MAX_CELLS is a 400 too_many_rows that names the
+    numbers and what to change; at the limit it passes."""
+    from common import questions
+    from common.errors import TooManyRows
+    from common.selection import select_rows
+
+    meta, frame = table("regression")
+    request = AnalyzeRequest.model_validate({"dataset": "t", "target_variable": "y", "analysis_type": "what_if",
+                                             "scenarios": [{"name": "s", "add": {"a": 1.0}},
+                                                           {"name": "t", "set": {"c": "x"}}]})
+    chosen = select_rows(frame, meta, request, 10_000)
+    cells = 2 * 240 * 3  # scenarios x rows x features (a, c, d)
+    questions.check(frame, meta, request, chosen, 10_000, what_if_max_cells=cells)
+    with pytest.raises(TooManyRows) as raised:
+        questions.check(frame, meta, request, chosen, 10_000, what_if_max_cells=cells - 1)
+    for words in ("2 scenarios x 240 rows x 3 features", f"{cells - 1}", "WHAT_IF_MAX_CELLS", "sample_size"):
+        assert words in raised.value.message

@@ -63,7 +63,7 @@ def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, dict[str,
     resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
     features.choose_features(meta, resolved.target_variable or "", resolved.exclude_columns)  # a 400 when none is left
     chosen = selection.select_rows(frame, meta, resolved, max_rows)
-    questions.check(frame, meta, resolved, chosen, max_rows)
+    questions.check(frame, meta, resolved, chosen, max_rows, what_if_max_cells=svc.settings.what_if_max_cells)
     return resolved, meta, chosen
 
 
