@@ -120,14 +120,15 @@ def _uploaded_labels(columns: list[str]) -> dict[str, str]:
 def put_labels(name: str):
     """Replace an existing dataset's labels without re-uploading it: its version, models and results stay."""
     from common import datasets, default_dataset
-    from web.routes_submission import json_body
+    from web.routes_submission import json_bytes
 
     svc = services()
     datasets.check_name(name)
-    if (request.content_length or 0) > labels.MAX_LABELS_BYTES:
-        raise labels.InvalidLabels(f"The labels body is {request.content_length} bytes; at most "
-                                   f"{labels.MAX_LABELS_BYTES} are allowed.")
-    given = labels.as_object(json_body())
+    # the body as read, so a chunked body (no Content-Length) meets the same size check (labels.parse)
+    given = labels.parse(json_bytes())
+    if given is None:
+        raise labels.InvalidLabels("The labels body is empty; send a JSON object of column name to label ({} "
+                                   "removes them all).")
     default_dataset.frame(svc.redis, svc.frames, name, svc.settings)  # 400 unknown_dataset; loads the built-in
     with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
         meta = dataset_store.load_meta(svc.redis, name)

@@ -23,13 +23,18 @@ blueprint = Blueprint("submission", __name__)
 log = logging.getLogger(__name__)
 
 
-def json_body() -> Any:
-    """The JSON body; sent as application/json, which a page on another site cannot post without a CORS
+def json_bytes() -> bytes:
+    """The body, sent as application/json, which a page on another site cannot post without a CORS
     preflight (text/plain and form bodies are refused, so a browser cannot be made to submit analyses)."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType(f"Content-Type {shown(request.mimetype or 'none')} is not accepted; send the "
-                                   "analysis as JSON with Content-Type: application/json.")
-    raw = request.get_data(cache=False)
+                                   "body as JSON with Content-Type: application/json.")
+    return request.get_data(cache=False)
+
+
+def json_body() -> Any:
+    """The JSON body (json_bytes), parsed."""
+    raw = json_bytes()
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
