@@ -290,7 +290,8 @@ def _checks(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
     dropped = choose_features(meta, target, request.exclude_columns).warnings()
     seen = trained.meta.get("training_range")
     flags = data_checks.out_of_range(x, seen) if request.data is not None and seen else {}
-    return dropped + data_checks.notes(trained.meta, target, flags, len(x)), flags
+    given = len(request.data) if request.data is not None else len(x)  # the rows sent, before any row cap
+    return dropped + data_checks.notes(trained.meta, target, flags, given), flags
 
 
 def _model_info(trained: TrainedModel) -> dict[str, Any]:
