@@ -56,14 +56,15 @@ class ShapColumns:
     """`shap_values` of the result: one contiguous column per feature, made when it is encoded, so the
     (rows x features) matrix is never copied whole. Rows follow `order`, the order of `results`. `frame`:
     the explained rows' feature values (the model's input), which the worker stores apart
-    (explain.feature_values)."""
+    (explain.feature_values) with `classes`, the model's (None for a regression)."""
 
     def __init__(self, features: list[str], values: np.ndarray, order: np.ndarray,
-                 frame: pd.DataFrame | None = None) -> None:
+                 frame: pd.DataFrame | None = None, classes: list[Any] | None = None) -> None:
         self.features = features
         self.values = values
         self.order = order
         self.frame = frame
+        self.classes = classes
 
     def items(self) -> Iterator[tuple[str, np.ndarray]]:
         for i, name in enumerate(self.features):
@@ -274,7 +275,7 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
         "summary": _summary(request, meta, target, ranking, direction, len(x), results),  # analyze adds the note
         "feature_importance": [{"feature": name, "importance": value} | (
             {"label": labels[name]} if name in labels else {}) for name, value in ranking],
-        "shap_values": ShapColumns(features, explanation.values, order, x),
+        "shap_values": ShapColumns(features, explanation.values, order, x, trained.meta.get("classes")),
         "base_value": explanation.base_value,
         "results": results,
         "model": _model_info(trained),

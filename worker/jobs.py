@@ -124,9 +124,7 @@ def store_feature_values(ctx: context.WorkerContext, job_id: str, result: dict[s
     if columns.frame is None:
         return 0.0
     values = feature_values.encode(job_id, columns.features, columns.frame, columns.order)
-    model_meta: Any = ctx.redis.get(keys.model_meta(result["model"]["id"]))
-    classes = orjson.loads(model_meta).get("classes") if model_meta else None
-    rows = feature_values.encode_rows(result["results"], result["target_variable"], classes)
+    rows = feature_values.encode_rows(result["results"], result["target_variable"], columns.classes)
     with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.set(keys.job_feature_values(job_id), values, ex=ctx.settings.result_ttl)
         pipe.set(keys.job_plot_rows(job_id), rows, ex=ctx.settings.result_ttl)
