@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, request
+from pydantic import BaseModel, ConfigDict
 from rq import Retry
 from rq.job import Job
 
@@ -20,6 +21,14 @@ IN_USE_SHOWN = 20  # job ids a 409 lists
 class DatasetInUse(ServiceError):
     status = 409
     code = "dataset_in_use"
+
+
+class _QueuedDataset(BaseModel):
+    """The one field of a queued analysis's request that DELETE needs, read as AnalyzeRequest reads it: the
+    whole request (up to 100,000 `data` rows) is not validated under the dataset lock."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, strict=True)
+    dataset: str = AnalyzeRequest.model_fields["dataset"].default
 
 
 def _listed(meta: dict) -> dict:
@@ -166,10 +175,10 @@ def _jobs_using(name: str) -> list[str]:
 
 
 def _dataset_of(job: Job) -> str | None:
-    """The dataset an analysis (its typed request, validated back as the job itself does) or a training
-    job (kwargs `dataset`) reads."""
+    """The dataset an analysis (its request's `dataset`, typed as the job reads it) or a training job
+    (kwargs `dataset`) reads."""
     if job.func_name == jobstates.ANALYSIS_FUNC:
-        return AnalyzeRequest.model_validate(job.kwargs["request"]).dataset
+        return _QueuedDataset.model_validate(job.kwargs["request"]).dataset
     return job.kwargs.get("dataset")
 
 
