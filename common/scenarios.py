@@ -108,25 +108,3 @@ def check(rows: pd.DataFrame, meta: dict, target: str, scenarios: list[Scenario]
             raise NoChange(f"scenario {shown(scenario.name)} ({shown(scenario.describe(), quoted=False)}) changes no "
                            f"value of the {len(rows)} selected rows; change it or remove it.",
                            details={"scenario": shown(scenario.name, quoted=False)})
-
-
-def range_warnings(frame: pd.DataFrame, meta: dict, scenario: Scenario, changed: pd.DataFrame) -> list[str]:
-    """Values the scenario gives that the dataset (the model's training rows come from it) never holds:
-    numbers outside the column's range, and categories it has not seen. They are predicted all the same."""
-    summaries = {c["name"]: c for c in meta["columns"]}
-    notes = []
-    for column in scenario.columns():
-        summary = summaries[column]
-        if summary["type"] == "numeric" and "min" in summary:
-            values = _numbers(changed[column])
-            outside = int(((values < summary["min"]) | (values > summary["max"])).sum())
-            if outside:
-                notes.append(f"scenario {shown(scenario.name)}: {outside} rows get {shown(column)} outside the "
-                             f"training range [{summary['min']:g}, {summary['max']:g}]; trees predict there as at "
-                             "the nearest edge")
-        elif summary["type"] != "numeric" and isinstance(scenario.set.get(column), str):
-            value = scenario.set[column]
-            if not (frame[column].astype(object) == value).any():
-                notes.append(f"scenario {shown(scenario.name)} sets {shown(column)} to {shown(value)}, a value the "
-                             "training data never holds; the model treats it as an unseen category")
-    return notes

@@ -43,7 +43,7 @@ def _compare(result: dict[str, Any], request: AnalyzeRequest, meta: dict, select
     result["comparison"] = part
 
 
-def _what_if(result: dict[str, Any], request: AnalyzeRequest, frame: pd.DataFrame, meta: dict,
+def _what_if(result: dict[str, Any], request: AnalyzeRequest, meta: dict,
              selection: Selection, trained: TrainedModel, explanation: Explanation, target: str,
              passes: dict[str, Any]) -> None:
     assert request.scenarios is not None
@@ -55,8 +55,7 @@ def _what_if(result: dict[str, Any], request: AnalyzeRequest, frame: pd.DataFram
                                           passes["thread_count"], passes["batch_size"])
         return shap[:, :-1], raw
 
-    outcomes = scenarios.run(selection.frame, frame, meta, trained, request.scenarios, explain,
-                             passes["float_dtype"])
+    outcomes = scenarios.run(selection.frame, meta, trained, request.scenarios, explain, passes["float_dtype"])
     order = np.arange(len(explanation.raw))  # what_if keeps the selected order, as `results` does
     items = [scenarios.entry(o, explanation.values, explanation.raw, features, binary,
                              lambda matrix: ShapColumns(features, matrix, order)) for o in outcomes]
@@ -76,5 +75,5 @@ def answer(result: dict[str, Any], request: AnalyzeRequest, frame: pd.DataFrame,
     if request.analysis_type == "comparison":
         _compare(result, request, meta, selection, trained, explanation, target)
     else:
-        _what_if(result, request, frame, meta, selection, trained, explanation, target, passes)
+        _what_if(result, request, meta, selection, trained, explanation, target, passes)
     return time.perf_counter() - started

@@ -68,9 +68,22 @@ def test_values_outside_the_training_range_are_predicted_and_warned() -> None:
     """A number beyond the column's range and an unseen category are predicted, each with a warning."""
     result, frame, _ = run("regression", [{"name": "far", "set": {"a": 1000.0}},
                                           {"name": "new kind", "set": {"c": "w"}}])
-    assert any("'far': 240 rows get 'a' outside the training range" in w for w in result["warnings"])
-    assert any("'new kind' sets 'c' to 'w'" in w for w in result["warnings"])
+    assert any("'far': 240 rows get 'a' outside the model's training range" in w for w in result["warnings"])
+    assert any("'new kind': 240 rows get 'c' values the model never saw" in w for w in result["warnings"])
     assert len(result["scenarios"][0]["predictions"]) == len(frame)
+
+
+def test_the_training_range_is_the_models_not_the_datasets() -> None:
+    """The range a scenario is checked against is the one the model stores (its training rows), as for
+    `data` rows: a value inside the dataset's range but above every training row's is warned; only the
+    scenario's own columns are named."""
+    result, frame, trained = run("regression", [{"name": "edge", "set": {"a": 2.3}},
+                                                {"name": "half d", "multiply": {"d": 0.5}}])
+    low, high = trained.meta["training_range"]["numeric"]["a"]
+    assert high < 2.3 < frame["a"].max()  # the table's largest `a` is a held-out row, beyond the training range
+    assert [w for w in result["warnings"] if "scenario" in w] == [
+        f"scenario 'edge': 240 rows get 'a' outside the model's training range [{low:g}, {high:g}]; trees predict "
+        "there as at the nearest edge"]
 
 
 def test_only_the_rows_a_scenario_changes_are_counted() -> None:
