@@ -17,17 +17,15 @@ from redis.lock import Lock
 from common import dataset_store, keys
 from common.redis_conn import REDIS_UNREACHABLE
 from explain.engine import CHECK_ROWS, Prepared, prepare_tables
-from explain.training import TrainedModel, feature_frame, from_bytes, model_id_for, to_bytes, train
+from explain.training import TrainedModel, from_bytes, model_id_for, to_bytes, train
 from explain.treeshap import LeafTables
+from worker import table_store
 
 log = logging.getLogger(__name__)
 
 LOCK_WAIT = 900  # longest a job waits for another process's training of the same model
 LOCK_TTL = 30.0  # the training lock expires this soon after its holder dies (MODEL_LOCK_TTL's default)
 RENEWAL_FAILED: tuple[type[Exception], ...] = (LockError, *REDIS_UNREACHABLE)  # the lock is lost, or Redis is
-
-
-NATIVE_MARK = b"native:"  # stored instead of tables for a model the leaf tables cannot explain
 
 
 def _from_redis(client: redis.Redis, model_id: str, frame: pd.DataFrame) -> TrainedModel | None:
@@ -37,30 +35,27 @@ def _from_redis(client: redis.Redis, model_id: str, frame: pd.DataFrame) -> Trai
         return None
     meta = orjson.loads(raw_meta)
     trained = TrainedModel(model_id, from_bytes(blob, meta), meta)
-    if isinstance(raw_tables, bytes) and raw_tables.startswith(NATIVE_MARK):
+    if table_store.native_note(raw_tables) is not None:
         return trained
     tables = LeafTables.from_bytes(raw_tables) if isinstance(raw_tables, bytes) else None
     if tables is None:  # stored before the tables existed (or in an older format): build them once now
-        prepared = _prepare(trained.model, frame, meta)
-        client.set(keys.model_shap_tables(model_id), _tables_blob(prepared))
-        tables = prepared.tables
+        tables, _, blob = _prepare(trained.model, frame, meta)
+        client.set(keys.model_shap_tables(model_id), blob)
     trained.tables = tables
     return trained
 
 
-def _prepare(model: CatBoost, frame: pd.DataFrame, meta: dict) -> Prepared:
-    """The model's leaf tables, checked on the first rows of its training frame; logged either way."""
-    rows = frame[frame[meta["target"]].notna()]
-    prepared = prepare_tables(model, feature_frame(rows.iloc[:CHECK_ROWS], meta["features"], meta["cat_features"]),
-                              meta["cat_features"])
-    log.info("model %s: %s", meta["id"], prepared.note)
-    return prepared
+def _prepare(model: CatBoost, frame: pd.DataFrame, meta: dict) -> tuple[LeafTables | None, str, bytes]:
+    """The model's leaf tables, checked on the first rows of its training frame, its note and the bytes to
+    store; logged either way."""
 
+    def check(sample: pd.DataFrame) -> tuple[LeafTables | None, str]:
+        prepared: Prepared = prepare_tables(model, sample, meta["cat_features"])
+        return prepared.tables, prepared.note
 
-def _tables_blob(prepared: Prepared) -> bytes:
-    if prepared.tables is None:
-        return NATIVE_MARK + prepared.note.encode()
-    return prepared.tables.to_bytes()
+    found = table_store.prepare(frame, meta, CHECK_ROWS, LeafTables.to_bytes, check)
+    log.info("model %s: %s", meta["id"], found[1])
+    return found
 
 
 @contextmanager
@@ -105,15 +100,15 @@ def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str,
             return found
         model, meta = train(frame, target, features, thread_count)
         meta.update(id=model_id, dataset_version=dataset_version, target=target)
-        prepared = _prepare(model, frame, meta)
-        meta["shap_engine_note"] = prepared.note
+        tables, note, blob = _prepare(model, frame, meta)
+        meta["shap_engine_note"] = note
         with client.pipeline(transaction=True) as pipe:
             pipe.set(keys.model_blob(model_id), to_bytes(model))
             pipe.set(keys.model_meta(model_id), orjson.dumps(meta))
-            pipe.set(keys.model_shap_tables(model_id), _tables_blob(prepared))
+            pipe.set(keys.model_shap_tables(model_id), blob)
             pipe.incr(keys.MODEL_TRAININGS)
             dataset_store.remember_model(pipe, dataset_version, model_id)
             pipe.execute()
         log.info("trained model %s for %r (%s, %d rows) in %.2fs", model_id, target, meta["task"],
                  meta["trained_rows"], meta["training_seconds"])
-        return TrainedModel(model_id, model, meta, trained_now=True, tables=prepared.tables)
+        return TrainedModel(model_id, model, meta, trained_now=True, tables=tables)
