@@ -5,7 +5,6 @@ caution about the model, explain.data_checks.summary_note, is added after it by 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,7 @@ from common.questions import refuse_multiclass
 from common.request import AnalyzeRequest
 from common.selection import Selection
 from explain import comparison, engine, scenarios
-from explain.analysis import Explanation, ShapColumns
+from explain.explained import Explanation, ShapColumns
 from explain.training import TrainedModel
 
 
@@ -65,15 +64,13 @@ def _what_if(result: dict[str, Any], request: AnalyzeRequest, meta: dict,
     result["warnings"] = result["warnings"] + [w for o in outcomes for w in o.warnings]
 
 
-def answer(result: dict[str, Any], request: AnalyzeRequest, frame: pd.DataFrame, meta: dict, target: str,
-           trained: TrainedModel, selection: Selection, explanation: Explanation, **passes: Any) -> float:
+def answer(result: dict[str, Any], request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
+           selection: Selection, explanation: Explanation, **passes: Any) -> None:
     """Add the question's part to `result`; `passes` are the SHAP pass's thread_count, batch_size and
-    float_dtype. Returns its seconds. Multiclass targets are refused (the web refuses them first)."""
-    started = time.perf_counter()
+    float_dtype. Multiclass targets are refused (the web refuses them first)."""
     if trained.meta["task"] == "multiclass":
         refuse_multiclass(request.analysis_type, target)
     if request.analysis_type == "comparison":
         _compare(result, request, meta, selection, trained, explanation, target)
     else:
         _what_if(result, request, meta, selection, trained, explanation, target, passes)
-    return time.perf_counter() - started

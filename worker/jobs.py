@@ -14,8 +14,9 @@ from common import dataset_store, datasets, default_dataset, features, keys, reu
 from common.jobstates import STAGES
 from common.request import AnalyzeRequest
 from explain import feature_values
-from explain.analysis import ROW_CHUNK, ShapColumns, analyze
+from explain.analysis import ROW_CHUNK, analyze
 from explain.encoding import encode, encode_to
+from explain.explained import ShapColumns
 from worker import context, interaction_store
 from worker.model_store import get_or_train
 from worker.result_writer import ResultWriter
