@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from common import cohorts, datasets, scenarios
-from common.errors import InvalidRequest, shown
+from common.errors import InvalidRequest, TooManyRows, shown
+from common.features import choose_features
 from common.request import AnalyzeRequest
 from common.selection import Selection
 
@@ -32,8 +33,25 @@ def refuse_multiclass(analysis_type: str, target: str) -> None:
         "binary or numeric target.")
 
 
-def check(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, selection: Selection, max_rows: int) -> None:
-    """Refuse (400) what the question cannot answer: a multiclass target, an empty cohort, a bad scenario."""
+def check_what_if_size(request: AnalyzeRequest, rows: int, features: int, max_cells: int) -> None:
+    """Refuse (400) a what-if whose scenarios would hold more than `max_cells` (WHAT_IF_MAX_CELLS) values:
+    each scenario returns (rows x features) SHAP values and their changes, encoded in one piece."""
+    count = len(request.scenarios or [])
+    if count * rows * features <= max_cells:
+        return
+    fitting = max_cells // (count * features)
+    raise TooManyRows(
+        f"what_if would return {count * rows * features} per-row values ({count} scenarios x {rows} rows x "
+        f"{features} features), above WHAT_IF_MAX_CELLS ({max_cells}); send fewer scenarios, a smaller "
+        f"sample_size (at most {fitting} rows with {count} scenarios), narrower demographic_filters or more "
+        "exclude_columns.", details={"scenarios": count, "rows": rows, "features": features,
+                                     "max_cells": max_cells})
+
+
+def check(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, selection: Selection, max_rows: int, *,
+          what_if_max_cells: int) -> None:
+    """Refuse (400) what the question cannot answer: a multiclass target, an empty cohort, a bad scenario,
+    a what-if larger than WHAT_IF_MAX_CELLS."""
     if request.analysis_type not in QUESTIONS:
         return
     target = datasets.resolve_target(meta, request.target_variable)
@@ -42,4 +60,6 @@ def check(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, selection: S
     if request.cohorts is not None:
         cohorts.select_cohorts(frame, meta, request, max_rows)
     if request.scenarios is not None:
-        scenarios.check(selection.frame, meta, target, request.scenarios)
+        scenarios.check(selection.frame, meta, target, request.scenarios, request.exclude_columns)
+        features = len(choose_features(meta, target, request.exclude_columns).features)
+        check_what_if_size(request, len(selection.frame), features, what_if_max_cells)

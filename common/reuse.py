@@ -1,8 +1,10 @@
 """Identical analyses are answered from the first one's stored result (issue 12, no repeated work).
 
-An analysis is identified by its fingerprint: the dataset's version (resolved by the web from the
-dataset's stored meta) and the whole resolved request (target, filters, sample size, analysis type,
-`data`). The same dataset version, target and features give the same model id, so the model is part of
+An analysis is identified by its fingerprint: the result format (RESULT_FORMAT), the dataset's version
+(resolved by the web from the dataset's stored meta), the whole resolved request (target, filters, sample
+size, analysis type, `data`, the cohorts in their order) and the settings that cut it (INTERACTION_MAX_ROWS
+for interactions). The same dataset version, target and features give the same model id, so the model is
+part of
 it too. The web puts the fingerprint in the job's meta; the worker, once the result is stored, records
 `fingerprint -> job id` with the result's own TTL; the web answers a later identical request with that
 job (its id, `"status": "finished"`, `"cached": true`) when the job is still finished and its result
@@ -20,12 +22,21 @@ from common.request import AnalyzeRequest
 from common.rqtypes import JSONJob
 
 META_KEY = "fingerprint"  # the job meta field the web writes and the worker reads
+# The shape of the stored result: bump it when a result gains or changes a part (2: warnings, feature
+# values, labels, questions), so a result stored by an older build is not served as an identical one.
+RESULT_FORMAT = 2
 
 
-def fingerprint(request: AnalyzeRequest, dataset_version: str) -> str:
-    """A hash of everything that decides the result: the dataset version and the resolved request."""
+def fingerprint(request: AnalyzeRequest, dataset_version: str, *, interaction_max_rows: int | None = None) -> str:
+    """A hash of everything that decides the result: the result format, the dataset version, the resolved
+    request and, for an interactions analysis, the row cap (INTERACTION_MAX_ROWS) its rows were cut to."""
     fields = request.model_dump(exclude={"reuse", "callback_url"})  # neither decides the result
-    payload = orjson.dumps([dataset_version, fields], option=orjson.OPT_SORT_KEYS)
+    # OPT_SORT_KEYS makes key order irrelevant, but the comparison's pairs follow the cohorts' order: it is
+    # kept as a list of pairs
+    cohorts = fields.pop("cohorts")
+    ordered = list(cohorts.items()) if cohorts is not None else None
+    cap = interaction_max_rows if request.analysis_type == "interactions" else None
+    payload = orjson.dumps([RESULT_FORMAT, dataset_version, fields, ordered, cap], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(payload).hexdigest()[:32]
 
 

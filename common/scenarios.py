@@ -2,15 +2,19 @@
 
 Pure pandas, shared by the web (which refuses a bad scenario before enqueueing: unknown column, a column
 that is no feature of the model, arithmetic on a categorical column, a value of the wrong type, a scenario
-that changes no value of the selected rows) and by explain.scenarios, which predicts the changed rows."""
+that changes no value of the selected rows; a column excluded or dropped from the features,
+common.features, is no feature) and by explain.scenarios, which predicts the changed rows."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from common import datasets
 from common.errors import InvalidRequest, UnknownColumn, shown
+from common.features import NEAR_EMPTY_SHARE, FeatureChoice, choose_features
 from common.request_parts import Scenario
 
 
@@ -22,9 +26,22 @@ class NoChange(InvalidScenario):
     code = "scenario_changes_nothing"
 
 
-def _check_columns(scenario: Scenario, meta: dict, target: str) -> None:
+def _not_a_feature(column: str, choice: FeatureChoice, exclude: Sequence[str]) -> str:
+    """Why `column`, a column of the dataset, is no feature of the model of `target`."""
+    if column in exclude:
+        return "the request's exclude_columns excludes it; remove it from exclude_columns or change a feature"
+    if column in choice.constant:
+        return "it was dropped from the features as a constant column (a single value); change a feature"
+    if column in choice.near_empty:
+        return (f"it was dropped from the features as a near-empty column (missing in more than "
+                f"{NEAR_EMPTY_SHARE:.0%} of the rows); change a feature")
+    return "it is the target, an id or a column the dataset excludes; change a feature instead"
+
+
+def _check_columns(scenario: Scenario, meta: dict, target: str, exclude: Sequence[str]) -> None:
     types = datasets.column_types(meta)
-    features = set(datasets.feature_columns(meta, target))
+    choice = choose_features(meta, target, exclude)  # the model's very features (common.features)
+    features = set(choice.features)
     where = f"scenario {shown(scenario.name)}"
     for column in scenario.columns():
         if column not in types:
@@ -33,8 +50,7 @@ def _check_columns(scenario: Scenario, meta: dict, target: str) -> None:
                                          "column": shown(column, quoted=False)})
         if column not in features:
             raise InvalidScenario(f"{where} changes {shown(column)}, which is not a feature of the model of "
-                                  f"{shown(target)} (it is the target, an id or an excluded column); change a "
-                                  "feature instead.")
+                                  f"{shown(target)}: {_not_a_feature(column, choice, exclude)}.")
     for column in [*scenario.add, *scenario.multiply]:
         if types[column] != "numeric":
             raise InvalidScenario(f"{where}: {shown(column)} is a {types[column]} column, so it cannot be added to "
@@ -82,33 +98,13 @@ def changed_rows(rows: pd.DataFrame, changed: pd.DataFrame, scenario: Scenario, 
     return differs
 
 
-def check(rows: pd.DataFrame, meta: dict, target: str, scenarios: list[Scenario]) -> None:
-    """Refuse (400) a scenario that names a wrong column or value, or changes no value of `rows`."""
+def check(rows: pd.DataFrame, meta: dict, target: str, scenarios: list[Scenario],
+          exclude: Sequence[str] = ()) -> None:
+    """Refuse (400) a scenario that names a wrong column or value, or changes no value of `rows`;
+    `exclude`: the request's exclude_columns."""
     for scenario in scenarios:
-        _check_columns(scenario, meta, target)
+        _check_columns(scenario, meta, target, exclude)
         if not changed_rows(rows, apply(rows, scenario, meta), scenario, meta).any():
             raise NoChange(f"scenario {shown(scenario.name)} ({shown(scenario.describe(), quoted=False)}) changes no "
                            f"value of the {len(rows)} selected rows; change it or remove it.",
                            details={"scenario": shown(scenario.name, quoted=False)})
-
-
-def range_warnings(frame: pd.DataFrame, meta: dict, scenario: Scenario, changed: pd.DataFrame) -> list[str]:
-    """Values the scenario gives that the dataset (the model's training rows come from it) never holds:
-    numbers outside the column's range, and categories it has not seen. They are predicted all the same."""
-    summaries = {c["name"]: c for c in meta["columns"]}
-    notes = []
-    for column in scenario.columns():
-        summary = summaries[column]
-        if summary["type"] == "numeric" and "min" in summary:
-            values = _numbers(changed[column])
-            outside = int(((values < summary["min"]) | (values > summary["max"])).sum())
-            if outside:
-                notes.append(f"scenario {shown(scenario.name)}: {outside} rows get {shown(column)} outside the "
-                             f"training range [{summary['min']:g}, {summary['max']:g}]; trees predict there as at "
-                             "the nearest edge")
-        elif summary["type"] != "numeric" and isinstance(scenario.set.get(column), str):
-            value = scenario.set[column]
-            if not (frame[column].astype(object) == value).any():
-                notes.append(f"scenario {shown(scenario.name)} sets {shown(column)} to {shown(value)}, a value the "
-                             "training data never holds; the model treats it as an unseen category")
-    return notes

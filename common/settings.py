@@ -172,6 +172,11 @@ class Settings:
     interaction_max_rows: int = _setting(_positive_int, 2000, "Most rows an interactions analysis explains (its "
                                          "values cost rows x features^2); more selected rows are sampled, "
                                          "seeded, and its warnings say so.")
+    what_if_max_cells: int = _setting(_positive_int, 5_000_000, "Most values of a what-if's per-row parts: "
+                                      "scenarios x explained rows x features (each scenario returns per-row SHAP "
+                                      "values and their changes); more is a 400 that says to send fewer scenarios "
+                                      "or a smaller sample_size. The default fits 10 scenarios on 1,700 rows of 131 "
+                                      "features (about 2.2 million).")
     shap_batch_size: int = _setting(_positive_int, 5000, "Rows per SHAP batch: one Pool, then leaf indexing and "
                                     "the gather (or one native `ShapValues` call).")
     aggressive_memory_management: bool = _setting(_bool, False, "Smaller SHAP batches (at most 1000 rows) and "

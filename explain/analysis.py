@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,10 +13,12 @@ from catboost import Pool
 from common import labels as column_labels
 from common.cohorts import select_cohorts
 from common.features import choose_features
+from common.labels import shown_name
 from common.questions import QUESTIONS
 from common.request import AnalyzeRequest
 from common.selection import Selection, select_rows
-from explain import data_checks, engine, interactions
+from explain import data_checks, engine, interactions, questions
+from explain.explained import Explanation, ResultRows, ShapColumns
 from explain.rows import RowBuilder
 from explain.training import TrainedModel, feature_frame
 
@@ -51,74 +52,15 @@ def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
     return values, raw, predictions, float(shap[0, -1]), extra
 
 
-class ShapColumns:
-    """`shap_values` of the result: one contiguous column per feature, made when it is encoded, so the
-    (rows x features) matrix is never copied whole. Rows follow `order`, the order of `results`. `frame`:
-    the explained rows' feature values (the model's input), which the worker stores apart
-    (explain.feature_values)."""
-
-    def __init__(self, features: list[str], values: np.ndarray, order: np.ndarray,
-                 frame: pd.DataFrame | None = None) -> None:
-        self.features = features
-        self.values = values
-        self.order = order
-        self.frame = frame
-
-    def items(self) -> Iterator[tuple[str, np.ndarray]]:
-        for i, name in enumerate(self.features):
-            yield name, np.ascontiguousarray(self.values[self.order, i])
-
-    def to_dict(self) -> dict[str, np.ndarray]:
-        return dict(self.items())
-
-
-class ResultRows:
-    """`results` of the result: the row objects, built `chunk` rows at a time when they are encoded, so
-    all of them never exist at once (100,000 rows of dicts would take about 1 KB each). `flags`: the
-    features outside the training range of the rows (by position) that have some (explain.data_checks)."""
-
-    def __init__(self, build: RowBuilder, order: np.ndarray, chunk: int,
-                 flags: dict[int, list[str]] | None = None) -> None:
-        self._build = build
-        self._order = order
-        self._chunk = max(1, chunk)
-        self._flags = flags
-
-    def _rows(self, positions: np.ndarray) -> list[dict[str, Any]]:
-        built = self._build(positions)
-        return data_checks.flag(built, positions, self._flags) if self._flags else built
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-    def fields(self) -> list[str]:
-        """The per-row fields before top_contributors: the id columns, the target when shown, prediction..."""
-        return list(self._build.columns)
-
-    def column(self, name: str) -> list[Any]:
-        """One of `fields()` for every row, in the rows' order, without building the rows."""
-        return self._build.field(name, self._order)
-
-    def first(self) -> dict[str, Any]:
-        return self._rows(self._order[:1])[0]
-
-    def chunks(self) -> Iterator[list[dict[str, Any]]]:
-        for start in range(0, len(self._order), self._chunk):
-            yield self._rows(self._order[start:start + self._chunk])
-
-    def to_list(self) -> list[dict[str, Any]]:
-        return [row for chunk in self.chunks() for row in chunk]
-
-
 def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tuple[str, float]], direction: dict,
              rows: int, results: ResultRows) -> str:
     total = sum(v for _, v in ranking) or 1.0
     top = ranking[:SUMMARY_DRIVERS]
     labels = column_labels.of(meta)  # the summary names a labelled column by its label (README "Labels")
-    drivers = ", ".join(f"{labels.get(name, name)} ({100 * value / total:.0f}%)" for name, value in top)
+    drivers = ", ".join(f"{shown_name(labels, name)} ({100 * value / total:.0f}%)" for name, value in top)
     scope = " and ".join(request.demographic_filters) or "all rows"
-    target = labels.get(target, target)
-    effects = [f"higher {labels.get(name, name)} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
+    target = shown_name(labels, target)
+    effects = [f"higher {shown_name(labels, name)} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
                for name, _ in top if direction.get(name)]
     effect_text = _sentence("; ".join(effects)) if effects else ""
     if request.analysis_type == "ranking":
@@ -135,17 +77,6 @@ def _sentence(text: str) -> str:
     """`text` as a sentence: its first letter upper case and a full stop; the names in it keep their case
     (str.capitalize would turn "Credit_Score_Avg" into "credit_score_avg")."""
     return text[:1].upper() + text[1:] + "."
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """What the SHAP pass found for the explained rows (positions of the explained frame)."""
-
-    values: np.ndarray  # (rows, features): the explained SHAP vector of each row
-    raw: np.ndarray  # (rows,): the raw score of the explained output
-    predictions: list[Any]
-    base_value: Any
-    extra: dict[str, Any]  # per-task columns: predicted_class, or explained_class and probability
 
 
 def _ranking(features: list[str], values: np.ndarray) -> list[tuple[str, float]]:
@@ -234,16 +165,10 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
     started = time.perf_counter()
     result = _result(request, meta, target, trained, selection, x, explanation, row_chunk)
     timings["result_s"] = time.perf_counter() - started
-    if request.analysis_type in QUESTIONS:  # comparison, what_if; explain.questions imports this module
-        from explain import questions
-        timings["question_s"] = questions.answer(result, request, frame, meta, target, trained, selection, explanation,
-                                                 thread_count=thread_count, batch_size=batch_size,
-                                                 float_dtype=float_dtype)
-    if request.analysis_type == "interactions":
-        started = time.perf_counter()
-        interactions.add_to(result, trained, x, explanation.values, explanation.raw,
-                            explanation.extra.get("explained_class"), column_labels.of(meta), thread_count)
-        timings["interactions_s"] = time.perf_counter() - started
+    timings |= _add_part(result, request, meta, target, trained, selection, x, explanation,
+                         {"thread_count": thread_count, "batch_size": batch_size, "float_dtype": float_dtype})
+    # the caution about the model ends every summary, the parts' own included (a question replaces the body)
+    result["summary"] += data_checks.summary_note(trained.meta, target, column_labels.of(meta))
     result["timings"] = timings
     return result
 
@@ -259,6 +184,22 @@ def _shap(trained: TrainedModel, x: pd.DataFrame, version: str | None, thread_co
         return found[0], found[1], engine.LEAF_TABLE
     return engine.shap_matrix(trained.model, trained.tables, x, trained.meta["cat_features"], thread_count,
                               batch_size)
+
+
+def _add_part(result: dict[str, Any], request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
+              selection: Selection, x: pd.DataFrame, explanation: Explanation, passes: dict[str, Any]) -> dict:
+    """Add the part of the result an analysis type has beyond the ordinary one: the question's (comparison,
+    what_if: explain.questions) or the interaction values (explain.interactions); `passes` are the SHAP
+    pass's thread_count, batch_size and float_dtype. Returns its seconds, by timing name."""
+    started = time.perf_counter()
+    if request.analysis_type in QUESTIONS:
+        questions.answer(result, request, meta, target, trained, selection, explanation, **passes)
+        return {"question_s": time.perf_counter() - started}
+    if request.analysis_type == "interactions":
+        interactions.add_to(result, trained, x, explanation.values, explanation.raw,
+                            explanation.extra.get("explained_class"), column_labels.of(meta), passes["thread_count"])
+        return {"interactions_s": time.perf_counter() - started}
+    return {}
 
 
 def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel, selection: Selection,
@@ -281,11 +222,10 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
         "dataset": meta["name"],
         "explained_rows": len(x),
         "selected_rows": selection.selected_rows,
-        "summary": _summary(request, meta, target, ranking, direction, len(x), results)
-        + data_checks.summary_note(trained.meta, target),
+        "summary": _summary(request, meta, target, ranking, direction, len(x), results),  # analyze adds the note
         "feature_importance": [{"feature": name, "importance": value} | (
             {"label": labels[name]} if name in labels else {}) for name, value in ranking],
-        "shap_values": ShapColumns(features, explanation.values, order, x),
+        "shap_values": ShapColumns(features, explanation.values, order, x, trained.meta.get("classes")),
         "base_value": explanation.base_value,
         "results": results,
         "model": _model_info(trained),
@@ -301,7 +241,8 @@ def _checks(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
     dropped = choose_features(meta, target, request.exclude_columns).warnings()
     seen = trained.meta.get("training_range")
     flags = data_checks.out_of_range(x, seen) if request.data is not None and seen else {}
-    return dropped + data_checks.notes(trained.meta, target, flags, len(x)), flags
+    given = len(request.data) if request.data is not None else len(x)  # the rows sent, before any row cap
+    return dropped + data_checks.notes(trained.meta, target, flags, given), flags
 
 
 def _model_info(trained: TrainedModel) -> dict[str, Any]:

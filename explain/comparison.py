@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from common.labels import shown_name
+
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
 INTERVAL = 0.95
@@ -123,9 +125,9 @@ def _number(value: float) -> str:
     return f"{value:+.4g}"
 
 
-def summary(comparison: dict[str, Any], target: str) -> str:
+def summary(comparison: dict[str, Any], target: str, labels: dict[str, str]) -> str:
     """The largest differences in words: the pairs whose mean predictions differ most, and per pair the
-    features that account for most of it."""
+    features that account for most of it (named by their `labels`, common.labels)."""
     scale = "log-odds of" if comparison["scale"] == "log_odds" else "predicted"
     rows = {c["name"]: c["rows"] for c in comparison["cohorts"]}
     probability = {c["name"]: c["mean_probability"] for c in comparison["cohorts"] if "mean_probability" in c}
@@ -134,7 +136,8 @@ def summary(comparison: dict[str, Any], target: str) -> str:
     for item in pairs[:SUMMARY_PAIRS]:
         a, b = item["cohorts"]
         drivers = ", ".join(
-            f"{f['feature']} {_number(f['difference'])} (95% interval {f['interval'][0]:.3g} to {f['interval'][1]:.3g}"
+            f"{shown_name(labels, f['feature'])} {_number(f['difference'])} "
+            f"(95% interval {f['interval'][0]:.3g} to {f['interval'][1]:.3g}"
             + (f", {100 * f['share']:.0f}% of the gap)" if f["share"] is not None else ")")
             for f in item["features"][:SUMMARY_FEATURES])
         sentences.append(f"'{a}' ({rows[a]} rows) vs '{b}' ({rows[b]} rows): mean {scale} {target} "

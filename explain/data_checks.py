@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.labels import shown_name
+
 LEAK_SPEARMAN = 0.98
 LEAK_AUC = 0.99
 LEAK_SAMPLE_ROWS = 20_000  # rows the leak check ranks (seeded sample): |Spearman| within ~0.01 of all rows
@@ -170,12 +172,14 @@ def weakness(task: str, metrics: dict[str, Any]) -> str | None:
     return None
 
 
-def summary_note(meta: dict[str, Any], target: str) -> str:
-    """The sentences the summary ends with when the model leaks or is weak ("" when neither)."""
+def summary_note(meta: dict[str, Any], target: str, labels: dict[str, str]) -> str:
+    """The sentences the summary ends with when the model leaks or is weak ("" when neither); columns are
+    named by their `labels`, as in the rest of the summary."""
     text = ""
-    named = [item["feature"] for item in meta.get("leaks", [])]
+    named = [shown_name(labels, item["feature"]) for item in meta.get("leaks", [])]
     if named:
-        text += (f" Caution: {', '.join(named[:NAMED_ROWS])} nearly determine(s) {target} (likely target leakage); "
+        text += (f" Caution: {', '.join(named[:NAMED_ROWS])} nearly determine(s) {shown_name(labels, target)} "
+                 "(likely target leakage); "
                  "exclude it with exclude_columns unless it is known before the target.")
     weak = weakness(meta["task"], meta.get("metrics") or {})
     if weak:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from explain.analysis import ResultRows, ShapColumns
+from explain.explained import ResultRows, ShapColumns
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 

@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from explain.analysis import ResultRows
+from explain.explained import ResultRows
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 

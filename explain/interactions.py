@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from catboost import Pool
 
+from common.labels import shown_name
 from common.selection import Selection
 from explain import interaction_tables
 from explain.training import TrainedModel
@@ -178,4 +180,4 @@ def add_to(result: dict[str, Any], trained: TrainedModel, x: pd.DataFrame, shap_
     are those of `results`, in the same order (an interactions analysis is never reordered)."""
     found, engine = explain(trained, x, shap_values, result["base_value"], raw, explained_class, thread_count)
     result["interactions"] = found.as_result() | {"engine": engine}
-    result["summary"] = f"{result['summary']} {sentence(found, lambda column: labels.get(column, column))}"
+    result["summary"] = f"{result['summary']} {sentence(found, partial(shown_name, labels))}"

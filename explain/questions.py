@@ -1,43 +1,48 @@
 """The deeper questions on top of an analysis's result: analysis_type "comparison" (explain.comparison) and
 "what_if" (explain.scenarios). explain.analysis calls `answer` once the ordinary result of the explained
-rows is built; this adds the question's part and replaces the summary with the question's."""
+rows is built; this adds the question's part and replaces the summary's body with the question's (the
+caution about the model, explain.data_checks.summary_note, is added after it by explain.analysis)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from common import labels as column_labels
 from common.cohorts import CohortSelection
+from common.labels import shown_name
 from common.questions import refuse_multiclass
 from common.request import AnalyzeRequest
 from common.selection import Selection
 from explain import comparison, engine, scenarios
-from explain.analysis import Explanation, ShapColumns
+from explain.explained import Explanation, ShapColumns
 from explain.training import TrainedModel
 
 
-def _target_label(trained: TrainedModel, target: str) -> str:
-    """What the raw scale measures: the target, or for a binary one the log-odds of its second class."""
+def _target_label(trained: TrainedModel, target: str, labels: dict[str, str]) -> str:
+    """What the raw scale measures: the target (by its label), or for a binary one the log-odds of its
+    second class."""
+    shown = shown_name(labels, target)
     if trained.meta["task"] == "binary":
-        return f"{target} = {trained.meta['classes'][1]}"
-    return target
+        return f"{shown} = {trained.meta['classes'][1]}"
+    return shown
 
 
-def _compare(result: dict[str, Any], request: AnalyzeRequest, selection: Selection, trained: TrainedModel,
-             explanation: Explanation, target: str) -> None:
+def _compare(result: dict[str, Any], request: AnalyzeRequest, meta: dict, selection: Selection,
+             trained: TrainedModel, explanation: Explanation, target: str) -> None:
     assert isinstance(selection, CohortSelection) and request.cohorts is not None
     binary = trained.meta["task"] == "binary"
     probability = np.asarray(explanation.predictions, dtype=float) if binary else None
     part = comparison.compare(explanation.values, explanation.raw, selection.membership, selection.names,
                               trained.meta["features"], request.cohorts, probability)
-    result["summary"] = comparison.summary(part, _target_label(trained, target))
+    labels = column_labels.of(meta)
+    result["summary"] = comparison.summary(part, _target_label(trained, target, labels), labels)
     result["comparison"] = part
 
 
-def _what_if(result: dict[str, Any], request: AnalyzeRequest, frame: pd.DataFrame, meta: dict,
+def _what_if(result: dict[str, Any], request: AnalyzeRequest, meta: dict,
              selection: Selection, trained: TrainedModel, explanation: Explanation, target: str,
              passes: dict[str, Any]) -> None:
     assert request.scenarios is not None
@@ -49,25 +54,23 @@ def _what_if(result: dict[str, Any], request: AnalyzeRequest, frame: pd.DataFram
                                           passes["thread_count"], passes["batch_size"])
         return shap[:, :-1], raw
 
-    outcomes = scenarios.run(selection.frame, frame, meta, trained, request.scenarios, explain,
-                             passes["float_dtype"])
+    outcomes = scenarios.run(selection.frame, meta, trained, request.scenarios, explain, passes["float_dtype"])
     order = np.arange(len(explanation.raw))  # what_if keeps the selected order, as `results` does
     items = [scenarios.entry(o, explanation.values, explanation.raw, features, binary,
                              lambda matrix: ShapColumns(features, matrix, order)) for o in outcomes]
-    result["summary"] = scenarios.summary(items, _target_label(trained, target), len(order), binary)
+    labels = column_labels.of(meta)
+    result["summary"] = scenarios.summary(items, _target_label(trained, target, labels), len(order), binary, labels)
     result["scenarios"] = items
     result["warnings"] = result["warnings"] + [w for o in outcomes for w in o.warnings]
 
 
-def answer(result: dict[str, Any], request: AnalyzeRequest, frame: pd.DataFrame, meta: dict, target: str,
-           trained: TrainedModel, selection: Selection, explanation: Explanation, **passes: Any) -> float:
+def answer(result: dict[str, Any], request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
+           selection: Selection, explanation: Explanation, **passes: Any) -> None:
     """Add the question's part to `result`; `passes` are the SHAP pass's thread_count, batch_size and
-    float_dtype. Returns its seconds. Multiclass targets are refused (the web refuses them first)."""
-    started = time.perf_counter()
+    float_dtype. Multiclass targets are refused (the web refuses them first)."""
     if trained.meta["task"] == "multiclass":
         refuse_multiclass(request.analysis_type, target)
     if request.analysis_type == "comparison":
-        _compare(result, request, selection, trained, explanation, target)
+        _compare(result, request, meta, selection, trained, explanation, target)
     else:
-        _what_if(result, request, frame, meta, selection, trained, explanation, target, passes)
-    return time.perf_counter() - started
+        _what_if(result, request, meta, selection, trained, explanation, target, passes)

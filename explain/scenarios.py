@@ -8,6 +8,7 @@ its change of probability."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,10 @@ import numpy as np
 import pandas as pd
 
 from common import scenarios as changes
+from common.errors import shown
+from common.labels import shown_name
 from common.request_parts import Scenario
+from explain import data_checks
 from explain.training import TrainedModel, feature_frame
 
 SUMMARY_FEATURES = 3  # features the summary names per scenario
@@ -36,8 +40,8 @@ class Outcome:
     warnings: list[str]
 
 
-def run(rows: pd.DataFrame, frame: pd.DataFrame, meta: dict, trained: TrainedModel, scenarios: list[Scenario],
-        explain: Explain, float_dtype: str = "float64") -> list[Outcome]:
+def run(rows: pd.DataFrame, meta: dict, trained: TrainedModel, scenarios: list[Scenario], explain: Explain,
+        float_dtype: str = "float64") -> list[Outcome]:
     """Apply each scenario to `rows` (the explained rows, as selected) and explain the changed rows."""
     outcomes = []
     for scenario in scenarios:
@@ -45,8 +49,31 @@ def run(rows: pd.DataFrame, frame: pd.DataFrame, meta: dict, trained: TrainedMod
         x = feature_frame(changed, trained.meta["features"], trained.meta["cat_features"], dtype=float_dtype)
         values, raw = explain(x)
         outcomes.append(Outcome(scenario, values, raw, changes.changed_rows(rows, changed, scenario, meta),
-                                changes.range_warnings(frame, meta, scenario, changed)))
+                                range_warnings(scenario, x, trained.meta.get("training_range"))))
     return outcomes
+
+
+def range_warnings(scenario: Scenario, x: pd.DataFrame, seen: dict[str, Any] | None) -> list[str]:
+    """The values the scenario gives outside the model's training range (explain.data_checks, as for `data`
+    rows): numbers beyond it, categories the model never saw. They are predicted all the same. Only the
+    scenario's columns are named: other values of held-out or `data` rows are not the scenario's doing.
+    A model stored before it kept its training range (`seen` None) is not checked."""
+    columns = [c for c in scenario.columns() if c in x.columns]
+    if not seen or not columns:
+        return []
+    counts = Counter(name for names in data_checks.out_of_range(x[columns], seen).values() for name in names)
+    notes = []
+    for column in columns:
+        if not counts[column]:
+            continue
+        where = f"scenario {shown(scenario.name)}: {counts[column]} rows get {shown(column)}"
+        if column in seen["numeric"]:
+            low, high = seen["numeric"][column]
+            notes.append(f"{where} outside the model's training range [{low:g}, {high:g}]; trees predict there as "
+                         "at the nearest edge")
+        else:
+            notes.append(f"{where} values the model never saw in training; it treats them as an unseen category")
+    return notes
 
 
 def _probability(raw: np.ndarray) -> np.ndarray:
@@ -75,13 +102,14 @@ def entry(outcome: Outcome, base_values: np.ndarray, base_raw: np.ndarray, featu
     return item
 
 
-def summary(items: list[dict[str, Any]], target: str, rows: int, binary: bool) -> str:
-    """Each scenario's mean change in words, and the features it acts through most."""
+def summary(items: list[dict[str, Any]], target: str, rows: int, binary: bool, labels: dict[str, str]) -> str:
+    """Each scenario's mean change in words, and the features it acts through most (named by their
+    `labels`, common.labels)."""
     scale = "log-odds of" if binary else "predicted"
     sentences = []
     for item in items:
         shifts = sorted(item["mean_shap_change"].items(), key=lambda kv: -abs(kv[1]))[:SUMMARY_FEATURES]
-        through = ", ".join(f"{name} {value:+.4g}" for name, value in shifts)
+        through = ", ".join(f"{shown_name(labels, name)} {value:+.4g}" for name, value in shifts)
         probability = (f" (mean probability {item['mean_probability_change']:+.3f})" if binary else "")
         sentences.append(f"Scenario '{item['name']}' changes {item['rows_changed']} of {rows} rows and moves the mean "
                          f"{scale} {target} by {item['mean_change']:+.4g}{probability}, mostly through {through}.")

@@ -72,3 +72,17 @@ def test_rq_keys_come_from_rq_itself() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("rq:"):
                 built.append(f"{path.relative_to(REPO)}:{node.lineno} {node.value!r}")
     assert not built, built
+
+
+def test_the_parts_of_an_analysis_do_not_import_the_analysis() -> None:
+    """explain.questions, explain.encoding and explain.feature_values use the result's containers
+    (explain.explained), not explain.analysis, so analysis imports them at the top, with no cycle to dodge."""
+    parts = ("questions", "encoding", "feature_values")
+    for name in parts:
+        tree = ast.parse((REPO / "explain" / f"{name}.py").read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert "explain.analysis" not in imported, name
+    analysis = ast.parse((REPO / "explain" / "analysis.py").read_text())
+    local = [node for function in ast.walk(analysis) if isinstance(function, ast.FunctionDef)
+             for node in ast.walk(function) if isinstance(node, ast.ImportFrom) and node.module == "explain"]
+    assert not local, "explain.analysis imports a part inside a function"

@@ -174,3 +174,38 @@ def test_a_multiclass_model_is_refused_in_the_job_too(body: dict) -> None:
     with pytest.raises(MulticlassNotSupported, match="more than two classes"):
         analyze(frame, meta, request, "y", TrainedModel("t", model, model_meta), thread_count=1, batch_size=64,
                 max_rows=10_000)
+
+
+def leaky(labels: dict[str, str] | None = None) -> tuple[dict, pd.DataFrame, TrainedModel]:
+    """table("regression") with `d` replaced by the target plus tiny noise (a target leak), and `labels`."""
+    _, frame = table("regression")
+    frame["d"] = frame["y"] + np.random.default_rng(3).normal(scale=1e-3, size=len(frame))
+    meta, frame = datasets.describe(datasets.to_csv_bytes(frame), datasets.DatasetOptions(id_columns=("area",)),
+                                    name="t", max_rows=10_000)
+    meta["labels"] = labels or {}
+    model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)
+    return meta, frame, TrainedModel("t", model, model_meta)
+
+
+QUESTION_BODIES = [{"analysis_type": "comparison", "cohorts": {"hi": ["a > 0"], "rest": []}},
+                   {"analysis_type": "what_if", "scenarios": [{"name": "up", "add": {"a": 1.0}}]}]
+
+
+@pytest.mark.parametrize("body", QUESTION_BODIES)
+def test_a_questions_summary_keeps_the_caution_about_the_model(body: dict) -> None:
+    """Comparison and what-if summaries end with the leakage caution, as every analysis's summary does."""
+    meta, frame, trained = leaky()
+    request = AnalyzeRequest.model_validate({"dataset": "t", **body})
+    result = analyze(frame, meta, request, "y", trained, thread_count=1, batch_size=64, max_rows=10_000)
+    assert result["summary"].startswith(("'hi'", "Scenario 'up'"))
+    assert "Caution: d nearly determine(s) y (likely target leakage)" in result["summary"]
+
+
+@pytest.mark.parametrize("body", QUESTION_BODIES)
+def test_a_questions_summary_names_columns_by_their_labels(body: dict) -> None:
+    """Comparison and what-if summaries, their caution included, say a labelled column's label."""
+    meta, frame, trained = leaky({"a": "Alpha", "d": "Delta", "y": "Why"})
+    request = AnalyzeRequest.model_validate({"dataset": "t", **body})
+    summary = analyze(frame, meta, request, "y", trained, thread_count=1, batch_size=64, max_rows=10_000)["summary"]
+    assert "predicted Why" in summary and "Alpha +" in summary and "Delta " in summary
+    assert "Caution: Delta nearly determine(s) Why (likely target leakage)" in summary

@@ -134,7 +134,7 @@ def test_notes_and_summary_name_the_leak_and_the_weak_model() -> None:
     text = " ".join(data_checks.notes(meta, "y", {0: ["n"]}, 3))
     assert "likely target leakage: copy" in text and "exclude_columns=['copy']" in text
     assert "describe a weak model" in text and "1 of the 3 data rows" in text
-    note = data_checks.summary_note(meta, "y")
+    note = data_checks.summary_note(meta, "y", {})
     assert "likely target leakage" in note and "weak model" in note
 
 

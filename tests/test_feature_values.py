@@ -85,3 +85,18 @@ def test_a_training_job_has_no_feature_values_nor_plots(stack: Stack) -> None:
     for route in ("feature_values", "plots/bar"):
         status, refused, _ = stack.get(f"/job_status/{answer['training_job_id']}/{route}")
         assert status == 404 and "not an analysis" in refused["error"], refused
+
+
+def test_the_result_carries_the_models_classes_for_the_plot_rows() -> None:
+    """The worker stores the plot rows' classes from the result it holds (the model's), with no Redis read."""
+    from common import datasets
+    from common.request import AnalyzeRequest
+    from explain.analysis import analyze
+    from explain.training import TrainedModel, train
+    from tests.test_comparison import table
+
+    meta, frame = table("binary")
+    model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)
+    result = analyze(frame, meta, AnalyzeRequest(dataset="t", target_variable="y"), "y",
+                     TrainedModel("t", model, model_meta), thread_count=1, batch_size=64, max_rows=10_000)
+    assert result["shap_values"].classes == model_meta["classes"] == ["no", "yes"]

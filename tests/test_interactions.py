@@ -160,3 +160,17 @@ def test_stored_tables_round_trip_and_native_gives_the_same_interactions() -> No
     for mine, theirs in zip(found["stored"][0].pairs, found["native"][0].pairs, strict=True):
         assert (mine["feature"], mine["with"]) == (theirs["feature"], theirs["with"])
         assert np.max(np.abs(mine["values"] - theirs["values"])) <= 1e-9
+
+
+def test_the_out_of_range_warning_counts_the_data_rows_sent_not_the_capped_ones() -> None:
+    """With `data` cut to INTERACTION_MAX_ROWS, the warning's 'N of the M data rows' says M = the rows sent."""
+    from tests.test_comparison import table
+
+    meta, frame = table("regression")
+    model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)
+    rows = [{"a": 1000.0 + i, "c": "x", "d": 0.0} for i in range(5)]
+    request = AnalyzeRequest(dataset="t", analysis_type="interactions", target_variable="y", data=rows)
+    result = analyze(frame, meta, request, "y", TrainedModel("t", model, model_meta), thread_count=1, batch_size=64,
+                     max_rows=10_000, interaction_max_rows=2)
+    assert result["explained_rows"] == 2
+    assert any("2 of the 5 data rows hold values outside" in w for w in result["warnings"]), result["warnings"]

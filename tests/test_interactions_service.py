@@ -155,3 +155,21 @@ def test_replacing_a_dataset_removes_its_models_interaction_tables(capped_stack:
     status, _, _ = capped_stack.request("PUT", "/datasets/forgetful?id_columns=zip_code", raw=csv,
                                         headers={"Content-Type": "text/csv"})
     assert status == 200 and not capped_stack.redis().exists(key)
+
+
+def test_a_chunked_labels_body_over_the_limit_is_refused_for_its_size(capped_stack: Stack) -> None:
+    """A labels body without Content-Length (chunked, passed on by a server that sets wsgi.input_terminated;
+    Waitress itself de-chunks and sets it) meets the same MAX_LABELS_BYTES check as any other."""
+    import io
+
+    from common.labels import MAX_LABELS_BYTES
+
+    put_csv(capped_stack, "chunkedlabels")
+    body = json.dumps({f"column_{i:06d}": "x" for i in range(MAX_LABELS_BYTES // 16)}).encode()
+    assert len(body) > MAX_LABELS_BYTES
+    response = capped_stack.app.test_client().put(
+        "/datasets/chunkedlabels/labels", input_stream=io.BytesIO(body), content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+    answer = response.get_json()
+    assert response.status_code == 400 and answer["code"] == "invalid_labels", answer
+    assert f"at most {MAX_LABELS_BYTES}" in answer["error"], answer

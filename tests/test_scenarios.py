@@ -68,9 +68,22 @@ def test_values_outside_the_training_range_are_predicted_and_warned() -> None:
     """A number beyond the column's range and an unseen category are predicted, each with a warning."""
     result, frame, _ = run("regression", [{"name": "far", "set": {"a": 1000.0}},
                                           {"name": "new kind", "set": {"c": "w"}}])
-    assert any("'far': 240 rows get 'a' outside the training range" in w for w in result["warnings"])
-    assert any("'new kind' sets 'c' to 'w'" in w for w in result["warnings"])
+    assert any("'far': 240 rows get 'a' outside the model's training range" in w for w in result["warnings"])
+    assert any("'new kind': 240 rows get 'c' values the model never saw" in w for w in result["warnings"])
     assert len(result["scenarios"][0]["predictions"]) == len(frame)
+
+
+def test_the_training_range_is_the_models_not_the_datasets() -> None:
+    """The range a scenario is checked against is the one the model stores (its training rows), as for
+    `data` rows: a value inside the dataset's range but above every training row's is warned; only the
+    scenario's own columns are named."""
+    result, frame, trained = run("regression", [{"name": "edge", "set": {"a": 2.3}},
+                                                {"name": "half d", "multiply": {"d": 0.5}}])
+    low, high = trained.meta["training_range"]["numeric"]["a"]
+    assert high < 2.3 < frame["a"].max()  # the table's largest `a` is a held-out row, beyond the training range
+    assert [w for w in result["warnings"] if "scenario" in w] == [
+        f"scenario 'edge': 240 rows get 'a' outside the model's training range [{low:g}, {high:g}]; trees predict "
+        "there as at the nearest edge"]
 
 
 def test_only_the_rows_a_scenario_changes_are_counted() -> None:
@@ -153,3 +166,38 @@ def test_the_fingerprint_includes_the_scenarios() -> None:
     first, second = (AnalyzeRequest.model_validate({"analysis_type": "what_if",
                                                     "scenarios": [{"name": "s", "add": {"a": n}}]}) for n in (1, 2))
     assert reuse.fingerprint(first, "v") != reuse.fingerprint(second, "v")
+
+
+def test_a_scenario_on_an_excluded_or_dropped_column_is_refused_saying_why() -> None:
+    """A column the request's exclude_columns removes, or one dropped as constant, is no feature of the
+    model: changing it is refused (it would report a change of 0), naming the reason."""
+    meta, frame = table("regression")
+    with pytest.raises(scenarios.InvalidScenario) as raised:
+        scenarios.check(frame, meta, "y", [Scenario(name="s", add={"d": 1.0})], exclude=["d"])
+    assert raised.value.code == "invalid_scenario" and "exclude_columns" in raised.value.message
+    flat = frame.assign(k=1.0)
+    flat_meta, flat = datasets.describe(datasets.to_csv_bytes(flat), datasets.DatasetOptions(id_columns=("area",)),
+                                        name="t", max_rows=10_000)
+    with pytest.raises(scenarios.InvalidScenario) as raised:
+        scenarios.check(flat, flat_meta, "y", [Scenario(name="s", set={"k": 2.0})])
+    assert "'k'" in raised.value.message and "constant" in raised.value.message
+
+
+def test_a_what_if_larger_than_its_cell_limit_is_refused_naming_the_numbers() -> None:
+    """scenarios x explained rows x features above WHAT_IF_MAX_CELLS is a 400 too_many_rows that names the
+    numbers and what to change; at the limit it passes."""
+    from common import questions
+    from common.errors import TooManyRows
+    from common.selection import select_rows
+
+    meta, frame = table("regression")
+    request = AnalyzeRequest.model_validate({"dataset": "t", "target_variable": "y", "analysis_type": "what_if",
+                                             "scenarios": [{"name": "s", "add": {"a": 1.0}},
+                                                           {"name": "t", "set": {"c": "x"}}]})
+    chosen = select_rows(frame, meta, request, 10_000)
+    cells = 2 * 240 * 3  # scenarios x rows x features (a, c, d)
+    questions.check(frame, meta, request, chosen, 10_000, what_if_max_cells=cells)
+    with pytest.raises(TooManyRows) as raised:
+        questions.check(frame, meta, request, chosen, 10_000, what_if_max_cells=cells - 1)
+    for words in ("2 scenarios x 240 rows x 3 features", f"{cells - 1}", "WHAT_IF_MAX_CELLS", "sample_size"):
+        assert words in raised.value.message

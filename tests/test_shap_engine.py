@@ -17,7 +17,7 @@ from explain import engine
 from explain.analysis import analyze
 from explain.training import TrainedModel, feature_frame, train
 from explain.treeshap import LeafTables
-from worker import model_store
+from worker import interaction_store, model_store, table_store
 
 TARGET = "Mortgage_Approvals"
 
@@ -120,7 +120,24 @@ def test_a_stored_native_mark_means_native(redis_server: RedisServer, table: tup
     client = redis_server.client()
     features = datasets.feature_columns(meta, TARGET)
     first = model_store.get_or_train(client, frame, meta["version"], TARGET, features, thread_count=1)
-    client.set(keys.model_shap_tables(first.model_id), model_store.NATIVE_MARK + b"test")
+    client.set(keys.model_shap_tables(first.model_id), table_store.NATIVE_MARK + b"test")
     loaded = model_store.get_or_train(client, frame, meta["version"], TARGET, features, thread_count=1)
     assert loaded.tables is None
-    assert client.get(keys.model_shap_tables(first.model_id)) == model_store.NATIVE_MARK + b"test"
+    assert client.get(keys.model_shap_tables(first.model_id)) == table_store.NATIVE_MARK + b"test"
+
+
+def test_both_kinds_of_tables_store_a_native_model_the_same_way(table: tuple[dict, pd.DataFrame]) -> None:
+    """SHAP and interaction tables share one NATIVE_MARK and one build-check-store helper: a model they
+    cannot follow is stored as the mark and its note, read back as that note."""
+    meta, frame = table
+    model_meta = {"target": TARGET, "features": datasets.feature_columns(meta, TARGET), "cat_features": []}
+    samples: list[int] = []
+
+    def check(sample: pd.DataFrame) -> tuple[bytes | None, str]:
+        samples.append(len(sample))
+        return None, "why"
+
+    tables, note, blob = table_store.prepare(frame, model_meta, 3, bytes, check)
+    assert tables is None and note == "why" and samples == [3]
+    assert blob == table_store.NATIVE_MARK + b"why" and table_store.native_note(blob) == "why"
+    assert not hasattr(model_store, "NATIVE_MARK") and not hasattr(interaction_store, "NATIVE_MARK")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, request
+from pydantic import BaseModel, ConfigDict
 from rq import Retry
 from rq.job import Job
 
@@ -20,6 +21,14 @@ IN_USE_SHOWN = 20  # job ids a 409 lists
 class DatasetInUse(ServiceError):
     status = 409
     code = "dataset_in_use"
+
+
+class _QueuedDataset(BaseModel):
+    """The one field of a queued analysis's request that DELETE needs, read as AnalyzeRequest reads it: the
+    whole request (up to 100,000 `data` rows) is not validated under the dataset lock."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, strict=True)
+    dataset: str = AnalyzeRequest.model_fields["dataset"].default
 
 
 def _listed(meta: dict) -> dict:
@@ -120,14 +129,15 @@ def _uploaded_labels(columns: list[str]) -> dict[str, str]:
 def put_labels(name: str):
     """Replace an existing dataset's labels without re-uploading it: its version, models and results stay."""
     from common import datasets, default_dataset
-    from web.routes_submission import json_body
+    from web.routes_submission import json_bytes
 
     svc = services()
     datasets.check_name(name)
-    if (request.content_length or 0) > labels.MAX_LABELS_BYTES:
-        raise labels.InvalidLabels(f"The labels body is {request.content_length} bytes; at most "
-                                   f"{labels.MAX_LABELS_BYTES} are allowed.")
-    given = labels.as_object(json_body())
+    # the body as read, so a chunked body (no Content-Length) meets the same size check (labels.parse)
+    given = labels.parse(json_bytes())
+    if given is None:
+        raise labels.InvalidLabels("The labels body is empty; send a JSON object of column name to label ({} "
+                                   "removes them all).")
     default_dataset.frame(svc.redis, svc.frames, name, svc.settings)  # 400 unknown_dataset; loads the built-in
     with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
         meta = dataset_store.load_meta(svc.redis, name)
@@ -165,10 +175,10 @@ def _jobs_using(name: str) -> list[str]:
 
 
 def _dataset_of(job: Job) -> str | None:
-    """The dataset an analysis (its typed request, validated back as the job itself does) or a training
-    job (kwargs `dataset`) reads."""
+    """The dataset an analysis (its request's `dataset`, typed as the job reads it) or a training job
+    (kwargs `dataset`) reads."""
     if job.func_name == jobstates.ANALYSIS_FUNC:
-        return AnalyzeRequest.model_validate(job.kwargs["request"]).dataset
+        return _QueuedDataset.model_validate(job.kwargs["request"]).dataset
     return job.kwargs.get("dataset")
 
 

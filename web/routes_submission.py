@@ -23,13 +23,18 @@ blueprint = Blueprint("submission", __name__)
 log = logging.getLogger(__name__)
 
 
-def json_body() -> Any:
-    """The JSON body; sent as application/json, which a page on another site cannot post without a CORS
+def json_bytes() -> bytes:
+    """The body, sent as application/json, which a page on another site cannot post without a CORS
     preflight (text/plain and form bodies are refused, so a browser cannot be made to submit analyses)."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType(f"Content-Type {shown(request.mimetype or 'none')} is not accepted; send the "
-                                   "analysis as JSON with Content-Type: application/json.")
-    raw = request.get_data(cache=False)
+                                   "body as JSON with Content-Type: application/json.")
+    return request.get_data(cache=False)
+
+
+def json_body() -> Any:
+    """The JSON body (json_bytes), parsed."""
+    raw = json_bytes()
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
@@ -63,7 +68,7 @@ def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, dict[str,
     resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
     features.choose_features(meta, resolved.target_variable or "", resolved.exclude_columns)  # a 400 when none is left
     chosen = selection.select_rows(frame, meta, resolved, max_rows)
-    questions.check(frame, meta, resolved, chosen, max_rows)
+    questions.check(frame, meta, resolved, chosen, max_rows, what_if_max_cells=svc.settings.what_if_max_cells)
     return resolved, meta, chosen
 
 
@@ -72,7 +77,7 @@ def analyze():
     svc = services()
     analysis, dataset_version = validated_request(svc, json_body())
     settings = svc.settings
-    digest = reuse.fingerprint(analysis, dataset_version)
+    digest = reuse.fingerprint(analysis, dataset_version, interaction_max_rows=settings.interaction_max_rows)
     if settings.result_reuse and analysis.reuse:
         found = reuse.finished_job_for(svc.redis, digest)
         metrics.count_cache("results", hit=found is not None)

@@ -12,11 +12,10 @@ import redis
 
 from common import keys
 from explain import interaction_tables
-from explain.training import TrainedModel, feature_frame
+from explain.training import TrainedModel
+from worker import table_store
 
 log = logging.getLogger(__name__)
-
-NATIVE_MARK = b"native:"  # stored instead of tables for a model they cannot follow
 
 
 def attach(client: redis.Redis, trained: TrainedModel, frame: pd.DataFrame) -> None:
@@ -25,17 +24,20 @@ def attach(client: redis.Redis, trained: TrainedModel, frame: pd.DataFrame) -> N
     (common.dataset_store.forget_version)."""
     key = keys.model_interaction_tables(trained.model_id)
     raw = client.get(key)
-    if isinstance(raw, bytes) and raw.startswith(NATIVE_MARK):
-        trained.interactions = (None, raw.decode(errors="replace"))
+    native = table_store.native_note(raw)
+    if native is not None:
+        trained.interactions = (None, native)
         return
     tables = interaction_tables.from_bytes(raw) if isinstance(raw, bytes) else None
     if tables is not None:
         trained.interactions = (tables, "leaf_table")
         return
-    meta = trained.meta
-    rows = frame[frame[meta["target"]].notna()] if meta.get("target") in frame.columns else frame
-    sample = feature_frame(rows.iloc[:interaction_tables.CHECK_ROWS], meta["features"], meta["cat_features"])
-    built, note = interaction_tables.prepare(trained.model, sample, meta["cat_features"])
-    client.set(key, interaction_tables.to_bytes(built) if built is not None else note.encode())
+
+    def check(sample: pd.DataFrame) -> tuple[interaction_tables.InteractionTables | None, str]:
+        return interaction_tables.prepare(trained.model, sample, trained.meta["cat_features"])
+
+    built, note, blob = table_store.prepare(frame, trained.meta, interaction_tables.CHECK_ROWS,
+                                            interaction_tables.to_bytes, check)
+    client.set(key, blob)
     log.info("model %s: interaction tables %s", trained.model_id, note)
     trained.interactions = (built, note)

@@ -14,8 +14,9 @@ from common import dataset_store, datasets, default_dataset, features, keys, reu
 from common.jobstates import STAGES
 from common.request import AnalyzeRequest
 from explain import feature_values
-from explain.analysis import ROW_CHUNK, ShapColumns, analyze
+from explain.analysis import ROW_CHUNK, analyze
 from explain.encoding import encode, encode_to
+from explain.explained import ShapColumns
 from worker import context, interaction_store, kept_models
 from worker.model_store import get_or_train
 from worker.result_writer import ResultWriter
@@ -125,10 +126,8 @@ def store_feature_values(ctx: context.WorkerContext, job_id: str, result: dict[s
     if columns.frame is None:
         return 0.0
     values = feature_values.encode(job_id, columns.features, columns.frame, columns.order)
-    model_meta: Any = ctx.redis.get(keys.model_meta(result["model"]["id"]))
-    classes = orjson.loads(model_meta).get("classes") if model_meta else None
     pairs = result["interactions"]["pairs"] if "interactions" in result else None
-    rows = feature_values.encode_rows(result["results"], result["target_variable"], classes, pairs)
+    rows = feature_values.encode_rows(result["results"], result["target_variable"], columns.classes, pairs)
     with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.set(keys.job_feature_values(job_id), values, ex=ctx.settings.result_ttl)
         pipe.set(keys.job_plot_rows(job_id), rows, ex=ctx.settings.result_ttl)

@@ -17,8 +17,9 @@ from redis.lock import Lock
 from common import dataset_store, keys
 from common.redis_conn import REDIS_UNREACHABLE
 from explain.engine import CHECK_ROWS, Prepared, prepare_tables
-from explain.training import TrainedModel, feature_frame, from_bytes, model_id_for, to_bytes, train
+from explain.training import TrainedModel, from_bytes, model_id_for, to_bytes, train
 from explain.treeshap import LeafTables
+from worker import table_store
 from worker.kept_models import KeptModels
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,6 @@ log = logging.getLogger(__name__)
 LOCK_WAIT = 900  # longest a job waits for another process's training of the same model
 LOCK_TTL = 30.0  # the training lock expires this soon after its holder dies (MODEL_LOCK_TTL's default)
 RENEWAL_FAILED: tuple[type[Exception], ...] = (LockError, *REDIS_UNREACHABLE)  # the lock is lost, or Redis is
-
-
-NATIVE_MARK = b"native:"  # stored instead of tables for a model the leaf tables cannot explain
 
 
 def _read(client: redis.Redis, model_id: str) -> tuple[TrainedModel, bytes | None] | None:
@@ -43,7 +41,7 @@ def _read(client: redis.Redis, model_id: str) -> tuple[TrainedModel, bytes | Non
 
 def _attach_tables(trained: TrainedModel, raw_tables: bytes | None) -> bool:
     """Give `trained` its stored tables (none for a model marked native); False when they must be built."""
-    if raw_tables is not None and raw_tables.startswith(NATIVE_MARK):
+    if table_store.native_note(raw_tables) is not None:
         return True
     trained.tables = LeafTables.from_bytes(raw_tables) if raw_tables is not None else None
     return trained.tables is not None
@@ -55,9 +53,8 @@ def _from_redis(client: redis.Redis, model_id: str, frame: pd.DataFrame) -> Trai
         return None
     trained, raw_tables = found
     if not _attach_tables(trained, raw_tables):  # stored before the tables existed (or in an older format)
-        prepared = _prepare(trained.model, frame, trained.meta)
-        client.set(keys.model_shap_tables(model_id), _tables_blob(prepared))
-        trained.tables = prepared.tables
+        trained.tables, _, blob = _prepare(trained.model, frame, trained.meta)
+        client.set(keys.model_shap_tables(model_id), blob)
     return trained
 
 
@@ -70,19 +67,17 @@ def complete_model(client: redis.Redis, model_id: str) -> TrainedModel | None:
     return found[0]
 
 
-def _prepare(model: CatBoost, frame: pd.DataFrame, meta: dict) -> Prepared:
-    """The model's leaf tables, checked on the first rows of its training frame; logged either way."""
-    rows = frame[frame[meta["target"]].notna()]
-    prepared = prepare_tables(model, feature_frame(rows.iloc[:CHECK_ROWS], meta["features"], meta["cat_features"]),
-                              meta["cat_features"])
-    log.info("model %s: %s", meta["id"], prepared.note)
-    return prepared
+def _prepare(model: CatBoost, frame: pd.DataFrame, meta: dict) -> tuple[LeafTables | None, str, bytes]:
+    """The model's leaf tables, checked on the first rows of its training frame, its note and the bytes to
+    store; logged either way."""
 
+    def check(sample: pd.DataFrame) -> tuple[LeafTables | None, str]:
+        prepared: Prepared = prepare_tables(model, sample, meta["cat_features"])
+        return prepared.tables, prepared.note
 
-def _tables_blob(prepared: Prepared) -> bytes:
-    if prepared.tables is None:
-        return NATIVE_MARK + prepared.note.encode()
-    return prepared.tables.to_bytes()
+    found = table_store.prepare(frame, meta, CHECK_ROWS, LeafTables.to_bytes, check)
+    log.info("model %s: %s", meta["id"], found[1])
+    return found
 
 
 @contextmanager
@@ -129,15 +124,15 @@ def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str,
             return found
         model, meta = train(frame, target, features, thread_count)
         meta.update(id=model_id, dataset_version=dataset_version, target=target)
-        prepared = _prepare(model, frame, meta)
-        meta["shap_engine_note"] = prepared.note
+        tables, note, blob = _prepare(model, frame, meta)
+        meta["shap_engine_note"] = note
         with client.pipeline(transaction=True) as pipe:
             pipe.set(keys.model_blob(model_id), to_bytes(model))
             pipe.set(keys.model_meta(model_id), orjson.dumps(meta))
-            pipe.set(keys.model_shap_tables(model_id), _tables_blob(prepared))
+            pipe.set(keys.model_shap_tables(model_id), blob)
             pipe.incr(keys.MODEL_TRAININGS)
             dataset_store.remember_model(pipe, dataset_version, model_id)
             pipe.execute()
         log.info("trained model %s for %r (%s, %d rows) in %.2fs", model_id, target, meta["task"],
                  meta["trained_rows"], meta["training_seconds"])
-        return TrainedModel(model_id, model, meta, trained_now=True, tables=prepared.tables)
+        return TrainedModel(model_id, model, meta, trained_now=True, tables=tables)

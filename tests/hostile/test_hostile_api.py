@@ -275,3 +275,19 @@ def test_a_refused_upload_stores_no_dataset(stack: Stack) -> None:
     wait_until(lambda: stack.request("GET", "/datasets")[0] == 200, 10)
     names = [d["name"] for d in stack.request("GET", "/datasets")[1]["datasets"]]
     assert "badcsv" not in names and "oom" not in names
+
+
+def test_delete_reads_only_the_dataset_of_a_queued_analysis() -> None:
+    """DELETE /datasets checks which dataset a queued analysis reads from its `dataset` field alone: the rest
+    of its request (up to 100,000 `data` rows) is not validated under the dataset lock."""
+    import redis
+
+    from common import jobstates
+    from common.rqtypes import JSONJob
+    from web.routes_datasets import _dataset_of
+
+    unused = redis.Redis(host="127.0.0.1", port=1)  # Job.create needs a connection; nothing is sent
+    job = JSONJob.create(jobstates.ANALYSIS_FUNC, connection=unused,
+                         kwargs={"request": {"dataset": " areas ", "data": "not rows", "sample_size": "x"}})
+    assert _dataset_of(job) == "areas"
+    assert _dataset_of(JSONJob.create(jobstates.ANALYSIS_FUNC, connection=unused, kwargs={"request": {}})) == "default"
