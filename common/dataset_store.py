@@ -14,6 +14,7 @@ from common.errors import UnknownDataset, shown
 
 LOCK_TIMEOUT = 120  # seconds a (re)load of a dataset may hold its lock
 ORIGIN_UPLOAD = "upload"  # meta["origin"] of a dataset a client stored with PUT /datasets/<name>
+JOBS_KEPT_S = 7 * 86_400  # a job enqueued longer ago than this no longer marks its dataset as in use
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,24 @@ def delete(client: redis.Redis, name: str) -> Forgotten:
     if version is None:
         raise UnknownDataset(f"Dataset {shown(name)} does not exist; GET /datasets lists the available ones.")
     with client.pipeline(transaction=True) as pipe:
-        pipe.delete(keys.dataset_data(name), keys.dataset_meta(name))
+        pipe.delete(keys.dataset_data(name), keys.dataset_meta(name), keys.dataset_jobs(name))
         pipe.srem(keys.DATASET_INDEX, name)
         pipe.execute()
     return Forgotten() if _version_in_use(client, version) else forget_version(client, version)
+
+
+def register_job(pipe: redis.client.Pipeline, name: str, job_id: str, now: float) -> None:
+    """Note, in the pipeline (MULTI) that enqueues job `job_id`, that it will read dataset `name`, so that
+    DELETE /datasets/<name> sees it from the moment it exists. RQ's queues and registries cannot tell: a
+    worker listening to several queues (analyses, plots) takes a job with BLPOP, and until it registers the
+    job as started the job is in no queue and no registry. Entries older than JOBS_KEPT_S are dropped."""
+    pipe.zadd(keys.dataset_jobs(name), {job_id: now})
+    pipe.zremrangebyscore(keys.dataset_jobs(name), "-inf", now - JOBS_KEPT_S)
+
+
+def registered_jobs(client: redis.Redis, name: str) -> list[str]:
+    """The ids register_job noted for dataset `name` (ended jobs included: the caller reads their state)."""
+    return [as_text(job_id) for job_id in client.zrange(keys.dataset_jobs(name), 0, -1)]
 
 
 def _version_of(client: redis.Redis, name: str) -> str | None:

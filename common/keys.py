@@ -14,6 +14,11 @@ def dataset_data(name: str) -> str:
 DATASET_INDEX = f"{PREFIX}datasets"
 
 
+def dataset_jobs(name: str) -> str:
+    """Sorted set of the ids of the jobs enqueued to read dataset `name`, scored by when (dataset_store)."""
+    return f"{PREFIX}dataset:{name}:jobs"
+
+
 def dataset_lock(name: str) -> str:
     return f"{PREFIX}lock:dataset:{name}"
 

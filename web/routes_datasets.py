@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, request
 from pydantic import BaseModel, ConfigDict
 from rq import Retry
@@ -150,28 +152,36 @@ def _enqueue_training(svc: Services, meta: dict) -> str:
     """Train the default target's model in the background (a normal RQ job, seen in /job_status), so the
     first analysis of it is warm."""
     settings = svc.settings
-    job = svc.queue.enqueue(
-        jobstates.TRAINING_FUNC,
-        kwargs={"dataset": meta["name"], "version": meta["version"], "target": meta["default_target"]},
-        job_timeout=settings.job_timeout,
-        result_ttl=settings.result_ttl,
-        failure_ttl=settings.failure_ttl,
-        retry=Retry(max=settings.job_retries) if settings.job_retries else None,
-        meta={"progress": {"stage": "queued", "percent": 0}},
-        description=f"training of {meta['default_target']} on {meta['name']}",
-    )
+    with svc.redis.pipeline(transaction=True) as pipe:  # enqueued and noted as reading its dataset at once
+        job = svc.queue.enqueue(
+            jobstates.TRAINING_FUNC,
+            kwargs={"dataset": meta["name"], "version": meta["version"], "target": meta["default_target"]},
+            job_timeout=settings.job_timeout,
+            result_ttl=settings.result_ttl,
+            failure_ttl=settings.failure_ttl,
+            retry=Retry(max=settings.job_retries) if settings.job_retries else None,
+            meta={"progress": {"stage": "queued", "percent": 0}},
+            description=f"training of {meta['default_target']} on {meta['name']}",
+            pipeline=pipe,
+        )
+        dataset_store.register_job(pipe, meta["name"], job.id, time.time())
+        pipe.execute()
     return job.id
 
 
 def _jobs_using(name: str) -> list[str]:
-    """Ids of the jobs on dataset `name` that are waiting or running: RQ's queue, the intermediate
-    queue a worker moves a job through as it takes it, and the started and scheduled (retry) registries."""
+    """Ids of the jobs on dataset `name` that have not ended: those noted when they were enqueued
+    (dataset_store.register_job: a job a worker has popped but not yet started is in no RQ queue or
+    registry), and, for jobs enqueued before that note existed, RQ's queue, the intermediate queue and the
+    started and scheduled (retry) registries."""
     svc = services()
     queue = svc.queue
-    ids = [*queue.get_job_ids(), *queue.intermediate_queue.get_job_ids(),
-           *queue.started_job_registry.get_job_ids(), *queue.scheduled_job_registry.get_job_ids()]
+    ids = [*dataset_store.registered_jobs(svc.redis, name), *queue.get_job_ids(),
+           *queue.intermediate_queue.get_job_ids(), *queue.started_job_registry.get_job_ids(),
+           *queue.scheduled_job_registry.get_job_ids()]
     jobs = JSONJob.fetch_many(list(dict.fromkeys(ids)), connection=svc.redis)
-    return [job.id for job in jobs if job is not None and _dataset_of(job) == name]
+    return [job.id for job in jobs if job is not None and job.get_status(refresh=False) not in jobstates.TERMINAL
+            and _dataset_of(job) == name]
 
 
 def _dataset_of(job: Job) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -10,7 +11,7 @@ from flask import Blueprint, g, request, url_for
 from rq import Retry
 from rq.job import Dependency, Job
 
-from common import callbacks, jobstates, metrics, reuse
+from common import callbacks, dataset_store, jobstates, metrics, reuse
 from common.errors import InvalidRequest, TooManyRows, UnsupportedMediaType, shown
 from common.request import AnalyzeRequest
 from web.responses import json_response
@@ -84,22 +85,34 @@ def analyze():
         if found is not None:  # answered by the stored result of the identical analysis that ran first
             return json_response({"success": True, "job_id": found, "status": jobstates.FINISHED, "cached": True,
                                   "status_url": url_for("answers.job_status", job_id=found)}, 200)
-    job = svc.queue.enqueue(
-        jobstates.ANALYSIS_FUNC,
-        kwargs={"request": analysis.model_dump()},  # JSON for RQ; the job validates it back (worker.jobs)
-        job_timeout=settings.job_timeout,
-        result_ttl=settings.result_ttl,
-        failure_ttl=settings.failure_ttl,
-        retry=Retry(max=settings.job_retries) if settings.job_retries else None,
-        meta={"progress": {"stage": "queued", "percent": 0}, reuse.META_KEY: digest, "request_id": g.request_id},
-        description=f"analysis of {analysis.target_variable} on {analysis.dataset}",
-    )
+    job = _enqueue_analysis(svc, analysis, digest)
     log.info("queued analysis %s of %s on %s", job.id, analysis.target_variable, analysis.dataset)
     status_url = url_for("answers.job_status", job_id=job.id)
     if analysis.callback_url is not None:
         _enqueue_callback(svc, job, analysis.callback_url)
     return json_response({"success": True, "job_id": job.id, "status": jobstates.QUEUED, "cached": False,
                           "status_url": status_url}, 202)
+
+
+def _enqueue_analysis(svc: Services, analysis: AnalyzeRequest, digest: str) -> Job:
+    """Enqueue the analysis and note that it reads its dataset, in one MULTI (common.dataset_store)."""
+    settings = svc.settings
+    with svc.redis.pipeline(transaction=True) as pipe:
+        job = svc.queue.enqueue(
+            jobstates.ANALYSIS_FUNC,
+            kwargs={"request": analysis.model_dump()},  # JSON for RQ; the job validates it back (worker.jobs)
+            job_timeout=settings.job_timeout,
+            result_ttl=settings.result_ttl,
+            failure_ttl=settings.failure_ttl,
+            retry=Retry(max=settings.job_retries) if settings.job_retries else None,
+            meta={"progress": {"stage": "queued", "percent": 0}, reuse.META_KEY: digest,
+                  "request_id": g.request_id},
+            description=f"analysis of {analysis.target_variable} on {analysis.dataset}",
+            pipeline=pipe,
+        )
+        dataset_store.register_job(pipe, analysis.dataset, job.id, time.time())
+        pipe.execute()
+    return job
 
 
 def _enqueue_callback(svc: Services, job: Job, url: str) -> None:

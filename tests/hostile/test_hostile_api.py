@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from common import default_dataset, keys
-from common.rqtypes import JSONQueue
+from common.rqtypes import JSONJob, JSONQueue
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
 from devtools.waiting import wait_until
@@ -135,6 +135,26 @@ def test_delete_refuses_a_dataset_in_use_then_removes_it_with_its_models(stack: 
     assert not stack.redis().exists(keys.job_result(job_id))
     assert_refusal(*stack.request("GET", "/metadata?dataset=todelete")[:2], 400, "unknown_dataset")
     assert_refusal(*stack.request("DELETE", "/datasets/todelete")[:2], 400, "unknown_dataset")
+
+
+def test_delete_refuses_a_dataset_whose_job_a_worker_popped_but_has_not_started(tmp_path) -> None:
+    """A worker on several queues pops a job with BLPOP: until it starts it, the job is in no RQ queue or
+    registry. DELETE still sees it (noted when it was enqueued), and sees it no more once it has ended."""
+    server = RedisServer(tmp_path / "redis").start()
+    web = Stack(server).start_web()  # no workers: this test pops the job as a worker would
+    try:
+        put(web, "popped", csv_bytes(60, y=lambda i: i % 5, x=lambda i: i % 7))
+        job_id = web.analyze({"dataset": "popped", "target_variable": "y"})
+        queue = JSONQueue(web.settings.queue_name, connection=server.client())
+        assert queue.pop_job_id() == job_id and queue.count == 0  # RQ's own pop, as BLPOP does
+        status, body, _ = web.request("DELETE", "/datasets/popped")
+        assert_refusal(status, body, 409, "dataset_in_use")
+        assert body["details"]["jobs"] == [job_id]
+        JSONJob.fetch(job_id, connection=server.client()).cancel()  # ended: the dataset is free again
+        assert web.request("DELETE", "/datasets/popped")[0] == 200
+    finally:
+        web.stop()
+        server.stop()
 
 
 def test_replacing_a_dataset_removes_its_old_models(stack: Stack) -> None:
