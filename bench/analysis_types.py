@@ -9,12 +9,11 @@ explain the same rows; the what-if analysis has two scenarios (each one more SHA
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import orjson
 from analysis_latency import end_to_end
-from benchlib import emit, job_meta, machine, median, rounded, running_service, scratch
+from benchlib import arguments, emit, job_meta, machine, median, rounded, running_service, scratch
 
 from devtools import wide_table
 from explain.comparison import BOOTSTRAP_RESAMPLES
@@ -63,13 +62,9 @@ def case(service: Any, name: str, runs: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+    args = arguments(__doc__, runs=5)
     with scratch("types") as directory, running_service(directory, workers=2) as service:
-        status, answer, _ = service.put(f"/datasets/wide?{wide_table.upload_query()}", raw=wide_table.csv_bytes(),
-                                        headers={"Content-Type": "text/csv"}, timeout=120)
-        assert status in (200, 201), answer
+        wide_table.upload(service)
         figures = {name: case(service, name, args.runs) for name in CASES}
     emit("analysis_types", {**figures, "bootstrap_resamples": BOOTSTRAP_RESAMPLES, "runs": args.runs,
                             "machine": machine()})

@@ -7,6 +7,7 @@ therefore measures its own baseline in the same run and reports ratios against i
 
 from __future__ import annotations
 
+import argparse
 import configparser
 import contextlib
 import http.client
@@ -72,6 +73,15 @@ def machine() -> dict[str, Any]:
     return {"cpu": model or platform.processor(), "cores": os.cpu_count(), "memory_gb": round(mem_kb / 2**20, 1),
             "python": platform.python_version(), "kernel": platform.release(),
             "load_avg": [round(x, 2) for x in os.getloadavg()]}
+
+
+def arguments(doc: str | None, **defaults: int) -> argparse.Namespace:
+    """A script's command line: its docstring as the help, and one integer option per default
+    (`native_rows=3` is `--native-rows`, 3 unless given)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, default in defaults.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
+    return parser.parse_args()
 
 
 @contextlib.contextmanager

@@ -10,13 +10,12 @@ end to end, warm (model stored), with the jobs' own `interactions_s`. Baselines 
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
 import orjson
 from analysis_latency import end_to_end
-from benchlib import emit, job_meta, machine, median, rounded, running_service, scratch
+from benchlib import arguments, emit, job_meta, machine, median, rounded, running_service, scratch
 
 from common import default_dataset, keys
 from devtools import wide_table
@@ -66,15 +65,10 @@ def case(service: Any, body: dict[str, Any], frame: Any, runs: int, native_rows:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--native-rows", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(__doc__, runs=5, native_rows=3)
     with scratch("interactions") as directory, running_service(directory, workers=2) as service:
         target = wide_table.TARGETS[0]
-        status, answer, _ = service.put(f"/datasets/wide?{wide_table.upload_query(target)}",
-                                        raw=wide_table.csv_bytes(), headers={"Content-Type": "text/csv"}, timeout=120)
-        assert status in (200, 201), answer
+        wide_table.upload(service, default_target=target)
         default = case(service, {"target_variable": "Mortgage_Approvals", "sample_size": 1500, "reuse": False},
                        default_dataset.generate(), args.runs, args.native_rows)
         wide = case(service, {"dataset": "wide", "target_variable": target, "sample_size": 1650, "reuse": False},

@@ -11,14 +11,13 @@ Also `default`'s warm analysis (1,500 rows) and its repeated request.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import time
 from typing import Any
 
 import orjson
 from analysis_latency import end_to_end
-from benchlib import emit, forget_models, job_meta, machine, median, rounded, running_service, scratch
+from benchlib import arguments, emit, forget_models, job_meta, machine, median, rounded, running_service, scratch
 
 from common import keys
 from devtools import wide_table
@@ -86,11 +85,7 @@ def native_shap_seconds(client: Any, model_id: str, rows: int, repeats: int = 3)
 
 def wide_case(service: Any, runs: int, cold_runs: int) -> dict[str, Any]:
     target = wide_table.TARGETS[0]
-    options = wide_table.options(target)
-    query = f"id_columns={wide_table.ID_COLUMN}&exclude_columns={','.join(options.exclude_columns)}"  # no default
-    status, answer, _ = service.put(f"/datasets/wide?{query}", raw=wide_table.csv_bytes(),
-                                    headers={"Content-Type": "text/csv"}, timeout=120)
-    assert status in (200, 201), answer
+    wide_table.upload(service, default_target=None)  # the cold runs below train it
     body = {"dataset": "wide", "target_variable": target, "sample_size": WIDE_ROWS_EXPLAINED, "reuse": False}
     client = service.redis_client()
     cold, cold_metas, legacy = [], [], []
@@ -137,10 +132,7 @@ def default_case(service: Any, runs: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--cold-runs", type=int, default=2)
-    args = parser.parse_args()
+    args = arguments(__doc__, runs=7, cold_runs=2)
     with scratch("wide") as directory, running_service(directory, workers=2) as service:
         wide = wide_case(service, args.runs, args.cold_runs)
         default = default_case(service, args.runs)

@@ -63,14 +63,21 @@ def trained() -> tuple[dict, pd.DataFrame, TrainedModel]:
     return meta, frame, TrainedModel("test", model, model_meta)
 
 
-def test_main_effects_and_interactions_add_up_to_shap_values_and_prediction(trained: tuple) -> None:
-    """Row sums of the interaction values are the SHAP values; base value + all of them the raw prediction."""
-    _, frame, model = trained
-    x = frame[model.meta["features"]].iloc[:25]
+def _native_answers(model: TrainedModel, frame: pd.DataFrame, rows: int) -> tuple[pd.DataFrame, np.ndarray,
+                                                                                    np.ndarray, np.ndarray]:
+    """CatBoost's own answers for the first `rows` rows: the features, SHAP values (base value last), raw
+    predictions and a writable copy of the interaction matrix."""
+    x = frame[model.meta["features"]].iloc[:rows]
     pool = Pool(x, cat_features=model.meta["cat_features"])
     shap = model.model.get_feature_importance(data=pool, type="ShapValues", thread_count=1)
     raw = np.asarray(model.model.predict(pool, prediction_type="RawFormulaVal"))
-    matrix = native(model.model, pool)[:, 0]
+    return x, shap, raw, native(model.model, pool)[:, 0].copy()
+
+
+def test_main_effects_and_interactions_add_up_to_shap_values_and_prediction(trained: tuple) -> None:
+    """Row sums of the interaction values are the SHAP values; base value + all of them the raw prediction."""
+    _, frame, model = trained
+    x, shap, raw, matrix = _native_answers(model, frame, 25)
     gap = interactions.additivity_gap(matrix, shap[:, :-1], shap[:, -1], raw)
     assert gap <= interactions.TOLERANCE
     found = interactions.summarize(list(x.columns), lambda: iter([(0, matrix)]), len(x))
@@ -82,11 +89,7 @@ def test_main_effects_and_interactions_add_up_to_shap_values_and_prediction(trai
 def test_the_additivity_check_fails_on_a_perturbed_value(trained: tuple) -> None:
     """One interaction value moved by 1e-6 (of values around 10): the check sees it, and explain refuses it."""
     _, frame, model = trained
-    x = frame[model.meta["features"]].iloc[:5]
-    pool = Pool(x, cat_features=model.meta["cat_features"])
-    shap = model.model.get_feature_importance(data=pool, type="ShapValues", thread_count=1)
-    raw = np.asarray(model.model.predict(pool, prediction_type="RawFormulaVal"))
-    matrix = native(model.model, pool)[:, 0].copy()
+    x, shap, raw, matrix = _native_answers(model, frame, 5)
     matrix[2, 0, 1] += 1e-6
     assert interactions.additivity_gap(matrix, shap[:, :-1], shap[:, -1], raw) > interactions.TOLERANCE
     wrong = shap[:, :-1].copy()

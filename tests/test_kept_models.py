@@ -25,22 +25,27 @@ def table() -> tuple[dict, pd.DataFrame]:
     return datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10_000)
 
 
-def train_stored(client, table: tuple[dict, pd.DataFrame], target: str = TARGET) -> model_store.TrainedModel:
+def train_stored(client, table: tuple[dict, pd.DataFrame], target: str = TARGET,
+                 kept: KeptModels | None = None) -> model_store.TrainedModel:
     meta, frame = table
     return model_store.get_or_train(client, frame, meta["version"], target, datasets.feature_columns(meta, target),
-                                    thread_count=1)
+                                    thread_count=1, kept=kept)
+
+
+def kept_after_training(client, table: tuple[dict, pd.DataFrame]) -> tuple[model_store.TrainedModel, KeptModels]:
+    """A model trained and stored, and a KeptModels that keeps it."""
+    first = train_stored(client, table)
+    kept = KeptModels()
+    kept.keep(client, first.model_id)
+    return first, kept
 
 
 def test_a_kept_model_is_used_instead_of_reading_redis(redis_server: RedisServer,
                                                        table: tuple[dict, pd.DataFrame]) -> None:
     """A kept model comes back as the same object, with its tables, and counts as not trained now."""
     client = redis_server.client()
-    first = train_stored(client, table)
-    kept = KeptModels()
-    kept.keep(client, first.model_id)
-    meta, frame = table
-    found = model_store.get_or_train(client, frame, meta["version"], TARGET, datasets.feature_columns(meta, TARGET),
-                                     thread_count=1, kept=kept)
+    first, kept = kept_after_training(client, table)
+    found = train_stored(client, table, kept=kept)
     assert found is kept.get(client, first.model_id)
     assert not found.trained_now and found.tables is not None
     assert first.tables is not None and np.array_equal(found.tables.values, first.tables.values)
@@ -50,15 +55,11 @@ def test_a_kept_model_deleted_from_redis_is_trained_again(redis_server: RedisSer
                                                           table: tuple[dict, pd.DataFrame]) -> None:
     """Once Redis no longer holds a kept model (dataset replaced, operator, benchmark), it is not used."""
     client = redis_server.client()
-    first = train_stored(client, table)
-    kept = KeptModels()
-    kept.keep(client, first.model_id)
+    first, kept = kept_after_training(client, table)
     client.delete(keys.model_blob(first.model_id), keys.model_meta(first.model_id),
                   keys.model_shap_tables(first.model_id))
     assert kept.get(client, first.model_id) is None
-    meta, frame = table
-    again = model_store.get_or_train(client, frame, meta["version"], TARGET, datasets.feature_columns(meta, TARGET),
-                                     thread_count=1, kept=kept)
+    again = train_stored(client, table, kept=kept)
     assert again.trained_now
 
 

@@ -20,7 +20,7 @@ LOCK_TTL = 0.3
 def test_a_training_longer_than_the_lock_ttl_finishes_and_is_reused(stack_with) -> None:
     """Two jobs for one model, whose training lasts many MODEL_LOCK_TTLs: both finish, it is trained once."""
     stack = stack_with({"MODEL_LOCK_TTL": str(LOCK_TTL), "JOB_RETRIES": "0"}, workers=2)
-    wide_table.upload_untrained(stack, "slowtrain", wide_table.SLOW_ROWS)
+    wide_table.upload(stack, "slowtrain", wide_table.SLOW_ROWS, default_target=None)
     client = stack.redis()
     request = {"dataset": "slowtrain", "target_variable": wide_table.TARGETS[0], "sample_size": 50}
     first = stack.analyze(request)
