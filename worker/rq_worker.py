@@ -55,6 +55,11 @@ class JobDeathPenalty(UnixSignalDeathPenalty):
         return False
 
 
+def _bind(job: Job) -> None:
+    """The job's id and the request id that enqueued it, on every log line of this process from now on."""
+    logs.bind(job_id=job.id, request_id=(job.meta or {}).get("request_id"))
+
+
 class AnnouncedQueue(JSONQueue):
     """The workers' queue class: a job a worker takes has its context (common.logs) bound the moment it is
     dequeued, so RQ's own announcement of it (`<queue>: <description> (<id>)`, logged inside RQ's dequeue,
@@ -64,7 +69,7 @@ class AnnouncedQueue(JSONQueue):
     def dequeue_any(cls, *args: Any, **kwargs: Any) -> tuple[Job, Queue] | None:
         taken = super().dequeue_any(*args, **kwargs)
         if taken is not None:
-            logs.bind(job_id=taken[0].id, request_id=(taken[0].meta or {}).get("request_id"))
+            _bind(taken[0])
         return taken
 
 
@@ -150,7 +155,7 @@ class ShapWorker(Worker):
     def execute_job(self, job: Job, queue) -> None:
         """RQ's forking execution, with the job's id and the request id that enqueued it on every log line of
         this worker and of its work horse (forked inside, so it inherits them) until the job ends."""
-        logs.bind(job_id=job.id, request_id=(job.meta or {}).get("request_id"))
+        _bind(job)  # again: a job can reach here without dequeue_any (RQ's execute_job is public)
         if job.func_name == PLOT_FUNC:
             plot_loading.load()  # here, in the parent, once: the horse it forks (and later ones) inherit it
         try:
