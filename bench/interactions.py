@@ -68,7 +68,7 @@ def main() -> None:
     args = arguments(__doc__, runs=5, native_rows=3)
     with scratch("interactions") as directory, running_service(directory, workers=2) as service:
         target = wide_table.TARGETS[0]
-        wide_table.upload(service, default_target=target)
+        wide_table.upload(service, target=target)
         default = case(service, {"target_variable": "Mortgage_Approvals", "sample_size": 1500, "reuse": False},
                        default_dataset.generate(), args.runs, args.native_rows)
         wide = case(service, {"dataset": "wide", "target_variable": target, "sample_size": 1650, "reuse": False},

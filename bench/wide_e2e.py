@@ -85,7 +85,7 @@ def native_shap_seconds(client: Any, model_id: str, rows: int, repeats: int = 3)
 
 def wide_case(service: Any, runs: int, cold_runs: int) -> dict[str, Any]:
     target = wide_table.TARGETS[0]
-    wide_table.upload(service, default_target=None)  # the cold runs below train it
+    wide_table.upload(service, trained=False)  # the cold runs below train it
     body = {"dataset": "wide", "target_variable": target, "sample_size": WIDE_ROWS_EXPLAINED, "reuse": False}
     client = service.redis_client()
     cold, cold_metas, legacy = [], [], []

@@ -105,15 +105,19 @@ class Service(ServiceClient):
         return [pid for pid in session_pids(self.process.pid) if pattern in cmdline(pid)]
 
 
-def upload_fresh_dataset(service: ServiceClient, name: str, seed: int, rows: int = 2000) -> str:
+def upload_fresh_dataset(service: ServiceClient, name: str, seed: int, rows: int = 2000,
+                         default_target: str | None = "Mortgage_Approvals") -> str:
     """PUT a new copy of the built-in dataset (another seed), so its models are not trained yet: a
-    `Province` analysis on it then trains a multiclass model for several seconds. Returns its version."""
+    `Province` analysis on it then trains a multiclass model for several seconds. `default_target` is
+    trained at upload, by a job that takes a worker for a second or two (None: no such job). Returns its
+    version."""
     from common import default_dataset
 
     buffer = io.StringIO()
     default_dataset.generate(rows=rows, seed=seed).to_csv(buffer, index=False)
-    query = ("id_columns=zip_code&exclude_columns=latitude,longitude,Mortgage_Applications"
-             "&default_target=Mortgage_Approvals")
+    query = "id_columns=zip_code&exclude_columns=latitude,longitude,Mortgage_Applications"
+    if default_target is not None:
+        query += f"&default_target={default_target}"
     status, body, _ = service.put(f"/datasets/{name}?{query}", raw=buffer.getvalue().encode(),
                                   headers={"Content-Type": "text/csv"})
     assert status in (200, 201), body

@@ -94,7 +94,7 @@ def test_503_is_retried_until_redis_returns(redis_server: RedisServer):
     """While Redis is down the web answers 503 + Retry-After; the client retries and succeeds once it is back."""
     web = Stack(redis_server).start_web()
     try:
-        with Client(web.base, retries=0) as impatient, Client(web.base, retries=8, max_backoff=0.5) as patient:
+        with Client(web.base, retries=0) as impatient, Client(web.base, retries=40, max_backoff=0.5) as patient:
             redis_server.stop()
             with pytest.raises(ServiceUnavailable) as down:
                 impatient.datasets()

