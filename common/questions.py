@@ -49,17 +49,19 @@ def check_what_if_size(request: AnalyzeRequest, rows: int, features: int, max_ce
 
 
 def check(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, selection: Selection, max_rows: int, *,
-          what_if_max_cells: int) -> None:
+          what_if_max_cells: int) -> Selection:
     """Refuse (400) what the question cannot answer: a multiclass target, an empty cohort, a bad scenario,
-    a what-if larger than WHAT_IF_MAX_CELLS."""
+    a what-if larger than WHAT_IF_MAX_CELLS. The rows the analysis explains: the cohorts' for a comparison,
+    `selection` otherwise."""
     if request.analysis_type not in QUESTIONS:
-        return
+        return selection
     target = datasets.resolve_target(meta, request.target_variable)
     if task_of(meta, target) == "multiclass":
         refuse_multiclass(request.analysis_type, target)
     if request.cohorts is not None:
-        cohorts.select_cohorts(frame, meta, request, max_rows)
+        return cohorts.select_cohorts(frame, meta, request, max_rows)
     if request.scenarios is not None:
         scenarios.check(selection.frame, meta, target, request.scenarios, request.exclude_columns)
         features = len(choose_features(meta, target, request.exclude_columns).features)
         check_what_if_size(request, len(selection.frame), features, what_if_max_cells)
+    return selection

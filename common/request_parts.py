@@ -4,9 +4,10 @@ it at start-up; what needs the dataset's rows is checked in common.cohorts and c
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from common.errors import shown
 from common.filters import MAX_FILTERS
@@ -24,7 +25,21 @@ ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_COLUM
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 SetValue = Annotated[str, StringConstraints(max_length=MAX_VALUE_CHARS)] | Finite | None
 CohortFilters = Annotated[list[str], Field(max_length=MAX_FILTERS)]
-Cohorts = Annotated[dict[Name, CohortFilters], Field(min_length=MIN_COHORTS, max_length=MAX_COHORTS, description=(
+
+
+def _distinct_names(cohorts: object) -> object:
+    """Names are compared as stripped (Name strips them): "a" and "a " would become one cohort, silently."""
+    if isinstance(cohorts, dict):
+        counts = Counter(name.strip() for name in cohorts if isinstance(name, str))  # linear: any size comes here
+        twice = sorted(name for name, count in counts.items() if count > 1)[:MAX_COHORTS]
+        if twice:
+            raise ValueError(f"cohort names {shown(twice)} are given more than once (names are compared without "
+                             "their leading and trailing spaces); give each cohort its own name")
+    return cohorts
+
+
+Cohorts = Annotated[dict[Name, CohortFilters], BeforeValidator(_distinct_names), Field(
+    min_length=MIN_COHORTS, max_length=MAX_COHORTS, description=(
     f"analysis_type comparison: {MIN_COHORTS}-{MAX_COHORTS} named cohorts, each a list of filters (the grammar "
     "of demographic_filters, applied on top of them); \"rest\": [] names the selected rows no other cohort "
     "holds. Cohorts may overlap (warnings says so)."), examples=[

@@ -84,17 +84,29 @@ def apply(rows: pd.DataFrame, scenario: Scenario, meta: dict) -> pd.DataFrame:
     return changed
 
 
+def _as_the_model_reads(series: pd.Series) -> np.ndarray:
+    """A categorical column's values as the model reads them (explain.training.feature_frame): strings,
+    missing as "". A CSV's True and a scenario's "True" are one value, as are a `data` row's 5 and "5"."""
+    return series.astype(object).where(series.notna(), "").astype(str).to_numpy()
+
+
+def column_changed(rows: pd.DataFrame, changed: pd.DataFrame, column: str, numeric: bool) -> np.ndarray:
+    """Which rows have another value of `column` in `changed`, as the model reads it (a missing value that
+    stays missing is unchanged)."""
+    if not numeric:
+        return _as_the_model_reads(rows[column]) != _as_the_model_reads(changed[column])
+    old, new = _numbers(rows[column]).to_numpy(), _numbers(changed[column]).to_numpy()
+    gone, now = np.isnan(old), np.isnan(new)
+    with np.errstate(invalid="ignore"):
+        return (gone != now) | (~gone & ~now & (old != new))
+
+
 def changed_rows(rows: pd.DataFrame, changed: pd.DataFrame, scenario: Scenario, meta: dict) -> np.ndarray:
-    """Which rows the scenario changed (a missing value that stays missing is unchanged)."""
+    """Which rows the scenario changed, in any of its columns."""
     types = datasets.column_types(meta)
     differs = np.zeros(len(rows), dtype=bool)
     for column in scenario.columns():
-        old, new = rows[column], changed[column]
-        if types[column] == "numeric":
-            old, new = _numbers(old), _numbers(new)
-        gone, now = old.isna().to_numpy(), new.isna().to_numpy()
-        equal = old.astype(object).to_numpy() == new.astype(object).to_numpy()
-        differs |= (gone != now) | (~gone & ~now & ~equal)
+        differs |= column_changed(rows, changed, column, types[column] == "numeric")
     return differs
 
 

@@ -72,3 +72,15 @@ def _not_numbers(rows: pd.DataFrame, numeric: list[str]) -> list[str]:
     if total > len(found):
         found.append(f"{total - len(found)} more data values of numeric columns are not numbers (explained as missing)")
     return found
+
+
+def capped(selection: Selection, limit: int) -> Selection:
+    """An interactions analysis's rows: at most `limit` (INTERACTION_MAX_ROWS) of the selected rows (a seeded
+    sample, in their order), with a warning when cut."""
+    rows = len(selection.frame)
+    if rows <= limit:
+        return selection
+    picked = np.sort(np.random.default_rng(0).choice(rows, size=limit, replace=False))
+    warning = (f"interaction values cost rows x features^2: explained a seeded random sample of {limit} of the "
+               f"{rows} rows (INTERACTION_MAX_ROWS)")
+    return Selection(selection.frame.iloc[picked], [*selection.warnings, warning], selection.selected_rows)

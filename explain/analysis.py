@@ -16,7 +16,7 @@ from common.features import choose_features
 from common.labels import shown_name
 from common.questions import QUESTIONS
 from common.request import AnalyzeRequest
-from common.selection import Selection, select_rows
+from common.selection import Selection, capped, select_rows
 from explain import data_checks, engine, interactions, questions
 from explain.explained import Explanation, ResultRows, ShapColumns
 from explain.rows import RowBuilder
@@ -150,7 +150,7 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
     selection = (select_cohorts(frame, meta, request, max_rows) if request.cohorts is not None
                  else select_rows(frame, meta, request, max_rows))
     if request.analysis_type == "interactions":  # rows x features^2 values: capped (explain.interactions)
-        selection = interactions.capped(selection, interaction_max_rows or max_rows)
+        selection = capped(selection, interaction_max_rows or max_rows)
     x = feature_frame(selection.frame, features, trained.meta["cat_features"], dtype=float_dtype)
 
     progress("computing_shap")

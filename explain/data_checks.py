@@ -135,8 +135,11 @@ def out_of_range(x: pd.DataFrame, seen: dict[str, Any]) -> dict[int, list[str]]:
     flags: dict[int, list[str]] = {}
     for name in x.columns:
         if name in seen["numeric"]:
-            low, high = seen["numeric"][name]
-            values = x[name].to_numpy(dtype=float)
+            # in the frame's own precision: float32 under AGGRESSIVE_MEMORY_MANAGEMENT, where a value equal to
+            # the (float64) maximum rounds above it
+            dtype = x[name].dtype if x[name].dtype.kind == "f" else np.dtype("float64")
+            values = x[name].to_numpy(dtype=dtype)
+            low, high = np.asarray(seen["numeric"][name], dtype=dtype)
             with np.errstate(invalid="ignore"):
                 beyond = (values < low) | (values > high)  # NaN compares False: missing is not out of range
         elif name in seen["categories"]:

@@ -12,7 +12,7 @@ prediction of the same rows, batch by batch, and the job refuses a result that d
 
 A pair's reported value is M[i, j] + M[j, i], the whole interaction, so for each row
 base value + sum(main effects) + sum over pairs (i < j) of pair values = raw prediction.
-Cost: rows x F^2 values, hence the row cap INTERACTION_MAX_ROWS (`capped`); the rows are read in batches
+Cost: rows x F^2 values, hence the row cap INTERACTION_MAX_ROWS (common.selection.capped); the rows are read in batches
 of BATCH_CELLS values, twice (the top pairs are known only after every row), so memory stays bounded."""
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import pandas as pd
 from catboost import Pool
 
 from common.labels import shown_name
-from common.selection import Selection
 from explain import interaction_tables
 from explain.training import TrainedModel
 
@@ -39,17 +38,6 @@ BATCH_CELLS = 4_000_000  # cells of one CatBoost call's answer (32 MB of float64
 class InteractionsDisagree(ValueError):
     """CatBoost's interaction values do not add up to the SHAP values of the same rows: never reported.
     A ValueError, so the job fails at once instead of being retried (it would disagree again)."""
-
-
-def capped(selection: Selection, limit: int) -> Selection:
-    """At most `limit` of the selected rows (a seeded sample, in their order), with a warning when cut."""
-    rows = len(selection.frame)
-    if rows <= limit:
-        return selection
-    picked = np.sort(np.random.default_rng(0).choice(rows, size=limit, replace=False))
-    warning = (f"interaction values cost rows x features^2: explained a seeded random sample of {limit} of the "
-               f"{rows} rows (INTERACTION_MAX_ROWS)")
-    return Selection(selection.frame.iloc[picked], [*selection.warnings, warning], selection.selected_rows)
 
 
 class _Source:

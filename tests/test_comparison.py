@@ -145,9 +145,11 @@ def test_an_empty_or_bad_cohort_is_refused_naming_it(groups: dict, error: type, 
     ({"analysis_type": "comparison", "cohorts": {"a": ["x > 1"], "rest": ["x < 1"]}}, ("no filters",)),
     ({"analysis_type": "comparison", "cohorts": {"a" * 65: [], "b": []}}, ("at most 64",)),
     ({"analysis_type": "comparison", "cohorts": {"a": "x > 1", "b": []}}, ("list",)),
+    ({"analysis_type": "comparison", "cohorts": {"a": ["x > 1"], "a ": ["x < 0"], "b": []}}, ("more than once",)),
 ])
 def test_the_request_bounds_its_cohorts(body: dict, words: tuple[str, ...]) -> None:
-    """Cohorts need analysis_type comparison (and the reverse), 2-6 of them, short names, lists of filters."""
+    """Cohorts need analysis_type comparison (and the reverse), 2-6 of them, short distinct names (compared
+    without surrounding spaces, which a name loses), lists of filters."""
     with pytest.raises(ValidationError) as raised:
         AnalyzeRequest.model_validate(body)
     for word in words:

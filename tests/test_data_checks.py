@@ -111,6 +111,16 @@ def test_rows_outside_the_training_range_are_flagged_by_feature() -> None:
     assert data_checks.out_of_range(rows, seen) == {1: ["n"], 3: ["n", "c"]}
 
 
+def test_a_float32_row_at_the_training_edge_is_in_range() -> None:
+    """AGGRESSIVE_MEMORY_MANAGEMENT's float32 frames: the training maximum rounds up in float32, and is no
+    value beyond it; a value a float32 step above still is."""
+    edge = 2.129444531219653
+    seen = data_checks.training_range(pd.DataFrame({"n": [0.0, edge]}), [])
+    assert float(np.float32(edge)) > edge  # compared in float64, it would be flagged
+    rows = pd.DataFrame({"n": np.array([edge, np.nextafter(np.float32(edge), np.float32(3))], dtype="float32")})
+    assert data_checks.out_of_range(rows, seen) == {1: ["n"]}
+
+
 def test_flagged_rows_get_out_of_range_and_others_no_key() -> None:
     """Built rows get out_of_range only at flagged positions."""
     built = data_checks.flag([{"p": 1}, {"p": 0}], np.array([1, 0]), {1: ["n"]})

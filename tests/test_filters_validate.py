@@ -39,6 +39,35 @@ def test_a_valid_request_reports_the_rows_it_selects_and_enqueues_nothing(keyed_
     assert keyed_web.redis().keys("rq:job:*") == []
 
 
+def test_a_comparison_reports_the_rows_of_its_cohorts(keyed_web: Stack) -> None:
+    """A comparison explains the union of its cohorts, and its overlap warning comes with it."""
+    def rows(*filters: str) -> int:
+        status, answer, _ = keyed_web.post("/filters/validate", {"demographic_filters": list(filters)})
+        assert status == 200, answer
+        return int(answer["selected_rows"])
+
+    rich, old, both = rows("Income > 80000"), rows("Age > 50"), rows("Income > 80000", "Age > 50")
+    body = {"analysis_type": "comparison", "cohorts": {"rich": ["Income > 80000"], "old": ["Age > 50"]}}
+    status, answer, _ = keyed_web.post("/filters/validate", body)
+    assert status == 200, answer
+    assert answer["selected_rows"] == answer["explained_rows"] == rich + old - both
+    assert 0 < both and any("overlap" in warning for warning in answer["warnings"]), answer["warnings"]
+
+
+def test_an_interactions_analysis_reports_its_row_cap(tmp_path) -> None:
+    """Interactions explain at most INTERACTION_MAX_ROWS rows: the count and the warning say so."""
+    server = RedisServer(tmp_path / "redis").start()
+    web = Stack(server, env={"INTERACTION_MAX_ROWS": "100"}).start_web()
+    try:
+        status, answer, _ = web.post("/filters/validate", {"analysis_type": "interactions"})
+        assert status == 200, answer
+        assert answer["explained_rows"] == 100 < answer["selected_rows"]
+        assert any("INTERACTION_MAX_ROWS" in warning for warning in answer["warnings"]), answer["warnings"]
+    finally:
+        web.stop()
+        server.stop()
+
+
 @pytest.mark.parametrize("body", [
     {"demographic_filters": ["Income > plenty"]},
     {"demographic_filters": ["Incme > 5"]},

@@ -95,6 +95,31 @@ def test_only_the_rows_a_scenario_changes_are_counted() -> None:
     assert np.allclose(np.array(result["scenarios"][0]["changes"])[unchanged], 0.0)
 
 
+def test_only_the_values_a_scenario_changes_are_warned_as_outside_the_range() -> None:
+    """Setting `a` to the value a held-out row already holds beyond the training range: the other rows are
+    warned, that row is not (the scenario did not change it)."""
+    meta, frame = table("regression")
+    beyond = float(frame["a"].max())
+    result, _, trained = run("regression", [{"name": "like the largest", "set": {"a": beyond}}])
+    low, high = trained.meta["training_range"]["numeric"]["a"]
+    assert high < beyond
+    assert [w for w in result["warnings"] if "scenario" in w] == [
+        f"scenario 'like the largest': {len(frame) - 1} rows get 'a' outside the model's training range "
+        f"[{low:g}, {high:g}]; trees predict there as at the nearest edge"]
+
+
+def test_a_set_value_is_compared_as_the_model_reads_it() -> None:
+    """A CSV's True/False column is categorical and read as "True"/"False": setting "True" changes the rows
+    holding False only, and on rows that all hold True it changes nothing (a 400)."""
+    given = pd.DataFrame({"flag": [True, False] * 20, "a": np.arange(40.0), "y": np.arange(40.0)})
+    meta, frame = datasets.describe(datasets.to_csv_bytes(given), datasets.DatasetOptions(), name="t", max_rows=100)
+    assert datasets.column_types(meta)["flag"] == "categorical"
+    scenario = Scenario(name="all true", set={"flag": "True"})
+    assert scenarios.changed_rows(frame, scenarios.apply(frame, scenario, meta), scenario, meta).sum() == 20
+    with pytest.raises(scenarios.NoChange):
+        scenarios.check(frame[given["flag"].to_numpy()], meta, "y", [scenario])
+
+
 def test_scenarios_apply_to_data_rows() -> None:
     """With `data`, the scenarios change the given rows."""
     rows = [{"a": 0.1, "c": "y", "d": 0.0}, {"a": -1.0, "c": "z", "d": 1.0}]

@@ -20,6 +20,8 @@ class FiltersChecked(BaseModel):
     target_variable: str = Field(description="The target the analysis would explain (the dataset's default when "
                                  "none was named).")
     filters: list[str]
-    selected_rows: int = Field(description="Rows the filters select.")
-    explained_rows: int = Field(description="Rows the analysis would explain (sample_size and MAX_ROWS applied).")
+    selected_rows: int = Field(description="Rows the filters select (for a comparison: the rows of the union of "
+                               "its cohorts).")
+    explained_rows: int = Field(description="Rows the analysis would explain (sample_size, MAX_ROWS and, for "
+                                "interactions, INTERACTION_MAX_ROWS applied).")
     warnings: list[str]

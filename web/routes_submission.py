@@ -53,8 +53,9 @@ def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
 
 
 def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, dict[str, Any], Selection]:
-    """validated_request's checks; the request, the dataset's meta and the rows the request selects (POST
-    /filters/validate reports them)."""
+    """validated_request's checks; the request, the dataset's meta and the rows the analysis would explain
+    (the cohorts' union for a comparison, INTERACTION_MAX_ROWS applied to interactions), which POST
+    /filters/validate reports."""
     from common import datasets, default_dataset, features, questions, selection  # pandas on first use: create_app
 
     if not isinstance(body, dict):
@@ -69,8 +70,11 @@ def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, dict[str,
     resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
     features.choose_features(meta, resolved.target_variable or "", resolved.exclude_columns)  # a 400 when none is left
     chosen = selection.select_rows(frame, meta, resolved, max_rows)
-    questions.check(frame, meta, resolved, chosen, max_rows, what_if_max_cells=svc.settings.what_if_max_cells)
-    return resolved, meta, chosen
+    explained = questions.check(frame, meta, resolved, chosen, max_rows,
+                                what_if_max_cells=svc.settings.what_if_max_cells)
+    if resolved.analysis_type == "interactions":
+        explained = selection.capped(explained, svc.settings.interaction_max_rows)
+    return resolved, meta, explained
 
 
 @blueprint.post("/analyze")
