@@ -51,7 +51,7 @@ def test_a_comparison_reports_the_rows_of_its_cohorts(keyed_web: Stack) -> None:
     status, answer, _ = keyed_web.post("/filters/validate", body)
     assert status == 200, answer
     assert answer["selected_rows"] == answer["explained_rows"] == rich + old - both
-    assert 0 < both and any("overlap" in warning for warning in answer["warnings"]), answer["warnings"]
+    assert both > 0 and any("overlap" in warning for warning in answer["warnings"]), answer["warnings"]
 
 
 def test_an_interactions_analysis_reports_its_row_cap(tmp_path) -> None:

@@ -98,7 +98,7 @@ def test_only_the_rows_a_scenario_changes_are_counted() -> None:
 def test_only_the_values_a_scenario_changes_are_warned_as_outside_the_range() -> None:
     """Setting `a` to the value a held-out row already holds beyond the training range: the other rows are
     warned, that row is not (the scenario did not change it)."""
-    meta, frame = table("regression")
+    _, frame = table("regression")
     beyond = float(frame["a"].max())
     result, _, trained = run("regression", [{"name": "like the largest", "set": {"a": beyond}}])
     low, high = trained.meta["training_range"]["numeric"]["a"]
