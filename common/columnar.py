@@ -45,7 +45,9 @@ def frame_of_stored(meta: dict, data: bytes) -> pd.DataFrame:
     from common.datasets import parse_csv
 
     # the codec is in the stream itself, so any "arrow-ipc..." storage (zstd before LZ4) reads alike
-    return from_arrow(data) if str(meta.get("storage", "")).startswith(STORAGE) else parse_csv(data)
+    if str(meta.get("storage", "")).startswith(STORAGE):
+        return from_arrow(data)
+    return parse_csv(data, meta.get("id_columns", ()))
 
 
 def is_parquet(data: bytes) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from common.errors import UnknownDataset, shown
 LOCK_TIMEOUT = 120  # seconds a (re)load of a dataset may hold its lock
 ORIGIN_UPLOAD = "upload"  # meta["origin"] of a dataset a client stored with PUT /datasets/<name>
 JOBS_KEPT_S = 7 * 86_400  # a job enqueued longer ago than this no longer marks its dataset as in use
+RETIRED_S = JOBS_KEPT_S  # a retired version's mark outlives any training that started on it
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ def store(client: redis.Redis, meta: dict, data: bytes) -> Forgotten:
     dataset's lock (keys.dataset_lock)."""
     previous = _version_of(client, meta["name"])
     with client.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.version_retired(meta["version"]))  # the same bytes and options stored again
         pipe.set(keys.dataset_data(meta["name"]), data)
         pipe.set(keys.dataset_meta(meta["name"]), orjson.dumps(meta))
         pipe.sadd(keys.DATASET_INDEX, meta["name"])
@@ -77,7 +80,10 @@ def _version_in_use(client: redis.Redis, version: str) -> bool:
 
 
 def forget_version(client: redis.Redis, version: str) -> Forgotten:
-    """Delete the models trained on a dataset version and the results computed on it."""
+    """Delete the models trained on a dataset version and the results computed on it. The version is
+    marked retired first, so a training that ends afterwards does not store its model (worker.model_store
+    WATCHes the mark), and one that stored it before is in the set read below."""
+    client.set(keys.version_retired(version), 1, ex=RETIRED_S)
     models: Any = client.smembers(keys.version_models(version))
     results: Any = client.smembers(keys.version_results(version))
     doomed = [keys.version_models(version), keys.version_results(version)]
@@ -94,6 +100,25 @@ def forget_version(client: redis.Redis, version: str) -> Forgotten:
 
 def as_text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def write_unless_retired(client: redis.Redis, version: str,
+                         write: Callable[[redis.client.Pipeline], object]) -> bool:
+    """Queue `write`'s commands in a MULTI and run it unless dataset `version` is retired (forget_version
+    marks it before it reads the version's models); False when it was, and nothing was written. WATCH
+    makes the check and the writes one step."""
+    retired = keys.version_retired(version)
+    with client.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(retired)
+            if pipe.exists(retired):
+                return False
+            pipe.multi()
+            write(pipe)
+            pipe.execute()
+            return True
+        except redis.WatchError:
+            return False
 
 
 def remember_model(pipe: redis.client.Pipeline, version: str, model_id: str) -> None:

@@ -9,6 +9,7 @@ import hashlib
 import io
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,9 +79,12 @@ def _read_header(data: bytes) -> list[str]:
     return header
 
 
-def parse_csv(data: bytes) -> pd.DataFrame:
-    """Parse CSV bytes with the one set of rules both web and worker use."""
-    return normalised(pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", low_memory=False))
+def parse_csv(data: bytes, id_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Parse CSV bytes with the one set of rules both web and worker use. The declared `id_columns` are read
+    as text: a zip code `01583` keeps its leading zero (as a number it became 1583, and a row asked for by
+    that id was not found, or was taken for the row at position 1583)."""
+    return normalised(pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", low_memory=False,
+                                  dtype=dict.fromkeys(id_columns, str) or None))
 
 
 def normalised(frame: pd.DataFrame) -> pd.DataFrame:
@@ -106,7 +110,7 @@ def _checked_names(names: list[str], what: str) -> list[str]:
     return names
 
 
-def _read(data: bytes, form: str, max_rows: int) -> tuple[list[str], pd.DataFrame]:
+def _read(data: bytes, form: str, max_rows: int, id_columns: Sequence[str]) -> tuple[list[str], pd.DataFrame]:
     """The header and the parsed frame of an upload, CSV or Parquet."""
     if form == "parquet":
         from common import columnar  # pyarrow's Parquet reader, only for Parquet uploads
@@ -115,7 +119,7 @@ def _read(data: bytes, form: str, max_rows: int) -> tuple[list[str], pd.DataFram
         return _checked_names([str(c) for c in frame.columns], "Parquet file"), frame
     header = _read_header(data)
     try:
-        return header, parse_csv(data)
+        return header, parse_csv(data, id_columns)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         raise InvalidDataset(f"The CSV could not be parsed: {shown(str(exc), quoted=False)}") from None
 
@@ -163,7 +167,7 @@ def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int,
     metadata; raise InvalidDataset saying what to change."""
     if not data.strip():
         raise InvalidDataset("The CSV body is empty." if form == "csv" else "The Parquet body is empty.")
-    header, frame = _read(data, form, max_rows)
+    header, frame = _read(data, form, max_rows, options.id_columns)
     what = "CSV" if form == "csv" else "Parquet file"
     if len(header) < 2:
         raise InvalidDataset("A dataset needs at least two columns (a target and a feature).")

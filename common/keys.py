@@ -54,6 +54,12 @@ def version_models(dataset_version: str) -> str:
     return f"{PREFIX}version:{dataset_version}:models"
 
 
+def version_retired(dataset_version: str) -> str:
+    """Set when a dataset version is replaced or deleted (common.dataset_store.forget_version): a model
+    that finishes training on it afterwards is not stored (worker.model_store), so none is left behind."""
+    return f"{PREFIX}version:{dataset_version}:retired"
+
+
 def version_results(dataset_version: str) -> str:
     """Set of the ids of the jobs whose results were computed on one dataset version."""
     return f"{PREFIX}version:{dataset_version}:results"

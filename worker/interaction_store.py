@@ -10,7 +10,7 @@ import logging
 import pandas as pd
 import redis
 
-from common import keys
+from common import dataset_store, keys
 from explain import interaction_tables
 from explain.training import TrainedModel
 from worker import table_store
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def attach(client: redis.Redis, trained: TrainedModel, frame: pd.DataFrame) -> None:
     """Set `trained.interactions` from Redis, or build, check (on the first training rows, as the SHAP
     tables are checked) and store them. A replaced dataset's models take the key with them
-    (common.dataset_store.forget_version)."""
+    (common.dataset_store.forget_version), and none is stored for a version replaced meanwhile."""
     key = keys.model_interaction_tables(trained.model_id)
     raw = client.get(key)
     native = table_store.native_note(raw)
@@ -38,6 +38,7 @@ def attach(client: redis.Redis, trained: TrainedModel, frame: pd.DataFrame) -> N
 
     built, note, blob = table_store.prepare(frame, trained.meta, interaction_tables.CHECK_ROWS,
                                             interaction_tables.to_bytes, check)
-    client.set(key, blob)
+    # not for a model whose dataset version was replaced meanwhile: the key would outlive the model
+    dataset_store.write_unless_retired(client, trained.meta["dataset_version"], lambda pipe: pipe.set(key, blob))
     log.info("model %s: interaction tables %s", trained.model_id, note)
     trained.interactions = (built, note)

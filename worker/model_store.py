@@ -126,13 +126,23 @@ def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str,
         meta.update(id=model_id, dataset_version=dataset_version, target=target)
         tables, note, blob = _prepare(model, frame, meta)
         meta["shap_engine_note"] = note
-        with client.pipeline(transaction=True) as pipe:
-            pipe.set(keys.model_blob(model_id), to_bytes(model))
-            pipe.set(keys.model_meta(model_id), orjson.dumps(meta))
-            pipe.set(keys.model_shap_tables(model_id), blob)
-            pipe.incr(keys.MODEL_TRAININGS)
-            dataset_store.remember_model(pipe, dataset_version, model_id)
-            pipe.execute()
+        client.incr(keys.MODEL_TRAININGS)
         log.info("trained model %s for %r (%s, %d rows) in %.2fs", model_id, target, meta["task"],
                  meta["trained_rows"], meta["training_seconds"])
+        _store(client, model_id, dataset_version, [to_bytes(model), orjson.dumps(meta), blob])
         return TrainedModel(model_id, model, meta, trained_now=True, tables=tables)
+
+
+def _store(client: redis.Redis, model_id: str, dataset_version: str, parts: list[bytes]) -> None:
+    """Store a model's blob, meta and tables, unless its dataset version was replaced or deleted meanwhile:
+    the replace removed that version's models, and one stored now would stay behind, unreachable. The job
+    that trained it still uses it."""
+    def write(pipe: redis.client.Pipeline) -> None:
+        for key, part in zip((keys.model_blob(model_id), keys.model_meta(model_id),
+                              keys.model_shap_tables(model_id)), parts, strict=True):
+            pipe.set(key, part)
+        dataset_store.remember_model(pipe, dataset_version, model_id)
+
+    if not dataset_store.write_unless_retired(client, dataset_version, write):
+        log.info("model %s not stored: dataset version %s was replaced or deleted while it trained", model_id,
+                 dataset_version)
