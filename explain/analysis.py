@@ -66,8 +66,10 @@ def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tup
     if request.analysis_type == "ranking":
         first = results.first()
         label = next((str(first[c]) for c in meta["id_columns"] if first.get(c) is not None), "row 1")
+        top_value = first["prediction"]  # a class for a multiclass target
+        shown_value = f"{top_value:.4g}" if isinstance(top_value, float) else top_value
         return (f"Ranked {rows} rows of '{meta['name']}' ({scope}) by predicted {target}: {label} ranks first "
-                f"with {first['prediction']}. The ranking is driven mostly by {drivers} of the total SHAP "
+                f"with {shown_value}. The ranking is driven mostly by {drivers} of the total SHAP "
                 f"impact. {effect_text}").strip()
     return (f"Across {rows} rows of '{meta['name']}' ({scope}), the strongest drivers of {target} are {drivers} "
             f"of the mean absolute SHAP impact. {effect_text}").strip()

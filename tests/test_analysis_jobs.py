@@ -61,7 +61,8 @@ def test_filtered_analysis_on_default_finishes_with_a_full_result(stack: Stack) 
 
 
 def test_ranking_orders_rows_by_prediction(stack: Stack) -> None:
-    """analysis_type=ranking returns rows ranked by prediction, best first."""
+    """analysis_type=ranking returns rows ranked by prediction, best first; the summary names the first row
+    and its prediction, rounded."""
     job_id = stack.analyze({"analysis_type": "ranking", "target": "Mortgage_Applications",
                             "demographic_filters": ["Province == ON", "high Population"]})
     result = stack.wait_job(job_id)["result"]
@@ -70,6 +71,8 @@ def test_ranking_orders_rows_by_prediction(stack: Stack) -> None:
     assert [row["rank"] for row in result["results"]] == list(range(1, len(predictions) + 1))
     assert_additive(result)  # shap_values follow the ranked order of results
     assert result["feature_importance"][0]["feature"] == "Population"
+    top = result["results"][0]
+    assert f"{top['zip_code']} ranks first with {top['prediction']:.4g}." in result["summary"]  # not 17 digits
 
 
 def test_data_rows_with_missing_and_unknown_keys_are_explained(stack: Stack) -> None:

@@ -63,6 +63,7 @@ def test_unknown_job_is_404_and_an_unfinished_one_409(stack: Stack) -> None:
     waiting = queue.enqueue_in(timedelta(hours=1), jobstates.ANALYSIS_FUNC, kwargs={"request": {}})
     status, answer, _ = stack.get(f"/job_status/{waiting.id}/feature_values")  # scheduled: no worker takes it
     assert status == 409 and answer["code"] == "job_not_finished" and answer["details"]["status"] == "scheduled"
+    assert f"Job '{waiting.id}' is scheduled, not finished" in answer["error"]  # not JobStatus.SCHEDULED
 
 
 def test_forgetting_a_dataset_version_removes_its_feature_values(stack: Stack) -> None:

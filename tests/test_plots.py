@@ -102,10 +102,13 @@ def test_a_repeated_plot_is_served_from_redis_without_a_second_render(stack: Sta
     ("dependence", {}, "feature"),
     ("bar", {"class": "yes"}, "class"),
     ("bar", {"wait": "31"}, "wait"),
+    ("bar", {"colour": "Income"}, "colour"),
+    ("bar", {"max-display": "3"}, "max-display"),
 ])
 def test_a_bad_parameter_is_a_400_that_names_it(stack: Stack, analyses: dict[str, str], kind: str,
                                                 params: dict[str, str], named: str) -> None:
-    """An unknown kind, format, row, feature or colour, or a parameter the kind does not take: 400 naming it."""
+    """An unknown kind, format, row, feature or colour, a parameter the kind does not take or no plot takes:
+    400 naming it."""
     status, answer, _ = get(stack, f"/job_status/{analyses['regression']}/plots/{kind}", params)
     assert status == 400 and answer["code"] == "invalid_request", answer
     assert named in answer["error"]

@@ -17,7 +17,8 @@ def finished(svc: Services, job_id: str) -> Job:
     if job.func_name != jobstates.ANALYSIS_FUNC:  # e.g. a dataset's training job: no explained rows
         raise NotFound(f"Job {job_id!r} is not an analysis (it is {job.description or job.func_name!r}); only "
                        "analyses have feature values and plots.")
-    status = job.get_status(refresh=False)
+    found = job.get_status(refresh=False)
+    status = found.value if found is not None else "unknown"  # "canceled", not "JobStatus.CANCELED"
     if status != jobstates.FINISHED:
         hint = "poll GET /job_status/<id> until it is finished" if status not in jobstates.TERMINAL else \
             "it has no result; submit the analysis again"

@@ -21,6 +21,7 @@ from web.services import Services
 MAX_WAIT_SECONDS = 30.0
 MAX_PARAM_CHARS = 1000  # a feature, class or row id longer than this cannot name anything
 PAIRS_SHOWN = 5  # stored pairs a refused interaction plot lists
+PARAMS = ("format", "max_display", "row", "feature", "color", "with", "class", "wait")  # README "Plots"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,15 @@ def kind_of(kind: str) -> str:
     if kind not in KINDS:
         raise InvalidRequest(f"Unknown plot kind {shown(kind)}; kinds are {', '.join(KINDS)}.")
     return kind
+
+
+def names_of(args: Mapping[str, str]) -> None:
+    """Every query parameter is one some plot takes: a typo (`colour`, `max-display`) is a 400 naming it, not
+    a plot drawn without it."""
+    unknown = sorted(name for name in args if name not in PARAMS)
+    if unknown:
+        raise InvalidRequest(f"Unknown plot parameters {shown(unknown)}; plots take {', '.join(PARAMS)}.",
+                             details={"unknown": [shown(name, quoted=False) for name in unknown[:20]]})
 
 
 def wait_of(args: Mapping[str, str]) -> float:

@@ -33,6 +33,7 @@ def plot(job_id: str, kind: str) -> Response:
     """200 with the image; 202 with the render job while it is drawn; 400 naming a bad parameter; 404 for an
     unknown job or an expired result, 409 while the analysis is unfinished."""
     svc = services()
+    plot_params.names_of(request.args)
     kind, wait = plot_params.kind_of(kind), plot_params.wait_of(request.args)
     job = finished(svc, job_id)
     spec = plot_params.spec(plot_params.analysis(svc, job, kind), kind, request.args)
