@@ -68,6 +68,12 @@ class Unauthorized(ServiceError):
     code = "unauthorized"
 
 
+def result_gone(job_id: str) -> str:
+    """Why a finished analysis's result is not there: the web and the render jobs say it alike."""
+    return (f"The result of job {job_id!r} is no longer stored: RESULT_TTL passed, or its dataset was replaced "
+            "or deleted; submit the analysis again.")
+
+
 class NotFound(ServiceError):
     status = 404
     code = "not_found"

@@ -18,7 +18,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import as_text
 
 from common import jobstates, keys
-from common.errors import InvalidRequest, NotFound, shown
+from common.errors import InvalidRequest, NotFound, result_gone, shown
 from common.rqtypes import JSONJob
 from web.responses import gzip_chunks
 from web.services import ANSWER_CACHE_ENTRY_BYTES, Services
@@ -93,7 +93,7 @@ def envelope(job: Job | Snapshot, status: str) -> dict[str, Any]:
 
 
 def expired(job: Job) -> NotFound:
-    return NotFound(f"The result of job {job.id!r} has expired (RESULT_TTL).")
+    return NotFound(result_gone(job.id))
 
 
 @dataclass

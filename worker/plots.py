@@ -14,6 +14,7 @@ import redis
 from rq.exceptions import NoSuchJobError
 
 from common import keys
+from common.errors import result_gone
 from common.plot_spec import PlotSpec
 from common.rqtypes import JSONJob
 from explain import feature_values, plots
@@ -69,14 +70,14 @@ def render_plot(analysis_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     plot = PlotSpec.from_json(spec)
     stored = load(ctx.redis, analysis_id, plot.kind)
     if stored is None:
-        return {"gone": f"The result of job {analysis_id!r} has expired (RESULT_TTL)."}
+        return {"gone": result_gone(analysis_id)}
     try:
         image = plots.render(stored, plot)
     except plots.PlotRefused as exc:
         return {"refused": str(exc)}
     ttl: Any = ctx.redis.pttl(keys.job_result(analysis_id))
     if not ttl or ttl <= 0:
-        return {"gone": f"The result of job {analysis_id!r} has expired (RESULT_TTL)."}
+        return {"gone": result_gone(analysis_id)}
     with ctx.redis.pipeline(transaction=True) as pipe:
         pipe.hset(keys.job_plots(analysis_id), plot.digest(), image)
         pipe.pexpire(keys.job_plots(analysis_id), ttl)  # as long as the result (it is renewed by each render)
