@@ -61,6 +61,16 @@ class AnalyzeRequest(BaseModel):
     scenarios: list[Scenario] | None = Field(default=None, min_length=1, max_length=MAX_SCENARIOS, description=(
         f"analysis_type what_if: 1-{MAX_SCENARIOS} scenarios applied to the selected (or data) rows."))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_target(cls, body: Any) -> Any:
+        """`target` is an alias of `target_variable`: both, naming different columns, would leave one unread."""
+        if isinstance(body, dict) and {"target", "target_variable"} <= body.keys() \
+                and body["target"] != body["target_variable"]:
+            raise ValueError(f"target {shown(body['target'])} and target_variable {shown(body['target_variable'])} "
+                             "differ; target is another name of target_variable: give one of them")
+        return body
+
     @model_validator(mode="after")
     def _question_has_its_field(self) -> AnalyzeRequest:
         check_question(self.analysis_type, self.cohorts, self.scenarios)
