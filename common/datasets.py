@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from common.errors import InvalidDataset, UnknownColumn, shown
+from common.errors import InvalidDataset, UnknownColumn, case_hint, shown
 
 # One bounded character class, matched against the WHOLE name (fullmatch: `$` would accept "name\n").
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -217,8 +217,9 @@ def resolve_target(meta: dict, requested: str | None) -> str:
         raise InvalidDataset(f"Dataset {shown(meta['name'])} has no default_target; name a target_variable.")
     types = column_types(meta)
     if target not in types:
-        raise UnknownColumn(f"target_variable {shown(target)} is not a column of dataset {shown(meta['name'])}; "
-                            f"the columns are {shown(list(types), limit=2000)}.",
+        hint = case_hint(target, types)
+        raise UnknownColumn(f"target_variable {shown(target)} is not a column of dataset {shown(meta['name'])}."
+                            f"{hint or f' The columns are {shown(list(types), limit=2000)}.'}",
                             details={"column": shown(target, quoted=False)})
     if types[target] == "id":
         raise InvalidDataset(f"target_variable {shown(target)} is an id column; choose a numeric or categorical "

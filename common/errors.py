@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 SHOWN_CHARS = 200  # an error message quotes at most this much of what the client sent
@@ -15,6 +16,16 @@ def shown(value: object, *, quoted: bool = True, limit: int = SHOWN_CHARS) -> st
         return f"{cut}... ({len(value) - limit} more characters)"
     text = repr(value) if quoted else str(value)
     return text if len(text) <= limit + 2 else f"{text[:limit]}... (cut)"
+
+
+def case_hint(given: object, known: Iterable[str]) -> str:
+    """" Did you mean 'Income'? ..." when `given` differs from a known name or value only in case (matching is
+    case-sensitive everywhere), else ""."""
+    if not isinstance(given, str):
+        return ""
+    folded = given.casefold()
+    match = next((name for name in known if name.casefold() == folded), None)
+    return f" Did you mean {shown(match)}? Names and values are case-sensitive." if match is not None else ""
 
 
 class ServiceError(Exception):

@@ -4,7 +4,8 @@ Grammar (one filter per string, all filters are ANDed):
     <column> <op> <value>      op: > >= < <= == !=
     high <column>              above the column's 75th percentile
     low <column>               below the column's 25th percentile
-A value may be quoted with ' or ". Ordering operators need a numeric column and a number.
+A value may be quoted with ' or ". Ordering operators need a numeric column and a number. Column names
+and text values are case-sensitive (a 400 points at the name in its case: errors.case_hint).
 
 How a filter is read (one left-to-right pass, no regular expression, so no input can make it backtrack):
     - white space around the whole filter, the column and the value is ignored;
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from common.errors import InvalidFilter, UnknownColumn, shown
+from common.errors import InvalidFilter, UnknownColumn, case_hint, shown
 
 MAX_FILTER_CHARS = 1000
 MAX_FILTERS = 100
@@ -35,6 +36,9 @@ _OPERATOR_RUN = _OPERATOR_CHARS + " \t\r\n\f\v"
 _QUANTILES = {"high", "low"}
 _GRAMMAR = ("use '<column> <op> <value>' with op one of > >= < <= == !=, or 'high <column>' / "
             "'low <column>'.")
+
+
+VALUES_SHOWN = 10  # values of a column an empty selection's message lists
 
 
 @dataclass(frozen=True)
@@ -143,14 +147,16 @@ def parse_filter(text: str, column_types: Mapping[str, str], *, max_chars: int =
     parts = _comparison(stripped)
     if parts is None or not parts.column or not parts.value:
         if quantile:
-            raise UnknownColumn(f"Filter {shown(text)} names unknown column {shown(quantile[1])}.",
+            raise UnknownColumn(f"Filter {shown(text)} names unknown column {shown(quantile[1])}."
+                                f"{case_hint(quantile[1], column_types)}",
                                 details={"column": shown(quantile[1], quoted=False)})
         raise InvalidFilter(f"Filter {shown(text)} is not understood; {_GRAMMAR}")
     if parts.op not in _OPERATORS:
         raise InvalidFilter(f"Filter {shown(text)} uses unknown operator {parts.op!r}; use one of "
                             "> >= < <= == !=.")
     if parts.column not in column_types:
-        raise UnknownColumn(f"Filter {shown(text)} names unknown column {shown(parts.column)}.",
+        raise UnknownColumn(f"Filter {shown(text)} names unknown column {shown(parts.column)}."
+                            f"{case_hint(parts.column, column_types)}",
                             details={"column": shown(parts.column, quoted=False)})
     return Filter(text, parts.column, parts.op, _value(text, parts, column_types[parts.column]))
 
@@ -160,6 +166,22 @@ def parse_filters(texts: Sequence[str], column_types: Mapping[str, str]) -> list
         raise InvalidFilter(f"{len(texts)} filters were sent; at most {MAX_FILTERS} are allowed: combine or "
                             "drop some.")
     return [parse_filter(text, column_types) for text in texts]
+
+
+def absent_values(filters: Sequence[Filter], frame: pd.DataFrame) -> str:
+    """Why filters selected no rows, where an equality names a text value no row of `frame` holds: the value
+    in another case, or some values the column does hold. "" when no such filter."""
+    notes = []
+    for flt in filters:
+        if flt.op != "==" or not isinstance(flt.value, str):
+            continue
+        held = frame[flt.column].dropna().astype(str).unique().tolist()
+        if flt.value in held:
+            continue
+        some = sorted(held)[:VALUES_SHOWN]
+        notes.append(f"no row has {flt.column} == {shown(flt.value)}."
+                     f"{case_hint(flt.value, held) or f' Some of its values: {shown(some)}.'}")
+    return " ".join(notes)
 
 
 def apply_filters(

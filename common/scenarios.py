@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from common import datasets
-from common.errors import InvalidRequest, UnknownColumn, shown
+from common.errors import InvalidRequest, UnknownColumn, case_hint, shown
 from common.features import NEAR_EMPTY_SHARE, FeatureChoice, choose_features
 from common.request_parts import Scenario
 
@@ -45,7 +45,7 @@ def _check_columns(scenario: Scenario, meta: dict, target: str, exclude: Sequenc
     where = f"scenario {shown(scenario.name)}"
     for column in scenario.columns():
         if column not in types:
-            raise UnknownColumn(f"{where} names unknown column {shown(column)}.",
+            raise UnknownColumn(f"{where} names unknown column {shown(column)}.{case_hint(column, types)}",
                                 details={"scenario": shown(scenario.name, quoted=False),
                                          "column": shown(column, quoted=False)})
         if column not in features:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from common import datasets
 from common.errors import EmptySelection, TooManyRows, shown
-from common.filters import apply_filters, parse_filters
+from common.filters import absent_values, apply_filters, parse_filters
 from common.request import AnalyzeRequest
 
 
@@ -28,8 +28,9 @@ def select_rows(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, max_ro
     keep = apply_filters(candidates, filters, reference=frame)
     chosen = candidates[keep]
     if len(chosen) == 0:
+        why = absent_values(filters, frame)
         raise EmptySelection(f"The filters {shown(request.demographic_filters)} select no rows; loosen or remove "
-                             "one.")
+                             f"one.{' ' + why if why else ''}")
     limit = min(request.sample_size or max_rows, max_rows)
     selected = len(chosen)
     if selected > limit:
