@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from common import datasets
-from common.errors import EmptySelection, TooManyRows, shown
+from common.errors import EmptySelection, InvalidRequest, TooManyRows, case_hint, shown
 from common.filters import absent_values, apply_filters, parse_filters
 from common.request import AnalyzeRequest
 
@@ -47,12 +47,25 @@ def _given_rows(data: list[dict], meta: dict, max_rows: int, warnings: list[str]
     known = [c["name"] for c in meta["columns"]]
     rows = pd.DataFrame.from_records(data)
     unknown = sorted(str(c) for c in rows.columns if c not in known)
+    _refuse_rows_of_no_column(data, set(known), unknown)
     if unknown:
         warnings.append(f"ignored unknown keys in data: {shown(', '.join(unknown), quoted=False)}")
     rows = rows.reindex(columns=known)
     numeric = [c["name"] for c in meta["columns"] if c["type"] == "numeric"]
     warnings.extend(_not_numbers(rows, numeric))
     return rows
+
+
+def _refuse_rows_of_no_column(data: list[dict], known: set[str], unknown: list[str]) -> None:
+    """A `data` row none of whose keys is a column would be explained as a row of missing values: a 400,
+    naming its index (a label or a column in another case is the usual cause)."""
+    empty = [index for index, row in enumerate(data) if not any(key in known for key in row)]
+    if not empty:
+        return
+    hint = next((case_hint(key, known) for key in unknown if case_hint(key, known)), "")
+    raise InvalidRequest(f"data rows {shown(empty[:20])} name none of the dataset's columns (unknown keys: "
+                         f"{shown(unknown[:20])}); keys are column names as GET /metadata lists them, not "
+                         f"labels.{hint}", details={"rows": empty[:20]})
 
 
 WRONG_TYPE_WARNINGS = 20  # at most this many cells are named; the warning counts the rest

@@ -58,7 +58,9 @@ def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tup
     top = ranking[:SUMMARY_DRIVERS]
     labels = column_labels.of(meta)  # the summary names a labelled column by its label (README "Labels")
     drivers = ", ".join(f"{shown_name(labels, name)} ({100 * value / total:.0f}%)" for name, value in top)
-    scope = " and ".join(request.demographic_filters) or "all rows"
+    filters = " and ".join(request.demographic_filters)
+    where = (f"rows of '{meta['name']}' ({filters or 'all rows'})" if request.data is None
+             else f"rows of the request's data{f' ({filters})' if filters else ''}")
     target = shown_name(labels, target)
     effects = [f"higher {shown_name(labels, name)} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
                for name, _ in top if direction.get(name)]
@@ -68,10 +70,10 @@ def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tup
         label = next((str(first[c]) for c in meta["id_columns"] if first.get(c) is not None), "row 1")
         top_value = first["prediction"]  # a class for a multiclass target
         shown_value = f"{top_value:.4g}" if isinstance(top_value, float) else top_value
-        return (f"Ranked {rows} rows of '{meta['name']}' ({scope}) by predicted {target}: {label} ranks first "
+        return (f"Ranked {rows} {where} by predicted {target}: {label} ranks first "
                 f"with {shown_value}. The ranking is driven mostly by {drivers} of the total SHAP "
                 f"impact. {effect_text}").strip()
-    return (f"Across {rows} rows of '{meta['name']}' ({scope}), the strongest drivers of {target} are {drivers} "
+    return (f"Across {rows} {where}, the strongest drivers of {target} are {drivers} "
             f"of the mean absolute SHAP impact. {effect_text}").strip()
 
 

@@ -81,6 +81,7 @@ def test_data_rows_with_missing_and_unknown_keys_are_explained(stack: Stack) -> 
     result = stack.wait_job(stack.analyze({"data": rows}))["result"]
     assert result["explained_rows"] == 2
     assert any("favourite_colour" in w and "shoe_size" in w for w in result["warnings"])
+    assert result["summary"].startswith("Across 2 rows of the request's data, the strongest drivers")
     assert_additive(result)
     assert result["results"][0]["top_contributors"][0]["feature"] in result["model"]["features"]
 

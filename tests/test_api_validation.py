@@ -53,6 +53,7 @@ def queued_jobs(stack: Stack) -> int:
         (b'{"analysis_type": "magic"}', "invalid_request", ("analysis_type",)),
         (b'{"data": [{"Income": [1, 2]}]}', "invalid_request", ("data[0]['Income']",)),
         (b'{"data": []}', "invalid_request", ("data",)),
+        (b'{"data": [{"Age": 30}, {"income": 5}]}', "invalid_request", ("data rows [1]", "Did you mean 'Income'?")),
     ],
 )
 def test_bad_analysis_request_is_rejected_and_not_enqueued(web_only: Stack, body: bytes, code: str,
