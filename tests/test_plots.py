@@ -80,6 +80,7 @@ def test_a_repeated_plot_is_served_from_redis_without_a_second_render(stack: Sta
     for _ in range(3):
         status, again, headers = get(stack, path, {"max_display": "4"})
         assert status == 200 and again == first and "max-age" in headers["Cache-Control"]
+    assert get(stack, path, {"max_display": "4", "wait": "31"})[0] == 400  # checked though the plot is stored
     render = JSONJob.fetch(pending["job_id"], connection=stack.redis())
     assert len(render.results()) == 1  # one execution
     spec = PlotSpec(kind="beeswarm", max_display=4)
