@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from common.errors import InvalidDataset, UnknownColumn, case_hint, shown
+from common.errors import InvalidDataset, InvalidRequest, UnknownColumn, case_hint, shown
 
 # One bounded character class, matched against the WHOLE name (fullmatch: `$` would accept "name\n").
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -214,7 +214,7 @@ def resolve_target(meta: dict, requested: str | None) -> str:
     before training is refused here (a 400 at the web, before anything is enqueued)."""
     target = requested or meta.get("default_target")
     if not target:
-        raise InvalidDataset(f"Dataset {shown(meta['name'])} has no default_target; name a target_variable.")
+        raise InvalidRequest(f"Dataset {shown(meta['name'])} has no default_target; name a target_variable.")
     types = column_types(meta)
     if target not in types:
         hint = case_hint(target, types)
@@ -222,7 +222,7 @@ def resolve_target(meta: dict, requested: str | None) -> str:
                             f"{hint or f' The columns are {shown(list(types), limit=2000)}.'}",
                             details={"column": shown(target, quoted=False)})
     if types[target] == "id":
-        raise InvalidDataset(f"target_variable {shown(target)} is an id column; choose a numeric or categorical "
+        raise InvalidRequest(f"target_variable {shown(target)} is an id column; choose a numeric or categorical "
                              "one.")
     _check_target_statistics(meta, next(c for c in meta["columns"] if c["name"] == target))
     if not feature_columns(meta, target):

@@ -33,7 +33,7 @@ def queued_jobs(stack: Stack) -> int:
         (b"[1, 2]", "invalid_request", ("JSON object",)),
         (b'{"dataset": "nope"}', "unknown_dataset", ("nope",)),
         (b'{"target_variable": "Nope"}', "unknown_column", ("Nope",)),
-        (b'{"target": "zip_code"}', "invalid_dataset", ("zip_code", "id column")),
+        (b'{"target": "zip_code"}', "invalid_request", ("zip_code", "id column")),
         (b'{"target": "Age", "target_variable": "Income"}', "invalid_request", ("'Age'", "'Income'", "one of them")),
         (b'{"demographic_filters": ["Income >> 5"]}', "invalid_filter", ("Income >> 5",)),
         (b'{"demographic_filters": ["Income"]}', "invalid_filter", ("not understood",)),
