@@ -168,6 +168,19 @@ def parse_filters(texts: Sequence[str], column_types: Mapping[str, str]) -> list
     return [parse_filter(text, column_types) for text in texts]
 
 
+def missing_notes(filters: Sequence[Filter], frame: pd.DataFrame) -> list[str]:
+    """A warning per filter that leaves out rows of `frame` because its column is missing there (a missing
+    value passes no filter on its column but `!=`), so the rows dropped are not a surprise."""
+    notes = []
+    for flt in filters:
+        if flt.op == "!=":
+            continue
+        missing = int(frame[flt.column].isna().sum())
+        if missing:
+            notes.append(f"filter {shown(flt.text)} leaves out the {missing} rows whose {flt.column} is missing")
+    return notes
+
+
 def absent_values(filters: Sequence[Filter], frame: pd.DataFrame) -> str:
     """Why filters selected no rows, where an equality names a text value no row of `frame` holds: the value
     in another case, or some values the column does hold. "" when no such filter."""

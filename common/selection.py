@@ -9,7 +9,7 @@ import pandas as pd
 
 from common import datasets
 from common.errors import EmptySelection, InvalidRequest, TooManyRows, case_hint, shown
-from common.filters import absent_values, apply_filters, parse_filters
+from common.filters import absent_values, apply_filters, missing_notes, parse_filters
 from common.request import AnalyzeRequest
 
 
@@ -26,6 +26,7 @@ def select_rows(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, max_ro
     filters = parse_filters(request.demographic_filters, datasets.column_types(meta))
     candidates = frame if request.data is None else _given_rows(request.data, meta, max_rows, warnings)
     keep = apply_filters(candidates, filters, reference=frame)
+    warnings += missing_notes(filters, candidates)
     chosen = candidates[keep]
     if len(chosen) == 0:
         why = absent_values(filters, frame)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from common.errors import InvalidFilter, UnknownColumn
-from common.filters import MAX_FILTERS, apply_filters, parse_filter, parse_filters
+from common.filters import MAX_FILTERS, absent_values, apply_filters, missing_notes, parse_filter, parse_filters
 
 TYPES = {"Income": "numeric", "Age": "numeric", "Province": "categorical", "Home Value": "numeric"}
 FRAME = pd.DataFrame({"Income": [10.0, 20.0, 30.0, 40.0, None], "Age": [30, 40, 50, 60, 70],
@@ -29,6 +29,20 @@ FRAME = pd.DataFrame({"Income": [10.0, 20.0, 30.0, 40.0, None], "Age": [30, 40, 
 def test_comparisons_select_the_expected_rows(text: str, keep: list[bool]) -> None:
     """Each operator keeps exactly the rows it names; missing values never match an ordering."""
     assert apply_filters(FRAME, parse_filters([text], TYPES)).tolist() == keep
+
+
+def test_the_rows_a_filter_leaves_out_for_a_missing_value_are_counted() -> None:
+    """A missing Income fails `Income > 20`: one warning says so; `!=` keeps such rows and says nothing."""
+    notes = missing_notes(parse_filters(["Income > 20", "Age > 1", "Province != QC"], TYPES), FRAME)
+    assert notes == ["filter 'Income > 20' leaves out the 1 rows whose Income is missing"]
+
+
+def test_an_equality_no_row_matches_names_the_value_or_its_case() -> None:
+    """`Province == on`: the value in its case; `Province == XX`: some of the column's values."""
+    assert "Did you mean 'ON'?" in absent_values(parse_filters(["Province == on"], TYPES), FRAME)
+    assert absent_values(parse_filters(["Province == XX", "Age > 1"], TYPES), FRAME) == (
+        "no row has Province == 'XX'. Some of its values: ['BC', 'ON', 'QC'].")
+    assert absent_values(parse_filters(["Province == ON"], TYPES), FRAME) == ""
 
 
 def test_high_and_low_use_the_reference_quartiles() -> None:
