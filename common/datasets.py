@@ -156,8 +156,9 @@ def _known_options(options: DatasetOptions, names: list[str]) -> list[str]:
                           ("default_target", (options.default_target,) if options.default_target else ())):
         unknown = [c for c in wanted if c not in names]
         if unknown:
-            raise UnknownColumn(f"{label} names unknown columns {shown(unknown)}; the columns are "
-                                f"{shown(names, limit=2000)}.")
+            hint = next((case_hint(name, names) for name in unknown if case_hint(name, names)), "")
+            raise UnknownColumn(f"{label} names unknown columns {shown(unknown)}."
+                                f"{hint or f' The columns are {shown(names, limit=2000)}.'}")
     return names
 
 

@@ -181,9 +181,10 @@ def summary_note(meta: dict[str, Any], target: str, labels: dict[str, str]) -> s
     text = ""
     named = [shown_name(labels, item["feature"]) for item in meta.get("leaks", [])]
     if named:
-        text += (f" Caution: {', '.join(named[:NAMED_ROWS])} nearly determine(s) {shown_name(labels, target)} "
-                 "(likely target leakage); "
-                 "exclude it with exclude_columns unless it is known before the target.")
+        one = len(named) == 1
+        text += (f" Caution: {', '.join(named[:NAMED_ROWS])} nearly {'determines' if one else 'determine'} "
+                 f"{shown_name(labels, target)} (likely target leakage); exclude {'it' if one else 'them'} with "
+                 f"exclude_columns unless {'it is' if one else 'they are'} known before the target.")
     weak = weakness(meta["task"], meta.get("metrics") or {})
     if weak:
         text += f" Caution: the model is weak ({weak}), so these explanations describe a weak model."
@@ -196,8 +197,10 @@ def notes(meta: dict[str, Any], target: str, flags: dict[int, list[str]], given_
     found = []
     named = [item["feature"] for item in meta.get("leaks", [])]
     if named:
-        found.append(f"likely target leakage: {', '.join(named[:NAMED_ROWS])} nearly determine(s) {target} and "
-                     "dominate(s) the explanation; if that value is not known before the target, pass "
+        verbs = ("determines", "dominates", "that value is") if len(named) == 1 else \
+            ("determine", "dominate", "those values are")
+        found.append(f"likely target leakage: {', '.join(named[:NAMED_ROWS])} nearly {verbs[0]} {target} and "
+                     f"{verbs[1]} the explanation; if {verbs[2]} not known before the target, pass "
                      f"exclude_columns={named[:NAMED_ROWS]} and analyze again")
     weak = weakness(meta["task"], meta.get("metrics") or {})
     if weak:

@@ -34,6 +34,7 @@ from common.plot_spec import PlotSpec
 ROWS_DRAWN = {"beeswarm": 5_000, "dependence": 5_000, "interaction": 5_000, "heatmap": 1_000}
 SAMPLE_SEED = 0
 DPI = 100
+MISSING = "missing"  # how a plot displays a value the row does not have
 
 
 class PlotRefused(ValueError):
@@ -86,9 +87,10 @@ def _negated(stored: Stored, output_class: str | None) -> bool:
 
 def _data(values: list[Any], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(numbers for colours and axes, what is displayed) of one feature's values of `rows`: numbers as
-    floats (missing: NaN); text as the position of each value among the sorted distinct values."""
+    floats (missing: NaN); text as the position of each value among the sorted distinct values. A missing
+    value is displayed (a waterfall's "value = feature") as MISSING."""
     picked = [values[r] for r in rows.tolist()]
-    display = np.array(picked, dtype=object)
+    display = np.array([MISSING if v is None else v for v in picked], dtype=object)  # not "None = feature"
     if any(isinstance(v, str) for v in picked):
         levels = {level: float(i) for i, level in enumerate(sorted({v for v in picked if v is not None}))}
         return np.array([np.nan if v is None else levels[v] for v in picked], dtype=float), display

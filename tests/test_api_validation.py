@@ -97,12 +97,17 @@ def test_bad_csv_upload_is_rejected(web_only: Stack, csv: bytes, words: tuple[st
 
 
 def test_upload_options_must_name_existing_columns(web_only: Stack) -> None:
-    """id_columns, exclude_columns and default_target naming unknown columns are rejected."""
+    """id_columns, exclude_columns and default_target naming unknown columns are rejected (with the name in
+    its case when it differs only in case)."""
     csv = b"x,y\n" + b"".join(f"{i},{i * 2}\n".encode() for i in range(20))
     status, answer, _ = web_only.request("PUT", "/datasets/opts?default_target=z", raw=csv,
                                          headers={"Content-Type": "text/csv"})
     assert status == 400
     assert_error(answer, "unknown_column", "default_target", "z")
+    status, answer, _ = web_only.request("PUT", "/datasets/opts?default_target=Y", raw=csv,
+                                         headers={"Content-Type": "text/csv"})
+    assert status == 400
+    assert_error(answer, "unknown_column", "default_target", "Did you mean 'y'?")
 
 
 def test_unknown_job_is_404(web_only: Stack) -> None:

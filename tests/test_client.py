@@ -30,7 +30,8 @@ def test_a_result_comes_back_as_aligned_pandas_objects(client: Client):
     """importance, rows and shap_values are DataFrames; shap_values rows match rows; SHAP is additive."""
     job = client.analyze("Mortgage_Approvals", demographic_filters=["Income > 50000"], sample_size=200)
     result = job.result(timeout=180)
-    assert list(result.importance.columns) == ["feature", "importance"]
+    assert list(result.importance.columns) == ["feature", "importance", "label"]
+    assert (result.importance["label"] == result.importance["feature"]).all()  # the built-in table has no labels
     assert result.importance["feature"].iloc[0] == "Income"
     assert len(result.shap_values) == len(result.rows) == 200
     assert result.shap_values.index.equals(result.rows.index)

@@ -41,7 +41,7 @@ def test_a_leak_is_named_with_its_advice_and_excluding_it_trains_another_model(s
     leaky = result(stack, {"dataset": "wide-leak", "target_variable": "Turnout_Pct"})
     leak_warning = next(w for w in leaky["warnings"] if w.startswith("likely target leakage"))
     assert wide_table.LEAK_COLUMN in leak_warning and "exclude_columns=['Turnout_Pct_Official']" in leak_warning
-    assert "Caution: Turnout_Pct_Official nearly determine(s) Turnout_Pct" in leaky["summary"]
+    assert "Caution: Turnout_Pct_Official nearly determines Turnout_Pct" in leaky["summary"]
     with Client(stack.base, stack.env.get("API_KEY")) as client:  # the Python client passes exclude_columns
         answer = client.analyze("Turnout_Pct", dataset="wide-leak", sample_size=20, reuse=False,
                                 exclude_columns=[wide_table.LEAK_COLUMN]).result(timeout=120)

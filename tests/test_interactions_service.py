@@ -137,6 +137,9 @@ def test_the_client_gives_interactions_as_pandas_and_sends_labels(capped_stack: 
         assert stored["labels"] == LABELS
         assert client.set_labels("client-labels", {"Age": "Median age"})["labels"] == {"Age": "Median age"}
         assert client.metadata("client-labels")["labels"] == {"Age": "Median age"}
+        labelled = client.analyze("Mortgage_Approvals", dataset="client-labels").result(180)
+        assert labelled.importance.set_index("feature").at["Age", "label"] == "Median age"
+        assert "Median age" in labelled.explanation().feature_names  # as the service's plots name it
 
 
 def test_replacing_a_dataset_removes_its_models_interaction_tables(capped_stack: Stack) -> None:

@@ -182,8 +182,9 @@ def test_an_analyst_uploads_a_csv_runs_a_filtered_analysis_and_explores_the_resu
     page.wait_for_selector(f"#waterfall-caption:has-text('Waterfall of row {clicked} ')")
     assert page.locator("#waterfall-chart svg g.mark-rect path").count() == features
     assert rows.nth(2).get_attribute("aria-selected") == "true"
-    # every feature's value labels its step, categorical ones too (GET /job_status/<id>/feature_values)
-    assert "region = " in (page.locator("#waterfall-chart svg").text_content() or "")
+    # every feature's value labels its step, categorical ones too (GET /job_status/<id>/feature_values),
+    # value first as in shap's waterfall, so a long name rather than the value is what a narrow axis cuts
+    assert " = region" in (page.locator("#waterfall-chart svg").text_content() or "")
     shots.take("waterfall-of-clicked-row")
 
     by_keyboard = rows.nth(4).locator("td").first.inner_text()
@@ -235,3 +236,31 @@ def test_a_refused_upload_shows_the_services_own_message(page: Page, keyed_stack
     page.wait_for_selector("#upload-state.error")
     assert page.locator("#upload-state").inner_text() == refused["error"]
     shots.take("refused-upload")
+
+
+def test_labels_exclusions_and_interactions_from_the_page(page: Page, keyed_stack: Stack, tmp_path: Path) -> None:
+    """Labels typed at upload name the features, a column typed in Exclude columns is no feature, and an
+    interactions analysis runs, its strongest pair's plot downloaded as PNG."""
+    shots = Shots(page, tmp_path / "screens")
+    open_with_key(page, keyed_stack)
+    page.click("#upload-box summary")
+    page.set_input_files("#upload-file", str(small_csv(tmp_path / "labelled.csv")))
+    page.fill("#upload-name", "labelled")
+    page.fill("#upload-labels", '{"x1": "First measure"}')
+    page.click("#upload-button")
+    page.wait_for_selector("#columns-table caption:has-text('Columns of labelled')")
+    page.select_option("#target", "score")
+    page.select_option("#analysis-type", "interactions")
+    page.fill("#exclude-columns", "x3")
+    page.click("#run")
+    page.wait_for_selector("#summary:not(:empty)", timeout=JOB_WAIT_MS)
+    page.wait_for_selector("#bar-chart svg")
+    job_id = page.locator("#results").get_attribute("data-job-id")
+    result = keyed_stack.get(f"/job_status/{job_id}")[1]["result"]
+    assert "x3" not in result["model"]["features"] and result["interactions"]["pairs"]
+    assert "First measure" in (page.locator("#bar-chart svg").text_content() or "")
+    page.select_option("#plot-kind", "interaction")
+    with page.expect_download(timeout=JOB_WAIT_MS) as download:
+        page.click("#download-png")
+    assert Path(download.value.path()).read_bytes().startswith(b"\x89PNG")
+    shots.take("interactions")

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class AnalysisResult:
-    """`importance`: one row per feature, most important first (columns `feature`, `importance`).
+    """`importance`: one row per feature, most important first (columns `feature`, `importance`, `label`: the
+    readable name the dataset gives the column, else its name).
     `rows`: one row per explained row (id columns, target, `prediction`, `raw_prediction`, ...,
     `top_contributors`; `out_of_range`, the features outside the training range, when some `data` row has
     such values, NaN on the other rows). `warnings`: what the service did unasked and what it found about
@@ -46,7 +47,8 @@ class AnalysisResult:
     def from_json(cls, result: dict[str, Any]) -> AnalysisResult:
         import pandas as pd  # the `pandas` extra
 
-        importance = pd.DataFrame(result.get("feature_importance") or [], columns=["feature", "importance"])
+        importance = pd.DataFrame(result.get("feature_importance") or [], columns=["feature", "importance", "label"])
+        importance["label"] = importance["label"].where(importance["label"].notna(), importance["feature"])
         rows = pd.DataFrame(result.get("results") or [])
         shap_values = pd.DataFrame(result.get("shap_values") or {}, index=rows.index if len(rows) else None)
         return cls(summary=result.get("summary", ""), importance=importance, rows=rows, shap_values=shap_values,
@@ -81,12 +83,13 @@ class AnalysisResult:
         """A `shap.Explanation` of the explained rows (the `shap` extra). `data` (the explained rows' feature
         values, in the result's row order, e.g. `Job.feature_values()`) colours the plots, text values as
         the position of each among the column's sorted values (shown as text); without it,
-        `feature_values()` is used."""
+        `feature_values()` is used. Features are named by their labels, as the service's plots name them."""
         import shap
 
         frame = self.feature_values() if data is None else data[list(self.shap_values.columns)]
+        shown = dict(zip(self.importance["feature"], self.importance["label"], strict=True))
         return shap.Explanation(values=self.shap_values.to_numpy(dtype=float), base_values=self.base_values(),
-                                data=_numbers(frame), feature_names=list(self.shap_values.columns),
+                                data=_numbers(frame), feature_names=[shown.get(f, f) for f in self.shap_values.columns],
                                 display_data=None if data is None else frame.to_numpy(dtype=object))
 
 

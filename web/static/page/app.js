@@ -15,8 +15,10 @@ const state = { meta: null, job: null, result: null, values: null, fallback: nul
 function analysisRequest() {
   const request = { dataset: $("dataset").value, target_variable: $("target").value,
                     analysis_type: $("analysis-type").value, demographic_filters: composedFilters() };
-  const sample = Number.parseInt($("sample-size").value, 10);
-  if (Number.isFinite(sample)) request.sample_size = sample;
+  const sample = $("sample-size").value.trim();
+  if (sample) request.sample_size = Number(sample);  // 2.5 goes as it is: the service says what to change
+  const excluded = $("exclude-columns").value.split(",").map((c) => c.trim()).filter(Boolean);
+  if (excluded.length) request.exclude_columns = excluded;
   return request;
 }
 
@@ -30,6 +32,8 @@ async function selectDataset(name) {
     return;
   }
   setColumns(state.meta);
+  $("results").hidden = true;  // the result shown was another dataset's
+  state.result = null;
   // without a default target, the last column: where a table usually keeps what it is about
   const targets = state.meta.columns.filter((c) => c.type !== "id").map((c) => [c.name, c.name]);
   options($("target"), targets, state.meta.default_target ?? targets.at(-1)?.[0]);
@@ -61,6 +65,12 @@ function jobFailure(body) {
   return `The job ended ${body.status}.`;
 }
 
+// A job the analyst canceled ended as asked: no full bar, no error.
+function showCanceled(body) {
+  $("job-progress").value = 0;
+  $("job-state").textContent = body.status === "stopped" ? "Stopped (it was running)." : "Canceled.";
+}
+
 async function runAnalysis(event) {
   event.preventDefault();
   showError($("analysis-error"), null);
@@ -73,6 +83,7 @@ async function runAnalysis(event) {
     $("cancel").hidden = accepted.status === "finished";
     const body = await waitForJob(state.job, showProgress, () => state.canceled);
     if (body.status === "finished") await showResult(body);
+    else if (state.canceled && ["canceled", "stopped"].includes(body.status)) showCanceled(body);
     else if (!RUNNING.has(body.status)) showError($("analysis-error"), new Error(jobFailure(body)));
   } catch (error) {
     showError($("analysis-error"), error);
@@ -85,7 +96,7 @@ async function runAnalysis(event) {
 async function cancelJob() {
   state.canceled = true;
   try {
-    showProgress(await remove(`/job_status/${encodeURIComponent(state.job)}`));
+    showCanceled(await remove(`/job_status/${encodeURIComponent(state.job)}`));
   } catch (error) {
     showError($("analysis-error"), error);
   }
@@ -181,6 +192,12 @@ function plotPath(format) {
     query.set("row", rowName(state.selected));
   }
   if (kind === "dependence") query.set("feature", state.feature);
+  if (kind === "interaction") {
+    const pair = state.result.interactions?.pairs?.[0];
+    if (!pair) throw new Error("The interaction plot is of an interactions analysis: choose that type and run it.");
+    query.set("feature", pair.feature);
+    query.set("with", pair.with);
+  }
   const explained = state.result.results[state.selected ?? 0]?.explained_class;
   if (explained != null && kind !== "waterfall") query.set("class", explained);  // multiclass: one class a plot
   return [`/job_status/${encodeURIComponent(state.job)}/plots/${kind}?${query}`, kind];
@@ -213,7 +230,9 @@ function wire() {
     const name = await submitUpload();
     if (name) await refreshDatasets(name);
   });
-  for (const id of ["target", "analysis-type", "sample-size"]) $(id).addEventListener("change", revalidate);
+  for (const id of ["target", "analysis-type", "sample-size", "exclude-columns"]) {
+    $(id).addEventListener("change", revalidate);
+  }
   $("target").addEventListener("change", () => renderColumns(state.meta, $("target").value));
   $("add-filter").addEventListener("click", () => addFilter(revalidate).querySelector("select").focus());
   $("analysis-form").addEventListener("submit", runAnalysis);
@@ -223,7 +242,7 @@ function wire() {
 
 function wireResult() {
   $("sort-by").addEventListener("change", () => { state.sortKey = $("sort-by").value; state.page = 0; refreshTable(); });
-  $("sort-order").addEventListener("change", () => { state.order = $("sort-order").value; refreshTable(); });
+  $("sort-order").addEventListener("change", () => { state.order = $("sort-order").value; state.page = 0; refreshTable(); });
   $("prev-page").addEventListener("click", () => { state.page -= 1; refreshTable(); });
   $("next-page").addEventListener("click", () => { state.page += 1; refreshTable(); });
   $("dependence-feature").addEventListener("change", () => pickFeature($("dependence-feature").value));

@@ -17,10 +17,16 @@ const views = {};
 const BASE = { autosize: { type: "fit-x", contains: "padding" },
                config: { font: "system-ui, sans-serif", axis: { labelLimit: 180 }, view: { stroke: null } } };
 
+// names take at most a third of a narrow chart (a phone), so the marks keep room to be read
+function fitted(container) {
+  const labelLimit = Math.min(180, Math.max(60, Math.round(container.clientWidth / 3)));
+  return { ...BASE, config: { ...BASE.config, axis: { labelLimit }, title: { limit: container.clientWidth } } };
+}
+
 async function draw(id, spec, renderer = "svg") {
   views[id]?.finalize();
   const container = document.getElementById(id);
-  const embedded = await window.vegaEmbed(container, { ...BASE, ...spec }, { actions: false, renderer });
+  const embedded = await window.vegaEmbed(container, { ...fitted(container), ...spec }, { actions: false, renderer });
   views[id] = embedded;
   return embedded.view;
 }
@@ -104,7 +110,8 @@ function waterfallSteps(result, index, valuesOf, base) {
   contributions.sort((a, b) => Math.abs(b.shap) - Math.abs(a.shap));
   const top = contributions.slice(0, WATERFALL_FEATURES);
   const rest = contributions.slice(WATERFALL_FEATURES);
-  const steps = top.map((c) => ({ label: c.value == null ? c.name : `${c.name} = ${fmt(c.value)}`, ...c }));
+  // value first, as shap's waterfall writes it: a label too long for the axis loses the end of the name
+  const steps = top.map((c) => ({ label: c.value == null ? `missing = ${c.name}` : `${fmt(c.value)} = ${c.name}`, ...c }));
   if (rest.length) {
     steps.push({ label: `${rest.length} other features`, feature: null, value: null,
                  shap: rest.reduce((sum, c) => sum + c.shap, 0) });

@@ -46,10 +46,12 @@ export function renderColumns(meta, target) {
 
 function uploadQuery() {
   const query = {};
-  const target = $("upload-target").value.trim();
-  const ids = $("upload-ids").value.trim();
-  if (target) query.default_target = target;
-  if (ids) query.id_columns = ids;
+  const fields = { default_target: "upload-target", id_columns: "upload-ids", exclude_columns: "upload-excluded",
+                   labels: "upload-labels" };  // the service checks each (a bad one is its 400, shown)
+  for (const [name, id] of Object.entries(fields)) {
+    const value = $(id).value.trim();
+    if (value) query[name] = value;
+  }
   return query;
 }
 

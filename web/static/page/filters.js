@@ -32,7 +32,7 @@ export function addFilter(onChange, preset = {}) {
   const column = el("select", { class: "f-column", "aria-label": `Filter ${index} column` });
   const op = el("select", { class: "f-op", "aria-label": `Filter ${index} operator` });
   const value = el("input", { class: "f-value", list: listId, "aria-label": `Filter ${index} value` });
-  options(column, columns.map((c) => [c.name, c.name]), preset.column);
+  options(column, columns.map((c) => [c.name, c.name]), preset.column ?? columns.find((c) => c.type !== "id")?.name);
   options(op, OPERATORS.map((o) => [o, o]), preset.op ?? ">");
   value.value = preset.value ?? "";
   const row = el("li", { class: "filter" }, column, op, value, el("datalist", { id: listId }),
