@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -25,15 +27,25 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected one of true/false/1/0/yes/no/on/off")
 
 
+def _whole(raw: str) -> int:
+    """Digits 0-9 only: Python's int() also reads `1_0` as 10 and other scripts' digits, which no reader of
+    the configuration would take for the number."""
+    text = raw.strip()
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError("must be a whole number written with the digits 0-9")
+    return int(text)
+
+
 def _positive_int(raw: str) -> int:
-    value = int(raw)
+    value = _whole(raw)
     if value < 1:
         raise ValueError("must be a whole number >= 1")
     return value
 
 
 def _non_negative_int(raw: str) -> int:
-    value = int(raw)
+    value = _whole(raw)
     if value < 0:
         raise ValueError("must be a whole number >= 0")
     return value
@@ -41,13 +53,13 @@ def _non_negative_int(raw: str) -> int:
 
 def _positive_float(raw: str) -> float:
     value = float(raw)
-    if not value > 0:
-        raise ValueError("must be a number > 0")
+    if not (value > 0 and math.isfinite(value)):  # inf overflows every timeout and size it reaches
+        raise ValueError("must be a finite number > 0")
     return value
 
 
 def _port(raw: str) -> int:
-    value = int(raw)
+    value = _whole(raw)
     if not 1 <= value <= 65535:
         raise ValueError("must be a TCP port between 1 and 65535")
     return value
@@ -92,13 +104,38 @@ def _host_patterns(raw: str) -> tuple[str, ...]:
     patterns = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
     for pattern in patterns:
         name = pattern.removeprefix("*.")
-        if not name or not all(c.isalnum() or c in ".-:" for c in name) or name.startswith((".", "-")):
+        if not name or not all(c.isalnum() or c in ".-:" for c in name) or name.startswith((".", "-")) \
+                or name.endswith("."):
             raise ValueError(f"{pattern!r} is not a host name, *.domain or IP address")
+        if ":" in name and not _is_ip(name):  # a URL's host is matched without its port
+            raise ValueError(f"{pattern!r} names a port; give the host alone (any port of it is allowed)")
     return patterns
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _path(raw: str) -> str:
     return str(Path(_text(raw)).expanduser().absolute())
+
+
+def _directory(raw: str) -> str:
+    value = _path(raw)
+    if any(c.isspace() for c in value):  # supervisord and redis-server split their command lines on it
+        raise ValueError("must not contain white space")
+    return value
+
+
+def _readable_file(raw: str) -> str:
+    value = _path(raw)
+    if not os.access(value, os.R_OK) or not Path(value).is_file():
+        raise ValueError("must name a readable file (it is read at every start)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -181,10 +218,10 @@ class Settings:
                                     "the gather (or one native `ShapValues` call).")
     aggressive_memory_management: bool = _setting(_bool, False, "Smaller SHAP batches (at most 1000 rows) and "
                                                   "float32 feature frames, for small instances.")
-    data_dir: str = _setting(_path, lambda v: _path("./data"), "Embedded Redis data, supervisord socket, pid file "
+    data_dir: str = _setting(_directory, lambda v: _path("./data"), "Embedded Redis data, supervisord socket, pid file "
                              "and logs.", "./data (/data in the container)")
-    default_dataset_path: str | None = _setting(_path, None, "A CSV that replaces the built-in `default` dataset "
-                                                "at start-up.")
+    default_dataset_path: str | None = _setting(_readable_file, None, "A CSV that replaces the built-in `default` "
+                                                "dataset at start-up.")
     log_level: str = _setting(_log_level, "INFO", "Log level of every process.")
     log_format: str = _setting(_log_format, "text", "json: one JSON object per line (ts, level, process, logger, "
                                "message, job_id and request_id when known); text: one readable line. The image "

@@ -8,6 +8,7 @@ import configparser
 import errno
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,6 +75,18 @@ def prepare_data_dir(data_dir: Path) -> None:
         raise SystemExit(2) from None
 
 
+def can_listen(host: str, port: int) -> str | None:
+    """Why the web could not listen on host:port (taken, or no such address), or None. supervisord would
+    otherwise restart a web that exits at once, again and again: it loads the app for over a second, so
+    each exit counts as a run, not as a failed start, and nothing names PORT or HOST."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]  # an IPv6 HOST binds IPv6
+        with socket.create_server((host, port), family=family):
+            return None
+    except OSError as exc:
+        return f"cannot listen on {host}:{port} ({exc.strerror or exc}); set PORT (or HOST) to a free address"
+
+
 def main() -> None:
     try:
         settings = Settings.from_env()
@@ -82,6 +95,10 @@ def main() -> None:
         raise SystemExit(2) from None
     if settings.embedded_redis and shutil.which("redis-server") is None:
         print("entrypoint: REDIS_URL is unset but redis-server is not installed", file=sys.stderr)
+        raise SystemExit(2)
+    refused = can_listen(settings.effective_host, settings.port)
+    if refused:
+        print(f"entrypoint: {refused}", file=sys.stderr)
         raise SystemExit(2)
     os.umask(0o077)  # files the service creates (Redis's append-only files, logs) are this user's only
     prepare_data_dir(Path(settings.data_dir))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 from dataclasses import fields
@@ -44,12 +45,21 @@ def test_embedded_redis_url_lives_in_data_dir(tmp_path) -> None:
     ("QUEUE_NAME", "two words"), ("AGGRESSIVE_MEMORY_MANAGEMENT", "sometimes"), ("MAX_UPLOAD_MB", "-3"),
     ("CALLBACK_ALLOWED_HOSTS", "hooks.example.com, http://x"), ("CALLBACK_ALLOWED_HOSTS", "*."),
     ("CALLBACK_TIMEOUT", "0"), ("CALLBACK_RETRIES", "-2"), ("CALLBACK_SECRET", "  "), ("LOG_FORMAT", "xml"),
+    ("PORT", "\u0663\u0660\u0660\u0660"), ("WORKER_COUNT", "1_0"), ("MAX_UPLOAD_MB", "inf"), ("REDIS_TIMEOUT", "nan"),
+    ("CALLBACK_ALLOWED_HOSTS", "hooks.example.com:8443"), ("CALLBACK_ALLOWED_HOSTS", "hooks.example.com."),
+    ("DATA_DIR", "/tmp/with space"), ("DEFAULT_DATASET_PATH", "/nonexistent/areas.csv"),
 ])
 def test_invalid_value_is_refused_naming_the_variable(name: str, value: str) -> None:
     """An invalid value raises SettingsError whose message names the variable and the value."""
     with pytest.raises(SettingsError, match=re.escape(name)) as caught:
         Settings.from_env({name: value})
     assert repr(value) in str(caught.value)
+
+
+def test_ip_literals_are_allowed_hosts() -> None:
+    """An IPv6 literal holds colons and is no host with a port."""
+    settings = Settings.from_env({"CALLBACK_ALLOWED_HOSTS": "::1, 127.0.0.1"})
+    assert settings.callback_allowed_hosts == ("::1", "127.0.0.1")
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -100,6 +110,19 @@ def test_settings_command_prints_the_table() -> None:
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout == markdown_table()
+
+
+def test_entrypoint_stops_when_the_port_is_taken(tmp_path) -> None:
+    """A PORT another process listens on: exit 2 naming PORT, before supervisord starts (it restarted the
+    web without end, never saying why)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, str(REPO / "scripts" / "entrypoint.py")],
+                              env={"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), "PORT": str(port)},
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "PORT" in done.stderr
+    assert not (tmp_path / "supervisord.pid").exists()
 
 
 def test_entrypoint_stops_on_invalid_setting(tmp_path) -> None:
