@@ -61,7 +61,13 @@ def _metrics() -> dict[str, Any]:
     }
 
 
+# HTTP's methods; any other word a client sends is counted as "other", so no client can add label values
+# (series, and sample files in the multiprocess directory) without end
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    method = method if method in METHODS else "other"
     found = _metrics()
     found["requests"].labels(route, method, str(status)).inc()
     found["latency"].labels(route, method).observe(seconds)

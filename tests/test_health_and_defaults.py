@@ -24,7 +24,7 @@ def test_health_shape_without_workers(web_only: Stack) -> None:
     assert status == 200
     assert {"status", "redis_connected", "workers", "queue", "version", "memory_usage_mb"} <= set(answer)
     assert answer["redis_connected"] is True and answer["status"] == "degraded"
-    assert answer["workers"] == {"active": 0, "total": 0}
+    assert answer["workers"] == {"active": 0, "total": 0, "analysis": 0}
     assert set(answer["queue"]) == {"queued", "started", "failed"}
     # the web runs in this test's process (a thread), so it reports this process's resident memory, which
     # grows with whatever the suite ran here before (an absolute bound failed at 1.1 GB late in the suite)

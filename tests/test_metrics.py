@@ -43,6 +43,8 @@ def test_metrics_merge_the_web_and_the_workers_and_need_the_key(service_factory)
     failure = service.wait_job(failed, headers=key)
     assert failure["status"] == "failed" and failure["error"]["type"], failure
     assert service.post("/analyze", {"target_variable": "Nope"}, headers=key)[0] == 400
+    for verb in ("AAA1", "AAA2"):  # no key, a made-up method: counted, but as "other", not as new series
+        assert http(verb, service.base + "/ping")[0] in (400, 401, 405, 501)
     assert http("GET", service.base + "/metrics")[0] == 401
     status, text, headers = http("GET", service.base + "/metrics", headers=key)
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
@@ -72,3 +74,4 @@ def test_metrics_merge_the_web_and_the_workers_and_need_the_key(service_factory)
     assert sample(text, "shap_cleanup_actions_total", action="requeued") >= 0
     assert sample(text, "shap_cache_total", cache="answers", result="miss") >= 1
     assert sample(text, "shap_cache_total", cache="results", result="hit") >= 1
+    assert "AAA" not in text and sample(text, "shap_http_requests_total", method="other") >= 1

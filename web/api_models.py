@@ -51,7 +51,7 @@ class RedisMemory(BaseModel):
 
 class Health(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
-        {"status": "ok", "redis_connected": True, "workers": {"active": 2, "total": 3},
+        {"status": "ok", "redis_connected": True, "workers": {"active": 3, "total": 3, "analysis": 2},
          "queue": {"queued": 0, "started": 1, "failed": 0}, "version": "1.0.0", "memory_usage_mb": 81.2}]})
 
     status: Literal["ok", "degraded", "unavailable"]

@@ -11,7 +11,7 @@ from flask import Blueprint
 from common import __version__
 from common.redis_conn import REDIS_UNREACHABLE
 from fleet import queue_stats
-from fleet.liveness import all_verdicts
+from fleet.liveness import all_verdicts, live_workers
 from web.errors import retry_later
 from web.responses import json_response
 from web.services import services
@@ -35,13 +35,15 @@ def ping():
 @blueprint.get("/health")
 def health():
     svc = services()
-    body = {"status": "ok", "redis_connected": True, "workers": {"active": 0, "total": 0},
+    body = {"status": "ok", "redis_connected": True, "workers": {"active": 0, "total": 0, "analysis": 0},
             "queue": {"queued": 0, "started": 0, "failed": 0}, "version": __version__,
             "memory_usage_mb": memory_usage_mb()}
     try:
         verdicts = all_verdicts(svc.redis)
         counts = queue_stats.counts(svc.redis, svc.settings.queue_name)
-        body["workers"] = {"active": sum(v.live for v in verdicts), "total": len(verdicts)}
+        # the maintenance worker is live too, but runs no analysis: degraded counts the analysis workers
+        analysis = sum(svc.settings.queue_name in worker.queue_names() for worker, _ in live_workers(svc.redis))
+        body["workers"] = {"active": sum(v.live for v in verdicts), "total": len(verdicts), "analysis": analysis}
         body["queue"] = {"queued": counts["queued_jobs"], "started": counts["in_progress_jobs"],
                          "failed": counts["failed_jobs"]}
         body["redis_memory"] = queue_stats.redis_memory(svc.redis)
@@ -50,6 +52,6 @@ def health():
         body.update(status="unavailable", redis_connected=False,
                     error="Redis is unreachable; the service retries, check again in a few seconds.")
         return retry_later(json_response(body, 503))
-    if body["workers"]["active"] == 0:  # type: ignore[index]
+    if body["workers"]["analysis"] == 0:  # type: ignore[index]
         body["status"] = "degraded"
     return json_response(body)

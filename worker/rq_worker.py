@@ -179,12 +179,17 @@ class ShapWorker(Worker):
             self.current_job_working_time = current_job_working_time  # Redis gets it with the next heartbeat
 
 
+OUTCOMES = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
+
+
 def record_outcome(job: Job) -> None:
     """The ended job's outcome and stage timings as metrics, recorded here in the long-lived worker parent
     (common.metrics: a work horse records none) from what the horse stored in Redis."""
     if not _refreshed(job):  # expired already, or Redis is down: this job goes uncounted
         return
     status = job.get_status(refresh=False)
+    if status not in OUTCOMES:  # requeued for a retry (queued, or already started elsewhere): counted when it ends
+        return
     error_type = ""
     if status == JobStatus.FAILED:
         latest = job.latest_result()
