@@ -90,10 +90,11 @@ def _dry_run() -> bool:
         body = orjson.loads(raw) if request.mimetype == "application/json" else None
     except orjson.JSONDecodeError:
         body = None
-    if not isinstance(body, dict) or set(body) - {"dry_run"} or not isinstance(body.get("dry_run", False), bool):
+    # `{}` too: a body that says nothing about dry_run must not start a real repair
+    if not isinstance(body, dict) or set(body) != {"dry_run"} or not isinstance(body["dry_run"], bool):
         raise InvalidRequest('The body of POST /admin/cleanup_jobs may only be the JSON object {"dry_run": true} '
                              'or {"dry_run": false} (sent as application/json), or empty with ?dry_run=1.')
-    return flag in _YES or bool(body.get("dry_run", False))
+    return flag in _YES or body["dry_run"]
 
 
 @blueprint.post("/admin/cleanup_jobs")

@@ -283,11 +283,12 @@ def test_analyze_requires_a_json_content_type(stack: Stack) -> None:
 
 
 def test_a_dry_run_asked_in_the_body_is_honoured_and_other_bodies_are_refused(stack: Stack) -> None:
-    """`{"dry_run": true}` runs a dry run; `{"dryrun": 1}` or a non-JSON body is a 400, never a real run."""
+    """`{"dry_run": true}` runs a dry run; `{"dryrun": 1}`, `{}` or a non-JSON body is a 400, never a real
+    run."""
     status, body, _ = stack.request("POST", "/admin/cleanup_jobs", {"dry_run": True})
     assert status == 200 and body["dry_run"] is True, body
     for raw, content_type in ((b'{"dryrun": 1}', "application/json"), (b"dry_run=1", "text/plain"),
-                              (b'{"dry_run": "yes"}', "application/json")):
+                              (b'{"dry_run": "yes"}', "application/json"), (b"{}", "application/json")):
         status, body, _ = stack.request("POST", "/admin/cleanup_jobs", raw=raw, headers={"Content-Type": content_type})
         assert_refusal(status, body, 400, "invalid_request")
 
