@@ -16,6 +16,7 @@ from devtools.http import free_port
 from devtools.rq_state import job_hash, orphan_queued_job
 from devtools.service import Service
 from devtools.waiting import wait_until
+from fleet.cli import verify
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +116,17 @@ class TestBrokenSystem:
         """Every check fails and the exit status is 1."""
         code, output = cli(service, "shap-verify", "--service-url", f"http://127.0.0.1:{free_port()}")
         assert code == 1 and output.count("FAIL") == 3, output
+
+
+def test_verify_names_a_target_when_the_default_dataset_has_none(web_only) -> None:
+    """A `default` stored without default_target (an operator's file, a client's upload): the small analysis
+    names its last column that is no id, so a healthy service passes (it failed with a 400)."""
+    csv = b"site,x,y\n" + b"".join(b"s%d,%d,%d\n" % (i, i, i % 7) for i in range(30))
+    status, _, _ = web_only.request("PUT", "/datasets/default?id_columns=site", raw=csv,
+                                    headers={"Content-Type": "text/csv"})
+    assert status in (200, 201)
+    client = verify.Client(web_only.base, None)
+    assert verify.small_analysis(client) == {**verify.SMALL_ANALYSIS, "target_variable": "y"}
+    status, _, _ = web_only.request("PUT", "/datasets/default?id_columns=site&default_target=y", raw=csv,
+                                    headers={"Content-Type": "text/csv"})
+    assert status == 200 and verify.small_analysis(client) == verify.SMALL_ANALYSIS

@@ -74,9 +74,24 @@ def check_health(client: Client) -> str:
     return f"status {body.get('status')}, workers {body.get('workers')}, queue {body.get('queue')}"
 
 
+def small_analysis(client: Client) -> dict[str, Any]:
+    """SMALL_ANALYSIS of the `default` dataset, naming a target when the dataset has no default one (an
+    operator's DEFAULT_DATASET_PATH, or a client's upload): its last column that is no id, as the page
+    chooses."""
+    status, meta = client.call("GET", "/metadata")
+    if status != 200 or not isinstance(meta, dict):
+        raise CheckFailed(f"GET /metadata answered {status}: {meta}")
+    if meta.get("default_target"):
+        return SMALL_ANALYSIS
+    targets = [column["name"] for column in meta.get("columns", []) if column.get("type") != "id"]
+    if not targets:
+        raise CheckFailed("the default dataset has no column to explain")
+    return {**SMALL_ANALYSIS, "target_variable": targets[-1]}
+
+
 def check_analysis(client: Client, timeout: float) -> str:
     started = time.monotonic()
-    status, body = client.call("POST", "/analyze", SMALL_ANALYSIS)
+    status, body = client.call("POST", "/analyze", small_analysis(client))
     if status != 202 or not isinstance(body, dict) or "job_id" not in body:
         raise CheckFailed(f"POST /analyze answered {status}: {body}")
     job_id = body["job_id"]
