@@ -87,10 +87,9 @@ def _negated(stored: Stored, output_class: str | None) -> bool:
 
 def _data(values: list[Any], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(numbers for colours and axes, what is displayed) of one feature's values of `rows`: numbers as
-    floats (missing: NaN); text as the position of each value among the sorted distinct values. A missing
-    value is displayed (a waterfall's "value = feature") as MISSING."""
+    floats (missing: NaN); text as the position of each value among the sorted distinct values."""
     picked = [values[r] for r in rows.tolist()]
-    display = np.array([MISSING if v is None else v for v in picked], dtype=object)  # not "None = feature"
+    display = np.array(picked, dtype=object)
     if any(isinstance(v, str) for v in picked):
         levels = {level: float(i) for i, level in enumerate(sorted({v for v in picked if v is not None}))}
         return np.array([np.nan if v is None else levels[v] for v in picked], dtype=float), display
@@ -120,7 +119,13 @@ def _waterfall(made: shap.Explanation, rows: np.ndarray, spec: PlotSpec) -> None
     if not len(at):
         raise PlotRefused(f"row {spec.row} is not explained for the class {spec.output_class!r}; its waterfall "
                           "is drawn for its own explained class (omit class).")
-    shap.plots.waterfall(made[int(at[0])], max_display=spec.max_display, show=False)
+    one = made[int(at[0])]
+    # the waterfall writes "value = feature": a missing value as MISSING, not None. Only here: in the other
+    # plots a string among a numeric column's display values changes how shap's scatter colours it
+    shown = np.array([MISSING if v is None else v for v in one.display_data], dtype=object)
+    one = shap.Explanation(values=one.values, base_values=one.base_values, data=one.data, display_data=shown,
+                           feature_names=one.feature_names)
+    shap.plots.waterfall(one, max_display=spec.max_display, show=False)
 
 
 def _dependence(made: shap.Explanation, spec: PlotSpec, features: list[str]) -> None:

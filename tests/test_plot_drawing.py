@@ -34,12 +34,16 @@ def test_multiclass_keeps_only_the_rows_explained_for_the_class() -> None:
 
 
 def test_categories_are_coded_for_colour_and_shown_as_text() -> None:
-    """A text feature's values become level positions (missing: NaN) and stay text where displayed; a missing
-    value is displayed as 'missing' (a waterfall printed 'None = x')."""
+    """A text feature's values become level positions (missing: NaN) and stay text where displayed."""
     made, _ = plots.explanation(stored("regression"), None)
     assert made.data[:, 1].tolist()[:2] == [0.0, 1.0] and np.isnan(made.data[2, 1]) and np.isnan(made.data[1, 0])
-    assert made.display_data[:, 1].tolist() == ["u", "w", "missing"]
-    assert made.display_data[:, 0].tolist() == [1.5, "missing", 3.0]
+    assert made.display_data[:, 1].tolist() == ["u", "w", None]
+
+
+def test_a_waterfall_shows_a_missing_value_as_missing() -> None:
+    """Row 1 has no x: its step reads 'missing = x' (it read 'None = x')."""
+    svg = plots.render(stored("regression"), PlotSpec(kind="waterfall", row=1, format="svg")).decode()
+    assert "missing = x" in svg and "None" not in svg
 
 
 def test_a_class_no_row_was_explained_for_is_refused() -> None:
