@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from common.errors import InvalidDataset, InvalidRequest, UnknownColumn, case_hint, shown
+from common.errors import InvalidDataset, InvalidRequest, UnknownColumn, case_hint, first_case_hint, shown
 
 # One bounded character class, matched against the WHOLE name (fullmatch: `$` would accept "name\n").
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -156,7 +156,7 @@ def _known_options(options: DatasetOptions, names: list[str]) -> list[str]:
                           ("default_target", (options.default_target,) if options.default_target else ())):
         unknown = [c for c in wanted if c not in names]
         if unknown:
-            hint = next((case_hint(name, names) for name in unknown if case_hint(name, names)), "")
+            hint = first_case_hint(unknown, names)
             raise UnknownColumn(f"{label} names unknown columns {shown(unknown)}."
                                 f"{hint or f' The columns are {shown(names, limit=2000)}.'}")
     return names

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from common import datasets
-from common.errors import EmptySelection, InvalidRequest, TooManyRows, case_hint, shown
+from common.errors import EmptySelection, InvalidRequest, TooManyRows, first_case_hint, shown
 from common.filters import absent_values, apply_filters, missing_notes, parse_filters
 from common.request import AnalyzeRequest
 
@@ -63,7 +63,7 @@ def _refuse_rows_of_no_column(data: list[dict], known: set[str], unknown: list[s
     empty = [index for index, row in enumerate(data) if not any(key in known for key in row)]
     if not empty:
         return
-    hint = next((case_hint(key, known) for key in unknown if case_hint(key, known)), "")
+    hint = first_case_hint(unknown, known)
     raise InvalidRequest(f"data rows {shown(empty[:20])} name none of the dataset's columns (unknown keys: "
                          f"{shown(unknown[:20])}); keys are column names as GET /metadata lists them, not "
                          f"labels.{hint}", details={"rows": empty[:20]})
