@@ -134,8 +134,9 @@ def clear_stale(client: redis.Redis, *, dry_run: bool = False) -> list[Verdict]:
     return dead
 
 
-def live_workers(client: redis.Redis) -> list[tuple[BaseWorker, Verdict]]:
-    """Registered workers that are alive and listening right now, as RQ Worker objects."""
-    verdicts = {v.key: v for v in all_verdicts(client) if v.live}
+def live_workers(client: redis.Redis, judged: list[Verdict] | None = None) -> list[tuple[BaseWorker, Verdict]]:
+    """Registered workers that are alive and listening right now, as RQ Worker objects; `judged`: the
+    verdicts the caller already has (all_verdicts), so they are not read again."""
+    verdicts = {v.key: v for v in (all_verdicts(client) if judged is None else judged) if v.live}
     workers = Worker.all(connection=client, job_class=JSONJob, queue_class=JSONQueue)
     return sorted(((w, verdicts[w.key]) for w in workers if w.key in verdicts), key=lambda pair: pair[0].name)

@@ -42,7 +42,8 @@ def health():
         verdicts = all_verdicts(svc.redis)
         counts = queue_stats.counts(svc.redis, svc.settings.queue_name)
         # the maintenance worker is live too, but runs no analysis: degraded counts the analysis workers
-        analysis = sum(svc.settings.queue_name in worker.queue_names() for worker, _ in live_workers(svc.redis))
+        analysis = sum(svc.settings.queue_name in worker.queue_names()
+                       for worker, _ in live_workers(svc.redis, verdicts))
         body["workers"] = {"active": sum(v.live for v in verdicts), "total": len(verdicts), "analysis": analysis}
         body["queue"] = {"queued": counts["queued_jobs"], "started": counts["in_progress_jobs"],
                          "failed": counts["failed_jobs"]}
