@@ -90,7 +90,7 @@ def _as_the_model_reads(series: pd.Series) -> np.ndarray:
     return series.astype(object).where(series.notna(), "").astype(str).to_numpy()
 
 
-def column_changed(rows: pd.DataFrame, changed: pd.DataFrame, column: str, numeric: bool) -> np.ndarray:
+def _column_changed(rows: pd.DataFrame, changed: pd.DataFrame, column: str, numeric: bool) -> np.ndarray:
     """Which rows have another value of `column` in `changed`, as the model reads it (a missing value that
     stays missing is unchanged)."""
     if not numeric:
@@ -101,13 +101,25 @@ def column_changed(rows: pd.DataFrame, changed: pd.DataFrame, column: str, numer
         return (gone != now) | (~gone & ~now & (old != new))
 
 
+def changed_columns(rows: pd.DataFrame, changed: pd.DataFrame, scenario: Scenario,
+                    meta: dict) -> dict[str, np.ndarray]:
+    """Per column of the scenario, which rows it changed there (_column_changed)."""
+    types = datasets.column_types(meta)
+    return {column: _column_changed(rows, changed, column, types[column] == "numeric")
+            for column in scenario.columns()}
+
+
+def rows_changed_in(masks: dict[str, np.ndarray], rows: int) -> np.ndarray:
+    """The rows changed in any column of `masks` (changed_columns)."""
+    differs = np.zeros(rows, dtype=bool)
+    for mask in masks.values():
+        differs |= mask
+    return differs
+
+
 def changed_rows(rows: pd.DataFrame, changed: pd.DataFrame, scenario: Scenario, meta: dict) -> np.ndarray:
     """Which rows the scenario changed, in any of its columns."""
-    types = datasets.column_types(meta)
-    differs = np.zeros(len(rows), dtype=bool)
-    for column in scenario.columns():
-        differs |= column_changed(rows, changed, column, types[column] == "numeric")
-    return differs
+    return rows_changed_in(changed_columns(rows, changed, scenario, meta), len(rows))
 
 
 def check(rows: pd.DataFrame, meta: dict, target: str, scenarios: list[Scenario],

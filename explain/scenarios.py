@@ -48,26 +48,26 @@ def run(rows: pd.DataFrame, meta: dict, trained: TrainedModel, scenarios: list[S
         changed = changes.apply(rows, scenario, meta)
         x = feature_frame(changed, trained.meta["features"], trained.meta["cat_features"], dtype=float_dtype)
         values, raw = explain(x)
-        outcomes.append(Outcome(scenario, values, raw, changes.changed_rows(rows, changed, scenario, meta),
-                                range_warnings(scenario, rows, changed, x, trained.meta)))
+        moved = changes.changed_columns(rows, changed, scenario, meta)  # once: for the count and the warnings
+        outcomes.append(Outcome(scenario, values, raw, changes.rows_changed_in(moved, len(rows)),
+                                range_warnings(scenario, moved, x, trained.meta.get("training_range"))))
     return outcomes
 
 
-def range_warnings(scenario: Scenario, rows: pd.DataFrame, changed: pd.DataFrame, x: pd.DataFrame,
-                   model_meta: dict[str, Any]) -> list[str]:
+def range_warnings(scenario: Scenario, moved: dict[str, np.ndarray], x: pd.DataFrame,
+                   seen: dict[str, Any] | None) -> list[str]:
     """The values the scenario gives outside the model's training range (explain.data_checks, as for `data`
     rows): numbers beyond it, categories the model never saw. They are predicted all the same. Only the
     values the scenario changed are counted: a held-out or `data` row already beyond the range is not the
-    scenario's doing. A model stored before it kept its training range is not checked."""
-    seen = model_meta.get("training_range")
+    scenario's doing (`moved`: per column, the rows the scenario changed there). A model stored before it
+    kept its training range (`seen` None) is not checked."""
     columns = [c for c in scenario.columns() if c in x.columns]
     if not seen or not columns:
         return []
     flagged = data_checks.out_of_range(x[columns], seen)
     counts: Counter[str] = Counter()
     for column in columns:
-        moved = changes.column_changed(rows, changed, column, column not in model_meta["cat_features"])
-        counts[column] = sum(1 for position, names in flagged.items() if column in names and moved[position])
+        counts[column] = sum(1 for position, names in flagged.items() if column in names and moved[column][position])
     notes = []
     for column in columns:
         if not counts[column]:
