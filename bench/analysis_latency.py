@@ -78,11 +78,11 @@ def main() -> None:
             cold_meta.append(job_meta(service, job_id).get("timings", {}))
 
         # The floor runs in this process, against the same Redis, with the request the web enqueued.
+        from analysis.encoding import encode
+        from analysis.request import AnalyzeRequest
         from common.redis_conn import worker_redis
-        from common.request import AnalyzeRequest
         from common.rqtypes import JSONJob
         from common.settings import Settings
-        from explain.encoding import encode
         from worker import context
         from worker.jobs import compute
 

@@ -16,8 +16,9 @@ import orjson
 import pandas as pd
 from catboost import CatBoost, CatBoostClassifier, CatBoostError, CatBoostRegressor, Pool
 
-from common.datasets import MAX_CLASSES
-from explain import data_checks
+from analysis import data_checks
+from analysis.datasets import MAX_CLASSES
+from analysis.features import feature_frame
 from explain.treeshap import LeafTables
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ LEGACY_PARAMS = TrainingParams(border_count=254, early_stopping_rounds=None)  # 
 BORDER_BUDGET = 8192  # features x borders: 32 features at CatBoost's full 254, 131 features at 32
 MIN_BORDERS, MAX_BORDERS = 32, 254
 HOLDOUT_FRACTION = 0.2
-# in the model id: models stored before their meta held `leaks` and `training_range` (explain.data_checks)
+# in the model id: models stored before their meta held `leaks` and `training_range` (analysis.data_checks)
 # are trained again rather than explained without those checks
 META_FORMAT = 2
 
@@ -111,17 +112,6 @@ def categorical_features(frame: pd.DataFrame, features: list[str]) -> list[str]:
     return [f for f in features if not pd.api.types.is_numeric_dtype(frame[f]) or pd.api.types.is_bool_dtype(frame[f])]
 
 
-def feature_frame(frame: pd.DataFrame, features: list[str], cat_features: list[str], dtype: str = "float64"):
-    """The model's input: numeric columns as floats, categorical ones as strings (missing -> "")."""
-    columns = {}
-    for name in features:
-        if name in cat_features:
-            columns[name] = frame[name].astype(object).where(frame[name].notna(), "").astype(str).to_numpy()
-        elif isinstance(frame[name].dtype, np.dtype) and frame[name].dtype.kind in "fi":
-            columns[name] = frame[name].to_numpy(dtype=dtype)  # already numbers: to_numeric would only copy
-        else:
-            columns[name] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=dtype)
-    return pd.DataFrame(columns, index=frame.index)
 
 
 def _metrics(task: str, model: CatBoost, pool: Pool, y: np.ndarray) -> dict[str, float | None]:
@@ -141,7 +131,7 @@ def _metrics(task: str, model: CatBoost, pool: Pool, y: np.ndarray) -> dict[str,
     log_loss = float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0)))) if known.any() else None
     found: dict[str, float | None] = {"accuracy": float(np.mean(pred.astype(str) == y.astype(str))),
                                       "log_loss": log_loss, "holdout_rows": len(y)}
-    # the baseline of explain.data_checks' weak-model check: always guessing the holdout's commonest class
+    # the baseline of analysis.data_checks' weak-model check: always guessing the holdout's commonest class
     found["majority_accuracy"] = float(pd.Series(y.astype(str)).value_counts().iloc[0] / len(y))
     if task == "binary":
         found["auc"] = data_checks.auc(y.astype(str) == classes[1], proba[:, 1])

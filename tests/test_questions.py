@@ -1,4 +1,4 @@
-"""common.questions: the web's reading of a target's task from the stored column statistics, kept in step
+"""analysis.questions: the web's reading of a target's task from the stored column statistics, kept in step
 with the worker's explain.training.infer_task on the frame itself."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common import datasets
-from common.questions import task_of
+from analysis import datasets
+from analysis.questions import task_of
 from explain.training import infer_task
 
 ROWS = 40

@@ -11,14 +11,15 @@ from flask import Blueprint, g, request, url_for
 from rq import Retry
 from rq.job import Dependency, Job
 
-from common import callbacks, dataset_store, jobstates, metrics, reuse
+from analysis.request import AnalyzeRequest
+from common import callbacks, jobstates, metrics
 from common.errors import InvalidRequest, TooManyRows, UnsupportedMediaType, shown
-from common.request import AnalyzeRequest
+from store import dataset_store, reuse
 from web.responses import json_response
 from web.services import Services, services
 
 if TYPE_CHECKING:
-    from common.selection import Selection  # pandas: imported on first use (see web.create_app)
+    from analysis.selection import Selection  # pandas: imported on first use (see web.create_app)
 
 blueprint = Blueprint("submission", __name__)
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def json_body() -> Any:
 def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
     """Everything that can be checked before enqueueing is checked here, so nothing bad is enqueued.
     Returns the request with its target resolved (a dataset's default_target when none is named) and
-    the version (with the labels: common.reuse.dataset_key) of the dataset it was checked against."""
+    the version (with the labels: store.reuse.dataset_key) of the dataset it was checked against."""
     resolved, meta, _ = checked_request(svc, body)
     return resolved, reuse.dataset_key(meta)  # the version, and the labels the summary will use
 
@@ -56,7 +57,8 @@ def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, dict[str,
     """validated_request's checks; the request, the dataset's meta and the rows the analysis would explain
     (the cohorts' union for a comparison, INTERACTION_MAX_ROWS applied to interactions), which POST
     /filters/validate reports."""
-    from common import datasets, default_dataset, features, questions, selection  # pandas on first use: create_app
+    from analysis import datasets, features, questions, selection  # pandas on first use: create_app
+    from store import default_dataset
 
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
@@ -99,7 +101,7 @@ def analyze():
 
 
 def _enqueue_analysis(svc: Services, analysis: AnalyzeRequest, digest: str) -> Job:
-    """Enqueue the analysis and note that it reads its dataset, in one MULTI (common.dataset_store)."""
+    """Enqueue the analysis and note that it reads its dataset, in one MULTI (store.dataset_store)."""
     settings = svc.settings
     with svc.redis.pipeline(transaction=True) as pipe:
         job = svc.queue.enqueue(

@@ -10,13 +10,14 @@ import orjson
 from rq import get_current_job
 from rq.job import Job
 
-from common import dataset_store, datasets, default_dataset, features, keys, reuse
+from analysis import datasets, feature_values, features
+from analysis.encoding import encode, encode_to
+from analysis.explained import ShapColumns
+from analysis.request import AnalyzeRequest
+from common import keys
 from common.jobstates import STAGES
-from common.request import AnalyzeRequest
-from explain import feature_values
-from explain.analysis import ROW_CHUNK, analyze
-from explain.encoding import encode, encode_to
-from explain.explained import ShapColumns
+from explain.run import ROW_CHUNK, analyze
+from store import dataset_store, default_dataset, reuse
 from worker import context, interaction_store, kept_models
 from worker.model_store import get_or_train
 from worker.result_writer import ResultWriter

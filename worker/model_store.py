@@ -14,11 +14,12 @@ from catboost import CatBoost
 from redis.exceptions import LockError
 from redis.lock import Lock
 
-from common import dataset_store, keys
+from common import keys
 from common.redis_conn import REDIS_UNREACHABLE
 from explain.engine import CHECK_ROWS, Prepared, prepare_tables
 from explain.training import TrainedModel, from_bytes, model_id_for, to_bytes, train
 from explain.treeshap import LeafTables
+from store import dataset_store
 from worker import table_store
 from worker.kept_models import KeptModels
 

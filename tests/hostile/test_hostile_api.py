@@ -11,11 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from common import default_dataset, keys
+from common import keys
 from common.rqtypes import JSONJob, JSONQueue
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
 from devtools.waiting import wait_until
+from store import default_dataset
 from tests.hostile.helpers import assert_refusal, csv_bytes
 
 CSV = {"Content-Type": "text/csv"}

@@ -10,17 +10,18 @@ import numpy as np
 import pandas as pd
 from catboost import Pool
 
-from common import labels as column_labels
-from common.cohorts import select_cohorts
-from common.features import choose_features
-from common.labels import shown_name
-from common.questions import QUESTIONS
-from common.request import AnalyzeRequest
-from common.selection import Selection, capped, select_rows
-from explain import data_checks, engine, interactions, questions
-from explain.explained import Explanation, ResultRows, ShapColumns
-from explain.rows import RowBuilder
-from explain.training import TrainedModel, feature_frame
+from analysis import data_checks
+from analysis import labels as column_labels
+from analysis.comparison import select_cohorts
+from analysis.explained import Explanation, ResultRows, ShapColumns
+from analysis.features import choose_features, feature_frame
+from analysis.labels import shown_name
+from analysis.questions import QUESTIONS
+from analysis.request import AnalyzeRequest
+from analysis.rows import RowBuilder
+from analysis.selection import Selection, capped, select_rows
+from explain import engine, interactions, question_answers
+from explain.training import TrainedModel
 
 SUMMARY_DRIVERS = 3  # features the summary names
 ROW_CHUNK = 10_000  # result rows built and encoded at a time
@@ -114,7 +115,7 @@ def _order(explanation: Explanation, task: str, ranked: bool) -> np.ndarray:
 
 def _shown_columns(selection: Selection, meta: dict, target: str) -> dict[str, np.ndarray]:
     """The columns each result row repeats: the id columns, then the target when the rows have it.
-    Plain numpy numbers stay numeric arrays (turned to Python numbers a chunk at a time, explain.rows);
+    Plain numpy numbers stay numeric arrays (turned to Python numbers a chunk at a time, analysis.rows);
     anything else (strings, pandas' nullable and date types) becomes Python objects as pandas gives them."""
     shown = [c for c in meta["id_columns"] if c in selection.frame.columns]
     if target in selection.frame.columns:
@@ -149,7 +150,7 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
     """Explain the selected rows with `trained`; returns the result object (README, "The result").
 
     `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
-    encoded (explain.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""
+    encoded (analysis.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""
     features = trained.meta["features"]
     selection = (select_cohorts(frame, meta, request, max_rows) if request.cohorts is not None
                  else select_rows(frame, meta, request, max_rows))
@@ -193,11 +194,11 @@ def _shap(trained: TrainedModel, x: pd.DataFrame, version: str | None, thread_co
 def _add_part(result: dict[str, Any], request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
               selection: Selection, x: pd.DataFrame, explanation: Explanation, passes: dict[str, Any]) -> dict:
     """Add the part of the result an analysis type has beyond the ordinary one: the question's (comparison,
-    what_if: explain.questions) or the interaction values (explain.interactions); `passes` are the SHAP
+    what_if: explain.question_answers) or the interaction values (explain.interactions); `passes` are the SHAP
     pass's thread_count, batch_size and float_dtype. Returns its seconds, by timing name."""
     started = time.perf_counter()
     if request.analysis_type in QUESTIONS:
-        questions.answer(result, request, meta, target, trained, selection, explanation, **passes)
+        question_answers.answer(result, request, meta, target, trained, selection, explanation, **passes)
         return {"question_s": time.perf_counter() - started}
     if request.analysis_type == "interactions":
         interactions.add_to(result, trained, x, explanation.values, explanation.raw,
@@ -240,7 +241,7 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
 
 def _checks(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
             x: pd.DataFrame) -> tuple[list[str], dict[int, list[str]]]:
-    """The warnings about the data and the model (explain.data_checks), and the out-of-range flags of the
+    """The warnings about the data and the model (analysis.data_checks), and the out-of-range flags of the
     caller's `data` rows. Dataset rows are not checked: the training range is that same table's."""
     dropped = choose_features(meta, target, request.exclude_columns).warnings()
     seen = trained.meta.get("training_range")

@@ -1,6 +1,6 @@
 """Datasets, pure: CSV validation and parsing, column typing and statistics, target and feature resolution.
 
-Storage in Redis is common.dataset_store; nothing here touches Redis, so explain/ may import it."""
+Storage in Redis is store.dataset_store; nothing here touches Redis, so explain/ may import it."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from common.errors import InvalidDataset, InvalidRequest, UnknownColumn, case_hi
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MIN_ROWS = 10
 MAX_COLUMNS = 2000
-STORAGE = "arrow-ipc"  # meta["storage"]: how common.columnar stores a dataset (older ones hold CSV text)
+STORAGE = "arrow-ipc"  # meta["storage"]: how analysis.columnar stores a dataset (older ones hold CSV text)
 MAX_COLUMN_NAME_CHARS = 500
 MAX_CLASSES = 20  # most classes of a categorical target (explain.training refuses more, too)
 
@@ -113,7 +113,7 @@ def _checked_names(names: list[str], what: str) -> list[str]:
 def _read(data: bytes, form: str, max_rows: int, id_columns: Sequence[str]) -> tuple[list[str], pd.DataFrame]:
     """The header and the parsed frame of an upload, CSV or Parquet."""
     if form == "parquet":
-        from common import columnar  # pyarrow's Parquet reader, only for Parquet uploads
+        from analysis import columnar  # pyarrow's Parquet reader, only for Parquet uploads
 
         frame = columnar.read_parquet(data, max_rows)
         return _checked_names([str(c) for c in frame.columns], "Parquet file"), frame
