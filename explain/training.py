@@ -17,7 +17,7 @@ import pandas as pd
 from catboost import CatBoost, CatBoostClassifier, CatBoostError, CatBoostRegressor, Pool
 
 from analysis import data_checks
-from analysis.datasets import MAX_CLASSES
+from analysis.datasets import MAX_CLASSES, Task, task_of_values
 from analysis.features import feature_frame
 from explain.treeshap import LeafTables
 
@@ -72,18 +72,17 @@ class TrainedModel:
     dataset_shap: DatasetShap | None = None  # every row of one dataset version, computed by a worker parent
 
 
-def infer_task(target: pd.Series) -> str:
+def checked_task(target: pd.Series, task: Task | None = None) -> Task:
+    """The plan's task (analysis.plan), or the one rule's (analysis.datasets.task_of) when none is given;
+    refused when the target cannot be trained on (the web refuses these first, from the stored statistics)."""
     clean = target.dropna()
     distinct = clean.nunique()
     if distinct < 2:
         raise TrainingError(f"target {target.name!r} has fewer than two distinct values; nothing to explain.")
-    if distinct == 2:
-        return "binary"
-    if pd.api.types.is_numeric_dtype(clean) and not pd.api.types.is_bool_dtype(clean):
-        return "regression"
-    if distinct > MAX_CLASSES:
+    found = task or task_of_values(clean)
+    if found == "multiclass" and distinct > MAX_CLASSES:
         raise TrainingError(f"target {target.name!r} has {distinct} classes; at most {MAX_CLASSES} are supported.")
-    return "multiclass"
+    return found
 
 
 def border_count_for(n_features: int) -> int:
@@ -150,10 +149,10 @@ class _Split:
         return Pool(self.x.iloc[idx], self.y[idx] if labelled else None, cat_features=self.cats)
 
 
-def _split(frame: pd.DataFrame, target: str, features: list[str]) -> tuple[str, _Split]:
+def _split(frame: pd.DataFrame, target: str, features: list[str], task: Task | None) -> tuple[Task, _Split]:
     """The task and the seeded 80/20 split of the rows that have a target value."""
     data = frame[frame[target].notna()]
-    task = infer_task(data[target])
+    task = checked_task(data[target], task)
     if len(data) < 10:
         raise TrainingError(f"only {len(data)} rows have a value for {target!r}; at least 10 are needed.")
     cats = categorical_features(data, features)
@@ -183,9 +182,10 @@ def _fit(model: CatBoost, split: _Split, params: TrainingParams) -> None:
 
 
 def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: int,
-          params: TrainingParams = PARAMS) -> tuple[CatBoost, dict]:
-    """Fit on a seeded 80% split (early-stopped on the other 20%) and measure on that held-out 20%."""
-    task, split = _split(frame, target, features)
+          params: TrainingParams = PARAMS, task: Task | None = None) -> tuple[CatBoost, dict]:
+    """Fit on a seeded 80% split (early-stopped on the other 20%) and measure on that held-out 20%. `task` is
+    the analysis plan's; without one (a default target's warm-up training, tests) the one rule decides."""
+    task, split = _split(frame, target, features, task)
     kwargs = catboost_params(params, len(features), thread_count)
     model: CatBoost
     if task == "regression":
