@@ -19,6 +19,7 @@ from catboost import CatBoost, CatBoostClassifier, CatBoostError, CatBoostRegres
 from analysis import data_checks
 from analysis.datasets import MAX_CLASSES, Task, task_of_values
 from analysis.features import feature_frame
+from analysis.model_meta import Metrics, ModelMeta
 from explain.treeshap import LeafTables
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class TrainingError(ValueError):
 class TrainedModel:
     model_id: str
     model: CatBoost
-    meta: dict[str, Any]
+    meta: ModelMeta
     trained_now: bool = False
     tables: LeafTables | None = None  # the leaf-table SHAP engine's tables; None: native ShapValues
     # an interactions analysis's tables, checked and stored once per model (worker.interaction_store): the
@@ -182,7 +183,7 @@ def _fit(model: CatBoost, split: _Split, params: TrainingParams) -> None:
 
 
 def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: int,
-          params: TrainingParams = PARAMS, task: Task | None = None) -> tuple[CatBoost, dict]:
+          params: TrainingParams = PARAMS, task: Task | None = None) -> tuple[CatBoost, ModelMeta]:
     """Fit on a seeded 80% split (early-stopped on the other 20%) and measure on that held-out 20%. `task` is
     the analysis plan's; without one (a default target's warm-up training, tests) the one rule decides."""
     task, split = _split(frame, target, features, task)
@@ -199,20 +200,21 @@ def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: i
         raise TrainingError(f"CatBoost cannot train a model of {target!r}: {exc}") from exc
     seconds = time.perf_counter() - started
     classes = [str(c) for c in model.classes_] if task != "regression" else None
-    meta = {
-        "task": task,
-        "features": features,
-        "cat_features": split.cats,
-        "trained_rows": len(split.train_idx),
-        "metrics": _metrics(task, model, split.pool(split.test_idx, labelled=False), split.y[split.test_idx]),
-        "classes": classes,
-        "leaks": data_checks.leaks(split.x, split.y, split.cats, task, classes),
-        "training_range": data_checks.training_range(split.x.iloc[split.train_idx], split.cats),
-        "params": {**asdict(params), "border_count": kwargs["border_count"], "thread_count": thread_count},
-        "trees": int(model.tree_count_),
-        "training_seconds": round(seconds, 4),
-        "trained_at": time.time(),
-    }
+    meta = ModelMeta(
+        task=task,
+        features=features,
+        cat_features=split.cats,
+        trained_rows=len(split.train_idx),
+        metrics=Metrics.model_validate(
+            _metrics(task, model, split.pool(split.test_idx, labelled=False), split.y[split.test_idx])),
+        classes=classes,
+        leaks=data_checks.leaks(split.x, split.y, split.cats, task, classes),
+        training_range=data_checks.training_range(split.x.iloc[split.train_idx], split.cats),
+        params={**asdict(params), "border_count": kwargs["border_count"], "thread_count": thread_count},
+        trees=int(model.tree_count_),
+        training_seconds=round(seconds, 4),
+        trained_at=time.time(),
+    )
     return model, meta
 
 
@@ -229,8 +231,8 @@ def to_bytes(model: CatBoost) -> bytes:
 
 
 
-def from_bytes(blob: bytes, meta: dict[str, Any]) -> CatBoost:
+def from_bytes(blob: bytes, meta: ModelMeta) -> CatBoost:
     """A model saved by `to_bytes`, of the class its task needs."""
-    model = CatBoostRegressor() if meta["task"] == "regression" else CatBoostClassifier()
+    model = CatBoostRegressor() if meta.task == "regression" else CatBoostClassifier()
     model.load_model(blob=blob)
     return model

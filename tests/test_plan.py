@@ -47,7 +47,7 @@ def test_training_follows_the_plans_task(described: tuple[dict, pd.DataFrame]) -
     _, frame = described
     assert checked_task(frame["flag"]) == "binary"
     _, model_meta = train(frame, "flag", ["x"], thread_count=1, task="regression")
-    assert model_meta["task"] == "regression"
+    assert model_meta.task == "regression"
 
 
 def test_a_plan_holds_what_the_web_decided(described: tuple[dict, pd.DataFrame]) -> None:

@@ -13,9 +13,9 @@ from rq.job import Job
 
 from analysis import feature_values, features
 from analysis.encoding import encode, encode_to
-from analysis.explained import ShapColumns
 from analysis.plan import AnalysisPlan, PlanLimits, make_plan
 from analysis.request import AnalyzeRequest
+from analysis.result import Result
 from common import keys
 from common.jobstates import STAGES
 from explain.run import ROW_CHUNK, explain_plan
@@ -46,7 +46,7 @@ def report_progress(job: Job | None, stage: str) -> None:
     job.save_meta()
 
 
-def compute(plan: AnalysisPlan, job: Job | None = None) -> dict[str, Any]:
+def compute(plan: AnalysisPlan, job: Job | None = None) -> Result:
     """The whole analysis in this process, as `plan` decided it; returns the result object (numpy arrays
     inside; its `shap_values` and `results` are built while it is encoded: `encode` or `encode_to`)."""
     ctx = context.current()
@@ -76,8 +76,8 @@ def compute(plan: AnalysisPlan, job: Job | None = None) -> dict[str, Any]:
         row_chunk=STREAM_SIZES[settings.aggressive_memory_management][0],
         progress=lambda stage: report_progress(job, stage),
     )
-    result["timings"] = timings | result["timings"]
-    result["warnings"] = replaced + result["warnings"]
+    result.timings = timings | result.timings
+    result.warnings = replaced + result.warnings
     return result
 
 
@@ -116,41 +116,41 @@ def run_analysis(plan: dict[str, Any] | None = None, request: dict[str, Any] | N
     started = time.perf_counter()
     result = compute(AnalysisPlan.model_validate(plan) if plan is not None else _legacy_plan(request or {}), job)
     if job is not None and job.enqueued_at and job.started_at:
-        result["timings"]["queue_wait_s"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
+        result.timings["queue_wait_s"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
     step = time.perf_counter()
     ctx = context.current()
     if job is None:
         payload = encode(result)
-        return {"bytes": len(payload), "timings": result["timings"] | {"encode_s": time.perf_counter() - step}}
+        return {"bytes": len(payload), "timings": result.timings | {"encode_s": time.perf_counter() - step}}
     writer = ResultWriter(ctx.redis, keys.job_result(job.id), ctx.settings.result_ttl,
                           STREAM_SIZES[ctx.settings.aggressive_memory_management][1])
     index = encode_to(result, writer.write)  # result rows are built here, chunk by chunk
     payload_bytes = writer.close()
-    result["timings"]["feature_values_s"] = store_feature_values(ctx, job.id, result)
-    dataset_store.remember_result(ctx.redis, result["version_info"]["dataset_version"], job.id,
+    result.timings["feature_values_s"] = store_feature_values(ctx, job.id, result)
+    dataset_store.remember_result(ctx.redis, result.version_info.dataset_version, job.id,
                                   ctx.settings.result_ttl)
-    timings = result["timings"] | {"encode_s": time.perf_counter() - step}
+    timings = result.timings | {"encode_s": time.perf_counter() - step}
     timings["total_s"] = time.perf_counter() - started
     job.meta["timings"] = timings
     job.meta["result_index"] = index  # byte ranges of the result's fields, for GET /job_status?fields=
     job.meta["peak_rss_mb"] = peak_rss_mb()
-    job.meta["trained_in_this_job"] = bool(result["model"].get("trained_in_this_job"))  # for the metrics
+    job.meta["trained_in_this_job"] = result.model.trained_in_this_job  # for the metrics
     report_progress(job, "done")
     if job.meta.get(reuse.META_KEY):  # the result is stored: identical requests may now be answered by it
         reuse.remember(ctx.redis, job.meta[reuse.META_KEY], job.id, ctx.settings.result_ttl)
     return {"result_key": keys.job_result(job.id), "bytes": payload_bytes}
 
 
-def store_feature_values(ctx: context.WorkerContext, job_id: str, result: dict[str, Any]) -> float:
+def store_feature_values(ctx: context.WorkerContext, job_id: str, result: Result) -> float:
     """Store the explained rows' feature values, and the rows' ids and classes the plot routes check, beside
     the result, for as long as it (the web serves the values as they are); returns the seconds it took."""
     started = time.perf_counter()
-    columns: ShapColumns = result["shap_values"]
+    columns = result.shap_values
     if columns.frame is None:
         return 0.0
     values = feature_values.encode(job_id, columns.features, columns.frame, columns.order)
-    pairs = result["interactions"]["pairs"] if "interactions" in result else None
-    rows = feature_values.encode_rows(result["results"], result["target_variable"], columns.classes, pairs)
+    pairs = result.interactions["pairs"] if result.interactions is not None else None
+    rows = feature_values.encode_rows(result.results, result.target_variable, columns.classes, pairs)
     with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.set(keys.job_feature_values(job_id), values, ex=ctx.settings.result_ttl)
         pipe.set(keys.job_plot_rows(job_id), rows, ex=ctx.settings.result_ttl)
@@ -175,7 +175,9 @@ def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
         trained = get_or_train(ctx.redis, frame, version, target, features.choose_features(meta, target).features,
                                ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl, kept=ctx.models)
         kept_models.leave_for_parent(job, dataset, trained.model_id)
-        model = {k: trained.meta.get(k) for k in ("task", "metrics", "trained_rows", "trees", "training_seconds")}
+        meta = trained.meta
+        model = {"task": meta.task, "metrics": meta.metrics.as_dict(), "trained_rows": meta.trained_rows,
+                 "trees": meta.trees, "training_seconds": meta.training_seconds}
         result.update(trained=trained.trained_now, model={"id": trained.model_id, **model}, warnings=[])
     if job is not None:
         ctx.redis.set(keys.job_result(job.id), orjson.dumps(result), ex=ctx.settings.result_ttl)
