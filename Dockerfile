@@ -31,6 +31,8 @@ RUN python -m venv /opt/venv \
 
 COPY supervisord.conf README.md ./
 COPY common/ common/
+COPY analysis/ analysis/
+COPY store/ store/
 COPY explain/ explain/
 COPY fleet/ fleet/
 COPY web/ web/

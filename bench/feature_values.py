@@ -1,7 +1,7 @@
 """What storing the explained rows' feature values adds to an analysis (docs/plots.md),
 and how long each plot kind takes to draw, on the wide table (1,700 x 131), in process.
 
-Baseline, measured in the same run: encoding the result itself (explain.encoding.encode), which every
+Baseline, measured in the same run: encoding the result itself (analysis.encoding.encode), which every
 analysis pays. Figures: medians of `--repeats` runs, milliseconds.
 
     .venv/bin/python bench/feature_values.py [--repeats 7]
@@ -33,13 +33,13 @@ def main() -> None:
 
     import numpy as np
 
-    from common import datasets
-    from common.plot_spec import PlotSpec
-    from common.request import AnalyzeRequest
+    from analysis import datasets, feature_values
+    from analysis.encoding import encode
+    from analysis.plot_spec import PlotSpec
+    from analysis.request import AnalyzeRequest
     from devtools import wide_table
-    from explain import feature_values, plots
-    from explain.analysis import analyze
-    from explain.encoding import encode
+    from explain import plots
+    from explain.run import analyze
     from explain.training import TrainedModel, train
 
     meta, frame = datasets.describe(wide_table.csv_bytes(), wide_table.options(), name="wide", max_rows=10**6)

@@ -24,10 +24,12 @@ import pandas as pd
 from benchlib import emit, machine, median, rounded
 from catboost import CatBoost, Pool
 
-from common import datasets, default_dataset
+from analysis import datasets
+from analysis.features import feature_frame
 from devtools import wide_table
 from explain import engine, treeshap
-from explain.training import feature_frame, train
+from explain.training import train
+from store import default_dataset
 
 SIZES = (1, 100, 1_700, 20_000, 100_000)
 TARGET = "Default_Rate"

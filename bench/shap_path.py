@@ -38,8 +38,10 @@ def main() -> None:
     import shap
     from catboost import Pool
 
-    from common import datasets, default_dataset
-    from explain.training import feature_frame, train
+    from analysis import datasets
+    from analysis.features import feature_frame
+    from explain.training import train
+    from store import default_dataset
 
     data = datasets.to_csv_bytes(default_dataset.generate())
     meta, frame = datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10**6)

@@ -24,17 +24,17 @@ import numpy as np
 import pandas as pd
 from benchlib import emit, machine, median, rounded
 
-from common import default_dataset
-from common.datasets import DatasetOptions
+from analysis.datasets import DatasetOptions
+from analysis.features import feature_frame
 from devtools import wide_table
 from explain.training import (
     LEGACY_PARAMS,
     PARAMS,
     TrainingParams,
     categorical_features,
-    feature_frame,
     train,
 )
+from store import default_dataset
 
 BENCH_FRACTION = 0.15
 R2_TOLERANCE = 0.005  # the new parameters may lose at most this much R² ...

@@ -69,7 +69,8 @@ def legacy_training_seconds(target: str) -> float:
 def native_shap_seconds(client: Any, model_id: str, rows: int, repeats: int = 3) -> float:
     from catboost import Pool
 
-    from explain.training import feature_frame, from_bytes
+    from analysis.features import feature_frame
+    from explain.training import from_bytes
 
     meta = orjson.loads(client.get(keys.model_meta(model_id)))
     model = from_bytes(client.get(keys.model_blob(model_id)), meta)

@@ -267,7 +267,7 @@ class Settings:
 
     @property
     def plots_queue_name(self) -> str:
-        """Plot renders (worker.plots), served by the analysis workers after their analyses."""
+        """Plot renders (worker.plot_job), served by the analysis workers after their analyses."""
         return f"{self.queue_name}-plots"
 
     @property

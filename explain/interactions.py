@@ -12,8 +12,8 @@ prediction of the same rows, batch by batch, and the job refuses a result that d
 
 A pair's reported value is M[i, j] + M[j, i], the whole interaction, so for each row
 base value + sum(main effects) + sum over pairs (i < j) of pair values = raw prediction.
-Cost: rows x F^2 values, hence the row cap INTERACTION_MAX_ROWS (common.selection.capped); the rows are read in batches
-of BATCH_CELLS values, twice (the top pairs are known only after every row), so memory stays bounded."""
+Cost: rows x F^2 values, hence the row cap INTERACTION_MAX_ROWS (analysis.selection.capped); the rows are
+read in batches of BATCH_CELLS values, twice (the top pairs are known only after every row), so memory stays bounded."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from catboost import Pool
 
-from common.labels import shown_name
+from analysis.labels import shown_name
 from explain import interaction_tables
 from explain.training import TrainedModel
 

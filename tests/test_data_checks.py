@@ -7,12 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common import datasets
+from analysis import data_checks, datasets
+from analysis.features import choose_features
+from analysis.request import AnalyzeRequest
 from common.errors import InvalidRequest, UnknownColumn
-from common.features import choose_features
-from common.request import AnalyzeRequest
-from common.reuse import fingerprint
-from explain import data_checks
+from store.reuse import fingerprint
 
 
 def _meta(frame: pd.DataFrame) -> dict:

@@ -9,11 +9,12 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from common import dataset_store, jobstates, keys
+from analysis import feature_values
+from common import jobstates, keys
 from common.rqtypes import JSONQueue
 from devtools import look_table
 from devtools.stack import Stack
-from explain import feature_values
+from store import dataset_store
 
 
 def upload(stack: Stack, name: str = "look", rows: int = look_table.ROWS) -> None:
@@ -92,9 +93,9 @@ def test_a_training_job_has_no_feature_values_nor_plots(stack: Stack) -> None:
 
 def test_the_result_carries_the_models_classes_for_the_plot_rows() -> None:
     """The worker stores the plot rows' classes from the result it holds (the model's), with no Redis read."""
-    from common import datasets
-    from common.request import AnalyzeRequest
-    from explain.analysis import analyze
+    from analysis import datasets
+    from analysis.request import AnalyzeRequest
+    from explain.run import analyze
     from explain.training import TrainedModel, train
     from tests.test_comparison import table
 

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 from catboost import CatBoostClassifier, CatBoostRegressor, Pool
 
-from common import datasets, default_dataset
-from common.request import AnalyzeRequest
+from analysis import datasets
+from analysis.request import AnalyzeRequest
 from explain import interaction_tables, interactions
-from explain.analysis import analyze
+from explain.run import analyze
 from explain.training import TrainedModel, train
+from store import default_dataset
 
 TARGET = "Mortgage_Approvals"
 

@@ -7,12 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common import datasets, default_dataset, keys
-from common.request import AnalyzeRequest
+from analysis import datasets
+from analysis.encoding import encode
+from analysis.request import AnalyzeRequest
+from common import keys
 from devtools.redis_server import RedisServer
-from explain.analysis import analyze
-from explain.encoding import encode
+from explain.run import analyze
 from explain.training import TrainedModel
+from store import default_dataset
 from worker import model_store
 from worker.kept_models import KeptModels, explain_every_row
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from common import columnar, dataset_store, datasets, default_dataset, keys
+from analysis import columnar, datasets
+from common import keys
 from devtools.redis_server import RedisServer
+from store import dataset_store, default_dataset
 from worker import model_store
 
 TARGET = "Mortgage_Approvals"

@@ -1,4 +1,4 @@
-"""The column-wise builder of result rows (explain.rows) gives exactly the JSON of a straightforward
+"""The column-wise builder of result rows (analysis.rows) gives exactly the JSON of a straightforward
 row-by-row construction: same keys in the same order, same values, NaN as null, ties in feature order."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import orjson
 import pandas as pd
 import pytest
 
-from common import datasets
-from common.request import AnalyzeRequest
-from explain.analysis import analyze
-from explain.encoding import OPTIONS, encode
-from explain.rows import TOP_CONTRIBUTORS, RowBuilder, top_positions
-from explain.training import TrainedModel, feature_frame, train
+from analysis import datasets
+from analysis.encoding import OPTIONS, encode
+from analysis.features import feature_frame
+from analysis.request import AnalyzeRequest
+from analysis.rows import TOP_CONTRIBUTORS, RowBuilder, top_positions
+from explain.run import analyze
+from explain.training import TrainedModel, train
 
 
 def reference_value(value: Any) -> Any:

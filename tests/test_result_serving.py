@@ -148,7 +148,8 @@ def test_stored_result_is_indexed_by_field(stack: Stack, finished: str) -> None:
 
 @pytest.fixture(scope="module")
 def default_table() -> tuple[dict, Any]:
-    from common import datasets, default_dataset
+    from analysis import datasets
+    from store import default_dataset
 
     data = datasets.to_csv_bytes(default_dataset.generate(rows=400, seed=7))
     return datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10_000)
@@ -162,10 +163,10 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
     chunks); the bytes, the field index and additivity do not depend on the chunk size."""
     import numpy as np
 
-    from common import datasets
-    from common.request import AnalyzeRequest
-    from explain.analysis import analyze
-    from explain.encoding import encode, encode_to
+    from analysis import datasets
+    from analysis.encoding import encode, encode_to
+    from analysis.request import AnalyzeRequest
+    from explain.run import analyze
     from explain.training import TrainedModel, train
 
     meta, frame = default_table

@@ -9,9 +9,9 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from common import default_dataset
 from devtools.service import Service
 from devtools.waiting import wait_until
+from store import default_dataset
 
 PROGRAMS = {"redis", "web", "worker:worker-00", "worker:worker-01", "maintenance", "scheduler", "fatal_listener"}
 

@@ -10,13 +10,16 @@ import pandas as pd
 import pytest
 from catboost import CatBoostRegressor, Pool
 
-from common import datasets, default_dataset, keys
-from common.request import AnalyzeRequest
+from analysis import datasets
+from analysis.features import feature_frame
+from analysis.request import AnalyzeRequest
+from common import keys
 from devtools.redis_server import RedisServer
 from explain import engine
-from explain.analysis import analyze
-from explain.training import TrainedModel, feature_frame, train
+from explain.run import analyze
+from explain.training import TrainedModel, train
 from explain.treeshap import LeafTables
+from store import default_dataset
 from worker import interaction_store, model_store, table_store
 
 TARGET = "Mortgage_Approvals"

@@ -10,9 +10,10 @@ import logging
 import pandas as pd
 import redis
 
-from common import dataset_store, keys
+from common import keys
 from explain import interaction_tables
 from explain.training import TrainedModel
+from store import dataset_store
 from worker import table_store
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 def attach(client: redis.Redis, trained: TrainedModel, frame: pd.DataFrame) -> None:
     """Set `trained.interactions` from Redis, or build, check (on the first training rows, as the SHAP
     tables are checked) and store them. A replaced dataset's models take the key with them
-    (common.dataset_store.forget_version), and none is stored for a version replaced meanwhile."""
+    (store.dataset_store.forget_version), and none is stored for a version replaced meanwhile."""
     key = keys.model_interaction_tables(trained.model_id)
     raw = client.get(key)
     native = table_store.native_note(raw)

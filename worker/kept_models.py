@@ -92,10 +92,10 @@ class KeptModels:
 
 def explain_every_row(model: TrainedModel, version: str, frame: pd.DataFrame) -> None:
     """Compute, once per model, the SHAP values of every row of the dataset version it was trained on, so a
-    horse takes its selection's rows from them (explain.analysis); single-threaded, leaf tables only, and
+    horse takes its selection's rows from them (explain.run); single-threaded, leaf tables only, and
     only while the matrix stays small (MAX_DATASET_SHAP_BYTES)."""
+    from analysis.features import feature_frame
     from explain.engine import dataset_shap
-    from explain.training import feature_frame
 
     meta = model.meta
     size = len(frame) * (len(meta["features"]) + 1) * 8 * max(1, len(meta.get("classes") or []))

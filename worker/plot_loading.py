@@ -39,7 +39,7 @@ def load() -> None:
     started = time.perf_counter()
     try:
         with single_threaded_blas():
-            from worker import plots  # noqa: F401
+            from worker import plot_job  # noqa: F401
         from explain import plots as drawing
     except ImportError:  # the horse imports it again and fails the plot job with this error; the worker stays
         log.exception("cannot load the plotting libraries")

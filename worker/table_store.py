@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from explain.training import feature_frame
+from analysis.features import feature_frame
 
 NATIVE_MARK = b"native:"  # stored instead of tables for a model they cannot follow, before the note
 

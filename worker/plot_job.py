@@ -13,11 +13,12 @@ import orjson
 import redis
 from rq.exceptions import NoSuchJobError
 
+from analysis import feature_values
+from analysis.plot_spec import PlotSpec
 from common import keys
 from common.errors import result_gone
-from common.plot_spec import PlotSpec
 from common.rqtypes import JSONJob
-from explain import feature_values, plots
+from explain import plots
 from worker import context
 
 # what a plot reads of the result (feature_importance: the labels the result was summarized with); the

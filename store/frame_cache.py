@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from common import dataset_store
+from store import dataset_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,7 +23,7 @@ class FrameCache:
         self._lock = threading.Lock()
 
     def get(self, client: redis.Redis, name: str) -> tuple[dict, pd.DataFrame]:
-        from common import columnar  # pandas, pyarrow: imported on first use, so a fresh web process answers fast
+        from analysis import columnar  # pandas, pyarrow: imported on first use, so a fresh web process answers fast
 
         meta = dataset_store.load_meta(client, name)
         with self._lock:

@@ -17,8 +17,8 @@ import hashlib
 import orjson
 import redis
 
+from analysis.request import AnalyzeRequest
 from common import jobstates, keys
-from common.request import AnalyzeRequest
 from common.rqtypes import JSONJob
 
 META_KEY = "fingerprint"  # the job meta field the web writes and the worker reads

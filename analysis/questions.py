@@ -1,29 +1,21 @@
 """The web's checks of the deeper questions (analysis_type comparison and what_if) against the dataset's
-rows, before anything is enqueued; the job computes them in explain.questions."""
+rows, before anything is enqueued; the job computes them in explain.question_answers."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from common import cohorts, datasets, scenarios
+from analysis import comparison, datasets, what_if
+from analysis.features import choose_features
+from analysis.request import AnalyzeRequest
+from analysis.selection import Selection
 from common.errors import InvalidRequest, TooManyRows, shown
-from common.features import choose_features
-from common.request import AnalyzeRequest
-from common.selection import Selection
 
 QUESTIONS = ("comparison", "what_if")
 
 
 class MulticlassNotSupported(InvalidRequest):
     code = "multiclass_not_supported"
-
-
-def task_of(meta: dict, target: str) -> str:
-    """The task explain.training.infer_task will find, read from the dataset's stored column statistics."""
-    column = next(c for c in meta["columns"] if c["name"] == target)
-    if column.get("unique") == 2:
-        return "binary"
-    return "regression" if column["type"] == "numeric" else "multiclass"
 
 
 def refuse_multiclass(analysis_type: str, target: str) -> None:
@@ -56,12 +48,12 @@ def check(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, selection: S
     if request.analysis_type not in QUESTIONS:
         return selection
     target = datasets.resolve_target(meta, request.target_variable)
-    if task_of(meta, target) == "multiclass":
+    if datasets.task_of(datasets.column_of(meta, target)) == "multiclass":
         refuse_multiclass(request.analysis_type, target)
     if request.cohorts is not None:
-        return cohorts.select_cohorts(frame, meta, request, max_rows)
+        return comparison.select_cohorts(frame, meta, request, max_rows)
     if request.scenarios is not None:
-        scenarios.check(selection.frame, meta, target, request.scenarios, request.exclude_columns)
+        what_if.check(selection.frame, meta, target, request.scenarios, request.exclude_columns)
         features = len(choose_features(meta, target, request.exclude_columns).features)
         check_what_if_size(request, len(selection.frame), features, what_if_max_cells)
     return selection

@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 import redis
 
-from common import columnar, dataset_store, datasets, keys
+from analysis import columnar, datasets
+from common import keys
 from common.errors import UnknownDataset
-from common.frame_cache import FrameCache
 from common.settings import Settings
+from store import dataset_store
+from store.frame_cache import FrameCache
 
 log = logging.getLogger(__name__)
 

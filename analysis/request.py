@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from analysis.request_parts import MAX_SCENARIOS, Cohorts, Scenario, check_question
 from common.errors import shown
-from common.request_parts import MAX_SCENARIOS, Cohorts, Scenario, check_question
 
 
 class AnalyzeRequest(BaseModel):
@@ -38,26 +38,26 @@ class AnalyzeRequest(BaseModel):
         default_factory=list, description=(
             "Row filters, all applied: 'Income > 50000', 'Province == ON', 'high Income', 'low Age'; operators "
             "> >= < <= == !=. One string is one filter."))
-    # not strict: 5.0 is a JSON Schema integer, and a huge float gets web.errors' message naming MAX_ROWS
+    # not strict: 5.0 is a JSON Schema integer, and a huge float gets web.error_handler' message naming MAX_ROWS
     sample_size: int | None = Field(default=None, ge=1, strict=False, description=(
         "Most rows explained (default MAX_ROWS); more selected rows are sampled, seeded."))
     data: list[dict[str, Any]] | None = Field(default=None, min_length=1, description=(
         "Rows to explain instead of the dataset's (column name to string, number, boolean or null)."))
-    # bounded like a dataset's header (common.datasets: MAX_COLUMNS names of MAX_COLUMN_NAME_CHARS); names
-    # are checked against the dataset at the web (common.features), and kept sorted and distinct so that
-    # the same exclusion in another order is the same analysis (common.reuse) and the same model
+    # bounded like a dataset's header (analysis.datasets: MAX_COLUMNS names of MAX_COLUMN_NAME_CHARS); names
+    # are checked against the dataset at the web (analysis.features), and kept sorted and distinct so that
+    # the same exclusion in another order is the same analysis (store.reuse) and the same model
     exclude_columns: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
         default_factory=list, max_length=2000, description=(
             "Columns left out of this analysis's features, on top of the dataset's own exclude_columns (e.g. "
             "a column the warnings name as a likely target leak)."))
-    reuse: bool = Field(default=True, description=(  # common.reuse
+    reuse: bool = Field(default=True, description=(  # store.reuse
         "false: compute afresh even when an identical analysis's result is stored."))
     # POSTed {job_id, status, status_url} when the job ends; the host is checked at the web (common.callbacks)
     callback_url: str | None = Field(default=None, min_length=1, max_length=2048, description=(
         "http(s) URL POSTed {job_id, status, status_url}, signed (X-Signature), when the job finishes or fails; "
         "its host must be one CALLBACK_ALLOWED_HOSTS names."))
 
-    cohorts: Cohorts | None = None  # common.request_parts, docs/analyses.md, "Cohort comparison"
+    cohorts: Cohorts | None = None  # analysis.request_parts, docs/analyses.md, "Cohort comparison"
     scenarios: list[Scenario] | None = Field(default=None, min_length=1, max_length=MAX_SCENARIOS, description=(
         f"analysis_type what_if: 1-{MAX_SCENARIOS} scenarios applied to the selected (or data) rows."))
 

@@ -1,5 +1,5 @@
-"""The containers of an analysis's explained rows, apart from explain.analysis so that the parts built on
-top of it (explain.questions, explain.encoding, explain.feature_values) use them without importing it:
+"""The containers of an analysis's explained rows, apart from explain.run so that the parts built on
+top of it (explain.question_answers, analysis.encoding, analysis.feature_values) use them without importing it:
 Explanation (what the SHAP pass found), ShapColumns and ResultRows (the result's `shap_values` and
 `results`, materialized only when the result is encoded)."""
 
@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explain import data_checks
-from explain.rows import RowBuilder
+from analysis import data_checks
+from analysis.rows import RowBuilder
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ShapColumns:
     """`shap_values` of the result: one contiguous column per feature, made when it is encoded, so the
     (rows x features) matrix is never copied whole. Rows follow `order`, the order of `results`. `frame`:
     the explained rows' feature values (the model's input), which the worker stores apart
-    (explain.feature_values) with `classes`, the model's (None for a regression)."""
+    (analysis.feature_values) with `classes`, the model's (None for a regression)."""
 
     def __init__(self, features: list[str], values: np.ndarray, order: np.ndarray,
                  frame: pd.DataFrame | None = None, classes: list[Any] | None = None) -> None:
@@ -52,7 +52,7 @@ class ShapColumns:
 class ResultRows:
     """`results` of the result: the row objects, built `chunk` rows at a time when they are encoded, so
     all of them never exist at once (100,000 rows of dicts would take about 1 KB each). `flags`: the
-    features outside the training range of the rows (by position) that have some (explain.data_checks)."""
+    features outside the training range of the rows (by position) that have some (analysis.data_checks)."""
 
     def __init__(self, build: RowBuilder, order: np.ndarray, chunk: int,
                  flags: dict[int, list[str]] | None = None) -> None:

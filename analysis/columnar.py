@@ -12,7 +12,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pyarrow.types as pat
 
-from common.datasets import MAX_COLUMNS, STORAGE, normalised
+from analysis.datasets import MAX_COLUMNS, STORAGE, normalised
 from common.errors import InvalidDataset, shown
 
 BATCH_ROWS = 65536  # rows per record batch: a reader's peak is a batch, not a second copy of the table
@@ -42,7 +42,7 @@ def from_arrow(data: bytes) -> pd.DataFrame:
 
 def frame_of_stored(meta: dict, data: bytes) -> pd.DataFrame:
     """A stored dataset's frame: the Arrow form, or the CSV text of a dataset stored before it existed."""
-    from common.datasets import parse_csv
+    from analysis.datasets import parse_csv
 
     # the codec is in the stream itself, so any "arrow-ipc..." storage (zstd before LZ4) reads alike
     if str(meta.get("storage", "")).startswith(STORAGE):

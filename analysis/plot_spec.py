@@ -1,5 +1,5 @@
 """What one plot of a finished analysis is: its kind and parameters, as the web checked them and the worker
-draws them (worker.plots). Its digest names the stored image and the render job, so the same plot asked
+draws them (worker.plot_job). Its digest names the stored image and the render job, so the same plot asked
 twice is rendered once."""
 
 from __future__ import annotations

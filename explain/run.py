@@ -10,17 +10,18 @@ import numpy as np
 import pandas as pd
 from catboost import Pool
 
-from common import labels as column_labels
-from common.cohorts import select_cohorts
-from common.features import choose_features
-from common.labels import shown_name
-from common.questions import QUESTIONS
-from common.request import AnalyzeRequest
-from common.selection import Selection, capped, select_rows
-from explain import data_checks, engine, interactions, questions
-from explain.explained import Explanation, ResultRows, ShapColumns
-from explain.rows import RowBuilder
-from explain.training import TrainedModel, feature_frame
+from analysis import data_checks
+from analysis import labels as column_labels
+from analysis.explained import Explanation, ResultRows, ShapColumns
+from analysis.features import feature_frame
+from analysis.labels import shown_name
+from analysis.plan import AnalysisPlan, PlanLimits, explained_rows, make_plan
+from analysis.questions import QUESTIONS
+from analysis.request import AnalyzeRequest
+from analysis.rows import RowBuilder
+from analysis.selection import Selection
+from explain import engine, interactions, question_answers
+from explain.training import TrainedModel
 
 SUMMARY_DRIVERS = 3  # features the summary names
 ROW_CHUNK = 10_000  # result rows built and encoded at a time
@@ -114,7 +115,7 @@ def _order(explanation: Explanation, task: str, ranked: bool) -> np.ndarray:
 
 def _shown_columns(selection: Selection, meta: dict, target: str) -> dict[str, np.ndarray]:
     """The columns each result row repeats: the id columns, then the target when the rows have it.
-    Plain numpy numbers stay numeric arrays (turned to Python numbers a chunk at a time, explain.rows);
+    Plain numpy numbers stay numeric arrays (turned to Python numbers a chunk at a time, analysis.rows);
     anything else (strings, pandas' nullable and date types) becomes Python objects as pandas gives them."""
     shown = [c for c in meta["id_columns"] if c in selection.frame.columns]
     if target in selection.frame.columns:
@@ -143,18 +144,26 @@ def _row_builder(selection: Selection, meta: dict, target: str, x: pd.DataFrame,
 
 
 def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: str, trained: TrainedModel, *,
-            thread_count: int, batch_size: int, max_rows: int, float_dtype: str = "float64",
-            row_chunk: int = ROW_CHUNK, progress: Progress = lambda stage: None,
-            interaction_max_rows: int | None = None) -> dict[str, Any]:
-    """Explain the selected rows with `trained`; returns the result object (docs/api.md, "The result").
+            max_rows: int, interaction_max_rows: int | None = None, **passes: Any) -> dict[str, Any]:
+    """In-process use (tests, benchmarks): plan `request` as the web does (analysis.plan), then `explain_plan`.
+    `passes` are explain_plan's keyword arguments."""
+    limits = PlanLimits(max_rows, what_if_max_cells=2**62, interaction_max_rows=interaction_max_rows or max_rows)
+    plan, _ = make_plan(frame, meta, request, limits)
+    assert plan.target == target, (plan.target, target)
+    return explain_plan(frame, meta, plan, trained, **passes)
+
+
+def explain_plan(frame: pd.DataFrame, meta: dict, plan: AnalysisPlan, trained: TrainedModel, *,
+                 thread_count: int, batch_size: int, float_dtype: str = "float64", row_chunk: int = ROW_CHUNK,
+                 progress: Progress = lambda stage: None) -> dict[str, Any]:
+    """Explain the rows `plan` selects with `trained` (a model of the plan's features); returns the result
+    object (docs/api.md, "The result").
 
     `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
-    encoded (explain.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""
+    encoded (analysis.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""
+    request, target = plan.request, plan.target
     features = trained.meta["features"]
-    selection = (select_cohorts(frame, meta, request, max_rows) if request.cohorts is not None
-                 else select_rows(frame, meta, request, max_rows))
-    if request.analysis_type == "interactions":  # rows x features^2 values: capped (explain.interactions)
-        selection = capped(selection, interaction_max_rows or max_rows)
+    selection = explained_rows(frame, meta, plan)
     x = feature_frame(selection.frame, features, trained.meta["cat_features"], dtype=float_dtype)
 
     progress("computing_shap")
@@ -167,7 +176,7 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
 
     progress("building_result")
     started = time.perf_counter()
-    result = _result(request, meta, target, trained, selection, x, explanation, row_chunk)
+    result = _result(plan, meta, trained, selection, x, explanation, row_chunk)
     timings["result_s"] = time.perf_counter() - started
     timings |= _add_part(result, request, meta, target, trained, selection, x, explanation,
                          {"thread_count": thread_count, "batch_size": batch_size, "float_dtype": float_dtype})
@@ -193,11 +202,11 @@ def _shap(trained: TrainedModel, x: pd.DataFrame, version: str | None, thread_co
 def _add_part(result: dict[str, Any], request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
               selection: Selection, x: pd.DataFrame, explanation: Explanation, passes: dict[str, Any]) -> dict:
     """Add the part of the result an analysis type has beyond the ordinary one: the question's (comparison,
-    what_if: explain.questions) or the interaction values (explain.interactions); `passes` are the SHAP
+    what_if: explain.question_answers) or the interaction values (explain.interactions); `passes` are the SHAP
     pass's thread_count, batch_size and float_dtype. Returns its seconds, by timing name."""
     started = time.perf_counter()
     if request.analysis_type in QUESTIONS:
-        questions.answer(result, request, meta, target, trained, selection, explanation, **passes)
+        question_answers.answer(result, request, meta, target, trained, selection, explanation, **passes)
         return {"question_s": time.perf_counter() - started}
     if request.analysis_type == "interactions":
         interactions.add_to(result, trained, x, explanation.values, explanation.raw,
@@ -206,15 +215,16 @@ def _add_part(result: dict[str, Any], request: AnalyzeRequest, meta: dict, targe
     return {}
 
 
-def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel, selection: Selection,
-            x: pd.DataFrame, explanation: Explanation, row_chunk: int) -> dict[str, Any]:
+def _result(plan: AnalysisPlan, meta: dict, trained: TrainedModel, selection: Selection, x: pd.DataFrame,
+            explanation: Explanation, row_chunk: int) -> dict[str, Any]:
     """The result object but its timings; `results` and `shap_values` follow the same row order."""
+    request, target = plan.request, plan.target
     features = trained.meta["features"]
     labels = column_labels.of(meta)
     ranked = request.analysis_type == "ranking"
     order = _order(explanation, trained.meta["task"], ranked)
     rows = _row_builder(selection, meta, target, x, features, explanation, order, ranked)
-    warnings, flags = _checks(request, meta, target, trained, x)
+    warnings, flags = _checks(plan, trained, x)
     results = ResultRows(rows, order, row_chunk, flags)
     ranking = _ranking(features, explanation.values)
     direction = _directions(x, explanation.values, features, trained.meta["cat_features"],
@@ -238,11 +248,11 @@ def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedMo
     }
 
 
-def _checks(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
-            x: pd.DataFrame) -> tuple[list[str], dict[int, list[str]]]:
-    """The warnings about the data and the model (explain.data_checks), and the out-of-range flags of the
+def _checks(plan: AnalysisPlan, trained: TrainedModel, x: pd.DataFrame) -> tuple[list[str], dict[int, list[str]]]:
+    """The warnings about the data and the model (analysis.data_checks), and the out-of-range flags of the
     caller's `data` rows. Dataset rows are not checked: the training range is that same table's."""
-    dropped = choose_features(meta, target, request.exclude_columns).warnings()
+    request, target = plan.request, plan.target
+    dropped = plan.feature_choice.warnings()
     seen = trained.meta.get("training_range")
     flags = data_checks.out_of_range(x, seen) if request.data is not None and seen else {}
     given = len(request.data) if request.data is not None else len(x)  # the rows sent, before any row cap

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from explain.explained import ResultRows, ShapColumns
+from analysis.explained import ResultRows, ShapColumns
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from common.labels import shown_name
+from analysis.labels import shown_name
 
 LEAK_SPEARMAN = 0.98
 LEAK_AUC = 0.99
@@ -153,7 +153,7 @@ def out_of_range(x: pd.DataFrame, seen: dict[str, Any]) -> dict[int, list[str]]:
 
 
 def flag(built: list[dict[str, Any]], positions: np.ndarray, flags: dict[int, list[str]]) -> list[dict[str, Any]]:
-    """Rows `built` (explain.rows) at `positions`: those at a flagged position get `out_of_range`."""
+    """Rows `built` (analysis.rows) at `positions`: those at a flagged position get `out_of_range`."""
     for row, position in zip(built, positions.tolist(), strict=True):
         if position in flags:
             row["out_of_range"] = flags[position]

@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from explain.explained import ResultRows
+from analysis.explained import ResultRows
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 

@@ -3,19 +3,31 @@
 Pure pandas, shared by the web (which refuses a bad scenario before enqueueing: unknown column, a column
 that is no feature of the model, arithmetic on a categorical column, a value of the wrong type, a scenario
 that changes no value of the selected rows; a column excluded or dropped from the features,
-common.features, is no feature) and by explain.scenarios, which predicts the changed rows."""
+analysis.features, is no feature) and by analysis.what_if, which predicts the changed rows.
+
+What-if scenarios (analysis_type "what_if"): the explained rows changed as each scenario says, predicted
+and explained again with the same model (exact TreeSHAP, explain.engine), compared with the rows as they are.
+
+On the raw scale (a regression's prediction, a binary target's log-odds) a row's change of prediction is
+exactly the sum of its per-feature SHAP changes (the base value is the same before and after), so the
+per-feature change says through which features the scenario moves the prediction; a binary row also gets
+its change of probability."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from common import datasets
+from analysis import data_checks, datasets
+from analysis.features import NEAR_EMPTY_SHARE, FeatureChoice, choose_features, feature_frame
+from analysis.labels import shown_name
+from analysis.request_parts import Scenario
 from common.errors import InvalidRequest, UnknownColumn, case_hint, shown
-from common.features import NEAR_EMPTY_SHARE, FeatureChoice, choose_features
-from common.request_parts import Scenario
 
 
 class InvalidScenario(InvalidRequest):
@@ -40,7 +52,7 @@ def _not_a_feature(column: str, choice: FeatureChoice, exclude: Sequence[str]) -
 
 def _check_columns(scenario: Scenario, meta: dict, target: str, exclude: Sequence[str]) -> None:
     types = datasets.column_types(meta)
-    choice = choose_features(meta, target, exclude)  # the model's very features (common.features)
+    choice = choose_features(meta, target, exclude)  # the model's very features (analysis.features)
     features = set(choice.features)
     where = f"scenario {shown(scenario.name)}"
     for column in scenario.columns():
@@ -85,7 +97,7 @@ def apply(rows: pd.DataFrame, scenario: Scenario, meta: dict) -> pd.DataFrame:
 
 
 def _as_the_model_reads(series: pd.Series) -> np.ndarray:
-    """A categorical column's values as the model reads them (explain.training.feature_frame): strings,
+    """A categorical column's values as the model reads them (analysis.features.feature_frame): strings,
     missing as "". A CSV's True and a scenario's "True" are one value, as are a `data` row's 5 and "5"."""
     return series.astype(object).where(series.notna(), "").astype(str).to_numpy()
 
@@ -132,3 +144,102 @@ def check(rows: pd.DataFrame, meta: dict, target: str, scenarios: list[Scenario]
             raise NoChange(f"scenario {shown(scenario.name)} ({shown(scenario.describe(), quoted=False)}) changes no "
                            f"value of the {len(rows)} selected rows; change it or remove it.",
                            details={"scenario": shown(scenario.name, quoted=False)})
+
+
+SUMMARY_FEATURES = 3  # features the summary names per scenario
+
+# (model input frame) -> (SHAP values (rows, features), raw predictions (rows,)): explain.engine's pass
+Explain = Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One scenario's new SHAP values and raw predictions for the explained rows, and what it changed."""
+
+    scenario: Scenario
+    values: np.ndarray  # (rows, features)
+    raw: np.ndarray  # (rows,)
+    changed: np.ndarray  # (rows,) bool: rows whose feature values the scenario changed
+    warnings: list[str]
+
+
+def run(rows: pd.DataFrame, meta: dict, model_meta: dict, scenarios: list[Scenario], explain: Explain,
+        float_dtype: str = "float64") -> list[Outcome]:
+    """Apply each scenario to `rows` (the explained rows, as selected) and explain the changed rows."""
+    outcomes = []
+    for scenario in scenarios:
+        changed = apply(rows, scenario, meta)
+        x = feature_frame(changed, model_meta["features"], model_meta["cat_features"], dtype=float_dtype)
+        values, raw = explain(x)
+        moved = changed_columns(rows, changed, scenario, meta)  # once: for the count and the warnings
+        outcomes.append(Outcome(scenario, values, raw, rows_changed_in(moved, len(rows)),
+                                range_warnings(scenario, moved, x, model_meta.get("training_range"))))
+    return outcomes
+
+
+def range_warnings(scenario: Scenario, moved: dict[str, np.ndarray], x: pd.DataFrame,
+                   seen: dict[str, Any] | None) -> list[str]:
+    """The values the scenario gives outside the model's training range (analysis.data_checks, as for `data`
+    rows): numbers beyond it, categories the model never saw. They are predicted all the same. Only the
+    values the scenario changed are counted: a held-out or `data` row already beyond the range is not the
+    scenario's doing (`moved`: per column, the rows the scenario changed there). A model stored before it
+    kept its training range (`seen` None) is not checked."""
+    columns = [c for c in scenario.columns() if c in x.columns]
+    if not seen or not columns:
+        return []
+    flagged = data_checks.out_of_range(x[columns], seen)
+    counts: Counter[str] = Counter()
+    for column in columns:
+        counts[column] = sum(1 for position, names in flagged.items() if column in names and moved[column][position])
+    notes = []
+    for column in columns:
+        if not counts[column]:
+            continue
+        where = f"scenario {shown(scenario.name)}: {counts[column]} rows get {shown(column)}"
+        if column in seen["numeric"]:
+            low, high = seen["numeric"][column]
+            notes.append(f"{where} outside the model's training range [{low:g}, {high:g}]; trees predict there as "
+                         "at the nearest edge")
+        else:
+            notes.append(f"{where} values the model never saw in training; it treats them as an unseen category")
+    return notes
+
+
+def _probability(raw: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-raw))
+
+
+def entry(outcome: Outcome, base_values: np.ndarray, base_raw: np.ndarray, features: list[str], binary: bool,
+          columns: Callable[[np.ndarray], Any]) -> dict[str, Any]:
+    """The scenario's part of the result (docs/analyses.md, "What-if scenarios"); `columns` makes the per-row
+    (rows, features) matrices the result's lazily encoded {feature: [one value per row]}."""
+    change = outcome.raw - base_raw
+    shap_change = outcome.values - base_values
+    item: dict[str, Any] = {**outcome.scenario.model_dump(), "rows_changed": int(outcome.changed.sum()),
+                            "mean_change": float(change.mean())}
+    if binary:
+        probability_change = _probability(outcome.raw) - _probability(base_raw)
+        item["mean_probability_change"] = float(probability_change.mean())
+    item["mean_shap_change"] = dict(zip(features, shap_change.mean(axis=0).tolist(), strict=True))
+    item["predictions"] = _probability(outcome.raw) if binary else outcome.raw
+    item["raw_predictions"] = outcome.raw
+    item["changes"] = change
+    if binary:
+        item["probability_changes"] = probability_change
+    item["shap_values"] = columns(outcome.values)
+    item["shap_change"] = columns(shap_change)
+    return item
+
+
+def summary(items: list[dict[str, Any]], target: str, rows: int, binary: bool, labels: dict[str, str]) -> str:
+    """Each scenario's mean change in words, and the features it acts through most (named by their
+    `labels`, analysis.labels)."""
+    scale = "log-odds of" if binary else "predicted"
+    sentences = []
+    for item in items:
+        shifts = sorted(item["mean_shap_change"].items(), key=lambda kv: -abs(kv[1]))[:SUMMARY_FEATURES]
+        through = ", ".join(f"{shown_name(labels, name)} {value:+.4g}" for name, value in shifts)
+        probability = (f" (mean probability {item['mean_probability_change']:+.3f})" if binary else "")
+        sentences.append(f"Scenario '{item['name']}' changes {item['rows_changed']} of {rows} rows and moves the mean "
+                         f"{scale} {target} by {item['mean_change']:+.4g}{probability}, mostly through {through}.")
+    return " ".join(sentences)

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from common import datasets
+import numpy as np
+import pandas as pd
+
+from analysis import datasets
 from common.errors import InvalidDataset, InvalidRequest, UnknownColumn, shown
 
 # A column missing in more than this share of the dataset's rows is dropped: 5 % of values cannot
@@ -70,7 +73,7 @@ def choose_features(meta: dict, target: str, exclude: Sequence[str] = ()) -> Fea
     features = [c["name"] for c in columns if c["name"] not in constant and c["name"] not in near_empty]
     if not features:
         # the request's doing (invalid_request) when its exclusions removed the last usable column, else the
-        # dataset's (invalid_dataset, as common.datasets.resolve_target refuses a dataset with no feature)
+        # dataset's (invalid_dataset, as analysis.datasets.resolve_target refuses a dataset with no feature)
         error = InvalidRequest if exclude and choose_features(meta, target).features else InvalidDataset
         raise error(
             f"No usable feature is left to explain {shown(target)}: of dataset {shown(meta['name'])}'s other "
@@ -78,3 +81,15 @@ def choose_features(meta: dict, target: str, exclude: Sequence[str] = ()) -> Fea
             f"near-empty: {shown(near_empty)}; the rest are ids or excluded by the dataset. Exclude fewer "
             "columns, or add a column that varies.")
     return FeatureChoice(features, constant, near_empty)
+
+def feature_frame(frame: pd.DataFrame, features: list[str], cat_features: list[str], dtype: str = "float64"):
+    """The model's input: numeric columns as floats, categorical ones as strings (missing -> "")."""
+    columns = {}
+    for name in features:
+        if name in cat_features:
+            columns[name] = frame[name].astype(object).where(frame[name].notna(), "").astype(str).to_numpy()
+        elif isinstance(frame[name].dtype, np.dtype) and frame[name].dtype.kind in "fi":
+            columns[name] = frame[name].to_numpy(dtype=dtype)  # already numbers: to_numeric would only copy
+        else:
+            columns[name] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=dtype)
+    return pd.DataFrame(columns, index=frame.index)

@@ -1,6 +1,6 @@
 """The typed parts of the "deeper questions" in an analysis request: `cohorts` (analysis_type
 "comparison") and `scenarios` (analysis_type "what_if"). Pydantic only, no pandas, so the web imports
-it at start-up; what needs the dataset's rows is checked in common.cohorts and common.scenarios."""
+it at start-up; what needs the dataset's rows is checked in analysis.comparison and analysis.what_if."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
+from analysis.filters import MAX_FILTERS
 from common.errors import shown
-from common.filters import MAX_FILTERS
 
 MIN_COHORTS, MAX_COHORTS = 2, 6
 REST = "rest"  # the cohort of the selected rows that no other cohort holds; its filter list stays empty
 MAX_SCENARIOS = 10
 MAX_CHANGES = 50  # columns one of set/add/multiply of a scenario may name
 MAX_NAME_CHARS = 64  # a cohort's or a scenario's name
-MAX_COLUMN_CHARS = 500  # common.datasets.MAX_COLUMN_NAME_CHARS
+MAX_COLUMN_CHARS = 500  # analysis.datasets.MAX_COLUMN_NAME_CHARS
 MAX_VALUE_CHARS = 1000  # a categorical value a scenario sets
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_CHARS)]

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from common import datasets
+from analysis import datasets
+from analysis.filters import absent_values, apply_filters, missing_notes, parse_filters
+from analysis.request import AnalyzeRequest
 from common.errors import EmptySelection, InvalidRequest, TooManyRows, first_case_hint, shown
-from common.filters import absent_values, apply_filters, missing_notes, parse_filters
-from common.request import AnalyzeRequest
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""The deeper questions on top of an analysis's result: analysis_type "comparison" (explain.comparison) and
-"what_if" (explain.scenarios). explain.analysis calls `answer` once the ordinary result of the explained
+"""The deeper questions on top of an analysis's result: analysis_type "comparison" (analysis.comparison) and
+"what_if" (analysis.what_if). explain.run calls `answer` once the ordinary result of the explained
 rows is built; this adds the question's part and replaces the summary's body with the question's (the
-caution about the model, explain.data_checks.summary_note, is added after it by explain.analysis)."""
+caution about the model, analysis.data_checks.summary_note, is added after it by explain.run)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from common import labels as column_labels
-from common.cohorts import CohortSelection
-from common.labels import shown_name
-from common.questions import refuse_multiclass
-from common.request import AnalyzeRequest
-from common.selection import Selection
-from explain import comparison, engine, scenarios
-from explain.explained import Explanation, ShapColumns
+from analysis import comparison, what_if
+from analysis import labels as column_labels
+from analysis.comparison import CohortSelection
+from analysis.explained import Explanation, ShapColumns
+from analysis.labels import shown_name
+from analysis.questions import refuse_multiclass
+from analysis.request import AnalyzeRequest
+from analysis.selection import Selection
+from explain import engine
 from explain.training import TrainedModel
 
 
@@ -54,12 +55,12 @@ def _what_if(result: dict[str, Any], request: AnalyzeRequest, meta: dict,
                                           passes["thread_count"], passes["batch_size"])
         return shap[:, :-1], raw
 
-    outcomes = scenarios.run(selection.frame, meta, trained, request.scenarios, explain, passes["float_dtype"])
+    outcomes = what_if.run(selection.frame, meta, trained.meta, request.scenarios, explain, passes["float_dtype"])
     order = np.arange(len(explanation.raw))  # what_if keeps the selected order, as `results` does
-    items = [scenarios.entry(o, explanation.values, explanation.raw, features, binary,
+    items = [what_if.entry(o, explanation.values, explanation.raw, features, binary,
                              lambda matrix: ShapColumns(features, matrix, order)) for o in outcomes]
     labels = column_labels.of(meta)
-    result["summary"] = scenarios.summary(items, _target_label(trained, target, labels), len(order), binary, labels)
+    result["summary"] = what_if.summary(items, _target_label(trained, target, labels), len(order), binary, labels)
     result["scenarios"] = items
     result["warnings"] = result["warnings"] + [w for o in outcomes for w in o.warnings]
 

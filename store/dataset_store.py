@@ -141,7 +141,7 @@ def load_meta(client: redis.Redis, name: str) -> dict:
 
 
 def set_labels(client: redis.Redis, name: str, labels: dict[str, str]) -> dict:
-    """Replace a dataset's labels (common.labels) in its meta; its data, version, models and results stay.
+    """Replace a dataset's labels (analysis.labels) in its meta; its data, version, models and results stay.
     Call it under the dataset's lock (keys.dataset_lock), so it cannot undo a concurrent replacement."""
     meta = load_meta(client, name)
     meta["labels"] = labels
