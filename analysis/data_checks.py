@@ -1,8 +1,8 @@
-"""Honest warnings about the data and the model (README, "Warnings about the data"): likely target leaks
+"""Honest warnings about the data and the model (docs/warnings.md): likely target leaks
 and the training range, measured once when a model is trained and stored in its meta; a weak model,
 judged from its held-out metrics; rows of the caller's `data` outside the training range, flagged per row.
 
-Thresholds, chosen by measurement (the figures are in the README):
+Thresholds, chosen by measurement (the figures are in bench/RESULTS.md, "Leakage thresholds"):
 - LEAK_SPEARMAN: a numeric feature whose |Spearman| with a numeric target reaches it nearly determines the
   target. The real features of `default` and the wide table reach at most 0.918; the wide table's leak
   (`Turnout_Pct_Official`, the target plus small noise) reaches 0.9993 (bench/leakage.py).

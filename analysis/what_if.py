@@ -212,7 +212,7 @@ def _probability(raw: np.ndarray) -> np.ndarray:
 
 def entry(outcome: Outcome, base_values: np.ndarray, base_raw: np.ndarray, features: list[str], binary: bool,
           columns: Callable[[np.ndarray], Any]) -> dict[str, Any]:
-    """The scenario's part of the result (README, "What-if scenarios"); `columns` makes the per-row
+    """The scenario's part of the result (docs/analyses.md, "What-if scenarios"); `columns` makes the per-row
     (rows, features) matrices the result's lazily encoded {feature: [one value per row]}."""
     change = outcome.raw - base_raw
     shap_change = outcome.values - base_values

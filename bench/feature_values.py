@@ -1,4 +1,4 @@
-"""What storing the explained rows' feature values adds to an analysis (README, Feature values and plots),
+"""What storing the explained rows' feature values adds to an analysis (docs/plots.md),
 and how long each plot kind takes to draw, on the wide table (1,700 x 131), in process.
 
 Baseline, measured in the same run: encoding the result itself (analysis.encoding.encode), which every

@@ -58,7 +58,7 @@ def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tup
              rows: int, results: ResultRows) -> str:
     total = sum(v for _, v in ranking) or 1.0
     top = ranking[:SUMMARY_DRIVERS]
-    labels = column_labels.of(meta)  # the summary names a labelled column by its label (README "Labels")
+    labels = column_labels.of(meta)  # the summary names a labelled column by its label (docs/datasets.md, "Labels")
     drivers = ", ".join(f"{shown_name(labels, name)} ({100 * value / total:.0f}%)" for name, value in top)
     filters = " and ".join(request.demographic_filters)
     where = (f"rows of '{meta['name']}' ({filters or 'all rows'})" if request.data is None
@@ -157,7 +157,7 @@ def explain_plan(frame: pd.DataFrame, meta: dict, plan: AnalysisPlan, trained: T
                  thread_count: int, batch_size: int, float_dtype: str = "float64", row_chunk: int = ROW_CHUNK,
                  progress: Progress = lambda stage: None) -> Result:
     """Explain the rows `plan` selects with `trained` (a model of the plan's features); returns the result
-    object (README, "The result").
+    object (docs/api.md, "The result").
 
     `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
     encoded (analysis.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""

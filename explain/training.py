@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """CatBoost's knobs that the service sets. Chosen by measurement (bench/training.py, README "Training"):
+    """CatBoost's knobs that the service sets. Chosen by measurement (bench/training.py, docs/datasets.md, "Models"):
 
     - border_count None: by data width (`border_count_for`). Each tree level scores features x borders
       candidate splits, so on a wide table the default 254 borders make scoring the whole cost; holding
