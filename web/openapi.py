@@ -170,10 +170,11 @@ _building = threading.Lock()
 
 def document(served: Flask) -> dict[str, Any]:
     """The OpenAPI document of the app `served`, generated on first use and kept on the app."""
+    kept = served.extensions  # read now: `served` may be flask's current_app, which is the private app below
     with _building:
-        found = served.extensions.get(EXTENSION)
+        found = kept.get(EXTENSION)
         if found is None:
             spec = _spectree()
             with _declared(served, spec).app_context():  # spectree reads the routes of flask's current_app
-                found = served.extensions[EXTENSION] = _finish(spec.spec)
+                found = kept[EXTENSION] = _finish(spec.spec)
         return found
