@@ -17,6 +17,7 @@ from store import reuse
 from web.services import Services
 
 if TYPE_CHECKING:
+    from analysis.plan import AnalysisPlan
     from analysis.selection import Selection  # pandas: imported on first use (see web.create_app)
 
 
@@ -42,14 +43,19 @@ def json_body() -> Any:
 
 @dataclass(frozen=True)
 class CheckedRequest:
-    """An analysis request that passed every check made before enqueueing: `analysis` with its target
-    resolved (the dataset's default_target when none is named), the `meta` of the dataset it was checked
-    against, and the rows it would explain (the cohorts' union for a comparison, INTERACTION_MAX_ROWS
-    applied to interactions), which POST /filters/validate reports."""
+    """An analysis request that passed every check made before enqueueing: its `plan` (analysis.plan: the
+    request with its target resolved, the task, features and rows decided once), the `meta` of the dataset
+    it was checked against, and the rows it would explain (the cohorts' union for a comparison,
+    INTERACTION_MAX_ROWS applied to interactions), which POST /filters/validate reports."""
 
-    analysis: AnalyzeRequest
+    plan: AnalysisPlan
     meta: dict[str, Any]
     explained: Selection
+
+    @property
+    def analysis(self) -> AnalyzeRequest:
+        """The request as the client sent it, its target_variable resolved."""
+        return self.plan.request
 
     @property
     def dataset_key(self) -> str:
@@ -59,23 +65,18 @@ class CheckedRequest:
 
 def checked_request(svc: Services, body: Any) -> CheckedRequest:
     """Everything that can be checked before enqueueing is checked here, so nothing bad is enqueued."""
-    from analysis import datasets, features, questions, selection  # pandas on first use: create_app
+    from analysis import datasets, plan  # pandas on first use: create_app
     from store import default_dataset
 
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     parsed = AnalyzeRequest.model_validate(body)
-    max_rows = svc.settings.max_rows
-    if parsed.sample_size is not None and parsed.sample_size > max_rows:
-        raise TooManyRows(f"sample_size {parsed.sample_size} is above the maximum of {max_rows} (MAX_ROWS).")
-    meta, frame = default_dataset.frame(svc.redis, svc.frames, datasets.check_name(parsed.dataset), svc.settings)
+    settings = svc.settings
+    if parsed.sample_size is not None and parsed.sample_size > settings.max_rows:
+        raise TooManyRows(f"sample_size {parsed.sample_size} is above the maximum of {settings.max_rows} (MAX_ROWS).")
+    meta, frame = default_dataset.frame(svc.redis, svc.frames, datasets.check_name(parsed.dataset), settings)
     if parsed.callback_url is not None:
-        callbacks.check_url(parsed.callback_url, svc.settings)
-    resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
-    features.choose_features(meta, resolved.target_variable or "", resolved.exclude_columns)  # a 400 when none is left
-    chosen = selection.select_rows(frame, meta, resolved, max_rows)
-    explained = questions.check(frame, meta, resolved, chosen, max_rows,
-                                what_if_max_cells=svc.settings.what_if_max_cells)
-    if resolved.analysis_type == "interactions":
-        explained = selection.capped(explained, svc.settings.interaction_max_rows)
-    return CheckedRequest(resolved, meta, explained)
+        callbacks.check_url(parsed.callback_url, settings)
+    limits = plan.PlanLimits(settings.max_rows, settings.what_if_max_cells, settings.interaction_max_rows)
+    made, explained = plan.make_plan(frame, meta, parsed, limits)
+    return CheckedRequest(made, meta, explained)

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, g, url_for
 from rq import Retry
 from rq.job import Dependency, Job
 
-from analysis.request import AnalyzeRequest
 from common import callbacks, jobstates, metrics
 from store import dataset_store, reuse
 from web.api_docs import Tag, documented
 from web.request_checks import checked_request, json_body
 from web.responses import json_response
 from web.services import Services, services
+
+if TYPE_CHECKING:
+    from analysis.plan import AnalysisPlan  # pandas: imported on first use (see web.create_app)
 
 blueprint = Blueprint("submission", __name__)
 log = logging.getLogger(__name__)
@@ -38,7 +41,7 @@ def analyze() -> Response:
         if found is not None:  # answered by the stored result of the identical analysis that ran first
             return json_response({"success": True, "job_id": found, "status": jobstates.FINISHED, "cached": True,
                                   "status_url": url_for("jobs.job_status", job_id=found)}, 200)
-    job = _enqueue_analysis(svc, analysis, digest)
+    job = _enqueue_analysis(svc, checked.plan, digest)
     log.info("queued analysis %s of %s on %s", job.id, analysis.target_variable, analysis.dataset)
     status_url = url_for("jobs.job_status", job_id=job.id)
     if analysis.callback_url is not None:
@@ -59,13 +62,13 @@ def validate_filters() -> Response:
                           "warnings": chosen.warnings})
 
 
-def _enqueue_analysis(svc: Services, analysis: AnalyzeRequest, digest: str) -> Job:
+def _enqueue_analysis(svc: Services, plan: AnalysisPlan, digest: str) -> Job:
     """Enqueue the analysis and note that it reads its dataset, in one MULTI (store.dataset_store)."""
-    settings = svc.settings
+    settings, analysis = svc.settings, plan.request
     with svc.redis.pipeline(transaction=True) as pipe:
         job = svc.queue.enqueue(
             jobstates.ANALYSIS_FUNC,
-            kwargs={"request": analysis.model_dump()},  # JSON for RQ; the job validates it back (worker.jobs)
+            kwargs={"plan": plan.model_dump()},  # JSON for RQ; the job validates it back (worker.jobs)
             job_timeout=settings.job_timeout,
             result_ttl=settings.result_ttl,
             failure_ttl=settings.failure_ttl,
