@@ -142,7 +142,7 @@ def result_fields(svc: Services, job: Job, fields: list[str]) -> bytes:
     result by the byte ranges the worker recorded (no decoding, no re-encoding)."""
     key = keys.job_result(job.id)
     index: dict[str, list[int]] | None = job.meta.get("result_index")
-    if index is None:  # a result stored before results were indexed: decode it
+    if index is None:  # a training job's small result, stored whole without an index (worker.jobs): decode it
         payload = svc.redis.get(key)
         if payload is None:
             raise expired(job)

@@ -1,10 +1,11 @@
-"""GET /metadata, GET /datasets, PUT /datasets/<name> and DELETE /datasets/<name>."""
+"""The datasets: GET /metadata, GET /datasets, PUT /datasets/<name>, PUT /datasets/<name>/labels and
+DELETE /datasets/<name>."""
 
 from __future__ import annotations
 
 import time
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict
 from rq import Retry
 from rq.job import Job
@@ -15,6 +16,8 @@ from common import jobstates, keys
 from common.errors import InvalidDataset, ServiceError, shown
 from common.rqtypes import JSONJob
 from store import dataset_store
+from web.api_docs import Tag, documented
+from web.request_checks import json_bytes
 from web.responses import json_response
 from web.services import Services, services
 
@@ -41,20 +44,10 @@ def _listed(meta: dict) -> dict:
         "columns": len(meta["columns"])}
 
 
-@blueprint.get("/datasets")
-def list_datasets():
-    from store import default_dataset  # pandas, on first use: see web.create_app
-
-    svc = services()
-    found = dataset_store.list_all(svc.redis)
-    if not any(meta["name"] == default_dataset.NAME for meta in found):
-        default_dataset.ensure_loaded(svc.redis, svc.settings)
-        found = dataset_store.list_all(svc.redis)
-    return json_response({"success": True, "datasets": [_listed(meta) for meta in found]})
-
-
 @blueprint.get("/metadata")
-def metadata():
+@documented(Tag.DATASETS, {200: "Metadata"}, 401, 503, query="MetadataQuery")
+def metadata() -> Response:
+    """A dataset's columns with their types and summary statistics, its row count and version."""
     from analysis import datasets
     from store import default_dataset
 
@@ -65,6 +58,20 @@ def metadata():
                           "columns": meta["columns"], "id_columns": meta["id_columns"],
                           "exclude_columns": meta["exclude_columns"], "default_target": meta["default_target"],
                           "labels": labels.of(meta)})
+
+
+@blueprint.get("/datasets")
+@documented(Tag.DATASETS, {200: "Datasets"}, 401, 503)
+def list_datasets() -> Response:
+    """Every dataset with its version and size."""
+    from store import default_dataset  # pandas, on first use: see web.create_app
+
+    svc = services()
+    found = dataset_store.list_all(svc.redis)
+    if not any(meta["name"] == default_dataset.NAME for meta in found):
+        default_dataset.ensure_loaded(svc.redis, svc.settings)
+        found = dataset_store.list_all(svc.redis)
+    return json_response({"success": True, "datasets": [_listed(meta) for meta in found]})
 
 
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")
@@ -97,7 +104,12 @@ def _names(param: str) -> tuple[str, ...]:
 
 
 @blueprint.put("/datasets/<name>")
-def put_dataset(name: str):
+@documented(Tag.DATASETS, {200: "DatasetStored", 201: "DatasetStored"}, 401, 413, 503, 507, query="DatasetQuery")
+def put_dataset(name: str) -> Response:
+    """Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body
+    (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field
+    `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it;
+    `labels` (query, or a multipart field) gives columns readable names."""
     from analysis import columnar, datasets
 
     svc = services()
@@ -131,11 +143,12 @@ def _uploaded_labels(columns: list[str]) -> dict[str, str]:
 
 
 @blueprint.put("/datasets/<name>/labels")
-def put_labels(name: str):
-    """Replace an existing dataset's labels without re-uploading it: its version, models and results stay."""
+@documented(Tag.DATASETS, {200: "LabelsStored"}, 401, 413, 415, 503, 507, body="Labels")
+def put_labels(name: str) -> Response:
+    """Replace a stored dataset's labels (column name to readable name) without re-uploading it; its version,
+    models and results stay. 400 names unknown columns."""
     from analysis import datasets
     from store import default_dataset
-    from web.routes_submission import json_bytes
 
     svc = services()
     datasets.check_name(name)
@@ -198,8 +211,10 @@ def _dataset_of(job: Job) -> str | None:
 
 
 @blueprint.delete("/datasets/<name>")
-def delete_dataset(name: str):
-    """Remove a dataset with its models and results; refused while a queued or running job uses it."""
+@documented(Tag.DATASETS, {200: "DatasetDeleted"}, 401, 409, 503)
+def delete_dataset(name: str) -> Response:
+    """Remove a dataset with its models and stored results; 409 dataset_in_use while a queued or running job
+    reads it."""
     from analysis import datasets
 
     svc = services()
