@@ -21,7 +21,6 @@ from analysis.request import AnalyzeRequest
 from common import jobstates, keys
 from common.rqtypes import JSONJob
 
-META_KEY = "fingerprint"  # the job meta field the web writes and the worker reads
 # The shape of the stored result: bump it when a result gains or changes a part (2: warnings, feature
 # values, labels, questions), so a result stored by an older build is not served as an identical one.
 RESULT_FORMAT = 2

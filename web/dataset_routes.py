@@ -14,6 +14,7 @@ from analysis import labels
 from analysis.request import AnalyzeRequest
 from common import jobstates, keys
 from common.errors import InvalidDataset, ServiceError, shown
+from common.job_meta import JobMeta, Progress
 from common.rqtypes import JSONJob
 from store import dataset_store
 from web.api_docs import Tag, documented
@@ -177,7 +178,7 @@ def _enqueue_training(svc: Services, meta: dict) -> str:
             result_ttl=settings.result_ttl,
             failure_ttl=settings.failure_ttl,
             retry=Retry(max=settings.job_retries) if settings.job_retries else None,
-            meta={"progress": {"stage": "queued", "percent": 0}},
+            meta=JobMeta(progress=Progress()).to_meta(),
             description=f"training of {meta['default_target']} on {meta['name']}",
             pipeline=pipe,
         )

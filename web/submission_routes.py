@@ -13,6 +13,7 @@ from rq import Retry
 from rq.job import Dependency, Job
 
 from common import callbacks, jobstates, metrics
+from common.job_meta import JobMeta, Progress
 from store import dataset_store, reuse
 from web.api_docs import Tag, documented
 from web.request_checks import checked_request, json_body
@@ -73,8 +74,7 @@ def _enqueue_analysis(svc: Services, plan: AnalysisPlan, digest: str) -> Job:
             result_ttl=settings.result_ttl,
             failure_ttl=settings.failure_ttl,
             retry=Retry(max=settings.job_retries) if settings.job_retries else None,
-            meta={"progress": {"stage": "queued", "percent": 0}, reuse.META_KEY: digest,
-                  "request_id": g.request_id},
+            meta=JobMeta(progress=Progress(), fingerprint=digest, request_id=g.request_id).to_meta(),
             description=f"analysis of {analysis.target_variable} on {analysis.dataset}",
             pipeline=pipe,
         )
