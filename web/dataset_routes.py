@@ -11,6 +11,7 @@ from rq import Retry
 from rq.job import Job
 
 from analysis import labels
+from analysis.dataset_meta import DatasetMeta
 from analysis.request import AnalyzeRequest
 from common import jobstates, keys
 from common.errors import InvalidDataset, ServiceError, shown
@@ -39,10 +40,9 @@ class _QueuedDataset(BaseModel):
     dataset: str = AnalyzeRequest.model_fields["dataset"].default
 
 
-def _listed(meta: dict) -> dict:
-    return {k: meta.get(k) for k in ("name", "version", "rows", "default_target", "id_columns",
-                                     "exclude_columns", "created_at", "size_bytes")} | {
-        "columns": len(meta["columns"])}
+def _listed(meta: DatasetMeta) -> dict:
+    return meta.model_dump(include={"name", "version", "rows", "default_target", "id_columns", "exclude_columns",
+                                    "created_at", "size_bytes"}) | {"columns": len(meta.columns)}
 
 
 @blueprint.get("/metadata")
@@ -55,9 +55,9 @@ def metadata() -> Response:
     svc = services()
     name = datasets.check_name(request.args.get("dataset", default_dataset.NAME))
     meta, _ = default_dataset.frame(svc.redis, svc.frames, name, svc.settings)
-    return json_response({"success": True, "dataset": name, "version": meta["version"], "row_count": meta["rows"],
-                          "columns": meta["columns"], "id_columns": meta["id_columns"],
-                          "exclude_columns": meta["exclude_columns"], "default_target": meta["default_target"],
+    return json_response({"success": True, "dataset": name, "version": meta.version, "row_count": meta.rows,
+                          "columns": meta.columns_json(), "id_columns": meta.id_columns,
+                          "exclude_columns": meta.exclude_columns, "default_target": meta.default_target,
                           "labels": labels.of(meta)})
 
 
@@ -69,7 +69,7 @@ def list_datasets() -> Response:
 
     svc = services()
     found = dataset_store.list_all(svc.redis)
-    if not any(meta["name"] == default_dataset.NAME for meta in found):
+    if not any(meta.name == default_dataset.NAME for meta in found):
         default_dataset.ensure_loaded(svc.redis, svc.settings)
         found = dataset_store.list_all(svc.redis)
     return json_response({"success": True, "datasets": [_listed(meta) for meta in found]})
@@ -119,15 +119,15 @@ def put_dataset(name: str) -> Response:
                                       default_target=request.args.get("default_target") or None)
     data, form = _upload()
     meta, frame = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows, form=form)
-    meta["labels"] = _uploaded_labels([c["name"] for c in meta["columns"]])
     stored = columnar.to_arrow(frame)  # jobs read these columns, never the upload's text again
-    meta["stored_bytes"] = len(stored)
+    meta = meta.model_copy(update={"labels": _uploaded_labels(meta.names), "stored_bytes": len(stored),
+                                   "origin": dataset_store.ORIGIN_UPLOAD})
     with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
         created = not svc.redis.exists(keys.dataset_meta(name))
-        removed = dataset_store.store(svc.redis, meta | {"origin": dataset_store.ORIGIN_UPLOAD}, stored)
-    training = _enqueue_training(svc, meta) if meta["default_target"] else None
-    return json_response({"success": True, "dataset": name, "version": meta["version"], "rows": meta["rows"],
-                          "columns": meta["columns"], "labels": meta["labels"], "created": bool(created),
+        removed = dataset_store.store(svc.redis, meta, stored)
+    training = _enqueue_training(svc, meta) if meta.default_target else None
+    return json_response({"success": True, "dataset": name, "version": meta.version, "rows": meta.rows,
+                          "columns": meta.columns_json(), "labels": meta.labels, "created": bool(created),
                           "training_job_id": training,
                           "removed": {"models": removed.models, "results": removed.results}},
                          201 if created else 200)
@@ -161,28 +161,28 @@ def put_labels(name: str) -> Response:
     default_dataset.frame(svc.redis, svc.frames, name, svc.settings)  # 400 unknown_dataset; loads the built-in
     with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
         meta = dataset_store.load_meta(svc.redis, name)
-        chosen = labels.checked(given, [c["name"] for c in meta["columns"]])
+        chosen = labels.checked(given, meta.names)
         dataset_store.set_labels(svc.redis, name, chosen)
-    return json_response({"success": True, "dataset": name, "version": meta["version"], "labels": chosen})
+    return json_response({"success": True, "dataset": name, "version": meta.version, "labels": chosen})
 
 
-def _enqueue_training(svc: Services, meta: dict) -> str:
+def _enqueue_training(svc: Services, meta: DatasetMeta) -> str:
     """Train the default target's model in the background (a normal RQ job, seen in /job_status), so the
     first analysis of it is warm."""
     settings = svc.settings
     with svc.redis.pipeline(transaction=True) as pipe:  # enqueued and noted as reading its dataset at once
         job = svc.queue.enqueue(
             jobstates.TRAINING_FUNC,
-            kwargs={"dataset": meta["name"], "version": meta["version"], "target": meta["default_target"]},
+            kwargs={"dataset": meta.name, "version": meta.version, "target": meta.default_target},
             job_timeout=settings.job_timeout,
             result_ttl=settings.result_ttl,
             failure_ttl=settings.failure_ttl,
             retry=Retry(max=settings.job_retries) if settings.job_retries else None,
             meta=JobMeta(progress=Progress()).to_meta(),
-            description=f"training of {meta['default_target']} on {meta['name']}",
+            description=f"training of {meta.default_target} on {meta.name}",
             pipeline=pipe,
         )
-        dataset_store.register_job(pipe, meta["name"], job.id, time.time())
+        dataset_store.register_job(pipe, meta.name, job.id, time.time())
         pipe.execute()
     return job.id
 

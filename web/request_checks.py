@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from flask import request
 
+from analysis.dataset_meta import DatasetMeta
 from analysis.request import AnalyzeRequest
 from common import callbacks
 from common.errors import InvalidRequest, TooManyRows, UnsupportedMediaType, shown
@@ -49,7 +50,7 @@ class CheckedRequest:
     INTERACTION_MAX_ROWS applied to interactions), which POST /filters/validate reports."""
 
     plan: AnalysisPlan
-    meta: dict[str, Any]
+    meta: DatasetMeta
     explained: Selection
 
     @property

@@ -57,7 +57,7 @@ def validate_filters() -> Response:
     """POST /analyze's checks without enqueueing: the same 400 bodies, or 200 with the rows the filters select."""
     checked = checked_request(services(), json_body())  # the same code as POST /analyze's, so the same 400s
     analysis, chosen = checked.analysis, checked.explained
-    return json_response({"success": True, "dataset": analysis.dataset, "dataset_version": checked.meta["version"],
+    return json_response({"success": True, "dataset": analysis.dataset, "dataset_version": checked.meta.version,
                           "target_variable": analysis.target_variable, "filters": analysis.demographic_filters,
                           "selected_rows": chosen.selected_rows, "explained_rows": len(chosen.frame),
                           "warnings": chosen.warnings})
