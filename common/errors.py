@@ -85,6 +85,13 @@ class Unauthorized(ServiceError):
     code = "unauthorized"
 
 
+class Forbidden(ServiceError):
+    """403: a known key whose role may not do this (an analyst key on an admin route)."""
+
+    status = 403
+    code = "forbidden"
+
+
 def result_gone(job_id: str) -> str:
     """Why a finished analysis's result is not there: the web and the render jobs say it alike."""
     return (f"The result of job {job_id!r} is no longer stored: RESULT_TTL passed, or its dataset was replaced "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import math
 import os
@@ -112,6 +113,28 @@ def _host_patterns(raw: str) -> tuple[str, ...]:
     return patterns
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated exact origins (`https://app.example.com`, `http://localhost:5173`), or `*` alone."""
+    origins = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if "*" in origins and len(origins) > 1:
+        raise ValueError("`*` stands alone: it already allows every origin")
+    for origin in origins:
+        if origin == "*":
+            continue
+        scheme, _, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not rest or any(c in rest for c in "/?#*@ "):
+            raise ValueError(f"{origin!r} is not an origin: scheme://host[:port], no path, no wildcard")
+    return origins
+
+
+def _keys(raw: str) -> tuple[str, ...]:
+    """Comma-separated keys; blanks between commas are dropped."""
+    keys = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not keys:
+        raise ValueError("must name at least one key")
+    return keys
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -162,9 +185,12 @@ class SettingSpec:
         return str(self.default)
 
 
-def _setting(parse: Callable[[str], Any], default: Any, doc: str, shown_default: str | None = None) -> Any:
-    """A Settings field, defined once: its environment variable is the field's name in capitals."""
-    return field(metadata={"parse": parse, "default": default, "doc": doc, "shown_default": shown_default})
+def _setting(parse: Callable[[str], Any], default: Any, doc: str, shown_default: str | None = None, *,
+             secret: bool = False) -> Any:
+    """A Settings field, defined once: its environment variable is the field's name in capitals. A `secret`
+    is left out of the repr: a logged or printed Settings never shows it."""
+    return field(metadata={"parse": parse, "default": default, "doc": doc, "shown_default": shown_default},
+                 repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -176,7 +202,17 @@ class Settings:
                                 "without a key.", "127.0.0.1, or 0.0.0.0 with API_KEY (0.0.0.0 in the container)")
     port: int = _setting(_port, 10000, "HTTP port of the web process.")
     api_key: str | None = _setting(_text, None, "When set, every endpoint but /ping, /health, /openapi.json and "
-                                   "/docs requires header X-API-KEY with this value.")
+                                   "/docs requires header X-API-KEY with this value or an analyst key; this key "
+                                   "has every right (admin).", secret=True)
+    analyst_api_keys: tuple[str, ...] = _setting(_keys, (), "Comma-separated keys of the analyst role (for a "
+                                                 "browser app): list and read datasets, submit, poll, cancel and "
+                                                 "read analyses; not upload, label or delete datasets, nor "
+                                                 "/admin/*, /metrics, /worker-status (403 forbidden). Needs "
+                                                 "API_KEY.", "empty", secret=True)
+    cors_origins: tuple[str, ...] = _setting(_origins, (), "Comma-separated exact origins (scheme://host[:port]) "
+                                             "whose pages may call the API from a browser (CORS); empty grants "
+                                             "none. `*` allows every origin and is refused without API_KEY.",
+                                             "empty")
     redis_url: str | None = _setting(_redis_url, None, "External Redis (redis://, rediss://, unix://). Unset: an "
                                      "embedded Redis on a unix socket in DATA_DIR.")
     redis_timeout: float = _setting(_positive_float, 5.0, "Seconds for a Redis connect or command before the web "
@@ -235,7 +271,8 @@ class Settings:
                                      "the training job renews it every third of this; when the job's process "
                                      "dies, another job may train the model this long after.")
     callback_secret: str | None = _setting(_text, None, "Key of the HMAC-SHA256 signature (`X-Signature`) of "
-                                           "completion callbacks; unset: `POST /analyze` refuses `callback_url`.")
+                                           "completion callbacks; unset: `POST /analyze` refuses `callback_url`.",
+                                           secret=True)
     callback_allowed_hosts: tuple[str, ...] = _setting(_host_patterns, (), "Comma-separated hosts a "
                                                        "`callback_url` may name (`*.example.com` for its subdomains, "
                                                        "or IP addresses); empty: callbacks refused.", "empty")
@@ -321,6 +358,22 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
         problems.append(f"CALLBACK_TIMEOUT must be at most {MAX_CALLBACK_TIMEOUT:g} seconds")
     if values["long_poll_limit"] is not None and values["long_poll_limit"] >= values["web_threads"]:
         problems.append("LONG_POLL_LIMIT must be below WEB_THREADS, so /ping and plain polls always find a thread")
+    return problems + _key_checks(values)
+
+
+def _key_checks(values: dict[str, Any]) -> list[str]:
+    """Keys and origins that only make sense together."""
+    problems = []
+    if values["analyst_api_keys"] and values["api_key"] is None:
+        problems.append("ANALYST_API_KEYS needs API_KEY: without it every endpoint is open and an analyst key "
+                        "restricts nothing; set API_KEY (the admin key) too")
+    admin = values["api_key"]
+    if admin is not None and any(hmac.compare_digest(admin.encode(), key.encode())
+                                 for key in values["analyst_api_keys"]):
+        problems.append("ANALYST_API_KEYS must not hold API_KEY: one key cannot have two roles")
+    if "*" in values["cors_origins"] and values["api_key"] is None:
+        problems.append("CORS_ORIGINS=* needs API_KEY: without a key, every page a user opens could drive the "
+                        "service; set API_KEY or list the front end's exact origins")
     return problems
 
 

@@ -66,7 +66,8 @@ def test_every_operation_declares_its_errors_with_the_one_error_body(keyed_web: 
     assert spec["openapi"] == "3.1.0"
     assert spec["components"]["securitySchemes"]["ApiKey"] == {
         "type": "apiKey", "name": "X-API-KEY", "in": "header",
-        "description": "The service's API_KEY; needed when it is set."}
+        "description": "The service's API_KEY (admin role) or one of its ANALYST_API_KEYS (analyst role); needed "
+                       "when API_KEY is set. The operation's x-role names the role it needs."}
     statuses: set[str] = set()
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():

@@ -27,6 +27,7 @@ calls = [
     client.post("/admin/cleanup_jobs?dry_run=1"), client.post("/admin/cleanup_jobs"),
     client.get("/openapi.json"), client.get("/docs"), client.get("/docs/init.js"), client.get("/metrics"),
     client.get("/"), client.get("/page/app.js"), client.post("/filters/validate", json={"dataset": "tiny"}),
+    client.get("/whoami"),
 ]
 job_id = calls[5].get_json()["job_id"]
 calls.append(client.get(f"/job_status/{job_id}"))
@@ -56,5 +57,5 @@ def test_web_never_imports_catboost_shap_or_matplotlib(redis_server: RedisServer
         "/worker-status", "/admin/redis_ping", "/admin/queue_status", "/admin/cleanup_jobs", "/openapi.json",
         "/docs", "/docs/<path:name>", "/metrics", "/datasets/<name>/labels", "/job_status/<job_id>/feature_values",
         "/job_status/<job_id>/plots/<kind>",
-        "/", "/page/<path:name>", "/filters/validate",
+        "/", "/page/<path:name>", "/filters/validate", "/whoami",
     }

@@ -9,7 +9,7 @@ from flask import Flask
 
 from common import logs
 from common.settings import Settings
-from web import auth, error_handler, request_ids, telemetry
+from web import auth, cross_origin, error_handler, request_ids, telemetry
 from web.services import Services
 
 
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                                             settings.port)
 
     error_handler.register(app)
+    cross_origin.install(app, settings)
     app.before_request(telemetry.start)
     app.before_request(request_ids.assign)  # before the key check: even a refused request has an id
     app.before_request(auth.require_api_key)

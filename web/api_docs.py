@@ -29,25 +29,40 @@ class Tag(StrEnum):
     PAGE = "page"
 
 
+class Role(StrEnum):
+    """Who may call an operation: `public` needs no key; `analyst` any key (ANALYST_API_KEYS or API_KEY);
+    `admin` only API_KEY. web/auth.py enforces it, the document shows it (`x-role`, security, 403)."""
+
+    PUBLIC = "public"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
 @dataclass(frozen=True)
 class Declaration:
     """What the document says of one view beyond its route and docstring. `answers`: each success status
     and the name of its model (None: no JSON model, e.g. an image or a page); `errors`: the error statuses
     it can give, each answered with ErrorBody; `query`/`body`: the names of the models of its query string
-    and JSON body; `public`: served without the API key."""
+    and JSON body; `role`: who may call it (Role)."""
 
     tag: Tag
     answers: Mapping[int, str | None]
     errors: tuple[int, ...] = ()
     query: str | None = None
     body: str | None = None
-    public: bool = False
+    role: Role = Role.ANALYST
+
+    @property
+    def public(self) -> bool:
+        return self.role is Role.PUBLIC
 
 
 def documented(tag: Tag, answers: Mapping[int, str | None], *errors: int, query: str | None = None,
-               body: str | None = None, public: bool = False) -> Callable[[View], View]:
-    """Record the view's Declaration on it; the view is returned unchanged."""
-    declaration = Declaration(tag, dict(answers), errors, query, body, public)
+               body: str | None = None, public: bool = False, admin: bool = False) -> Callable[[View], View]:
+    """Record the view's Declaration on it; the view is returned unchanged. `public`: served without a key;
+    `admin`: only the API_KEY may call it (an analyst key gets 403)."""
+    role = Role.PUBLIC if public else Role.ADMIN if admin else Role.ANALYST
+    declaration = Declaration(tag, dict(answers), errors, query, body, role)
 
     def record(view: View) -> View:
         setattr(view, _ATTRIBUTE, declaration)

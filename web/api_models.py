@@ -32,6 +32,17 @@ class ErrorBody(BaseModel):
     details: Any = Field(default=None, description="Structured detail, e.g. one entry per invalid field.")
 
 
+class WhoAmI(BaseModel):
+    """The role of the key a request carried (GET /whoami)."""
+
+    model_config = _examples({"role": "analyst", "key_required": True})
+
+    role: Literal["admin", "analyst"] = Field(description="admin: API_KEY (every route); analyst: a key of "
+                                              "ANALYST_API_KEYS (no dataset changes, no /admin/*, /metrics or "
+                                              "/worker-status). Without API_KEY set, every caller is admin.")
+    key_required: bool = Field(description="Whether the service checks X-API-KEY (API_KEY is set).")
+
+
 class Ping(BaseModel):
     model_config = _examples({"status": "ok", "message": "shap-microservice is running",
                               "timestamp": 1796164450.1, "version": "1.0.0"})

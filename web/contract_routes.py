@@ -8,8 +8,10 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, send_from_directory
 
+from web import auth
 from web.api_docs import Tag, documented
 from web.responses import json_response
+from web.services import services
 
 blueprint = Blueprint("contract", __name__)
 ASSETS = Path(__file__).parent / "static" / "docs"
@@ -36,3 +38,10 @@ def docs_page() -> Response:
 def docs_asset_file(name: str) -> Response:
     """The vendored Swagger UI files the docs page loads."""
     return send_from_directory(ASSETS, name, max_age=86400)
+
+
+@blueprint.get("/whoami")
+@documented(Tag.CONTRACT, {200: "WhoAmI"}, 401)
+def whoami() -> Response:
+    """The role of the X-API-KEY sent (admin or analyst), so a front end can offer only what it may do."""
+    return json_response({"role": auth.current_role().value, "key_required": services().settings.api_key is not None})

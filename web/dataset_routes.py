@@ -105,7 +105,8 @@ def _names(param: str) -> tuple[str, ...]:
 
 
 @blueprint.put("/datasets/<name>")
-@documented(Tag.DATASETS, {200: "DatasetStored", 201: "DatasetStored"}, 401, 413, 503, 507, query="DatasetQuery")
+@documented(Tag.DATASETS, {200: "DatasetStored", 201: "DatasetStored"}, 401, 413, 503, 507,
+            query="DatasetQuery", admin=True)
 def put_dataset(name: str) -> Response:
     """Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body
     (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field
@@ -144,7 +145,7 @@ def _uploaded_labels(columns: list[str]) -> dict[str, str]:
 
 
 @blueprint.put("/datasets/<name>/labels")
-@documented(Tag.DATASETS, {200: "LabelsStored"}, 401, 413, 415, 503, 507, body="Labels")
+@documented(Tag.DATASETS, {200: "LabelsStored"}, 401, 413, 415, 503, 507, body="Labels", admin=True)
 def put_labels(name: str) -> Response:
     """Replace a stored dataset's labels (column name to readable name) without re-uploading it; its version,
     models and results stay. 400 names unknown columns."""
@@ -212,7 +213,7 @@ def _dataset_of(job: Job) -> str | None:
 
 
 @blueprint.delete("/datasets/<name>")
-@documented(Tag.DATASETS, {200: "DatasetDeleted"}, 401, 409, 503)
+@documented(Tag.DATASETS, {200: "DatasetDeleted"}, 401, 409, 503, admin=True)
 def delete_dataset(name: str) -> Response:
     """Remove a dataset with its models and stored results; 409 dataset_in_use while a queued or running job
     reads it."""

@@ -28,7 +28,7 @@ from analysis import request as analysis_request
 from analysis.plot_spec import KINDS
 from common import __version__
 from web import api_models, api_models_plots, page_models
-from web.api_docs import Declaration, Tag, declaration_of
+from web.api_docs import Declaration, Role, Tag, declaration_of
 
 PUBLIC: list[dict[str, list[str]]] = []
 MODEL_MODULES = (api_models, api_models_plots, page_models, analysis_request)  # where declared names live
@@ -41,11 +41,15 @@ def _spectree() -> SpecTree:
         "flask", mode="strict", annotations=False, title="shap-microservice", version=__version__,
         description="Explains tabular data with SHAP: submit an analysis (202 + job id), long-poll its status, "
                     "read the result. Every error is the one body ErrorBody. With API_KEY set, every route but "
-                    "/ping, /health, /openapi.json and /docs needs the X-API-KEY header.",
+                    "/ping, /health, /openapi.json and /docs needs the X-API-KEY header: API_KEY has the admin "
+                    "role, a key of ANALYST_API_KEYS the analyst role; each operation's `x-role` names the role it "
+                    "needs (public, analyst or admin), and an admin operation answers an analyst key with 403 "
+                    "forbidden. GET /whoami tells a key its role.",
         validation_error_status=400, validation_error_model=api_models.ErrorBody,
         security_schemes=[SecurityScheme(name="ApiKey", data=SecuritySchemeData(
             type=SecureType.API_KEY, name="X-API-KEY", field_in=InType.HEADER,
-            description="The service's API_KEY; needed when it is set."))],
+            description="The service's API_KEY (admin role) or one of its ANALYST_API_KEYS (analyst role); "
+                        "needed when API_KEY is set. The operation's x-role names the role it needs."))],
         security={"ApiKey": []},
         # plain model names: every model of the contract has a unique name, so spectree's hashed suffixes only
         # make the document harder to read
@@ -69,8 +73,9 @@ def _optional(name: str | None) -> type[BaseModel] | None:
 def _answers(declaration: Declaration) -> Answers:
     """The answers of a route: its successes and the error statuses it can give (each the one error body);
     spectree adds 400 (validation_error_status) to every operation."""
+    errors = (*declaration.errors, 403) if declaration.role is Role.ADMIN else declaration.errors
     return Answers(**{f"HTTP_{status}": _optional(name) for status, name in declaration.answers.items()},
-                   **{f"HTTP_{status}": api_models.ErrorBody for status in declaration.errors})
+                   **{f"HTTP_{status}": api_models.ErrorBody for status in errors})
 
 
 def _declare(spec: SpecTree, view: Any, declaration: Declaration) -> Any:
@@ -116,9 +121,17 @@ _JOB_LINKS = {  # OpenAPI links: the job id of POST /analyze's answer is what th
 _DOCS_ASSET_TYPES = ("text/javascript", "text/css", "text/html", "application/octet-stream")  # as Flask sends them
 
 
-def _finish(document: dict[str, Any]) -> dict[str, Any]:
+def _roles(served: Flask) -> dict[str, Role]:
+    """Each documented view's operationId (its name) and the role it needs."""
+    views = (served.view_functions[rule.endpoint] for rule in served.url_map.iter_rules())
+    return {view.__name__: found.role for view in views if (found := declaration_of(view)) is not None}
+
+
+def _finish(document: dict[str, Any], roles: dict[str, Role]) -> dict[str, Any]:
     """What spectree cannot declare: the CSV body of PUT /datasets, Retry-After on every 503, non-JSON pages,
-    the links from a submitted analysis to its status."""
+    the links from a submitted analysis to its status, each operation's role (`x-role`)."""
+    for operation in (op for operations in document["paths"].values() for op in operations.values()):
+        operation["x-role"] = roles[operation["operationId"]].value
     document["paths"]["/datasets/{name}"]["put"]["requestBody"] = _CSV_BODY
     for status in ("200", "202"):
         document["paths"]["/analyze"]["post"]["responses"][status]["links"] = _JOB_LINKS
@@ -176,5 +189,5 @@ def document(served: Flask) -> dict[str, Any]:
         if found is None:
             spec = _spectree()
             with _declared(served, spec).app_context():  # spectree reads the routes of flask's current_app
-                found = kept[EXTENSION] = _finish(spec.spec)
+                found = kept[EXTENSION] = _finish(spec.spec, _roles(served))
         return found

@@ -86,7 +86,7 @@ def _unavailable(exc: Exception, extra: dict[str, Any]) -> Response:
 
 
 @blueprint.get("/worker-status")
-@documented(Tag.OPERATIONS, {200: "WorkerStatus"}, 401, 503)
+@documented(Tag.OPERATIONS, {200: "WorkerStatus"}, 401, 503, admin=True)
 def worker_status() -> Response:
     """The live workers, from RQ's records (stale ones excluded)."""
     svc = services()
@@ -104,7 +104,7 @@ def worker_status() -> Response:
 
 
 @blueprint.get("/admin/redis_ping")
-@documented(Tag.OPERATIONS, {200: "RedisPing"}, 401, 503)
+@documented(Tag.OPERATIONS, {200: "RedisPing"}, 401, 503, admin=True)
 def redis_ping() -> Response:
     """Whether Redis answers, and how fast."""
     svc = services()
@@ -119,7 +119,7 @@ def redis_ping() -> Response:
 
 
 @blueprint.get("/admin/queue_status")
-@documented(Tag.OPERATIONS, {200: "QueueStatus"}, 401, 503)
+@documented(Tag.OPERATIONS, {200: "QueueStatus"}, 401, 503, admin=True)
 def queue_status() -> Response:
     """How many analysis jobs are in each state."""
     svc = services()
@@ -153,7 +153,7 @@ def _dry_run() -> bool:
 
 
 @blueprint.post("/admin/cleanup_jobs")
-@documented(Tag.OPERATIONS, {200: "CleanupReport"}, 401, 409, 503, query="CleanupQuery")
+@documented(Tag.OPERATIONS, {200: "CleanupReport"}, 401, 409, 503, query="CleanupQuery", admin=True)
 def cleanup_jobs() -> Response:
     """Run the repair now (requeue or fail orphaned jobs, remove stale workers); dry_run=1 only reports;
     409 cleanup_in_progress while another run holds the lock."""
@@ -166,7 +166,7 @@ def cleanup_jobs() -> Response:
 
 
 @blueprint.get("/metrics")
-@documented(Tag.OPERATIONS, {200: None}, 401, 503)
+@documented(Tag.OPERATIONS, {200: None}, 401, 503, admin=True)
 def metrics_scrape() -> Response:
     """Prometheus metrics of the web and every worker (text exposition format)."""
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
