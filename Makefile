@@ -9,12 +9,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run check docs test test-fast lint typecheck architecture unit bench clean docs-assets page-assets
 
-$(STAMP): pyproject.toml client/pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON=/path/to/python3.12"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet -e './client[shap]'
+	$(BIN)/pip install --quiet -e './clients/python[shap]'
 	@touch $(STAMP)
 
 run: $(STAMP)

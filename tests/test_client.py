@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import matplotlib
 import numpy as np
 import pytest
 import shap
-from shap_client import Client, Conflict, InvalidRequest, JobFailed, NotFound, ServiceUnavailable
+from shap_client import (
+    Client,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    JobFailed,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 
 from devtools import wide_table
 from devtools.redis_server import RedisServer
@@ -122,3 +133,36 @@ def test_feature_values_and_plots_come_from_the_service(client: Client):
     assert b"<svg" in job.plot("waterfall", row=0, format="svg")[:2000]
     with pytest.raises(InvalidRequest, match="Height"):
         job.plot("dependence", feature="Height")
+
+
+def test_an_analyst_key_meets_forbidden_naming_the_role(redis_server: RedisServer):
+    """ANALYST_API_KEYS: the client reads datasets and its role; an upload raises Forbidden (403) with the
+    service's code and the role needed."""
+    web = Stack(redis_server, env={"API_KEY": "admin-k", "ANALYST_API_KEYS": "analyst-k"}).start_web()
+    try:
+        with Client(web.base, "analyst-k") as analyst:
+            assert analyst.whoami()["role"] == "analyst"
+            assert any(d["name"] == "default" for d in analyst.datasets())
+            with pytest.raises(Forbidden) as refused:
+                analyst.upload_dataset("mine", default_dataset.generate(rows=50, seed=1))
+        assert (refused.value.status, refused.value.code) == (403, "forbidden")
+        assert refused.value.details["needed"] == "admin"
+    finally:
+        web.stop()
+
+
+def test_429_is_retried_after_retry_after_then_raised_typed():
+    """A 429 (too_many_renders) did nothing and passes: retried after its Retry-After; once the retries are spent
+    it is TooManyRequests with the service's code and the seconds it asked to wait."""
+    refusal = {"success": False, "error": "Too many plot renders are queued.", "code": "too_many_renders"}
+    seen: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(time.monotonic())
+        return httpx.Response(429, json=refusal, headers={"Retry-After": "1"})
+
+    with Client("http://service.invalid", retries=1, transport=httpx.MockTransport(answer)) as client, \
+            pytest.raises(TooManyRequests) as limited:
+        client.datasets()
+    assert (limited.value.status, limited.value.code, limited.value.retry_after) == (429, "too_many_renders", 1.0)
+    assert len(seen) == 2 and seen[1] - seen[0] >= 0.95

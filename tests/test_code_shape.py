@@ -10,7 +10,7 @@ from pathlib import Path
 from devtools.environment import REPO
 
 SERVICE = ("common", "analysis", "store", "explain", "fleet", "web", "worker", "scripts")
-PRODUCT = (*SERVICE, "client/shap_client")
+PRODUCT = (*SERVICE, "clients/python/shap_client")
 MAX_FUNCTION_LINES = 40
 
 

@@ -35,7 +35,7 @@ def _keys_read(path: str) -> set[str]:
 
 def test_the_python_client_reads_only_fields_the_result_has() -> None:
     """Every field the client's AnalysisResult and its parts read from the JSON is one the Result writes."""
-    read = _keys_read("client/shap_client/result.py") | _keys_read("client/shap_client/questions.py")
+    read = _keys_read("clients/python/shap_client/result.py") | _keys_read("clients/python/shap_client/questions.py")
     assert read, "the client reads the result"
     assert read <= {"success", *FIELDS}, read - {"success", *FIELDS}
 

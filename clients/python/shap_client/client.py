@@ -19,12 +19,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_TIMEOUT = 60.0  # seconds; a long poll asks the service to wait at most 30
+RETRIED_STATUSES = (429, 503)  # refusals that did nothing and pass by themselves
 
 
 class Client:
     """One service. `api_key` goes in X-API-KEY (None when the service has no API_KEY).
 
-    A 503 (the service's Redis is unreachable; nothing was enqueued) is retried up to `retries` times,
+    A 503 (the service's Redis is unreachable; nothing was enqueued) or a 429 (too many requests of a kind at
+    once, e.g. plot renders; nothing was done) is retried up to `retries` times,
     after the service's Retry-After or an exponential backoff (`backoff` * 2**attempt, at most
     `max_backoff` seconds). A request that could not connect is retried the same way; a request lost
     after it was sent is retried only when repeating it is harmless (GET, PUT, DELETE)."""
@@ -76,9 +78,11 @@ class Client:
                 if response.status_code < 400:
                     return response
                 failure = errors.from_response(response.status_code, _json_or_text(response))
-                if response.status_code != 503:
+                if response.status_code not in RETRIED_STATUSES:
                     raise failure
                 retry_after = response.headers.get("Retry-After")
+                if isinstance(failure, errors.TooManyRequests) and retry_after and retry_after.strip().isdigit():
+                    failure.retry_after = float(retry_after)
             if attempt >= self.retries:
                 raise failure
             time.sleep(self._pause(attempt, retry_after))
@@ -91,6 +95,10 @@ class Client:
 
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/health")
+
+    def whoami(self) -> dict[str, Any]:
+        """The key's role: {"role": "admin" | "analyst", "key_required": bool}."""
+        return self.request("GET", "/whoami")
 
     def datasets(self) -> list[dict[str, Any]]:
         return self.request("GET", "/datasets")["datasets"]

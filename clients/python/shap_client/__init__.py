@@ -10,6 +10,7 @@
 from shap_client.client import Client
 from shap_client.errors import (
     Conflict,
+    Forbidden,
     InvalidRequest,
     JobCanceled,
     JobFailed,
@@ -17,6 +18,7 @@ from shap_client.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
     ShapServiceError,
+    TooManyRequests,
     Unauthorized,
     WaitTimeout,
 )
@@ -24,6 +26,6 @@ from shap_client.job import Job
 from shap_client.questions import Comparison, ScenarioOutcome
 from shap_client.result import AnalysisResult
 
-__all__ = ["AnalysisResult", "Client", "Comparison", "Conflict", "InvalidRequest", "Job", "JobCanceled", "JobFailed",
-           "NotFound", "PayloadTooLarge", "ScenarioOutcome", "ServiceUnavailable", "ShapServiceError", "Unauthorized",
-           "WaitTimeout"]
+__all__ = ["AnalysisResult", "Client", "Comparison", "Conflict", "Forbidden", "InvalidRequest", "Job", "JobCanceled",
+           "JobFailed", "NotFound", "PayloadTooLarge", "ScenarioOutcome", "ServiceUnavailable", "ShapServiceError",
+           "TooManyRequests", "Unauthorized", "WaitTimeout"]

@@ -30,6 +30,11 @@ class Unauthorized(ShapServiceError):
     """401: missing or wrong API key."""
 
 
+class Forbidden(ShapServiceError):
+    """403 `forbidden`: the key is known but its role may not do this (an analyst key uploading a dataset,
+    say); `details` names the key's role and the one needed."""
+
+
 class NotFound(ShapServiceError):
     """404: no such job (or its result expired), dataset or route."""
 
@@ -40,6 +45,13 @@ class Conflict(ShapServiceError):
 
 class PayloadTooLarge(ShapServiceError):
     """413: the body is larger than the service's MAX_UPLOAD_MB."""
+
+
+class TooManyRequests(ShapServiceError):
+    """429 (e.g. `too_many_renders`): the service refused for now, after every retry; `retry_after` holds the
+    seconds its last answer asked to wait, when it said."""
+
+    retry_after: float | None = None
 
 
 class ServiceUnavailable(ShapServiceError):
@@ -58,8 +70,9 @@ class WaitTimeout(ShapServiceError, TimeoutError):
     """`Job.wait(timeout)` ran out of time while the job was still running."""
 
 
-_BY_STATUS: dict[int, type[ShapServiceError]] = {400: InvalidRequest, 401: Unauthorized, 404: NotFound,
-                                                  409: Conflict, 413: PayloadTooLarge, 503: ServiceUnavailable}
+_BY_STATUS: dict[int, type[ShapServiceError]] = {400: InvalidRequest, 401: Unauthorized, 403: Forbidden,
+                                                  404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+                                                  429: TooManyRequests, 503: ServiceUnavailable}
 
 
 def from_response(status: int, body: Any) -> ShapServiceError:
