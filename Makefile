@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run check docs test test-fast lint typecheck architecture unit bench clean docs-assets page-assets
+.PHONY: run check docs test test-fast lint typecheck architecture unit bench clean docs-assets page-assets ts-client
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -42,12 +42,25 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The whole suite: what CI runs (.ci/run) and what must pass before landing.
-test: check docs
+test: check docs ts-client
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The inner loop: the same checks, the docs build and every test not marked slow (no supervisord, no long waits).
-test-fast: check docs
+test-fast: check docs ts-client
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+# The TypeScript client (clients/typescript): its dependencies from the npm registry at the versions its
+# package-lock.json pins (again only when the lock changes), then its build (tsc into dist/). Its Node tests run
+# against a real stack inside pytest (tests/test_typescript_client.py). Needs Node >= 20.
+TS_CLIENT := clients/typescript
+TS_STAMP := $(TS_CLIENT)/node_modules/.installed
+$(TS_STAMP): $(TS_CLIENT)/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || { echo "Node >= 20 is needed for clients/typescript (found $$(node --version))"; exit 1; }
+	cd $(TS_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $(TS_STAMP)
+
+ts-client: $(TS_STAMP)
+	cd $(TS_CLIENT) && npm run --silent build
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
@@ -71,4 +84,4 @@ page-assets:
 	done
 
 clean:
-	rm -rf $(VENV) data site docs/openapi.json .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) data site docs/openapi.json $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -41,9 +41,18 @@ async function selectDataset(name) {
   revalidate();
 }
 
+// An analyst key (ANALYST_API_KEYS) may not change datasets: the upload controls are disabled, saying why.
+async function applyRole() {
+  const { role } = await getJSON("/whoami");
+  const analyst = role === "analyst";
+  for (const control of $("upload-form").elements) control.disabled = analyst;
+  $("upload-role").hidden = !analyst;
+}
+
 async function refreshDatasets(selected) {
   try {
     await loadDatasets(selected);
+    await applyRole();
     $("key-state").textContent = apiKey.get() ? "key in use for this tab" : "";
     await selectDataset($("dataset").value);
   } catch (error) {
