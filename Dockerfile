@@ -39,7 +39,7 @@ RUN /opt/venv/bin/pip install --no-compile --no-deps . \
     && /opt/venv/bin/python -m pip uninstall --yes pip \
     && python docker/build_stage.py slim /opt/venv \
     && python docker/build_stage.py app /src /app \
-    && /opt/venv/bin/python docker/build_stage.py bytecode /opt/venv /app
+    && PYTHONPATH=/app /opt/venv/bin/python docker/build_stage.py bytecode /opt/venv /app
 
 FROM ${BASE}
 

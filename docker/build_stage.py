@@ -3,7 +3,7 @@ service uses at run time, so that the final stage copies only those two director
 
   python docker/build_stage.py app SRC APP     supervisord.conf, scripts/ and every service package into APP
   python docker/build_stage.py slim VENV       drop tests directories, build headers, Cython sources, bytecode
-  python docker/build_stage.py bytecode VENV APP   compile what the service imports, nothing more
+  PYTHONPATH=APP python docker/build_stage.py bytecode VENV APP   compile what the service imports, nothing more
 
 Standard library only: it runs with the base image's Python. tests/test_deploy_contract.py reads
 `service_packages` (every package pyproject's [tool.setuptools.packages.find] includes, except the test
@@ -102,14 +102,16 @@ def slim(venv: Path) -> None:
 
 
 def compile_used(venv: Path, app: Path) -> None:
-    """Import what the service imports (run from APP, as supervisord runs it) and write the bytecode of exactly
+    """Import what the service imports (from APP first, as supervisord runs it) and write the bytecode of exactly
     those modules, hash-checked (no dependence on file times after COPY). Modules imported only later still
     work; they are compiled in memory when imported, as every module is under PYTHONDONTWRITEBYTECODE."""
-    sys.path.insert(0, str(app))
     for name in RUNTIME_IMPORTS:
         importlib.import_module(name)
     for package in service_packages_in(app):
         module = importlib.import_module(package)
+        if Path(app).resolve() not in Path(module.__file__ or "").resolve().parents:
+            raise SystemExit(f"build_stage: {package} imported from {module.__file__}, not {app}: "
+                             f"run with PYTHONPATH={app}, as supervisord runs the service from there")
         for info in pkgutil.walk_packages(module.__path__, prefix=f"{package}."):
             if not info.name.endswith(".__main__"):
                 importlib.import_module(info.name)
