@@ -15,8 +15,8 @@ import orjson
 from analysis_latency import end_to_end
 from benchlib import arguments, emit, job_meta, machine, median, rounded, running_service, scratch
 
+from analysis.comparison import BOOTSTRAP_RESAMPLES
 from devtools import wide_table
-from explain.comparison import BOOTSTRAP_RESAMPLES
 
 STAGES = ("shap_s", "result_s", "question_s", "encode_s", "total_s")
 CASES: dict[str, dict[str, Any]] = {

@@ -5,7 +5,7 @@ A parent warms CatBoost one way, then forks children that each do what a work ho
 has not finished after 15 s is counted as hung and killed. Modes:
   default-threads  the old warm-up (fit, ShapValues, predict on 40 rows; the Pool with CatBoost's default
                    thread count, which starts oneTBB worker threads)
-  single-thread    explain.analysis.warm_up, as the worker runs it now
+  single-thread    explain.run.warm_up, as the worker runs it now
   none             no warm-up
 Run several side by side to load the machine the way the test suite does:
 
@@ -55,7 +55,7 @@ def main() -> None:
 
     from catboost import CatBoostRegressor, Pool
 
-    from explain.analysis import warm_up
+    from explain.run import warm_up
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=ROWS), "b": rng.normal(size=ROWS),

@@ -17,8 +17,8 @@ import time
 
 from benchlib import emit, machine, median, percentile, rounded, running_service, scratch
 
+from analysis.filters import MAX_FILTER_CHARS, parse_filter
 from common.errors import InvalidFilter, UnknownColumn
-from common.filters import MAX_FILTER_CHARS, parse_filter
 from devtools.http import http
 
 TYPES = {"Income": "numeric", "Province": "categorical"}

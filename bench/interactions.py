@@ -17,20 +17,22 @@ import orjson
 from analysis_latency import end_to_end
 from benchlib import arguments, emit, job_meta, machine, median, rounded, running_service, scratch
 
-from common import default_dataset, keys
+from common import keys
 from devtools import wide_table
+from store import default_dataset
 
 
 def native_seconds_per_row(client: Any, model_id: str, frame: Any, rows: int) -> float:
     """CatBoost's native ShapInteractionValues on `rows` rows of the model, one thread: seconds per row."""
     from catboost import Pool
 
-    from explain.training import feature_frame, from_bytes
+    from analysis.features import feature_frame
+    from explain.training import from_bytes
 
     meta = orjson.loads(client.get(keys.model_meta(model_id)))
     model = from_bytes(client.get(keys.model_blob(model_id)), meta)
-    pool = Pool(feature_frame(frame.iloc[:rows], meta["features"], meta["cat_features"]),
-                cat_features=meta["cat_features"])
+    pool = Pool(feature_frame(frame.iloc[:rows], meta.features, meta.cat_features),
+                cat_features=meta.cat_features)
     started = time.perf_counter()
     model.get_feature_importance(type="ShapInteractionValues", data=pool, thread_count=1)
     return (time.perf_counter() - started) / rows

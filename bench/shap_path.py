@@ -38,15 +38,17 @@ def main() -> None:
     import shap
     from catboost import Pool
 
-    from common import datasets, default_dataset
-    from explain.training import feature_frame, train
+    from analysis import datasets
+    from analysis.features import feature_frame
+    from explain.training import train
+    from store import default_dataset
 
     data = datasets.to_csv_bytes(default_dataset.generate())
     meta, frame = datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10**6)
     target = meta["default_target"]
     features = datasets.feature_columns(meta, target)
     model, model_meta = train(frame, target, features, thread_count=1)
-    cats = model_meta["cat_features"]
+    cats = model_meta.cat_features
     x = feature_frame(pd.concat([frame] * (args.rows // len(frame) + 1)).iloc[:args.rows], features, cats)
 
     native_times, native_all_times, explainer_times = [], [], []

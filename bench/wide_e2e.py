@@ -69,12 +69,13 @@ def legacy_training_seconds(target: str) -> float:
 def native_shap_seconds(client: Any, model_id: str, rows: int, repeats: int = 3) -> float:
     from catboost import Pool
 
-    from explain.training import feature_frame, from_bytes
+    from analysis.features import feature_frame
+    from explain.training import from_bytes
 
     meta = orjson.loads(client.get(keys.model_meta(model_id)))
     model = from_bytes(client.get(keys.model_blob(model_id)), meta)
     frame = wide_table.generate().iloc[:rows]
-    pool = Pool(feature_frame(frame, meta["features"], meta["cat_features"]), cat_features=meta["cat_features"])
+    pool = Pool(feature_frame(frame, meta.features, meta.cat_features), cat_features=meta.cat_features)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()

@@ -28,5 +28,5 @@ STAGES = {
 ANALYSIS_FUNC = "worker.jobs.run_analysis"
 TRAINING_FUNC = "worker.jobs.run_training"  # a dataset's default_target, trained when it is uploaded
 CLEANUP_FUNC = "fleet.cleanup.scheduled_cleanup"
-CALLBACK_FUNC = "worker.callbacks.send_callback"
-PLOT_FUNC = "worker.plots.render_plot"  # a plot of a finished analysis, on the plots queue
+CALLBACK_FUNC = "worker.callback_job.send_callback"
+PLOT_FUNC = "worker.plot_job.render_plot"  # a plot of a finished analysis, on the plots queue

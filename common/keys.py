@@ -55,7 +55,7 @@ def version_models(dataset_version: str) -> str:
 
 
 def version_retired(dataset_version: str) -> str:
-    """Set when a dataset version is replaced or deleted (common.dataset_store.forget_version): a model
+    """Set when a dataset version is replaced or deleted (store.dataset_store.forget_version): a model
     that finishes training on it afterwards is not stored (worker.model_store), so none is left behind."""
     return f"{PREFIX}version:{dataset_version}:retired"
 
@@ -71,13 +71,13 @@ def job_result(job_id: str) -> str:
 
 def job_feature_values(job_id: str) -> str:
     """The explained rows' feature values of a finished analysis, as GET /job_status/<id>/feature_values
-    answers them (explain.feature_values); written with the result, same TTL, removed with it."""
+    answers them (analysis.feature_values); written with the result, same TTL, removed with it."""
     return f"{PREFIX}result:{job_id}:feature_values"
 
 
 def job_plot_rows(job_id: str) -> str:
     """What the plots of a finished analysis need of its rows: their ids and explained classes, its
-    classes (explain.feature_values.encode_rows); written with the result, same TTL, removed with it."""
+    classes (analysis.feature_values.encode_rows); written with the result, same TTL, removed with it."""
     return f"{PREFIX}result:{job_id}:rows"
 
 

@@ -111,7 +111,7 @@ def upload_fresh_dataset(service: ServiceClient, name: str, seed: int, rows: int
     `Province` analysis on it then trains a multiclass model for several seconds. `default_target` is
     trained at upload, by a job that takes a worker for a second or two (None: no such job). Returns its
     version."""
-    from common import default_dataset
+    from store import default_dataset
 
     buffer = io.StringIO()
     default_dataset.generate(rows=rows, seed=seed).to_csv(buffer, index=False)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from common.datasets import DatasetOptions
+from analysis.datasets import DatasetOptions
 from devtools.service_client import ServiceClient
 
 ROWS = 1700

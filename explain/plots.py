@@ -1,13 +1,13 @@
 """SHAP plots of a stored result, drawn by the shap library's own functions (shap.plots.bar, beeswarm,
 waterfall, scatter, heatmap) on a shap.Explanation built from the result's arrays, with matplotlib's Agg
-backend. Pure: arrays in, image bytes out (worker.plots reads Redis and stores the bytes). A feature is
-shown by its label where the result gives it one (the Explanation's feature_names; README "Labels").
+backend. Pure: arrays in, image bytes out (worker.plot_job reads Redis and stores the bytes). A feature is
+shown by its label where the result gives it one (the Explanation's feature_names; docs/datasets.md, "Labels").
 
 The interaction plot is shap.plots.scatter of an Explanation whose values are one stored pair's interaction
 values (explain.interactions: the pair's whole interaction per row), x its first feature's values, coloured
 by its second feature's values.
 
-Which SHAP values are plotted (explain.analysis keeps, per row, only the explained output's values):
+Which SHAP values are plotted (explain.run keeps, per row, only the explained output's values):
 regression and binary results plot every row (a binary's values are log-odds of its positive class; the
 other class's are their negation, so asking for it flips the signs); a multiclass result plots only the
 rows whose explained (predicted) class is the class asked for, since no other class's values are stored."""
@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import shap
 
-from common.plot_spec import PlotSpec
+from analysis.plot_spec import PlotSpec
 
 # Rows drawn at most (a seeded sample beyond): a beeswarm or scatter of more points only takes longer to
 # draw and overplots; a heatmap clusters its rows (quadratic in them). Bar and waterfall use every row.

@@ -10,8 +10,9 @@ import urllib.request
 import numpy as np
 import pandas as pd
 
-from common import default_dataset, keys
+from common import keys
 from devtools.stack import Stack
+from store import default_dataset
 
 
 def strict_json(url: str, headers: dict[str, str]) -> dict:
@@ -100,7 +101,7 @@ def test_binary_target_is_explained_in_log_odds(stack: Stack) -> None:
 def test_job_that_raises_ends_failed_with_its_message(stack: Stack) -> None:
     """A job that cannot be computed ends failed (not finished) and /job_status shows why: its only feature is
     constant on the rows that have a target, which the web cannot see from the whole columns' statistics (a
-    feature constant on every row is a 400, common.features) and CatBoost refuses."""
+    feature constant on every row is a 400, analysis.features) and CatBoost refuses."""
     frame = pd.DataFrame({"y": [i % 5 for i in range(30)] + [None] * 10, "constant": [5] * 30 + [6] * 10})
     upload(stack, "constant-feature", frame)
     answer = stack.wait_job(stack.analyze({"dataset": "constant-feature", "target": "y"}))
@@ -160,7 +161,7 @@ def test_multipart_upload_and_metadata(stack: Stack) -> None:
 
 
 def test_default_dataset_metadata_matches_the_readme(stack: Stack) -> None:
-    """The built-in dataset has >= 1,500 rows, >= 30 numeric columns and the columns the README names."""
+    """The built-in dataset has >= 1,500 rows, >= 30 numeric columns and the columns docs/getting-started.md names."""
     status, meta, _ = stack.request("GET", "/metadata")
     assert status == 200
     types = {c["name"]: c["type"] for c in meta["columns"]}

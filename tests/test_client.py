@@ -12,10 +12,10 @@ import pytest
 import shap
 from shap_client import Client, Conflict, InvalidRequest, JobFailed, NotFound, ServiceUnavailable
 
-from common import default_dataset
 from devtools import wide_table
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
+from store import default_dataset
 
 matplotlib.use("Agg")
 

@@ -11,12 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 from pandas.testing import assert_frame_equal
 
-from common import columnar, dataset_store, datasets, default_dataset, keys
+from analysis import columnar, datasets
+from common import keys
 from common.errors import InvalidDataset
-from common.frame_cache import FrameCache
 from devtools import wide_table
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
+from store import dataset_store, default_dataset
+from store.frame_cache import FrameCache
 
 
 def mixed_frame() -> pd.DataFrame:

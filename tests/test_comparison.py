@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from common import cohorts, datasets, reuse
+from analysis import comparison, datasets
+from analysis.encoding import encode
+from analysis.request import AnalyzeRequest
 from common.errors import EmptySelection, UnknownColumn
-from common.request import AnalyzeRequest
-from explain import comparison
-from explain.analysis import analyze
-from explain.encoding import encode
+from explain.run import analyze
 from explain.training import TrainedModel, train
+from store import reuse
 
 ADDITIVE = 1e-6
 
@@ -106,7 +106,7 @@ def test_rest_holds_the_selected_rows_no_other_cohort_holds_and_overlaps_are_war
     meta, frame = table("regression")
     request = AnalyzeRequest(dataset="t", analysis_type="comparison", demographic_filters=["d > -1"],
                              cohorts={"x": ["c == x"], "high a": ["a > 0"], "rest": []})
-    chosen = cohorts.select_cohorts(frame, meta, request, 10_000)
+    chosen = comparison.select_cohorts(frame, meta, request, 10_000)
     rows = frame[frame["d"] > -1]
     assert chosen.membership[:, 2].sum() == int(((rows["c"] != "x") & ~(rows["a"] > 0)).sum())
     assert len(chosen.frame) == len(rows)
@@ -118,7 +118,7 @@ def test_the_union_is_sampled_to_sample_size_with_a_warning() -> None:
     meta, frame = table("regression")
     request = AnalyzeRequest(dataset="t", analysis_type="comparison", sample_size=50,
                              cohorts={"x": ["c == x"], "rest": []})
-    chosen = cohorts.select_cohorts(frame, meta, request, 10_000)
+    chosen = comparison.select_cohorts(frame, meta, request, 10_000)
     assert len(chosen.frame) == 50 and chosen.selected_rows == 240
     assert any("sample of 50" in w for w in chosen.warnings)
 
@@ -132,7 +132,7 @@ def test_an_empty_or_bad_cohort_is_refused_naming_it(groups: dict, error: type, 
     """An empty cohort (rest included) or a bad filter of a cohort is a 400 that names the cohort."""
     meta, frame = table("regression")
     with pytest.raises(error) as raised:
-        cohorts.select_cohorts(frame, meta, AnalyzeRequest(analysis_type="comparison", cohorts=groups), 10_000)
+        comparison.select_cohorts(frame, meta, AnalyzeRequest(analysis_type="comparison", cohorts=groups), 10_000)
     for word in words:
         assert word in raised.value.message
 
@@ -167,7 +167,7 @@ def test_the_fingerprint_includes_the_cohorts() -> None:
                                   {"analysis_type": "what_if", "scenarios": [{"name": "s", "add": {"a": 1.0}}]}])
 def test_a_multiclass_model_is_refused_in_the_job_too(body: dict) -> None:
     """Behind the web's 400, the analysis itself refuses a multiclass model with the same clear error."""
-    from common.questions import MulticlassNotSupported
+    from analysis.questions import MulticlassNotSupported
     from tests.test_result_rows import small_table
 
     meta, frame = small_table("multiclass")
@@ -199,8 +199,8 @@ def test_a_questions_summary_keeps_the_caution_about_the_model(body: dict) -> No
     meta, frame, trained = leaky()
     request = AnalyzeRequest.model_validate({"dataset": "t", **body})
     result = analyze(frame, meta, request, "y", trained, thread_count=1, batch_size=64, max_rows=10_000)
-    assert result["summary"].startswith(("'hi'", "Scenario 'up'"))
-    assert "Caution: d nearly determines y (likely target leakage)" in result["summary"]
+    assert result.summary.startswith(("'hi'", "Scenario 'up'"))
+    assert "Caution: d nearly determines y (likely target leakage)" in result.summary
 
 
 @pytest.mark.parametrize("body", QUESTION_BODIES)
@@ -208,6 +208,6 @@ def test_a_questions_summary_names_columns_by_their_labels(body: dict) -> None:
     """Comparison and what-if summaries, their caution included, say a labelled column's label."""
     meta, frame, trained = leaky({"a": "Alpha", "d": "Delta", "y": "Why"})
     request = AnalyzeRequest.model_validate({"dataset": "t", **body})
-    summary = analyze(frame, meta, request, "y", trained, thread_count=1, batch_size=64, max_rows=10_000)["summary"]
+    summary = analyze(frame, meta, request, "y", trained, thread_count=1, batch_size=64, max_rows=10_000).summary
     assert "predicted Why" in summary and "Alpha +" in summary and "Delta " in summary
     assert "Caution: Delta nearly determines Why (likely target leakage)" in summary

@@ -9,11 +9,12 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from common import dataset_store, jobstates, keys
+from analysis import feature_values
+from common import jobstates, keys
 from common.rqtypes import JSONQueue
 from devtools import look_table
 from devtools.stack import Stack
-from explain import feature_values
+from store import dataset_store
 
 
 def upload(stack: Stack, name: str = "look", rows: int = look_table.ROWS) -> None:
@@ -92,9 +93,9 @@ def test_a_training_job_has_no_feature_values_nor_plots(stack: Stack) -> None:
 
 def test_the_result_carries_the_models_classes_for_the_plot_rows() -> None:
     """The worker stores the plot rows' classes from the result it holds (the model's), with no Redis read."""
-    from common import datasets
-    from common.request import AnalyzeRequest
-    from explain.analysis import analyze
+    from analysis import datasets
+    from analysis.request import AnalyzeRequest
+    from explain.run import analyze
     from explain.training import TrainedModel, train
     from tests.test_comparison import table
 
@@ -102,4 +103,4 @@ def test_the_result_carries_the_models_classes_for_the_plot_rows() -> None:
     model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)
     result = analyze(frame, meta, AnalyzeRequest(dataset="t", target_variable="y"), "y",
                      TrainedModel("t", model, model_meta), thread_count=1, batch_size=64, max_rows=10_000)
-    assert result["shap_values"].classes == model_meta["classes"] == ["no", "yes"]
+    assert result.shap_values.classes == model_meta.classes == ["no", "yes"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from analysis.filters import MAX_FILTERS, absent_values, apply_filters, missing_notes, parse_filter, parse_filters
 from common.errors import InvalidFilter, UnknownColumn
-from common.filters import MAX_FILTERS, absent_values, apply_filters, missing_notes, parse_filter, parse_filters
 
 TYPES = {"Income": "numeric", "Age": "numeric", "Province": "categorical", "Home Value": "numeric"}
 FRAME = pd.DataFrame({"Income": [10.0, 20.0, 30.0, 40.0, None], "Age": [30, 40, 50, 60, 70],

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analysis.filters import MAX_FILTER_CHARS, parse_filter
 from common.errors import InvalidFilter, UnknownColumn
-from common.filters import MAX_FILTER_CHARS, parse_filter
 
 TYPES = {"Income": "numeric", "Age": "numeric", "Province": "categorical", "Home Value": "numeric"}
 NUMERIC = [name for name, kind in TYPES.items() if kind == "numeric"]

@@ -1,4 +1,4 @@
-"""The fingerprint of an analysis (common.reuse): what makes two requests identical, in-process."""
+"""The fingerprint of an analysis (store.reuse): what makes two requests identical, in-process."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import hashlib
 
 import orjson
 
-from common import reuse
-from common.request import AnalyzeRequest
+from analysis.request import AnalyzeRequest
+from store import reuse
 
 
 def test_the_cohorts_order_is_part_of_the_fingerprint() -> None:

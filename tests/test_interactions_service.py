@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from common import default_dataset, keys
+from common import keys
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
+from store import default_dataset
 from web import api_models
 
 CAP = 40  # INTERACTION_MAX_ROWS of this module's stack
@@ -165,7 +166,7 @@ def test_a_chunked_labels_body_over_the_limit_is_refused_for_its_size(capped_sta
     Waitress itself de-chunks and sets it) meets the same MAX_LABELS_BYTES check as any other."""
     import io
 
-    from common.labels import MAX_LABELS_BYTES
+    from analysis.labels import MAX_LABELS_BYTES
 
     put_csv(capped_stack, "chunkedlabels")
     body = json.dumps({f"column_{i:06d}": "x" for i in range(MAX_LABELS_BYTES // 16)}).encode()

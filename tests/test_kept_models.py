@@ -7,12 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common import datasets, default_dataset, keys
-from common.request import AnalyzeRequest
+from analysis import datasets
+from analysis.encoding import encode
+from analysis.request import AnalyzeRequest
+from common import keys
 from devtools.redis_server import RedisServer
-from explain.analysis import analyze
-from explain.encoding import encode
+from explain.run import analyze
 from explain.training import TrainedModel
+from store import default_dataset
 from worker import model_store
 from worker.kept_models import KeptModels, explain_every_row
 
@@ -92,7 +94,7 @@ def encoded(table: tuple[dict, pd.DataFrame], trained: TrainedModel, **request: 
     meta, frame = table
     result = analyze(frame, meta, AnalyzeRequest.model_validate(request), TARGET, trained, thread_count=1,
                      batch_size=70, max_rows=10_000)
-    del result["timings"]
+    result.timings = {}
     return encode(result)
 
 

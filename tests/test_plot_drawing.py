@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common.plot_spec import PlotSpec
+from analysis.plot_spec import PlotSpec
 from explain import plots
 
 

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from shap_client import Client
 
+from analysis.plot_spec import PlotSpec
 from common import jobstates, keys
-from common.plot_spec import PlotSpec
 from common.rqtypes import JSONJob, JSONQueue
 from devtools import look_table
 from devtools.stack import Stack
-from worker import plots as render
+from worker import plot_job as render
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 KINDS_WITH_PARAMS: list[tuple[str, dict[str, str]]] = [

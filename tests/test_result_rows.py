@@ -1,4 +1,4 @@
-"""The column-wise builder of result rows (explain.rows) gives exactly the JSON of a straightforward
+"""The column-wise builder of result rows (analysis.rows) gives exactly the JSON of a straightforward
 row-by-row construction: same keys in the same order, same values, NaN as null, ties in feature order."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import orjson
 import pandas as pd
 import pytest
 
-from common import datasets
-from common.request import AnalyzeRequest
-from explain.analysis import analyze
-from explain.encoding import OPTIONS, encode
-from explain.rows import TOP_CONTRIBUTORS, RowBuilder, top_positions
-from explain.training import TrainedModel, feature_frame, train
+from analysis import datasets
+from analysis.encoding import OPTIONS, encode
+from analysis.features import feature_frame
+from analysis.request import AnalyzeRequest
+from analysis.rows import TOP_CONTRIBUTORS, RowBuilder, top_positions
+from explain.run import analyze
+from explain.training import TrainedModel, train
 
 
 def reference_value(value: Any) -> Any:
@@ -112,10 +113,10 @@ def test_analysis_rows_match_the_reference_from_the_results_own_shap_values(task
     request = AnalyzeRequest(dataset="t", analysis_type="ranking", sample_size=90)
     result = analyze(frame, meta, request, "y", trained, thread_count=1, batch_size=40, max_rows=10_000,
                      row_chunk=25)
-    rows = result["results"].to_list()
-    values = np.column_stack([column for _, column in result["shap_values"].items()])
+    rows = result.results.to_list()
+    values = np.column_stack([column for _, column in result.shap_values.items()])
     order = frame.set_index("area").loc[[row["area"] for row in rows]]
-    x = feature_frame(order, features, model_meta["cat_features"])
+    x = feature_frame(order, features, model_meta.cat_features)
     extras = ["predicted_class"] if task == "binary" else ["explained_class", "probability"]
     columns = {name: [row[name] for row in rows] for name in ["area", "y", "prediction", "raw_prediction", *extras]}
     expected = reference_rows(columns, x, features, values, np.arange(1, len(rows) + 1), np.arange(len(rows)))

@@ -148,7 +148,8 @@ def test_stored_result_is_indexed_by_field(stack: Stack, finished: str) -> None:
 
 @pytest.fixture(scope="module")
 def default_table() -> tuple[dict, Any]:
-    from common import datasets, default_dataset
+    from analysis import datasets
+    from store import default_dataset
 
     data = datasets.to_csv_bytes(default_dataset.generate(rows=400, seed=7))
     return datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10_000)
@@ -162,10 +163,10 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
     chunks); the bytes, the field index and additivity do not depend on the chunk size."""
     import numpy as np
 
-    from common import datasets
-    from common.request import AnalyzeRequest
-    from explain.analysis import analyze
-    from explain.encoding import encode, encode_to
+    from analysis import datasets
+    from analysis.encoding import encode, encode_to
+    from analysis.request import AnalyzeRequest
+    from explain.run import analyze
     from explain.training import TrainedModel, train
 
     meta, frame = default_table
@@ -177,7 +178,7 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
     def run(chunk: int, batch: int) -> bytes:
         result = analyze(frame, meta, request, target, trained, thread_count=1, batch_size=batch, max_rows=10_000,
                          row_chunk=chunk)
-        result["timings"] = {}  # the only part that differs from run to run
+        result.timings = {}  # the only part that differs from run to run
         parts: list[bytes | memoryview] = []
         index = encode_to(result, parts.append)
         payload = b"".join(parts)
@@ -194,7 +195,7 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
     assert len(rows) == 250
     if analysis_type == "ranking":
         assert [row["rank"] for row in rows] == list(range(1, 251))
-    if model_meta["task"] == "multiclass" and analysis_type == "correlation":  # rows in explained order
+    if model_meta.task == "multiclass" and analysis_type == "correlation":  # rows in explained order
         matrix = np.array([result["shap_values"][f] for f in features])
         chosen = [row["explained_class"] for row in rows]
         base = np.array([result["base_value"][c] for c in chosen])

@@ -10,13 +10,15 @@ import pytest
 from catboost import Pool
 from pydantic import ValidationError
 
-from common import datasets, reuse, scenarios
+from analysis import datasets, what_if
+from analysis.encoding import encode
+from analysis.features import feature_frame
+from analysis.request import AnalyzeRequest
+from analysis.request_parts import Scenario
 from common.errors import UnknownColumn
-from common.request import AnalyzeRequest
-from common.request_parts import Scenario
-from explain.analysis import analyze
-from explain.encoding import encode
-from explain.training import TrainedModel, feature_frame, train
+from explain.run import analyze
+from explain.training import TrainedModel, train
+from store import reuse
 from tests.test_comparison import table
 
 ADDITIVE = 1e-6
@@ -55,8 +57,8 @@ def test_the_new_predictions_are_the_models_on_the_changed_rows() -> None:
     result, frame, trained = run("regression", [{"name": "mix", "set": {"c": "z"}, "add": {"a": 1.0},
                                                  "multiply": {"d": 2.0}}])
     changed = frame.assign(c="z", a=frame["a"] + 1.0, d=frame["d"] * 2.0)
-    x = feature_frame(changed, trained.meta["features"], trained.meta["cat_features"])
-    expected = trained.model.predict(Pool(x, cat_features=trained.meta["cat_features"]))
+    x = feature_frame(changed, trained.meta.features, trained.meta.cat_features)
+    expected = trained.model.predict(Pool(x, cat_features=trained.meta.cat_features))
     item = result["scenarios"][0]
     assert np.allclose(item["predictions"], expected, atol=1e-9)
     assert item["rows_changed"] == len(frame)
@@ -79,7 +81,7 @@ def test_the_training_range_is_the_models_not_the_datasets() -> None:
     scenario's own columns are named."""
     result, frame, trained = run("regression", [{"name": "edge", "set": {"a": 2.3}},
                                                 {"name": "half d", "multiply": {"d": 0.5}}])
-    low, high = trained.meta["training_range"]["numeric"]["a"]
+    low, high = trained.meta.training_range.numeric["a"]
     assert high < 2.3 < frame["a"].max()  # the table's largest `a` is a held-out row, beyond the training range
     assert [w for w in result["warnings"] if "scenario" in w] == [
         f"scenario 'edge': 240 rows get 'a' outside the model's training range [{low:g}, {high:g}]; trees predict "
@@ -101,7 +103,7 @@ def test_only_the_values_a_scenario_changes_are_warned_as_outside_the_range() ->
     _, frame = table("regression")
     beyond = float(frame["a"].max())
     result, _, trained = run("regression", [{"name": "like the largest", "set": {"a": beyond}}])
-    low, high = trained.meta["training_range"]["numeric"]["a"]
+    low, high = trained.meta.training_range.numeric["a"]
     assert high < beyond
     assert [w for w in result["warnings"] if "scenario" in w] == [
         f"scenario 'like the largest': {len(frame) - 1} rows get 'a' outside the model's training range "
@@ -115,9 +117,9 @@ def test_a_set_value_is_compared_as_the_model_reads_it() -> None:
     meta, frame = datasets.describe(datasets.to_csv_bytes(given), datasets.DatasetOptions(), name="t", max_rows=100)
     assert datasets.column_types(meta)["flag"] == "categorical"
     scenario = Scenario(name="all true", set={"flag": "True"})
-    assert scenarios.changed_rows(frame, scenarios.apply(frame, scenario, meta), scenario, meta).sum() == 20
-    with pytest.raises(scenarios.NoChange):
-        scenarios.check(frame[given["flag"].to_numpy()], meta, "y", [scenario])
+    assert what_if.changed_rows(frame, what_if.apply(frame, scenario, meta), scenario, meta).sum() == 20
+    with pytest.raises(what_if.NoChange):
+        what_if.check(frame[given["flag"].to_numpy()], meta, "y", [scenario])
 
 
 def test_scenarios_apply_to_data_rows() -> None:
@@ -142,11 +144,11 @@ def test_a_bad_scenario_is_refused_naming_the_problem(plan: dict, code: str | No
     """Unknown or non-feature columns, arithmetic on categorical columns, values of the wrong type and
     scenarios that change nothing are 400s that say so; a partly-changing scenario passes."""
     meta, frame = table("regression")
-    check = lambda: scenarios.check(frame, meta, "y", [Scenario.model_validate(plan)])  # noqa: E731
+    check = lambda: what_if.check(frame, meta, "y", [Scenario.model_validate(plan)])  # noqa: E731
     if code is None:
         check()
         return
-    with pytest.raises((scenarios.InvalidScenario, UnknownColumn)) as raised:
+    with pytest.raises((what_if.InvalidScenario, UnknownColumn)) as raised:
         check()
     assert raised.value.code == code
     for word in words:
@@ -157,8 +159,8 @@ def test_setting_the_value_every_row_holds_changes_nothing() -> None:
     """A scenario that sets each selected row's own value is refused as a no-op."""
     meta, frame = table("regression")
     rows = frame[frame["c"] == "x"]
-    with pytest.raises(scenarios.NoChange):
-        scenarios.check(rows, meta, "y", [Scenario(name="same", set={"c": "x"})])
+    with pytest.raises(what_if.NoChange):
+        what_if.check(rows, meta, "y", [Scenario(name="same", set={"c": "x"})])
 
 
 @pytest.mark.parametrize(("body", "words"), [
@@ -197,23 +199,23 @@ def test_a_scenario_on_an_excluded_or_dropped_column_is_refused_saying_why() -> 
     """A column the request's exclude_columns removes, or one dropped as constant, is no feature of the
     model: changing it is refused (it would report a change of 0), naming the reason."""
     meta, frame = table("regression")
-    with pytest.raises(scenarios.InvalidScenario) as raised:
-        scenarios.check(frame, meta, "y", [Scenario(name="s", add={"d": 1.0})], exclude=["d"])
+    with pytest.raises(what_if.InvalidScenario) as raised:
+        what_if.check(frame, meta, "y", [Scenario(name="s", add={"d": 1.0})], exclude=["d"])
     assert raised.value.code == "invalid_scenario" and "exclude_columns" in raised.value.message
     flat = frame.assign(k=1.0)
     flat_meta, flat = datasets.describe(datasets.to_csv_bytes(flat), datasets.DatasetOptions(id_columns=("area",)),
                                         name="t", max_rows=10_000)
-    with pytest.raises(scenarios.InvalidScenario) as raised:
-        scenarios.check(flat, flat_meta, "y", [Scenario(name="s", set={"k": 2.0})])
+    with pytest.raises(what_if.InvalidScenario) as raised:
+        what_if.check(flat, flat_meta, "y", [Scenario(name="s", set={"k": 2.0})])
     assert "'k'" in raised.value.message and "constant" in raised.value.message
 
 
 def test_a_what_if_larger_than_its_cell_limit_is_refused_naming_the_numbers() -> None:
     """scenarios x explained rows x features above WHAT_IF_MAX_CELLS is a 400 too_many_rows that names the
     numbers and what to change; at the limit it passes."""
-    from common import questions
+    from analysis import questions
+    from analysis.selection import select_rows
     from common.errors import TooManyRows
-    from common.selection import select_rows
 
     meta, frame = table("regression")
     request = AnalyzeRequest.model_validate({"dataset": "t", "target_variable": "y", "analysis_type": "what_if",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import datasets
+from analysis import datasets
 from devtools import wide_table
 
 

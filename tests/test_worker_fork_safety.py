@@ -46,8 +46,9 @@ print(before, len(os.listdir("/proc/self/task")))
 """
 
 TRAIN = """
-from common import datasets, default_dataset
-from common.frame_cache import FrameCache
+from analysis import datasets
+from store import default_dataset
+from store.frame_cache import FrameCache
 from worker import model_store, startup
 
 settings = startup.load_settings()

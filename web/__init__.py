@@ -9,7 +9,7 @@ from flask import Flask
 
 from common import logs
 from common.settings import Settings
-from web import auth, errors, request_ids, telemetry
+from web import auth, error_handler, request_ids, telemetry
 from web.services import Services
 
 
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                                             "%s:%d; set API_KEY before exposing it", settings.effective_host,
                                             settings.port)
 
-    errors.register(app)
+    error_handler.register(app)
     app.before_request(telemetry.start)
     app.before_request(request_ids.assign)  # before the key check: even a refused request has an id
     app.before_request(auth.require_api_key)
@@ -59,6 +59,6 @@ def _import_data_modules() -> None:
     """pandas, the dataset code and the OpenAPI document's generator load after the socket is bound: /ping
     answers within 2 s of start. Plain import statements, so tools that read imports (import-linter, mypy)
     see these dependencies."""
-    import common.default_dataset
-    import common.selection  # noqa: F401
+    import analysis.selection  # noqa: F401
+    import store.default_dataset  # noqa: F401
     import web.openapi  # noqa: F401

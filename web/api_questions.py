@@ -1,5 +1,5 @@
 """The result parts of the deeper questions, for the OpenAPI document: `comparison` (analysis_type
-comparison, explain.comparison) and `scenarios` (analysis_type what_if, explain.scenarios). Values are on
+comparison, analysis.comparison) and `scenarios` (analysis_type what_if, analysis.what_if). Values are on
 the model's raw scale: a regression's prediction, a binary target's log-odds of its second class."""
 
 from __future__ import annotations

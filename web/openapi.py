@@ -21,9 +21,9 @@ from spectree import Response as Answers
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import InType, SecureType
 
+from analysis.plot_spec import KINDS
+from analysis.request import AnalyzeRequest
 from common import __version__
-from common.plot_spec import KINDS
-from common.request import AnalyzeRequest
 from web import api_models as m
 from web import api_models_plots as look
 from web import page_models

@@ -1,7 +1,7 @@
 """The query of GET /job_status/<id>/plots/<kind>, checked against the finished analysis it names: every bad
 value is a 400 naming it and what is accepted, before anything is enqueued. The result's features, task and
 size come from its stored fields; its rows' ids and classes from what the worker stored beside it
-(explain.feature_values.encode_rows), read only when the plot needs them."""
+(analysis.feature_values.encode_rows), read only when the plot needs them."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from typing import Any
 import orjson
 from rq.job import Job
 
+from analysis.plot_spec import DEFAULT_MAX_DISPLAY, FORMATS, KINDS, MAX_DISPLAY_LIMIT, PlotSpec
 from common import keys
 from common.errors import InvalidRequest, NotFound, shown
-from common.plot_spec import DEFAULT_MAX_DISPLAY, FORMATS, KINDS, MAX_DISPLAY_LIMIT, PlotSpec
 from web.answers import result_fields
 from web.services import Services
 
 MAX_WAIT_SECONDS = 30.0
 MAX_PARAM_CHARS = 1000  # a feature, class or row id longer than this cannot name anything
 PAIRS_SHOWN = 5  # stored pairs a refused interaction plot lists
-PARAMS = ("format", "max_display", "row", "feature", "color", "with", "class", "wait")  # README "Plots"
+PARAMS = ("format", "max_display", "row", "feature", "color", "with", "class", "wait")  # docs/plots.md
 
 
 @dataclass(frozen=True)

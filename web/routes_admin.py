@@ -17,7 +17,7 @@ from common.errors import InvalidRequest, ServiceError
 from common.redis_conn import REDIS_UNREACHABLE
 from fleet import cleanup, queue_stats
 from fleet.liveness import live_workers
-from web.errors import error_response, to_service_error
+from web.error_handler import error_response, to_service_error
 from web.responses import json_response
 from web.services import services
 

@@ -9,10 +9,12 @@ from pydantic import BaseModel, ConfigDict
 from rq import Retry
 from rq.job import Job
 
-from common import dataset_store, jobstates, keys, labels
+from analysis import labels
+from analysis.request import AnalyzeRequest
+from common import jobstates, keys
 from common.errors import InvalidDataset, ServiceError, shown
-from common.request import AnalyzeRequest
 from common.rqtypes import JSONJob
+from store import dataset_store
 from web.responses import json_response
 from web.services import Services, services
 
@@ -41,7 +43,7 @@ def _listed(meta: dict) -> dict:
 
 @blueprint.get("/datasets")
 def list_datasets():
-    from common import default_dataset  # pandas, on first use: see web.create_app
+    from store import default_dataset  # pandas, on first use: see web.create_app
 
     svc = services()
     found = dataset_store.list_all(svc.redis)
@@ -53,7 +55,8 @@ def list_datasets():
 
 @blueprint.get("/metadata")
 def metadata():
-    from common import datasets, default_dataset
+    from analysis import datasets
+    from store import default_dataset
 
     svc = services()
     name = datasets.check_name(request.args.get("dataset", default_dataset.NAME))
@@ -71,7 +74,7 @@ def _upload() -> tuple[bytes, str]:
     """The uploaded bytes and their form: "parquet" for a body sent as application/vnd.apache.parquet, a
     multipart file named *.parquet, or an application/octet-stream body that starts and ends with Parquet's
     magic bytes; else "csv"."""
-    from common import columnar  # pyarrow, on first use
+    from analysis import columnar  # pyarrow, on first use
 
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file") or next(iter(request.files.values()), None)
@@ -95,7 +98,7 @@ def _names(param: str) -> tuple[str, ...]:
 
 @blueprint.put("/datasets/<name>")
 def put_dataset(name: str):
-    from common import columnar, datasets
+    from analysis import columnar, datasets
 
     svc = services()
     datasets.check_name(name)
@@ -130,7 +133,8 @@ def _uploaded_labels(columns: list[str]) -> dict[str, str]:
 @blueprint.put("/datasets/<name>/labels")
 def put_labels(name: str):
     """Replace an existing dataset's labels without re-uploading it: its version, models and results stay."""
-    from common import datasets, default_dataset
+    from analysis import datasets
+    from store import default_dataset
     from web.routes_submission import json_bytes
 
     svc = services()
@@ -187,15 +191,16 @@ def _jobs_using(name: str) -> list[str]:
 def _dataset_of(job: Job) -> str | None:
     """The dataset an analysis (its request's `dataset`, typed as the job reads it) or a training job
     (kwargs `dataset`) reads."""
-    if job.func_name == jobstates.ANALYSIS_FUNC:
-        return _QueuedDataset.model_validate(job.kwargs["request"]).dataset
+    if job.func_name == jobstates.ANALYSIS_FUNC:  # its plan's request (or an older web's bare request)
+        plan = job.kwargs.get("plan")
+        return _QueuedDataset.model_validate(plan["request"] if plan else job.kwargs.get("request", {})).dataset
     return job.kwargs.get("dataset")
 
 
 @blueprint.delete("/datasets/<name>")
 def delete_dataset(name: str):
     """Remove a dataset with its models and results; refused while a queued or running job uses it."""
-    from common import datasets
+    from analysis import datasets
 
     svc = services()
     datasets.check_name(name)

@@ -1,5 +1,5 @@
 """GET /job_status/<id>/feature_values: the explained rows' feature values of a finished analysis, stored by
-the worker beside the result (explain.feature_values) and sent as stored."""
+the worker beside the result (analysis.feature_values) and sent as stored."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from common import __version__
 from common.redis_conn import REDIS_UNREACHABLE
 from fleet import queue_stats
 from fleet.liveness import all_verdicts, live_workers
-from web.errors import retry_later
+from web.error_handler import retry_later
 from web.responses import json_response
 from web.services import services
 

@@ -1,5 +1,5 @@
 """GET /job_status/<id>/plots/<kind>: a SHAP plot of a finished analysis. The web draws nothing (it never
-imports shap or matplotlib): a render job on the plots queue (worker.plots) draws it once and stores the
+imports shap or matplotlib): a render job on the plots queue (worker.plot_job) draws it once and stores the
 image beside the result; the web serves the stored bytes, or 202 with the render job while it runs."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from flask import Blueprint, Response, request, url_for
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
+from analysis.plot_spec import FORMATS, PlotSpec
 from common import jobstates, keys
 from common.errors import InvalidRequest, NotFound, PlotFailed
 from common.job_errors import describe_failure
-from common.plot_spec import FORMATS, PlotSpec
 from common.rqtypes import JSONJob, JSONQueue
 from web import long_poll, plot_params
 from web.finished_jobs import finished

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import redis
 from flask import current_app
 
-from common.frame_cache import FrameCache
 from common.redis_conn import web_redis
 from common.rqtypes import JSONQueue
 from common.settings import Settings
+from store.frame_cache import FrameCache
 from web.job_cache import InvalidationListener, JobCache
 
 ANSWER_CACHE_BYTES = 32 * 2**20  # /job_status answers kept by each web process

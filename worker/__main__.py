@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import redis
 
-from common import default_dataset
 from common.settings import Settings
+from store import default_dataset
 from worker import context, startup
 
 
@@ -23,7 +23,7 @@ def preload(client: redis.Redis, settings: Settings) -> None:
     import pandas  # noqa: F401
 
     import worker.jobs  # noqa: F401  (the job module and its imports are then shared by every horse)
-    from explain.analysis import warm_up
+    from explain.run import warm_up
 
     warm_up()  # CatBoost's one-time clock calibration, single-threaded, inherited by every horse
     ctx = context.WorkerContext(settings, client)

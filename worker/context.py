@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import redis
 
-from common.frame_cache import FrameCache
 from common.redis_conn import worker_redis
 from common.settings import Settings
+from store.frame_cache import FrameCache
 from worker.kept_models import KeptModels
 
 

@@ -10,9 +10,10 @@ import logging
 import pandas as pd
 import redis
 
-from common import dataset_store, keys
+from common import keys
 from explain import interaction_tables
 from explain.training import TrainedModel
+from store import dataset_store
 from worker import table_store
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 def attach(client: redis.Redis, trained: TrainedModel, frame: pd.DataFrame) -> None:
     """Set `trained.interactions` from Redis, or build, check (on the first training rows, as the SHAP
     tables are checked) and store them. A replaced dataset's models take the key with them
-    (common.dataset_store.forget_version), and none is stored for a version replaced meanwhile."""
+    (store.dataset_store.forget_version), and none is stored for a version replaced meanwhile."""
     key = keys.model_interaction_tables(trained.model_id)
     raw = client.get(key)
     native = table_store.native_note(raw)
@@ -34,11 +35,13 @@ def attach(client: redis.Redis, trained: TrainedModel, frame: pd.DataFrame) -> N
         return
 
     def check(sample: pd.DataFrame) -> tuple[interaction_tables.InteractionTables | None, str]:
-        return interaction_tables.prepare(trained.model, sample, trained.meta["cat_features"])
+        return interaction_tables.prepare(trained.model, sample, trained.meta.cat_features)
 
     built, note, blob = table_store.prepare(frame, trained.meta, interaction_tables.CHECK_ROWS,
                                             interaction_tables.to_bytes, check)
     # not for a model whose dataset version was replaced meanwhile: the key would outlive the model
-    dataset_store.write_unless_retired(client, trained.meta["dataset_version"], lambda pipe: pipe.set(key, blob))
+    version = trained.meta.dataset_version
+    assert version is not None, "a stored model knows its dataset version (worker.model_store)"
+    dataset_store.write_unless_retired(client, version, lambda pipe: pipe.set(key, blob))
     log.info("model %s: interaction tables %s", trained.model_id, note)
     trained.interactions = (built, note)

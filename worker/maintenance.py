@@ -13,7 +13,7 @@ from worker import startup
 
 def preload(client: redis.Redis, settings: Settings) -> None:
     import fleet.cleanup  # noqa: F401
-    import worker.callbacks  # noqa: F401
+    import worker.callback_job  # noqa: F401
 
 
 if __name__ == "__main__":

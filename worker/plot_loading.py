@@ -1,6 +1,6 @@
 """shap and matplotlib, loaded into a worker parent when it first takes a plot job, before it forks the
 horse: every later plot of that worker costs no import (about 2 s), and a worker that never draws never
-holds them (about 80 MB of private memory per worker parent, measured; README, Feature values and plots)."""
+holds them (about 80 MB of private memory per worker parent, measured: bench/RESULTS.md; docs/plots.md)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def load() -> None:
     started = time.perf_counter()
     try:
         with single_threaded_blas():
-            from worker import plots  # noqa: F401
+            from worker import plot_job  # noqa: F401
         from explain import plots as drawing
     except ImportError:  # the horse imports it again and fails the plot job with this error; the worker stays
         log.exception("cannot load the plotting libraries")

@@ -11,11 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from common import default_dataset, keys
+from common import keys
 from common.rqtypes import JSONJob, JSONQueue
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
 from devtools.waiting import wait_until
+from store import default_dataset
 from tests.hostile.helpers import assert_refusal, csv_bytes
 
 CSV = {"Content-Type": "text/csv"}
@@ -313,4 +314,7 @@ def test_delete_reads_only_the_dataset_of_a_queued_analysis() -> None:
     job = JSONJob.create(jobstates.ANALYSIS_FUNC, connection=unused,
                          kwargs={"request": {"dataset": " areas ", "data": "not rows", "sample_size": "x"}})
     assert _dataset_of(job) == "areas"
+    planned = JSONJob.create(jobstates.ANALYSIS_FUNC, connection=unused,
+                             kwargs={"plan": {"request": {"dataset": "areas", "data": "not rows"}, "task": 1}})
+    assert _dataset_of(planned) == "areas"
     assert _dataset_of(JSONJob.create(jobstates.ANALYSIS_FUNC, connection=unused, kwargs={"request": {}})) == "default"

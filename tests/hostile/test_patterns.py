@@ -9,11 +9,12 @@ import time
 
 import pytest
 
-from common import columnar, dataset_store, datasets, default_dataset
-from common.datasets import check_name
+from analysis import columnar, datasets
+from analysis.datasets import check_name
 from common.errors import InvalidDataset
 from common.job_errors import describe_failure
 from common.settings import Settings
+from store import dataset_store, default_dataset
 
 
 @pytest.mark.parametrize("name", ["okname\n", "default\n", "a\nb", "", "-x", "a" * 65, "a/b", "a b"])
@@ -54,7 +55,7 @@ def test_default_dataset_path_replaces_a_stored_default_and_says_so(redis_server
     assert default_dataset.ensure_loaded(client, plain) == meta["version"]
     path = tmp_path / "operator.csv"
     path.write_bytes(b"a,b\n" + b"".join(b"%d,%d\n" % (i % 3, i * 2) for i in range(20)))
-    with caplog.at_level(logging.WARNING, logger="common.default_dataset"):
+    with caplog.at_level(logging.WARNING, logger="store.default_dataset"):
         replaced = default_dataset.ensure_loaded(client, Settings.from_env({"REDIS_URL": redis_server.url,
                                                                             "DEFAULT_DATASET_PATH": str(path)}))
     assert replaced != meta["version"] and dataset_store.load_meta(client, "default")["version"] == replaced

@@ -1,0 +1,274 @@
+"""Datasets, pure: CSV validation and parsing, column typing and statistics, target and feature resolution.
+
+Storage in Redis is store.dataset_store; nothing here touches Redis, so explain/ may import it."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from common.errors import InvalidDataset, InvalidRequest, UnknownColumn, case_hint, first_case_hint, shown
+
+# One bounded character class, matched against the WHOLE name (fullmatch: `$` would accept "name\n").
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+MIN_ROWS = 10
+MAX_COLUMNS = 2000
+STORAGE = "arrow-ipc"  # meta["storage"]: how analysis.columnar stores a dataset (older ones hold CSV text)
+MAX_COLUMN_NAME_CHARS = 500
+MAX_CLASSES = 20  # most classes of a categorical target (explain.training refuses more, too)
+Task = Literal["regression", "binary", "multiclass"]
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    id_columns: tuple[str, ...] = ()
+    exclude_columns: tuple[str, ...] = ()
+    default_target: str | None = None
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise InvalidDataset(
+            f"Dataset name {shown(name)} is invalid: use 1-64 letters, digits, '_', '.' or '-', starting with a "
+            "letter or digit."
+        )
+    return name
+
+
+def _header_line(data: bytes) -> str:
+    """The first line, refused with a reason when it cannot be a CSV header line."""
+    if b"\0" in data:
+        raise InvalidDataset("The body holds NUL bytes, so it is not a text CSV; send the CSV as UTF-8 text.")
+    line = data.partition(b"\n")[0].decode("utf-8-sig", errors="replace").removesuffix("\r")
+    if "\r" in line:
+        raise InvalidDataset("The CSV's lines end with a lone carriage return (CR, old Mac style); save it with "
+                             "LF or CRLF line endings.")
+    return line
+
+
+def _read_header(data: bytes) -> list[str]:
+    try:
+        header = next(csv.reader([_header_line(data)]), [])
+    except csv.Error as exc:  # e.g. a field over the csv module's limit (128 KiB), an unclosed quote
+        raise InvalidDataset(f"The CSV header cannot be read ({shown(str(exc), quoted=False)}); the first line "
+                             "must name every column, separated by commas.") from None
+    if not header or all(not h.strip() for h in header):
+        raise InvalidDataset("The CSV has no header row; the first line must name every column.")
+    long = [i + 1 for i, h in enumerate(header) if len(h) > MAX_COLUMN_NAME_CHARS]
+    if long:
+        raise InvalidDataset(f"The CSV header has column names over {MAX_COLUMN_NAME_CHARS} characters at "
+                             f"positions {long[:20]}; shorten them.")
+    blanks = [i + 1 for i, h in enumerate(header) if not h.strip()]
+    if blanks:
+        raise InvalidDataset(f"The CSV header has empty column names at positions {blanks[:20]}; name every "
+                             "column.")
+    seen: set[str] = set()
+    duplicates = sorted({h for h in header if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
+    if duplicates:
+        raise InvalidDataset(f"The CSV header repeats column names {shown(duplicates)}; each name must be unique.",
+                             details={"duplicated_columns": duplicates[:20]})
+    return header
+
+
+def parse_csv(data: bytes, id_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Parse CSV bytes with the one set of rules both web and worker use. The declared `id_columns` are read
+    as text: a zip code `01583` keeps its leading zero (as a number it became 1583, and a row asked for by
+    that id was not found, or was taken for the row at position 1583)."""
+    return normalised(pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", low_memory=False,
+                                  dtype=dict.fromkeys(id_columns, str) or None))
+
+
+def normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    """The service's column rules, whatever the source (CSV, Parquet, the stored Arrow form): numbers stay
+    numbers; every other column holds Python objects with None for missing."""
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+def _checked_names(names: list[str], what: str) -> list[str]:
+    """Column names of a Parquet upload obey the rules of a CSV header: named, unique."""
+    blanks = [i + 1 for i, h in enumerate(names) if not h.strip()]
+    if blanks:
+        raise InvalidDataset(f"The {what} has empty column names at positions {blanks[:20]}; name every column.")
+    seen: set[str] = set()
+    duplicates = sorted({h for h in names if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
+    if duplicates:
+        listed = [shown(name, quoted=False) for name in duplicates[:20]]  # Parquet names have no length cap
+        raise InvalidDataset(f"The {what} repeats column names {listed}; each name must be unique.",
+                             details={"duplicated_columns": listed})
+    return names
+
+
+def _read(data: bytes, form: str, max_rows: int, id_columns: Sequence[str]) -> tuple[list[str], pd.DataFrame]:
+    """The header and the parsed frame of an upload, CSV or Parquet."""
+    if form == "parquet":
+        from analysis import columnar  # pyarrow's Parquet reader, only for Parquet uploads
+
+        frame = columnar.read_parquet(data, max_rows)
+        return _checked_names([str(c) for c in frame.columns], "Parquet file"), frame
+    header = _read_header(data)
+    try:
+        return header, parse_csv(data, id_columns)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        raise InvalidDataset(f"The CSV could not be parsed: {shown(str(exc), quoted=False)}") from None
+
+
+def column_type(series: pd.Series) -> str:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return "numeric"
+    non_null = series.dropna()
+    if len(non_null) == len(series) and non_null.is_unique and len(series) > 1:
+        return "id"
+    return "categorical"
+
+
+def _column_summary(series: pd.Series, kind: str) -> dict[str, Any]:
+    summary: dict[str, Any] = {"name": str(series.name), "type": kind, "missing": int(series.isna().sum())}
+    if kind == "numeric":
+        values = series.dropna().astype(float)
+        clean = values[np.isfinite(values)]
+        summary.update(non_finite=len(values) - len(clean), unique=int(clean.nunique()))
+        if len(clean):
+            q = clean.quantile([0.25, 0.5, 0.75]).to_numpy()
+            summary.update(min=float(clean.min()), max=float(clean.max()), mean=float(clean.mean()),
+                           std=float(clean.std()) if len(clean) > 1 else 0.0,
+                           p25=float(q[0]), median=float(q[1]), p75=float(q[2]))
+    else:
+        counts = series.dropna().astype(str).value_counts()
+        summary.update(unique=len(counts), top_values={str(k): int(v) for k, v in counts.head(10).items()})
+    return summary
+
+
+def _known_options(options: DatasetOptions, names: list[str]) -> list[str]:
+    """`names`, once every column the options name is one of them."""
+    for label, wanted in (("id_columns", options.id_columns), ("exclude_columns", options.exclude_columns),
+                          ("default_target", (options.default_target,) if options.default_target else ())):
+        unknown = [c for c in wanted if c not in names]
+        if unknown:
+            hint = first_case_hint(unknown, names)
+            raise UnknownColumn(f"{label} names unknown columns {shown(unknown)}."
+                                f"{hint or f' The columns are {shown(names, limit=2000)}.'}")
+    return names
+
+
+def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int,
+             form: str = "csv") -> tuple[dict, pd.DataFrame]:
+    """Validate an upload (CSV bytes, or a Parquet file when `form` is "parquet") and build the dataset's
+    metadata; raise InvalidDataset saying what to change."""
+    if not data.strip():
+        raise InvalidDataset("The CSV body is empty." if form == "csv" else "The Parquet body is empty.")
+    header, frame = _read(data, form, max_rows, options.id_columns)
+    what = "CSV" if form == "csv" else "Parquet file"
+    if len(header) < 2:
+        raise InvalidDataset("A dataset needs at least two columns (a target and a feature).")
+    if len(header) > MAX_COLUMNS:
+        raise InvalidDataset(f"The {what} has {len(header)} columns; at most {MAX_COLUMNS} are allowed.")
+    if len(frame) < MIN_ROWS:
+        raise InvalidDataset(f"The {what} has {len(frame)} data rows; at least {MIN_ROWS} are needed.")
+    if len(frame) > max_rows:
+        raise InvalidDataset(f"The {what} has {len(frame)} data rows; at most {max_rows} (MAX_ROWS) are allowed.")
+    names = _known_options(options, [str(c) for c in frame.columns])
+    types = {c: column_type(frame[c]) for c in names}
+    id_columns = [c for c in names if c in options.id_columns or types[c] == "id"]
+    if options.default_target and options.default_target in id_columns:
+        raise InvalidDataset(f"default_target {options.default_target!r} is an id column and cannot be explained.")
+    version = hashlib.sha256(data + orjson.dumps(options.__dict__)).hexdigest()[:16]
+    meta = {
+        "name": name,
+        "version": version,
+        "rows": len(frame),
+        "columns": [_column_summary(frame[c], "id" if c in id_columns else types[c]) for c in names],
+        "id_columns": id_columns,
+        "exclude_columns": list(options.exclude_columns),
+        "default_target": options.default_target,
+        "created_at": time.time(),
+        "size_bytes": len(data),
+        "upload_format": form,
+        "storage": STORAGE,
+    }
+    return meta, frame
+
+
+def task_of(column: dict[str, Any]) -> Task:
+    """The one rule for what a target asks of its model, from its column statistics (`_column_summary`):
+    two distinct values make a binary classification, other numbers a regression, other text a multiclass one.
+    The web reads it from the stored statistics (the analysis plan); training, from the target's own values
+    (`task_of_values`), so the two cannot disagree."""
+    if column.get("unique") == 2:
+        return "binary"
+    return "regression" if column["type"] == "numeric" else "multiclass"
+
+
+def task_of_values(target: pd.Series) -> Task:
+    """`task_of` for a target column as it is (training on a frame no stored statistics describe)."""
+    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+    return task_of(_column_summary(target, "numeric" if numeric else "categorical"))
+
+
+def column_of(meta: dict, name: str) -> dict[str, Any]:
+    """A column's stored statistics."""
+    return next(c for c in meta["columns"] if c["name"] == name)
+
+
+def column_types(meta: dict) -> dict[str, str]:
+    return {c["name"]: c["type"] for c in meta["columns"]}
+
+
+def feature_columns(meta: dict, target: str) -> list[str]:
+    """Columns a model of `target` learns from: all but the target, id columns and excluded columns."""
+    skip = {target, *meta["id_columns"], *meta["exclude_columns"]}
+    return [c["name"] for c in meta["columns"] if c["name"] not in skip]
+
+
+def resolve_target(meta: dict, requested: str | None) -> str:
+    """The target to explain, checked against the dataset's stored statistics: what can be known to fail
+    before training is refused here (a 400 at the web, before anything is enqueued)."""
+    target = requested or meta.get("default_target")
+    if not target:
+        raise InvalidRequest(f"Dataset {shown(meta['name'])} has no default_target; name a target_variable.")
+    types = column_types(meta)
+    if target not in types:
+        hint = case_hint(target, types)
+        raise UnknownColumn(f"target_variable {shown(target)} is not a column of dataset {shown(meta['name'])}."
+                            f"{hint or f' The columns are {shown(list(types), limit=2000)}.'}",
+                            details={"column": shown(target, quoted=False)})
+    if types[target] == "id":
+        raise InvalidRequest(f"target_variable {shown(target)} is an id column; choose a numeric or categorical "
+                             "one.")
+    _check_target_statistics(meta, column_of(meta, target))
+    if not feature_columns(meta, target):
+        raise InvalidDataset(f"No feature is left to explain {shown(target)} with: every other column of dataset "
+                             f"{shown(meta['name'])} is an id or excluded; upload it with fewer exclude_columns.")
+    return target
+
+
+def _check_target_statistics(meta: dict, column: dict) -> None:
+    name, kind = shown(column["name"]), column["type"]
+    if column["missing"] >= meta["rows"]:
+        raise InvalidDataset(f"target_variable {name} has no values (every row is missing); choose another.")
+    if column.get("non_finite"):
+        raise InvalidDataset(f"target_variable {name} has {column['non_finite']} infinite values; replace or "
+                             "remove them, or choose another target.")
+    unique = column.get("unique")
+    if unique is not None and unique < 2:
+        raise InvalidDataset(f"target_variable {name} has a single value; a constant cannot be explained, "
+                             "choose another target.")
+    if kind != "numeric" and unique is not None and unique > MAX_CLASSES:
+        raise InvalidDataset(f"target_variable {name} has {unique} classes; at most {MAX_CLASSES} are supported: "
+                             "group its classes or choose another target.")
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()

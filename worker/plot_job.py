@@ -1,0 +1,87 @@
+"""The plot render job (common.jobstates.PLOT_FUNC, on the plots queue): read a finished analysis's stored
+result, draw one plot (explain.plots) and store its bytes beside the result, for as long as the result.
+
+It returns {"stored": bytes}, {"refused": why} (the web answers a 400) or {"gone": why} (the result expired
+meanwhile: a 404); anything else that goes wrong fails the job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import redis
+from rq.exceptions import NoSuchJobError
+
+from analysis import feature_values
+from analysis.plot_spec import PlotSpec
+from common import keys
+from common.errors import result_gone
+from common.job_meta import JobMeta
+from common.rqtypes import JSONJob
+from explain import plots
+from worker import context
+
+# what a plot reads of the result (feature_importance: the labels the result was summarized with); the
+# interaction plot also reads `interactions` (per-row values of the top pairs: large, so only for it)
+FIELDS = ("shap_values", "base_value", "model", "feature_importance")
+
+
+def result_fields(client: redis.Redis, analysis_id: str, fields: tuple[str, ...] = FIELDS) -> dict[str, Any] | None:
+    """The `fields` of the stored result, cut out by the byte ranges the analysis recorded (whole when it has
+    none); None when the result is gone."""
+    key = keys.job_result(analysis_id)
+    try:
+        index = JobMeta.of(JSONJob.fetch(analysis_id, connection=client)).result_index
+    except NoSuchJobError:  # the analysis's record expired while this render waited: its result is gone too
+        return None
+    if index is None:
+        payload: Any = client.get(key)
+        return None if payload is None else {k: v for k, v in orjson.loads(payload).items() if k in fields}
+    with client.pipeline(transaction=False) as pipe:
+        for name in fields:
+            pipe.getrange(key, index[name][0], index[name][1] - 1)
+        parts = pipe.execute()
+    if not all(parts):
+        return None
+    return {name: orjson.loads(part) for name, part in zip(fields, parts, strict=True)}
+
+
+def load(client: redis.Redis, analysis_id: str, kind: str = "bar") -> plots.Stored | None:
+    """What the plots of one analysis are drawn from; None when its result or feature values are gone."""
+    fields = result_fields(client, analysis_id, FIELDS + (("interactions",) if kind == "interaction" else ()))
+    raw: Any = client.mget([keys.job_feature_values(analysis_id), keys.job_plot_rows(analysis_id)])
+    raw_values, raw_rows = raw
+    if fields is None or raw_values is None or raw_rows is None:
+        return None
+    features, values = feature_values.decode(raw_values)
+    rows = orjson.loads(raw_rows)
+    shap_values = fields["shap_values"]
+    matrix = np.array([shap_values[name] for name in features], dtype=float).T.reshape(-1, len(features))
+    return plots.Stored(features=features, values=matrix, base_value=fields["base_value"],
+                        task=fields["model"]["task"], explained_class=rows.get("explained_class"),
+                        classes=rows.get("classes"), feature_values=values,
+                        labels={entry["feature"]: entry["label"] for entry in fields["feature_importance"]
+                                if "label" in entry},
+                        interaction_pairs=fields.get("interactions", {}).get("pairs", []))
+
+
+def render_plot(analysis_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """RQ entry point: draw the plot `spec` (PlotSpec.to_json) of the analysis `analysis_id` and store it."""
+    ctx = context.current()
+    plot = PlotSpec.from_json(spec)
+    stored = load(ctx.redis, analysis_id, plot.kind)
+    if stored is None:
+        return {"gone": result_gone(analysis_id)}
+    try:
+        image = plots.render(stored, plot)
+    except plots.PlotRefused as exc:
+        return {"refused": str(exc)}
+    ttl: Any = ctx.redis.pttl(keys.job_result(analysis_id))
+    if not ttl or ttl <= 0:
+        return {"gone": result_gone(analysis_id)}
+    with ctx.redis.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.job_plots(analysis_id), plot.digest(), image)
+        pipe.pexpire(keys.job_plots(analysis_id), ttl)  # as long as the result (it is renewed by each render)
+        pipe.execute()
+    return {"stored": len(image)}
