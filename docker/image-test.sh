@@ -40,6 +40,7 @@ stop_dockerd() {
   [ -z "$dockerd_log" ] || rm -f "$dockerd_log"
 }
 trap stop_dockerd EXIT
+trap 'exit 130' INT TERM
 
 if ! docker version >/dev/null 2>&1; then
   [ "$(id -u)" = "0" ] || unavailable "no Docker engine answers and starting dockerd needs root"

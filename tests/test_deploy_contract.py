@@ -199,10 +199,10 @@ def _copy_from_context(parsed: Dockerfile, stage: Stage, args: str) -> None:
 
 
 def _copy_from_stage(parsed: Dockerfile, stage: Stage, args: str) -> None:
+    """COPY --from=STAGE: the files that stage holds under each source, at the destination."""
     words = shlex.split(args)
-    origin = next(parsed_stage for parsed_stage in parsed.stages
-                  if f"--from={parsed_stage.name}" in words)
-    sources, dest = [w for w in words if not w.startswith("--")][:-1], [w for w in words if not w.startswith("--")][-1]
+    origin = next(earlier for earlier in parsed.stages if f"--from={earlier.name}" in words)
+    *sources, dest = [w for w in words if not w.startswith("--")]
     for source in sources:
         root = origin.workdir / source
         for path, file in origin.image_files.items():
