@@ -32,7 +32,11 @@ mirror=$(sed -n -E 's#^(URIs:[[:space:]]*|deb[[:space:]]+(\[[^]]*\][[:space:]]+)
 mirror=${mirror:-http://deb.debian.org/debian}
 
 root=$(mktemp -d /tmp/shap-standin.XXXXXX)
-trap 'rm -rf "$root"' EXIT
+cleanup() {  # debootstrap may leave /proc or /dev mounted in the chroot if it fails: unmount, never delete through
+  awk -v root="$root/" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n 1 umount -l
+  rm -rf --one-file-system "$root"
+}
+trap cleanup EXIT
 echo "standin-base: debootstrap bookworm from $mirror, CPython $version from $prefix"
 # The shared libraries CPython's extension modules link (python:3.12-slim has the same ones) and the CA
 # certificates (pip installs from PyPI over HTTPS).
