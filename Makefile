@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run check docs test test-fast lint typecheck architecture unit bench clean docs-assets page-assets ts-client
+.PHONY: run check docs test test-fast lint typecheck architecture unit bench clean docs-assets page-assets image-base image-test ts-client
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -51,7 +51,7 @@ test-fast: check docs ts-client
 
 # The TypeScript client (clients/typescript): its dependencies from the npm registry at the versions its
 # package-lock.json pins (again only when the lock changes), then its build (tsc into dist/). Its Node tests run
-# against a real stack inside pytest (tests/test_typescript_client.py). Needs Node >= 20.
+# against a real stack inside pytest (tests/service/test_typescript_client.py). Needs Node >= 20.
 TS_CLIENT := clients/typescript
 TS_STAMP := $(TS_CLIENT)/node_modules/.installed
 $(TS_STAMP): $(TS_CLIENT)/package-lock.json
@@ -61,6 +61,16 @@ $(TS_STAMP): $(TS_CLIENT)/package-lock.json
 
 ts-client: $(TS_STAMP)
 	cd $(TS_CLIENT) && npm run --silent build
+
+# The image itself (docs/image.md), as root with a Docker engine; not part of `make test`. image-base builds the
+# offline stand-in for python:3.12-slim (debootstrap bookworm + this machine's CPython 3.12; reused when
+# present); image-test builds the Dockerfile (python:3.12-slim, or the stand-in where it cannot be pulled) and
+# runs tests/image against real containers. .ci/run calls it before `make test`.
+image-base:
+	docker/standin-base.sh
+
+image-test: $(STAMP)
+	docker/image-test.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

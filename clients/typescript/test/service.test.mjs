@@ -1,11 +1,11 @@
-// The client against a running service (tests/test_typescript_client.py starts one and runs `node --test`
+// The client against a running service (tests/service/test_typescript_client.py starts one and runs `node --test`
 // with SHAP_URL, SHAP_ADMIN_KEY and SHAP_ANALYST_KEY set).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Conflict, Forbidden, InvalidRequest, NotFound, ShapClient, Unauthorized } from "../dist/index.js";
 
 const url = process.env.SHAP_URL;
-const skip = url ? false : "SHAP_URL is not set: run through tests/test_typescript_client.py (make test)";
+const skip = url ? false : "SHAP_URL is not set: run through tests/service/test_typescript_client.py (make test)";
 const analyst = new ShapClient({ baseUrl: url ?? "", apiKey: process.env.SHAP_ANALYST_KEY });
 const admin = new ShapClient({ baseUrl: url ?? "", apiKey: process.env.SHAP_ADMIN_KEY });
 const served = url ? await (await fetch(`${url}/openapi.json`)).json() : { paths: {} };
