@@ -1,7 +1,7 @@
-"""A model's interaction tables in Redis (explain.interaction_tables): built and checked against CatBoost's
-native ShapInteractionValues by the model's first interactions analysis, stored beside its SHAP tables,
-read by every later one. The check costs about a second per row on the wide table (native values of 131
-features), so it is paid once per model, like the SHAP tables' check, not once per job."""
+"""A model's interaction tables in Redis (explain.interaction_tables): built by the model's first interactions
+analysis and checked there (their row sums against CatBoost's ShapValues, not against its
+ShapInteractionValues, which are inconsistent for some models), stored beside its SHAP tables, read by every
+later one: built and checked once per model, like the SHAP tables, not once per job."""
 
 from __future__ import annotations
 
