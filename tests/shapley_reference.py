@@ -87,7 +87,8 @@ def _expect(splits: list[tuple[int, float]], weights: np.ndarray, values: np.nda
     out = np.zeros(values.shape[1])
     for bit in (0, 1):
         if weight(bit) > 0:
-            out += weight(bit) / node * _expect(splits, weights, values, row, subset, level - 1, prefix | (bit << level))
+            below = _expect(splits, weights, values, row, subset, level - 1, prefix | (bit << level))
+            out += weight(bit) / node * below
     return out
 
 

@@ -10,6 +10,7 @@ import urllib.request
 import numpy as np
 import pandas as pd
 
+from analysis import wording
 from common import keys
 from devtools.stack import Stack
 from store import default_dataset
@@ -57,7 +58,11 @@ def test_filtered_analysis_on_default_finishes_with_a_full_result(stack: Stack) 
     importances = [item["importance"] for item in result["feature_importance"]]
     assert importances == sorted(importances, reverse=True)
     assert "Income" in result["summary"]
-    assert "Higher Income tends to raise Mortgage_Approvals" in result["summary"]  # names keep their case
+    income = result["feature_importance"][ranked.index("Income")]["effect"]
+    assert income["shape"] == "increasing"  # the built-in table's approvals grow with income
+    # associational words about the model; names keep their case
+    assert "In this model, higher Income goes with a higher predicted Mortgage_Approvals" in result["summary"]
+    assert "tends to" not in result["summary"]
     assert all(row["zip_code"].startswith("Z") for row in result["results"])
 
 
@@ -73,7 +78,7 @@ def test_ranking_orders_rows_by_prediction(stack: Stack) -> None:
     assert_additive(result)  # shap_values follow the ranked order of results
     assert result["feature_importance"][0]["feature"] == "Population"
     top = result["results"][0]
-    assert f"{top['zip_code']} ranks first with {top['prediction']:.4g}." in result["summary"]  # not 17 digits
+    assert f"{top['zip_code']} ranks first with {wording.number(top['prediction'])}." in result["summary"]
 
 
 def test_data_rows_with_missing_and_unknown_keys_are_explained(stack: Stack) -> None:
@@ -82,7 +87,7 @@ def test_data_rows_with_missing_and_unknown_keys_are_explained(stack: Stack) -> 
     result = stack.wait_job(stack.analyze({"data": rows}))["result"]
     assert result["explained_rows"] == 2
     assert any("favourite_colour" in w and "shoe_size" in w for w in result["warnings"])
-    assert result["summary"].startswith("Across 2 rows of the request's data, the strongest drivers")
+    assert result["summary"].startswith("Across 2 rows of the request's data, the strongest drivers of the predicted")
     assert_additive(result)
     assert result["results"][0]["top_contributors"][0]["feature"] in result["model"]["features"]
 

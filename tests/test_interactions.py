@@ -1,6 +1,7 @@
 """SHAP interaction values in-process (explain.interactions, explain.interaction_tables): the leaf tables equal
-the brute-force Shapley interaction index (tests/shapley_reference.py), main effects and interactions add up to the SHAP values and the
-prediction, the check that holds them to it can fail, and an interactions analysis reports the top pairs."""
+the brute-force Shapley interaction index (tests/shapley_reference.py), main effects and interactions add up
+to the SHAP values and the prediction, the check that holds them to it can fail, and an interactions analysis
+reports the top pairs."""
 
 from __future__ import annotations
 

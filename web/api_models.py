@@ -88,10 +88,25 @@ class JobError(BaseModel):
     message: str
 
 
+class Effect(BaseModel):
+    """The shape of a feature's effect in the model, from its SHAP values (docs/summary.md, "Effect shapes")."""
+
+    shape: Literal["increasing", "decreasing", "non_monotonic", "unclear", "categorical"]
+    statistic: str | None = Field(default=None, description="Numeric features: monotone_r2, the share of the "
+                                  "SHAP values' variance the best monotone fit of the feature explains.")
+    value: float | None = Field(default=None, description="The statistic's value (None: too few rows).")
+    high_at: Literal["low", "middle", "high", "ends"] | None = Field(
+        default=None, description="non_monotonic only: where the feature's contribution is highest.")
+    highest: list[str] | None = Field(default=None, description="categorical only: the categories with the "
+                                      "highest mean SHAP value.")
+    lowest: list[str] | None = Field(default=None, description="categorical only: those with the lowest.")
+
+
 class FeatureImportance(BaseModel):
     feature: str
     importance: float
     label: str | None = Field(default=None, description="The column's label, when the dataset gives it one.")
+    effect: Effect | None = Field(default=None, description="The shape of its effect in the model (docs/summary.md).")
 
 
 class InteractionPair(BaseModel):
