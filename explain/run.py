@@ -255,7 +255,8 @@ def _positive_class(trained: TrainedModel) -> str | None:
 def _model_info(trained: TrainedModel) -> ModelInfo:
     meta = trained.meta
     return ModelInfo(task=meta.task, metrics=meta.metrics, trained_rows=meta.trained_rows, features=meta.features,
-                     id=trained.model_id, trained_in_this_job=trained.trained_now)
+                     id=trained.model_id, trained_in_this_job=trained.trained_now,
+                     positive_class=_positive_class(trained))
 
 
 def warm_up() -> None:
