@@ -9,6 +9,7 @@ decreasing (analysis.effects) and whose share of the total mean |SHAP| is at lea
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 from analysis.effects import Effect
@@ -55,3 +56,19 @@ def number(value: Any) -> str:
         return f"{value:.{SIGNIFICANT}g}" if math.isfinite(magnitude) else str(value)
     decimals = max(0, SIGNIFICANT - 1 - math.floor(math.log10(magnitude)))
     return f"{value:,.{decimals}f}"
+
+
+def signed(value: float) -> str:
+    """`number` with its sign always written (a change, a difference): +1,234 or -0.0512."""
+    return f"+{number(value)}" if value > 0 else number(value)
+
+
+def row_names(ids: dict[str, list[Any]], count: int) -> list[str]:
+    """How summaries, captions, tooltips and plot titles name each of `count` rows (in the order of
+    `results`): its id columns' values joined with " / "; a name that several rows share followed by the
+    row's position in `results` (0-based, as the plot's `row` parameter takes it): "C0259 (row 210)"; a row
+    without any id value, or a result without id columns, by its position alone: "row 210"."""
+    joined = [" / ".join(str(values[i]) for values in ids.values() if values[i] is not None) for i in range(count)]
+    seen = Counter(joined)
+    return [name if name and seen[name] == 1 else f"{name} (row {i})" if name else f"row {i}"
+            for i, name in enumerate(joined)]

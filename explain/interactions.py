@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from catboost import Pool
 
+from analysis import wording
 from analysis.labels import shown_name
 from analysis.result import Result
 from explain import interaction_tables
@@ -176,7 +177,7 @@ def sentence(interactions: Interactions, name: Any = str) -> str:
         return "No pair of features interacts in the model."
     first = interactions.pairs[0]
     return (f"The strongest interaction is between {name(first['feature'])} and {name(first['with'])} "
-            f"(mean absolute interaction {first['mean_abs_interaction']:.3g}).")
+            f"(mean absolute interaction {wording.number(first['mean_abs_interaction'])}).")
 
 
 def add_to(result: Result, trained: TrainedModel, x: pd.DataFrame, shap_values: np.ndarray,

@@ -72,7 +72,8 @@ def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tup
     target = shown_name(labels, target)
     if request.analysis_type == "ranking":
         first = results.first()
-        label = next((str(first[c]) for c in meta["id_columns"] if first.get(c) is not None), "row 1")
+        ids = {c: results.column(c) for c in meta["id_columns"] if c in results.fields()}
+        label = wording.row_names(ids, rows)[0]  # by its ids, its position when they are not unique
         shown_value = wording.number(first["prediction"])  # a class for a multiclass target
         return (f"Ranked {wording.number(rows)} {where} by {predicted}: {label} ranks first "
                 f"with {shown_value}. The ranking is driven mostly by {drivers} of the total SHAP "
