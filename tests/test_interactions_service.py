@@ -48,12 +48,12 @@ def test_interactions_analysis_reports_top_pairs_aligned_with_results(capped_sta
     assert all(len(pair.values) == CAP for pair in found.pairs) and len(found.pairs) == 10
     strengths = [pair.mean_abs_interaction for pair in found.pairs]
     assert strengths == sorted(strengths, reverse=True)
-    assert {m.feature for m in found.main_effects} == set(result.model["features"])
+    assert {m.feature for m in found.main_effects} == set(result.model.features)
     assert f"between {found.pairs[0].feature} and {found.pairs[0].with_}" in result.summary
     assert "interactions_s" in result.timings
     raw = answer["result"]["interactions"]["pairs"][0]
     assert set(raw) == {"feature", "with", "mean_abs_interaction", "values"}
-    model_id = result.model["id"]
+    model_id = result.model.id
     assert capped_stack.redis().exists(keys.model_interaction_tables(model_id))  # checked once, stored
     again = capped_stack.wait_job(capped_stack.analyze({"analysis_type": "interactions", "reuse": False,
                                                         "demographic_filters": ["Income > 50000"]}))["result"]
