@@ -99,6 +99,8 @@ def test_binary_target_is_explained_in_log_odds(stack: Stack) -> None:
     upload(stack, "binary-areas", frame, "?exclude_columns=Mortgage_Approvals,Mortgage_Applications")
     result = stack.wait_job(stack.analyze({"dataset": "binary-areas", "target": "Approved_High"}))["result"]
     assert result["model"]["task"] == "binary"
+    assert result["model"]["positive_class"] == "yes"  # named: the SHAP values are log-odds of "yes"
+    assert "predicted probability of Approved_High = yes" in result["summary"]
     assert all(0 <= row["prediction"] <= 1 for row in result["results"])
     assert_additive(result)
 
