@@ -17,6 +17,7 @@ from analysis.plan import AnalysisPlan, PlanLimits, make_plan
 from analysis.request import AnalyzeRequest
 from analysis.result import Result
 from common import keys
+from common.job_meta import JobMeta, Progress
 from common.jobstates import STAGES
 from explain.run import ROW_CHUNK, explain_plan
 from store import dataset_store, default_dataset, reuse
@@ -42,8 +43,7 @@ def peak_rss_mb() -> float | None:
 def report_progress(job: Job | None, stage: str) -> None:
     if job is None:
         return
-    job.meta["progress"] = {"stage": stage, "percent": STAGES[stage]}
-    job.save_meta()
+    JobMeta.save(job, progress=Progress(stage=stage, percent=STAGES[stage]))
 
 
 def compute(plan: AnalysisPlan, job: Job | None = None) -> Result:
@@ -132,13 +132,13 @@ def run_analysis(plan: dict[str, Any] | None = None, request: dict[str, Any] | N
                                   ctx.settings.result_ttl)
     timings = result.timings | {"encode_s": time.perf_counter() - step}
     timings["total_s"] = time.perf_counter() - started
-    job.meta["timings"] = timings
-    job.meta["result_index"] = index  # byte ranges of the result's fields, for GET /job_status?fields=
-    job.meta["peak_rss_mb"] = peak_rss_mb()
-    job.meta["trained_in_this_job"] = result.model.trained_in_this_job  # for the metrics
+    # the result's byte index serves GET /job_status?fields=; trained_in_this_job, the metrics
+    JobMeta.note(job, timings=timings, result_index=index, peak_rss_mb=peak_rss_mb(),
+                 trained_in_this_job=result.model.trained_in_this_job)
     report_progress(job, "done")
-    if job.meta.get(reuse.META_KEY):  # the result is stored: identical requests may now be answered by it
-        reuse.remember(ctx.redis, job.meta[reuse.META_KEY], job.id, ctx.settings.result_ttl)
+    fingerprint = JobMeta.of(job).fingerprint
+    if fingerprint:  # the result is stored: identical requests may now be answered by it
+        reuse.remember(ctx.redis, fingerprint, job.id, ctx.settings.result_ttl)
     return {"result_key": keys.job_result(job.id), "bytes": payload_bytes}
 
 
