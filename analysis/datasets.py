@@ -17,13 +17,14 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from analysis.dataset_meta import ColumnStats, DatasetMeta
 from common.errors import InvalidDataset, InvalidRequest, UnknownColumn, case_hint, first_case_hint, shown
 
 # One bounded character class, matched against the WHOLE name (fullmatch: `$` would accept "name\n").
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MIN_ROWS = 10
 MAX_COLUMNS = 2000
-STORAGE = "arrow-ipc"  # meta["storage"]: how analysis.columnar stores a dataset (older ones hold CSV text)
+STORAGE = "arrow-ipc"  # DatasetMeta.storage: how analysis.columnar stores a dataset (older ones hold CSV text)
 MAX_COLUMN_NAME_CHARS = 500
 MAX_CLASSES = 20  # most classes of a categorical target (explain.training refuses more, too)
 Task = Literal["regression", "binary", "multiclass"]
@@ -134,7 +135,7 @@ def column_type(series: pd.Series) -> str:
     return "categorical"
 
 
-def _column_summary(series: pd.Series, kind: str) -> dict[str, Any]:
+def _column_summary(series: pd.Series, kind: str) -> ColumnStats:
     summary: dict[str, Any] = {"name": str(series.name), "type": kind, "missing": int(series.isna().sum())}
     if kind == "numeric":
         values = series.dropna().astype(float)
@@ -148,7 +149,7 @@ def _column_summary(series: pd.Series, kind: str) -> dict[str, Any]:
     else:
         counts = series.dropna().astype(str).value_counts()
         summary.update(unique=len(counts), top_values={str(k): int(v) for k, v in counts.head(10).items()})
-    return summary
+    return ColumnStats.model_validate(summary)
 
 
 def _known_options(options: DatasetOptions, names: list[str]) -> list[str]:
@@ -164,7 +165,7 @@ def _known_options(options: DatasetOptions, names: list[str]) -> list[str]:
 
 
 def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int,
-             form: str = "csv") -> tuple[dict, pd.DataFrame]:
+             form: str = "csv") -> tuple[DatasetMeta, pd.DataFrame]:
     """Validate an upload (CSV bytes, or a Parquet file when `form` is "parquet") and build the dataset's
     metadata; raise InvalidDataset saying what to change."""
     if not data.strip():
@@ -185,30 +186,30 @@ def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int,
     if options.default_target and options.default_target in id_columns:
         raise InvalidDataset(f"default_target {options.default_target!r} is an id column and cannot be explained.")
     version = hashlib.sha256(data + orjson.dumps(options.__dict__)).hexdigest()[:16]
-    meta = {
-        "name": name,
-        "version": version,
-        "rows": len(frame),
-        "columns": [_column_summary(frame[c], "id" if c in id_columns else types[c]) for c in names],
-        "id_columns": id_columns,
-        "exclude_columns": list(options.exclude_columns),
-        "default_target": options.default_target,
-        "created_at": time.time(),
-        "size_bytes": len(data),
-        "upload_format": form,
-        "storage": STORAGE,
-    }
+    meta = DatasetMeta(
+        name=name,
+        version=version,
+        rows=len(frame),
+        columns=[_column_summary(frame[c], "id" if c in id_columns else types[c]) for c in names],
+        id_columns=id_columns,
+        exclude_columns=list(options.exclude_columns),
+        default_target=options.default_target,
+        created_at=time.time(),
+        size_bytes=len(data),
+        upload_format=form,
+        storage=STORAGE,
+    )
     return meta, frame
 
 
-def task_of(column: dict[str, Any]) -> Task:
+def task_of(column: ColumnStats) -> Task:
     """The one rule for what a target asks of its model, from its column statistics (`_column_summary`):
     two distinct values make a binary classification, other numbers a regression, other text a multiclass one.
     The web reads it from the stored statistics (the analysis plan); training, from the target's own values
     (`task_of_values`), so the two cannot disagree."""
-    if column.get("unique") == 2:
+    if column.unique == 2:
         return "binary"
-    return "regression" if column["type"] == "numeric" else "multiclass"
+    return "regression" if column.type == "numeric" else "multiclass"
 
 
 def task_of_values(target: pd.Series) -> Task:
@@ -217,31 +218,31 @@ def task_of_values(target: pd.Series) -> Task:
     return task_of(_column_summary(target, "numeric" if numeric else "categorical"))
 
 
-def column_of(meta: dict, name: str) -> dict[str, Any]:
+def column_of(meta: DatasetMeta, name: str) -> ColumnStats:
     """A column's stored statistics."""
-    return next(c for c in meta["columns"] if c["name"] == name)
+    return meta.column(name)
 
 
-def column_types(meta: dict) -> dict[str, str]:
-    return {c["name"]: c["type"] for c in meta["columns"]}
+def column_types(meta: DatasetMeta) -> dict[str, str]:
+    return meta.column_types()
 
 
-def feature_columns(meta: dict, target: str) -> list[str]:
+def feature_columns(meta: DatasetMeta, target: str) -> list[str]:
     """Columns a model of `target` learns from: all but the target, id columns and excluded columns."""
-    skip = {target, *meta["id_columns"], *meta["exclude_columns"]}
-    return [c["name"] for c in meta["columns"] if c["name"] not in skip]
+    skip = {target, *meta.id_columns, *meta.exclude_columns}
+    return [c.name for c in meta.columns if c.name not in skip]
 
 
-def resolve_target(meta: dict, requested: str | None) -> str:
+def resolve_target(meta: DatasetMeta, requested: str | None) -> str:
     """The target to explain, checked against the dataset's stored statistics: what can be known to fail
     before training is refused here (a 400 at the web, before anything is enqueued)."""
-    target = requested or meta.get("default_target")
+    target = requested or meta.default_target
     if not target:
-        raise InvalidRequest(f"Dataset {shown(meta['name'])} has no default_target; name a target_variable.")
+        raise InvalidRequest(f"Dataset {shown(meta.name)} has no default_target; name a target_variable.")
     types = column_types(meta)
     if target not in types:
         hint = case_hint(target, types)
-        raise UnknownColumn(f"target_variable {shown(target)} is not a column of dataset {shown(meta['name'])}."
+        raise UnknownColumn(f"target_variable {shown(target)} is not a column of dataset {shown(meta.name)}."
                             f"{hint or f' The columns are {shown(list(types), limit=2000)}.'}",
                             details={"column": shown(target, quoted=False)})
     if types[target] == "id":
@@ -250,18 +251,18 @@ def resolve_target(meta: dict, requested: str | None) -> str:
     _check_target_statistics(meta, column_of(meta, target))
     if not feature_columns(meta, target):
         raise InvalidDataset(f"No feature is left to explain {shown(target)} with: every other column of dataset "
-                             f"{shown(meta['name'])} is an id or excluded; upload it with fewer exclude_columns.")
+                             f"{shown(meta.name)} is an id or excluded; upload it with fewer exclude_columns.")
     return target
 
 
-def _check_target_statistics(meta: dict, column: dict) -> None:
-    name, kind = shown(column["name"]), column["type"]
-    if column["missing"] >= meta["rows"]:
+def _check_target_statistics(meta: DatasetMeta, column: ColumnStats) -> None:
+    name, kind = shown(column.name), column.type
+    if column.missing >= meta.rows:
         raise InvalidDataset(f"target_variable {name} has no values (every row is missing); choose another.")
-    if column.get("non_finite"):
-        raise InvalidDataset(f"target_variable {name} has {column['non_finite']} infinite values; replace or "
+    if column.non_finite:
+        raise InvalidDataset(f"target_variable {name} has {column.non_finite} infinite values; replace or "
                              "remove them, or choose another target.")
-    unique = column.get("unique")
+    unique = column.unique
     if unique is not None and unique < 2:
         raise InvalidDataset(f"target_variable {name} has a single value; a constant cannot be explained, "
                              "choose another target.")
@@ -281,12 +282,13 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
 POSITIVE_NAMES = ("true", "yes", "1", "positive")
 
 
-def binary_classes(column: dict[str, Any]) -> list[str]:
+def binary_classes(column: ColumnStats) -> list[str]:
     """A two-valued column's two values as text, from its stored statistics: its top values (text), or its
     min and max (numbers, written as integers when they are whole)."""
-    if column["type"] != "numeric":
-        return sorted(column.get("top_values", {}))
-    return [_number_text(column["min"]), _number_text(column["max"])]
+    if column.type != "numeric":
+        return sorted(column.top_values or {})
+    assert column.min is not None and column.max is not None, "a two-valued numeric column has a min and a max"
+    return [_number_text(column.min), _number_text(column.max)]
 
 
 def _number_text(value: float) -> str:
@@ -319,7 +321,7 @@ def default_positive_class(classes: list[str]) -> str:
     return sorted(classes)[1]
 
 
-def positive_class(meta: dict, target: str, task: Task, requested: str | None) -> str | None:
+def positive_class(meta: DatasetMeta, target: str, task: Task, requested: str | None) -> str | None:
     """The plan's positive class of `target` (None unless binary); a 400 naming the two classes when the
     request names another, or names one for a target that is not binary."""
     if task != "binary":

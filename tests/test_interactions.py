@@ -13,6 +13,7 @@ import pytest
 from catboost import CatBoostClassifier, CatBoostRegressor, Pool
 
 from analysis import datasets
+from analysis.dataset_meta import DatasetMeta
 from analysis.model_meta import ModelMeta
 from analysis.request import AnalyzeRequest
 from explain import interaction_tables, interactions
@@ -230,9 +231,8 @@ def test_the_out_of_range_warning_counts_the_data_rows_sent_not_the_capped_ones(
     assert any("2 of the 5 data rows hold values outside" in w for w in result.warnings), result.warnings
 
 
-def _numeric_targets(meta: dict) -> list[str]:
-    return [c["name"] for c in meta["columns"]
-            if c["name"] not in meta["id_columns"] and datasets.task_of(c) == "regression"]
+def _numeric_targets(meta: DatasetMeta) -> list[str]:
+    return [c.name for c in meta.columns if c.name not in meta.id_columns and datasets.task_of(c) == "regression"]
 
 
 def _answers_within_1e_9(model: TrainedModel, x: pd.DataFrame) -> str:

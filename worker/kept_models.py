@@ -126,7 +126,7 @@ def keep_for_next_jobs(ctx: WorkerContext, job: Job) -> None:
         meta, frame = ctx.frames.get(ctx.redis, dataset)
         model = ctx.models.keep(ctx.redis, model_id)
         if model is not None and not ctx.settings.aggressive_memory_management:  # float32 inputs: not these values
-            explain_every_row(model, meta["version"], frame)
+            explain_every_row(model, meta.version, frame)
             ctx.models.within_budget()
     except UnknownDataset as exc:  # deleted since the job ran
         log.info("nothing kept for job %s: %s", job.id, exc)
