@@ -17,8 +17,8 @@ service's own engine and are NOT compared with CatBoost's `ShapInteractionValues
 not add up to CatBoost's own `ShapValues` (measured with catboost 1.2 on the built-in table's
 Credit_Score_Avg and Vacancy_Rate models: 2e-05 apart), so they cannot be the reference. Instead `prepare`
 holds the tables' row sums to CatBoost's `ShapValues` on a few rows (within 1e-9, relative), and
-tests/test_interactions.py holds the tables to a brute-force Shapley interaction index computed from the
-definition over every feature subset (tests/shapley_reference.py)."""
+tests/unit/explain/test_interactions.py holds the tables to a brute-force Shapley interaction index computed from the
+definition over every feature subset (tests/unit/explain/shapley_reference.py)."""
 
 from __future__ import annotations
 

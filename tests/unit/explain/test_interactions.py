@@ -1,5 +1,5 @@
 """SHAP interaction values in-process (explain.interactions, explain.interaction_tables): the leaf tables equal
-the brute-force Shapley interaction index (tests/shapley_reference.py), main effects and interactions add up
+the brute-force Shapley interaction index (shapley_reference.py beside it), main effects and interactions add up
 to the SHAP values and the prediction, the check that holds them to it can fail, and an interactions analysis
 reports the top pairs."""
 
@@ -16,11 +16,12 @@ from analysis import datasets
 from analysis.dataset_meta import DatasetMeta
 from analysis.model_meta import ModelMeta
 from analysis.request import AnalyzeRequest
+from devtools.tables import described_default
 from explain import interaction_tables, interactions
 from explain.run import analyze
 from explain.training import TrainedModel, TrainingParams, train
 from store import default_dataset
-from tests import shapley_reference
+from tests.unit.explain import shapley_reference
 
 TARGET = "Mortgage_Approvals"
 
@@ -59,7 +60,7 @@ def _fitted(task: str, depth: int) -> tuple[Any, pd.DataFrame]:
 @pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
 @pytest.mark.parametrize("depth", [1, 3, 6])
 def test_leaf_tables_equal_the_brute_force_shapley_interaction_index(task: str, depth: int) -> None:
-    """The reference is the definition over every feature subset (tests/shapley_reference.py), not CatBoost's
+    """The reference is the definition over every feature subset (shapley_reference.py beside it), not CatBoost's
     ShapInteractionValues: every output of regression, binary and multiclass models, within 1e-9; and the
     reference's SHAP values are CatBoost's ShapValues (the game is the one CatBoost explains)."""
     model, x = _fitted(task, depth)
@@ -109,8 +110,7 @@ def test_ctr_models_tables_sum_to_catboosts_shap_values() -> None:
 
 @pytest.fixture(scope="module")
 def trained() -> tuple[dict, pd.DataFrame, TrainedModel]:
-    meta, frame = datasets.describe(datasets.to_csv_bytes(default_dataset.generate(rows=400, seed=11)),
-                                    default_dataset.OPTIONS, name="default", max_rows=10_000)
+    meta, frame = described_default(rows=400, seed=11)
     model, model_meta = train(frame, TARGET, datasets.feature_columns(meta, TARGET), thread_count=1)
     return meta, frame, TrainedModel("test", model, model_meta)
 
@@ -219,7 +219,7 @@ def test_stored_tables_round_trip_and_native_gives_the_same_interactions() -> No
 
 def test_the_out_of_range_warning_counts_the_data_rows_sent_not_the_capped_ones() -> None:
     """With `data` cut to INTERACTION_MAX_ROWS, the warning's 'N of the M data rows' says M = the rows sent."""
-    from tests.test_comparison import table
+    from devtools.tables import areas as table
 
     meta, frame = table("regression")
     model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)
