@@ -556,6 +556,12 @@ export interface components {
              */
             exclude_columns?: string[];
             /**
+             * Positive Class
+             * @description A two-class target only: the class whose probability the model predicts and whose log-odds the SHAP values are. Default: the class named true/yes/1/positive (case-insensitive), else the second in sorted order.
+             * @default null
+             */
+            positive_class: string | null;
+            /**
              * Reuse
              * @description false: compute afresh even when an identical analysis's result is stored.
              * @default true
@@ -1242,13 +1248,7 @@ export interface components {
             results: {
                 [key: string]: unknown;
             }[];
-            /**
-             * Model
-             * @description id, task, metrics (held-out: r2, rmse, mae; accuracy, log_loss, majority_accuracy, auc for binary), trained_rows, features.
-             */
-            model: {
-                [key: string]: unknown;
-            };
+            model: components["schemas"]["Model"];
             /** Version Info */
             version_info: {
                 [key: string]: string;
@@ -1350,13 +1350,8 @@ export interface components {
             results: {
                 [key: string]: unknown;
             }[] | null;
-            /**
-             * Model
-             * @default null
-             */
-            model: {
-                [key: string]: unknown;
-            } | null;
+            /** @default null */
+            model: components["schemas"]["Model"] | null;
             /**
              * Version Info
              * @default null
@@ -1497,6 +1492,47 @@ export interface components {
             /** Pairs */
             pairs: components["schemas"]["CohortPair"][];
         };
+        /**
+         * Effect
+         * @description The shape of a feature's effect in the model, from its SHAP values (docs/summary.md, "Effect shapes").
+         */
+        Effect: {
+            /**
+             * Shape
+             * @enum {string}
+             */
+            shape: "increasing" | "decreasing" | "non_monotonic" | "unclear" | "categorical";
+            /**
+             * Statistic
+             * @description Numeric features: monotone_r2, the share of the SHAP values' variance the best monotone fit of the feature explains.
+             * @default null
+             */
+            statistic: string | null;
+            /**
+             * Value
+             * @description The statistic's value (None: too few rows).
+             * @default null
+             */
+            value: number | null;
+            /**
+             * High At
+             * @description non_monotonic only: where the feature's contribution is highest.
+             * @default null
+             */
+            high_at: ("low" | "middle" | "high" | "ends") | null;
+            /**
+             * Highest
+             * @description categorical only: the categories with the highest mean SHAP value.
+             * @default null
+             */
+            highest: string[] | null;
+            /**
+             * Lowest
+             * @description categorical only: those with the lowest.
+             * @default null
+             */
+            lowest: string[] | null;
+        };
         /** FeatureDifference */
         FeatureDifference: {
             /** Feature */
@@ -1529,6 +1565,11 @@ export interface components {
              * @default null
              */
             label: string | null;
+            /**
+             * @description The shape of its effect in the model (docs/summary.md).
+             * @default null
+             */
+            effect: components["schemas"]["Effect"] | null;
         };
         /** InteractionPair */
         InteractionPair: {
@@ -1595,6 +1636,40 @@ export interface components {
              * @description Per explained row, in the order of `results`.
              */
             values: (number | null)[];
+        };
+        /**
+         * Model
+         * @description Which model explained the rows, and how good it is on held-out rows.
+         */
+        Model: {
+            /** Id */
+            id: string;
+            /**
+             * Task
+             * @enum {string}
+             */
+            task: "regression" | "binary" | "multiclass";
+            /**
+             * Metrics
+             * @description Held-out: r2, rmse, mae; accuracy, log_loss, majority_accuracy, auc for binary.
+             */
+            metrics: {
+                [key: string]: number | null;
+            };
+            /** Trained Rows */
+            trained_rows: number;
+            /** Features */
+            features: string[];
+            /** Trained In This Job */
+            trained_in_this_job: boolean;
+            /**
+             * Positive Class
+             * @description binary only: the class whose probability `prediction` is; raw_prediction, base_value and the SHAP values are log-odds of it. The request's positive_class, else the class named true/yes/1/positive, else the second in sorted order (docs/summary.md).
+             * @default null
+             */
+            positive_class: string | null;
+        } & {
+            [key: string]: unknown;
         };
         /** Progress */
         Progress: {
