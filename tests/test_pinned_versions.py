@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 import pytest
+import redis
 
 from common import keys
 from common.rqtypes import JSONJob, JSONQueue
@@ -90,3 +91,50 @@ def test_a_replace_after_the_job_started_but_before_it_loaded_leaves_it_its_vers
     rq_worker.release_version(JSONJob.fetch(job_id, connection=client))
     assert not client.exists(keys.version_data(v1), keys.version_meta(v1), keys.version_pins(v1))
     assert not client.smembers(keys.version_models(v1)) and client.exists(keys.version_retired(v1))
+
+
+def stored(client: redis.Redis, rows: int, scale: int) -> str:
+    """Store dataset NAME as PUT /datasets does (store.dataset_store.store); returns its version."""
+    from analysis import columnar, datasets
+    from store import dataset_store
+
+    frame = pd.DataFrame({"x": [i % 7 for i in range(rows)], "z": [i % 3 for i in range(rows)]})
+    data = frame.assign(y=frame["x"] * scale + frame["z"]).to_csv(index=False).encode()
+    meta, parsed = datasets.describe(data, datasets.DatasetOptions(), name=NAME, max_rows=10_000)
+    dataset_store.store(client, meta, columnar.to_arrow(parsed))
+    return meta.version
+
+
+def test_a_pinned_version_is_kept_through_a_replace_until_its_last_job_releases_it(redis_server: RedisServer):
+    """The store's rules alone: a replace moves a pinned version to its keys (readable by load_version);
+    each release counts once; the last one removes the copy and the version's models; a version nobody
+    pinned goes with its replace, as before; and an enqueue that WATCHed the dataset's meta fails when a
+    replace came in between (so it checks the request again rather than pin a moved version)."""
+    from store import dataset_store
+
+    client = redis_server.client()
+    v1 = stored(client, 60, 1)
+    with client.pipeline() as pipe:
+        for job_id in ("a", "b"):
+            dataset_store.pin(pipe, v1, job_id)
+        pipe.execute()
+    client.sadd(keys.version_models(v1), "m1")
+    client.set(keys.model_blob("m1"), b"model")
+    v2 = stored(client, 90, 3)
+    assert [dataset_store.load_version(client, NAME, v)[0].rows for v in (v1, v2)] == [60, 90]
+    for job_id in ("a", "a"):  # a release counts once
+        dataset_store.release(client, v1, job_id)
+    assert client.exists(keys.version_data(v1), keys.model_blob("m1")) == 2
+    dataset_store.release(client, v1, "b")
+    assert not client.exists(keys.version_data(v1), keys.version_meta(v1), keys.model_blob("m1"))
+    with pytest.raises(dataset_store.VersionGone):
+        dataset_store.load_version(client, NAME, v1)
+    stored(client, 70, 5)  # v2 had no pins: nothing is kept of it
+    assert not client.exists(keys.version_data(v2)) and dataset_store.load_version_meta(client, NAME, v2) is None
+    with client.pipeline() as pipe:
+        pipe.watch(keys.dataset_meta(NAME))
+        stored(redis_server.client(), 80, 2)
+        pipe.multi()
+        dataset_store.pin(pipe, v2, "c")
+        with pytest.raises(redis.WatchError):
+            pipe.execute()
