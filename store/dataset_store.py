@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict
 from rq.job import Job
 
 from analysis.dataset_meta import DatasetMeta
-from common import keys
+from common import jobstates, keys
 from common.errors import ServiceError, UnknownDataset, shown
+from common.rqtypes import JSONJob
 
 LOCK_TIMEOUT = 120  # seconds a (re)load of a dataset may hold its lock
 ORIGIN_UPLOAD = "upload"  # meta.origin of a dataset a client stored with PUT /datasets/<name>
@@ -64,11 +65,12 @@ def _replace(client: redis.Redis, meta: DatasetMeta, data: bytes) -> tuple[str |
         kept = False
         if previous is not None and previous != meta.version:
             pipe.watch(keys.version_pins(previous))
-            kept = bool(pipe.scard(keys.version_pins(previous)))
+            kept = bool(_live_pins(client, previous))
         pipe.multi()
         if kept:
             pipe.rename(keys.dataset_data(meta.name), keys.version_data(str(previous)))
-            pipe.set(keys.version_meta(str(previous)), raw or b"")
+            pipe.set(keys.version_meta(str(previous)), raw or b"", ex=JOBS_KEPT_S)
+            pipe.expire(keys.version_data(str(previous)), JOBS_KEPT_S)  # no pinned job outlives this
         pipe.delete(keys.version_retired(meta.version))  # the same bytes and options stored again
         pipe.set(keys.dataset_data(meta.name), data)
         pipe.set(keys.dataset_meta(meta.name), meta.to_json())
@@ -89,15 +91,24 @@ def release(client: redis.Redis, version: str, job_id: str) -> None:
     """Analysis `job_id` has ended (or was canceled): it no longer needs dataset `version`. The last one
     to end on a replaced version removes its kept rows and meta and, unless a dataset holds that version
     again, its models (not its results: those of the pinned analyses are their clients' answers)."""
-    with client.pipeline(transaction=True) as pipe:
-        pipe.srem(keys.version_pins(version), job_id)
-        pipe.scard(keys.version_pins(version))
-        removed, left = pipe.execute()
-    if not removed or left or not client.exists(keys.version_meta(version)):
+    removed = client.srem(keys.version_pins(version), job_id)
+    if not removed or _live_pins(client, version) or not client.exists(keys.version_meta(version)):
         return
-    client.delete(keys.version_data(version), keys.version_meta(version))
+    client.delete(keys.version_data(version), keys.version_meta(version), keys.version_pins(version))
     if not _version_in_use(client, version):
         forget_version(client, version, results=False)
+
+
+def _live_pins(client: redis.Redis, version: str) -> list[str]:
+    """The pins of `version` whose jobs have not ended: a pin whose job ended without releasing it (its
+    worker was killed, and the fleet's repair failed it) or whose record expired does not hold the version."""
+    pinned = [as_text(job_id) for job_id in client.smembers(keys.version_pins(version))]
+    with client.pipeline(transaction=False) as pipe:
+        for job_id in pinned:
+            pipe.hget(JSONJob.key_for(job_id), "status")
+        statuses = pipe.execute()
+    return [job_id for job_id, status in zip(pinned, statuses, strict=True)
+            if status is not None and as_text(status) not in jobstates.TERMINAL]
 
 
 def load_version(client: redis.Redis, name: str, version: str) -> tuple[DatasetMeta, bytes]:

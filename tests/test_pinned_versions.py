@@ -107,7 +107,8 @@ def stored(client: redis.Redis, rows: int, scale: int) -> str:
 
 def test_a_pinned_version_is_kept_through_a_replace_until_its_last_job_releases_it(redis_server: RedisServer):
     """The store's rules alone: a replace moves a pinned version to its keys (readable by load_version);
-    each release counts once; the last one removes the copy and the version's models; a version nobody
+    each release counts once, and a pin whose job ended without releasing it (or expired) holds nothing; the
+    last one removes the copy and the version's models; a version nobody
     pinned goes with its replace, as before; and an enqueue that WATCHed the dataset's meta fails when a
     replace came in between (so it checks the request again rather than pin a moved version)."""
     from store import dataset_store
@@ -115,8 +116,10 @@ def test_a_pinned_version_is_kept_through_a_replace_until_its_last_job_releases_
     client = redis_server.client()
     v1 = stored(client, 60, 1)
     with client.pipeline() as pipe:
-        for job_id in ("a", "b"):
+        for job_id, status in (("a", "queued"), ("b", "started"), ("ended", "failed"), ("expired", None)):
             dataset_store.pin(pipe, v1, job_id)
+            if status is not None:
+                pipe.hset(f"rq:job:{job_id}", "status", status)
         pipe.execute()
     client.sadd(keys.version_models(v1), "m1")
     client.set(keys.model_blob("m1"), b"model")
@@ -125,7 +128,8 @@ def test_a_pinned_version_is_kept_through_a_replace_until_its_last_job_releases_
     for job_id in ("a", "a"):  # a release counts once
         dataset_store.release(client, v1, job_id)
     assert client.exists(keys.version_data(v1), keys.model_blob("m1")) == 2
-    dataset_store.release(client, v1, "b")
+    client.hset("rq:job:b", "status", "finished")
+    dataset_store.release(client, v1, "b")  # the pins left are of jobs that ended without a release, or expired
     assert not client.exists(keys.version_data(v1), keys.version_meta(v1), keys.model_blob("m1"))
     with pytest.raises(dataset_store.VersionGone):
         dataset_store.load_version(client, NAME, v1)
