@@ -10,12 +10,13 @@ from typing import Any
 import redis
 from rq import worker_registration
 from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.timeouts import BaseTimeoutException, JobTimeoutException, UnixSignalDeathPenalty
 from rq.utils import now
-from rq.worker import SHUTDOWN_SIGNAL, Worker
+from rq.worker import SHUTDOWN_SIGNAL, Worker, WorkerStatus
 
 from common import logs, metrics
 from common.errors import ServiceError
@@ -198,10 +199,21 @@ class ShapWorker(Worker):
                     pipe.multi()
                     job.prepare_for_execution(self.name, pipeline=pipe)
                     self.set_current_job_id(job.id, pipeline=pipe)
+                    # RQ's prepare_execution, in the same MULTI: the started job is in the StartedJobRegistry
+                    # at once, so a worker dying now leaves an orphan the fleet's repair finds
+                    self.execution = Execution.create(job, self.get_heartbeat_ttl(job), pipeline=pipe,
+                                                      worker_name=self.name)
+                    self.set_state(WorkerStatus.BUSY, pipeline=pipe)
                     pipe.execute()
                     return True
                 except redis.WatchError:
                     continue
+
+    def prepare_execution(self, job: Job) -> Execution:
+        """RQ's, unless take() already did it for this job."""
+        if self.execution is not None and self.execution.job_id == job.id:
+            return self.execution
+        return super().prepare_execution(job)
 
     def drop_canceled(self, job: Job) -> None:
         """A job canceled after RQ moved it to the intermediate queue: it leaves that list (RQ's cleanup
