@@ -18,7 +18,7 @@ from devtools.redis_server import RedisServer
 from devtools.rq_state import job_hash
 from devtools.stack import Stack
 from devtools.waiting import wait_until
-from tests.test_callbacks import ENV, Receiver, start_maintenance
+from tests.service.test_callbacks import ENV, Receiver, start_maintenance
 
 ROUNDS = 200
 TIME_BUDGET_S = 100  # the rounds stop by themselves when this has passed (at least 50 rounds run)
