@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run check docs test test-fast lint typecheck architecture unit bench clean docs-assets page-assets image-base image-test ts-client
+.PHONY: run check docs test test-fast lint typecheck architecture unit bench clean docs-assets page-assets image-base image-test ts-client ts-types
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -61,6 +61,12 @@ $(TS_STAMP): $(TS_CLIENT)/package-lock.json
 
 ts-client: $(TS_STAMP)
 	cd $(TS_CLIENT) && npm run --silent build
+
+# After an API change: regenerate the client's types (src/schema.ts) from this tree's OpenAPI document (the one
+# /openapi.json serves, exported without a running service), then commit them; the drift test asks for this.
+ts-types: $(STAMP) $(TS_STAMP)
+	$(BIN)/python -m devtools.openapi_export $(TS_CLIENT)/openapi.json
+	cd $(TS_CLIENT) && node scripts/generate.mjs openapi.json && rm openapi.json
 
 # The image itself (docs/image.md), as root with a Docker engine; not part of `make test`. image-base builds the
 # offline stand-in for python:3.12-slim (debootstrap bookworm + this machine's CPython 3.12; reused when

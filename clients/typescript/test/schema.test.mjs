@@ -10,6 +10,6 @@ const url = process.env.SHAP_URL;
 test("the generated types match the served OpenAPI document", { skip: url ? false : "SHAP_URL is not set" }, async () => {
   const expected = await schemaSource(await fetchDocument(url));
   const committed = await readFile(SCHEMA_FILE, "utf8");
-  assert.ok(committed === expected, "src/schema.ts differs from the served /openapi.json: run "
-    + "`SHAP_URL=<service> npm run generate` in clients/typescript and commit src/schema.ts");
+  assert.ok(committed === expected, "src/schema.ts differs from the served /openapi.json: run `make ts-types` at the "
+    + "repository's root (or `SHAP_URL=<service> npm run generate` here) and commit src/schema.ts");
 });
