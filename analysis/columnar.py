@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pyarrow.types as pat
 
-from analysis.datasets import MAX_COLUMNS, STORAGE, normalised
+from analysis import names as name_rule
+from analysis.datasets import CELL_BYTES, MAX_COLUMNS, STORAGE, check_decoded_size, normalised
+from analysis.names import MAX_COLUMN_NAME_CHARS
 from common.errors import InvalidDataset, shown
 
 BATCH_ROWS = 65536  # rows per record batch: a reader's peak is a batch, not a second copy of the table
 PARQUET_MAGIC = b"PAR1"
 PARQUET_EXPANSION = 64  # most uncompressed bytes a Parquet upload may declare per byte sent
+DECODE_ROWS = 4096  # rows a Parquet upload is decoded by, its decoded size checked after each
+THRIFT_LIMIT = 16 * 2**20  # most bytes (strings) or entries (lists) of the file's metadata pyarrow will read
 
 
 def to_arrow(frame: pd.DataFrame) -> bytes:
@@ -56,14 +61,15 @@ def is_parquet(data: bytes) -> bool:
 
 def _scalar_columns(schema: pa.Schema) -> pa.Schema:
     """Numbers, booleans and text as they are; dates and times as ISO text (as a CSV would carry them);
-    anything nested or binary is refused by name."""
+    anything nested or binary is refused by name (from the schema, before anything is decoded)."""
     fields = []
     refused = []
     for field in schema:
         kind = field.type.value_type if pat.is_dictionary(field.type) else field.type
-        if pat.is_integer(kind) or pat.is_floating(kind) or pat.is_boolean(kind) or pat.is_string(kind) \
-                or pat.is_large_string(kind):
+        if pat.is_integer(kind) or pat.is_floating(kind) or pat.is_boolean(kind):
             fields.append(field)
+        elif pat.is_string(kind) or pat.is_large_string(kind):
+            fields.append(pa.field(field.name, kind))
         elif pat.is_temporal(kind) or pat.is_decimal(kind):
             fields.append(pa.field(field.name, pa.string() if pat.is_temporal(kind) else pa.float64()))
         else:
@@ -74,23 +80,56 @@ def _scalar_columns(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields)
 
 
-def read_parquet(data: bytes, max_rows: int) -> pd.DataFrame:
-    """A Parquet upload as a frame, its size checked from the file's own metadata before it is read."""
+def _text_bytes(column: pa.Array) -> int:
+    """The bytes of text a batch's column decodes to: for a dictionary-read column, each row's value counted
+    once per row (computed on the indices: the values are never repeated in memory to count them)."""
+    if isinstance(column, pa.DictionaryArray):
+        lengths = pc.binary_length(column.dictionary)
+        return int(pc.sum(pc.take(lengths, column.indices)).as_py() or 0)
+    if pat.is_string(column.type) or pat.is_large_string(column.type):
+        return int(pc.sum(pc.binary_length(column)).as_py() or 0)
+    return 0
+
+
+def _open(data: bytes, **options: object) -> pq.ParquetFile:
     try:
-        parquet = pq.ParquetFile(pa.BufferReader(data))
+        return pq.ParquetFile(pa.BufferReader(data), thrift_string_size_limit=THRIFT_LIMIT,
+                              thrift_container_size_limit=THRIFT_LIMIT, **options)
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidDataset(f"The body is not a readable Parquet file: {str(exc)[:200]}") from None
-    info = parquet.metadata
+        raise InvalidDataset(f"The body is not a readable Parquet file: {shown(str(exc), quoted=False)}") from None
+
+
+def read_parquet(data: bytes, max_rows: int, max_bytes: int | None = None) -> pd.DataFrame:
+    """A Parquet upload as a frame. Before anything is decoded: its shape, its names (analysis.names) and
+    its types from the schema, what its fixed-width cells and its decompressed pages come to from the
+    metadata. While it is decoded, in batches of DECODE_ROWS rows with text read as dictionaries (a value
+    repeated in every row is held once): each batch's decoded size, summed, against `max_bytes`
+    (MAX_DATASET_MB), so a file whose dictionary or run-length encoding expands without end is refused once
+    its table passes the bound, never after it is built."""
+    parquet = _open(data)
+    info, schema = parquet.metadata, parquet.schema_arrow
     if info.num_columns > MAX_COLUMNS:
         raise InvalidDataset(f"The Parquet file has {info.num_columns} columns; at most {MAX_COLUMNS} are allowed.")
     if info.num_rows > max_rows:
         raise InvalidDataset(f"The Parquet file has {info.num_rows} rows; at most {max_rows} (MAX_ROWS) are allowed.")
+    name_rule.check_all(schema.names, "The Parquet file", MAX_COLUMN_NAME_CHARS, InvalidDataset)
+    wanted = _scalar_columns(schema)
+    check_decoded_size(info.num_rows * len(schema) * CELL_BYTES, max_bytes, "Parquet file")
+    chunks = [info.row_group(g).column(c) for g in range(info.num_row_groups) for c in range(info.num_columns)]
+    check_decoded_size(sum(max(chunk.total_uncompressed_size, 0) for chunk in chunks), max_bytes, "Parquet file")
     declared = sum(info.row_group(i).total_byte_size for i in range(info.num_row_groups))
     if declared > PARQUET_EXPANSION * len(data):
         raise InvalidDataset(f"The Parquet file declares {declared} bytes of data in {len(data)} bytes; "
                              "send it with less extreme compression.")
+    text = [field.name for field in wanted if pat.is_string(field.type) or pat.is_large_string(field.type)]
+    parquet = _open(data, read_dictionary=text)
+    batches, decoded = [], 0
     try:
-        table = parquet.read().cast(_scalar_columns(parquet.schema_arrow))
+        for batch in parquet.iter_batches(batch_size=DECODE_ROWS, use_threads=False):
+            decoded += batch.num_rows * batch.num_columns * CELL_BYTES + sum(_text_bytes(c) for c in batch.columns)
+            check_decoded_size(decoded, max_bytes, "Parquet file")
+            batches.append(batch)
+        table = pa.Table.from_batches(batches, schema=parquet.schema_arrow).cast(wanted)
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidDataset(f"The Parquet file could not be read: {str(exc)[:200]}") from None
+        raise InvalidDataset(f"The Parquet file could not be read: {shown(str(exc), quoted=False)}") from None
     return normalised(table.to_pandas())

@@ -204,6 +204,13 @@ class Settings:
                                       "JOB_TIMEOUT + 120")
     max_upload_mb: float = _setting(_positive_float, 50.0, "Largest request body (dataset upload or analysis) in "
                                     "MiB; larger gets 413.")
+    max_dataset_mb: float = _setting(_positive_float, 256.0, "Largest table an uploaded dataset may decode to, in "
+                                     "MiB: 8 bytes per cell plus the bytes of its text, whatever the file's "
+                                     "encoding (Parquet dictionaries, run lengths, compression). Checked before "
+                                     "and while the upload is decoded, never after: larger is a 413 "
+                                     "dataset_too_large. The default holds 100,000 rows x 134 numeric columns "
+                                     "(102 MiB) with room; the web grows by at most about 3x this while it "
+                                     "stores an upload (docs/hostile-input.md).")
     max_rows: int = _setting(_positive_int, 100000, "Most rows in a dataset and most rows one analysis explains "
                              "(also the default sample_size).")
     interaction_max_rows: int = _setting(_positive_int, 2000, "Most rows an interactions analysis explains (its "
@@ -284,6 +291,10 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_dataset_bytes(self) -> int:
+        return int(self.max_dataset_mb * 1024 * 1024)
 
     @property
     def effective_shap_batch_size(self) -> int:

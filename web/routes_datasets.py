@@ -105,7 +105,8 @@ def put_dataset(name: str):
     options = datasets.DatasetOptions(id_columns=_names("id_columns"), exclude_columns=_names("exclude_columns"),
                                       default_target=request.args.get("default_target") or None)
     data, form = _upload()
-    meta, frame = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows, form=form)
+    meta, frame = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows,
+                                    max_bytes=svc.settings.max_dataset_bytes, form=form)
     meta["labels"] = _uploaded_labels([c["name"] for c in meta["columns"]])
     stored = columnar.to_arrow(frame)  # jobs read these columns, never the upload's text again
     meta["stored_bytes"] = len(stored)
