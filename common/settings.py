@@ -250,6 +250,12 @@ class Settings:
                                        "answer); at most 30.")
     callback_retries: int = _setting(_non_negative_int, 5, "Further attempts after a callback fails (non-2xx or "
                                      "no answer), after 1, 2, 4, ... seconds (at most 60 each).")
+    plot_queue_per_job: int = _setting(_positive_int, 8, "Most plot renders queued or running for one analysis; "
+                                       "a request for another plot of it is a 429 too_many_renders with "
+                                       "Retry-After (a request for a plot already being drawn shares that render).")
+    plot_queue_max: int = _setting(_positive_int, 64, "Most plot renders queued or running in all; beyond it a "
+                                   "new plot is a 429 too_many_renders with Retry-After. Analyses go first "
+                                   "either way: the workers take renders only when no analysis waits.")
     long_poll_limit: int | None = _setting(_positive_int, None, "Most GET /job_status?wait= requests that wait at "
                                            "once; below WEB_THREADS, so /ping and plain polls always find a thread. "
                                            "A poll beyond it answers the job's current state at once.",

@@ -104,12 +104,14 @@ def feature_values() -> None:
 
 
 @_declare("/job_status/<job_id>/plots/<kind>", "GET", query=look.PlotQuery, resp=_answers(
-          {"HTTP_200": None, "HTTP_202": look.PlotPending}, 401, 404, 409, 500, 503), tags=["analysis"])
+          {"HTTP_200": None, "HTTP_202": look.PlotPending}, 401, 404, 409, 429, 500, 503), tags=["analysis"])
 def plot() -> None:
     """A SHAP plot of a finished analysis, drawn by shap.plots with matplotlib in a worker: bar, beeswarm,
     waterfall (?row=), dependence (?feature=, ?color=), heatmap, interaction (?feature=, ?with=: a pair of an
     interactions analysis); PNG or SVG. 202 with the render job while it
-    is drawn (poll status_url, or ?wait=N); the same plot asked again is served from the stored image."""
+    is drawn (poll status_url, or ?wait=N); the same plot asked again is served from the stored image. 429
+    too_many_renders, with Retry-After, when PLOT_QUEUE_PER_JOB renders of the analysis (or PLOT_QUEUE_MAX in
+    all) already wait; a request for a plot already being drawn shares that render."""
 
 
 @_declare("/metadata", "GET", query=m.MetadataQuery, resp=_answers({"HTTP_200": m.Metadata}, 401, 503),
@@ -130,7 +132,8 @@ def put_dataset() -> None:
     """Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body
     (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field
     `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it;
-    `labels` (query, or a multipart field) gives columns readable names."""
+    `labels` (query, or a multipart field) gives columns readable names. 413 payload_too_large beyond
+    MAX_UPLOAD_MB; 413 dataset_too_large when the table it decodes to would pass MAX_DATASET_MB."""
 
 
 @_declare("/datasets/<name>/labels", "PUT", json=m.Labels,
@@ -225,7 +228,7 @@ _DOCS_ASSET_TYPES = ("text/javascript", "text/css", "text/html", "application/oc
 
 
 def _finish(document: dict[str, Any]) -> dict[str, Any]:
-    """What spectree cannot declare: the CSV body of PUT /datasets, Retry-After on every 503, non-JSON pages,
+    """What spectree cannot declare: the CSV body of PUT /datasets, Retry-After on every 429 and 503, non-JSON pages,
     the links from a submitted analysis to its status."""
     document["paths"]["/datasets/{name}"]["put"]["requestBody"] = _CSV_BODY
     for status in ("200", "202"):
@@ -237,10 +240,11 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
         job_id["description"] = "The job_id POST /analyze answered."
     for path, operations in document["paths"].items():
         for operation in operations.values():
-            answer = operation["responses"].get("503")
-            if answer is not None:
-                answer["headers"] = {"Retry-After": {"schema": {"type": "integer"},
-                                                     "description": "Seconds to wait before retrying."}}
+            for status in ("429", "503"):  # too_many_renders; Redis unreachable
+                answer = operation["responses"].get(status)
+                if answer is not None:
+                    answer["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                                         "description": "Seconds to wait before retrying."}}
             if path in ("/docs", "/"):
                 operation["responses"]["200"] = {"description": "HTML page", "content": {"text/html": {
                     "schema": {"type": "string"}}}}
