@@ -246,8 +246,11 @@ class Settings:
     callback_allowed_hosts: tuple[str, ...] = _setting(_host_patterns, (), "Comma-separated hosts a "
                                                        "`callback_url` may name (`*.example.com` for its subdomains, "
                                                        "or IP addresses); empty: callbacks refused.", "empty")
-    callback_timeout: float = _setting(_positive_float, 5.0, "Seconds one callback attempt may take (connect and "
-                                       "answer); at most 30.")
+    callback_timeout: float = _setting(_positive_float, 5.0, "Seconds one callback attempt may take in all: "
+                                       "connect, status line, headers and body (a receiver that trickles its "
+                                       "answer is cut off there, and the attempt is logged and retried like any "
+                                       "failure); at most 30. The scheduled cleanup, which shares the maintenance "
+                                       "worker, starts at most this plus a second late.")
     callback_retries: int = _setting(_non_negative_int, 5, "Further attempts after a callback fails (non-2xx or "
                                      "no answer), after 1, 2, 4, ... seconds (at most 60 each).")
     plot_queue_per_job: int = _setting(_positive_int, 8, "Most plot renders queued or running for one analysis; "
