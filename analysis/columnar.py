@@ -91,6 +91,15 @@ def _text_bytes(column: pa.Array) -> int:
     return 0
 
 
+def _plain(batch: pa.RecordBatch, wanted: pa.Schema) -> pa.RecordBatch:
+    """A batch whose size was checked, in the service's types, its text no longer a dictionary: the reader
+    hands each batch the dictionary of its column chunk so far, and keeping those would hold that
+    dictionary once per batch."""
+    columns = [column.dictionary_decode() if isinstance(column, pa.DictionaryArray) else column
+               for column in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names).cast(wanted)
+
+
 def _open(data: bytes, **options: object) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(pa.BufferReader(data), thrift_string_size_limit=THRIFT_LIMIT,
@@ -128,8 +137,8 @@ def read_parquet(data: bytes, max_rows: int, max_bytes: int | None = None) -> pd
         for batch in parquet.iter_batches(batch_size=DECODE_ROWS, use_threads=False):
             decoded += batch.num_rows * batch.num_columns * CELL_BYTES + sum(_text_bytes(c) for c in batch.columns)
             check_decoded_size(decoded, max_bytes, "Parquet file")
-            batches.append(batch)
-        table = pa.Table.from_batches(batches, schema=parquet.schema_arrow).cast(wanted)
+            batches.append(_plain(batch, wanted))
+        table = pa.Table.from_batches(batches, schema=wanted)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidDataset(f"The Parquet file could not be read: {shown(str(exc), quoted=False)}") from None
     return normalised(table.to_pandas())

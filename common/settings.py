@@ -209,8 +209,8 @@ class Settings:
                                      "encoding (Parquet dictionaries, run lengths, compression). Checked before "
                                      "and while the upload is decoded, never after: larger is a 413 "
                                      "dataset_too_large. The default holds 100,000 rows x 134 numeric columns "
-                                     "(102 MiB) with room; the web grows by at most about 3x this while it "
-                                     "stores an upload (docs/hostile-input.md).")
+                                     "(102 MiB) with room; the web grows by at most about 5x this plus 250 MB "
+                                     "while it stores an upload (docs/hostile-input.md).")
     max_rows: int = _setting(_positive_int, 100000, "Most rows in a dataset and most rows one analysis explains "
                              "(also the default sample_size).")
     interaction_max_rows: int = _setting(_positive_int, 2000, "Most rows an interactions analysis explains (its "
