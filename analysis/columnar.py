@@ -22,6 +22,7 @@ BATCH_ROWS = 65536  # rows per record batch: a reader's peak is a batch, not a s
 PARQUET_MAGIC = b"PAR1"
 PARQUET_EXPANSION = 64  # most uncompressed bytes a Parquet upload may declare per byte sent
 DECODE_ROWS = 4096  # rows a Parquet upload is decoded by, its decoded size checked after each
+TEMPORAL_TEXT_BYTES = 40  # the longest ISO text a date or time becomes (analysis.datasets counts it as text)
 THRIFT_LIMIT = 16 * 2**20  # most bytes (strings) or entries (lists) of the file's metadata pyarrow will read
 
 
@@ -80,14 +81,21 @@ def _scalar_columns(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields)
 
 
+def _is_text(kind: pa.DataType) -> bool:
+    kind = kind.value_type if pat.is_dictionary(kind) else kind
+    return bool(pat.is_string(kind) or pat.is_large_string(kind))
+
+
 def _text_bytes(column: pa.Array) -> int:
     """The bytes of text a batch's column decodes to: for a dictionary-read column, each row's value counted
     once per row (computed on the indices: the values are never repeated in memory to count them)."""
     if isinstance(column, pa.DictionaryArray):
         lengths = pc.binary_length(column.dictionary)
         return int(pc.sum(pc.take(lengths, column.indices)).as_py() or 0)
-    if pat.is_string(column.type) or pat.is_large_string(column.type):
+    if _is_text(column.type):
         return int(pc.sum(pc.binary_length(column)).as_py() or 0)
+    if pat.is_temporal(column.type):  # becomes ISO text: "2026-12-07 14:00:00.000000+00:00" at most
+        return len(column) * TEMPORAL_TEXT_BYTES
     return 0
 
 
@@ -98,6 +106,16 @@ def _plain(batch: pa.RecordBatch, wanted: pa.Schema) -> pa.RecordBatch:
     columns = [column.dictionary_decode() if isinstance(column, pa.DictionaryArray) else column
                for column in batch.columns]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names).cast(wanted)
+
+
+def _count(parquet: pq.ParquetFile, max_bytes: int) -> None:
+    """Decode `parquet` batch by batch, text as dictionaries, and add up what each batch decodes to; refuse
+    (DatasetTooLarge) as soon as the sum passes `max_bytes`. Nothing is kept: one batch (and the reader's
+    dictionary of its column chunk) is in memory at a time."""
+    decoded = 0
+    for batch in parquet.iter_batches(batch_size=DECODE_ROWS, use_threads=False):
+        decoded += batch.num_rows * batch.num_columns * CELL_BYTES + sum(_text_bytes(c) for c in batch.columns)
+        check_decoded_size(decoded, max_bytes, "Parquet file")
 
 
 def _open(data: bytes, **options: object) -> pq.ParquetFile:
@@ -111,10 +129,10 @@ def _open(data: bytes, **options: object) -> pq.ParquetFile:
 def read_parquet(data: bytes, max_rows: int, max_bytes: int | None = None) -> pd.DataFrame:
     """A Parquet upload as a frame. Before anything is decoded: its shape, its names (analysis.names) and
     its types from the schema, what its fixed-width cells and its decompressed pages come to from the
-    metadata. While it is decoded, in batches of DECODE_ROWS rows with text read as dictionaries (a value
-    repeated in every row is held once): each batch's decoded size, summed, against `max_bytes`
-    (MAX_DATASET_MB), so a file whose dictionary or run-length encoding expands without end is refused once
-    its table passes the bound, never after it is built."""
+    metadata. Then a first decoding pass that keeps nothing, in batches of DECODE_ROWS rows with text read as
+    dictionaries (a value repeated in every row is held once): each batch's decoded size, summed, against
+    `max_bytes` (MAX_DATASET_MB), so a file whose dictionary or run-length encoding expands without end is
+    refused once its table passes the bound, before any of the table is built. Only then the table."""
     parquet = _open(data)
     info, schema = parquet.metadata, parquet.schema_arrow
     if info.num_columns > MAX_COLUMNS:
@@ -130,14 +148,12 @@ def read_parquet(data: bytes, max_rows: int, max_bytes: int | None = None) -> pd
     if declared > PARQUET_EXPANSION * len(data):
         raise InvalidDataset(f"The Parquet file declares {declared} bytes of data in {len(data)} bytes; "
                              "send it with less extreme compression.")
-    text = [field.name for field in wanted if pat.is_string(field.type) or pat.is_large_string(field.type)]
-    parquet = _open(data, read_dictionary=text)
-    batches, decoded = [], 0
+    text = [field.name for field in schema if _is_text(field.type)]  # (dates become text after the check)
     try:
-        for batch in parquet.iter_batches(batch_size=DECODE_ROWS, use_threads=False):
-            decoded += batch.num_rows * batch.num_columns * CELL_BYTES + sum(_text_bytes(c) for c in batch.columns)
-            check_decoded_size(decoded, max_bytes, "Parquet file")
-            batches.append(_plain(batch, wanted))
+        if max_bytes is not None:  # a first pass counts, keeping nothing: a refusal builds no part of the table
+            _count(_open(data, read_dictionary=text), max_bytes)
+        parquet = _open(data, read_dictionary=text)
+        batches = [_plain(batch, wanted) for batch in parquet.iter_batches(batch_size=DECODE_ROWS, use_threads=False)]
         table = pa.Table.from_batches(batches, schema=wanted)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidDataset(f"The Parquet file could not be read: {shown(str(exc), quoted=False)}") from None
