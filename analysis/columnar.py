@@ -94,28 +94,19 @@ def _text_bytes(column: pa.Array) -> int:
         return int(pc.sum(pc.take(lengths, column.indices)).as_py() or 0)
     if _is_text(column.type):
         return int(pc.sum(pc.binary_length(column)).as_py() or 0)
-    if pat.is_temporal(column.type):  # becomes ISO text: "2026-12-07 14:00:00.000000+00:00" at most
-        return len(column) * TEMPORAL_TEXT_BYTES
     return 0
 
 
-def _plain(batch: pa.RecordBatch, wanted: pa.Schema) -> pa.RecordBatch:
-    """A batch whose size was checked, in the service's types, its text no longer a dictionary: the reader
-    hands each batch the dictionary of its column chunk so far, and keeping those would hold that
-    dictionary once per batch."""
-    columns = [column.dictionary_decode() if isinstance(column, pa.DictionaryArray) else column
-               for column in batch.columns]
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names).cast(wanted)
-
-
-def _count(parquet: pq.ParquetFile, max_bytes: int) -> None:
-    """Decode `parquet` batch by batch, text as dictionaries, and add up what each batch decodes to; refuse
-    (DatasetTooLarge) as soon as the sum passes `max_bytes`. Nothing is kept: one batch (and the reader's
-    dictionary of its column chunk) is in memory at a time."""
-    decoded = 0
-    for batch in parquet.iter_batches(batch_size=DECODE_ROWS, use_threads=False):
-        decoded += batch.num_rows * batch.num_columns * CELL_BYTES + sum(_text_bytes(c) for c in batch.columns)
-        check_decoded_size(decoded, max_bytes, "Parquet file")
+def _count(parquet: pq.ParquetFile, text: list[str], decoded: int, max_bytes: int) -> None:
+    """Add the bytes of every text column to `decoded` (what the fixed-width cells come to), reading one
+    column at a time in batches, as dictionaries (a value repeated in every row is held once), and keeping
+    nothing; refuse (DatasetTooLarge) as soon as the sum passes `max_bytes`. One column at a time: the
+    reader hands each batch the dictionary of its column chunk so far, so a high-cardinality column costs
+    its dictionary for a moment, never every column's at once."""
+    for name in text:
+        for batch in parquet.iter_batches(batch_size=DECODE_ROWS, columns=[name], use_threads=False):
+            decoded += _text_bytes(batch.column(0))
+            check_decoded_size(decoded, max_bytes, "Parquet file")
 
 
 def _open(data: bytes, **options: object) -> pq.ParquetFile:
@@ -129,10 +120,10 @@ def _open(data: bytes, **options: object) -> pq.ParquetFile:
 def read_parquet(data: bytes, max_rows: int, max_bytes: int | None = None) -> pd.DataFrame:
     """A Parquet upload as a frame. Before anything is decoded: its shape, its names (analysis.names) and
     its types from the schema, what its fixed-width cells and its decompressed pages come to from the
-    metadata. Then a first decoding pass that keeps nothing, in batches of DECODE_ROWS rows with text read as
-    dictionaries (a value repeated in every row is held once): each batch's decoded size, summed, against
-    `max_bytes` (MAX_DATASET_MB), so a file whose dictionary or run-length encoding expands without end is
-    refused once its table passes the bound, before any of the table is built. Only then the table."""
+    metadata. Then a first decoding pass over the text columns that keeps nothing (`_count`): their decoded
+    bytes, summed with the fixed-width cells, against `max_bytes` (MAX_DATASET_MB), so a file whose
+    dictionary or run-length encoding expands without end is refused once its table passes the bound,
+    before any of the table is built. Only then the table."""
     parquet = _open(data)
     info, schema = parquet.metadata, parquet.schema_arrow
     if info.num_columns > MAX_COLUMNS:
@@ -141,20 +132,23 @@ def read_parquet(data: bytes, max_rows: int, max_bytes: int | None = None) -> pd
         raise InvalidDataset(f"The Parquet file has {info.num_rows} rows; at most {max_rows} (MAX_ROWS) are allowed.")
     name_rule.check_all(schema.names, "The Parquet file", MAX_COLUMN_NAME_CHARS, InvalidDataset)
     wanted = _scalar_columns(schema)
-    check_decoded_size(info.num_rows * len(schema) * CELL_BYTES, max_bytes, "Parquet file")
     chunks = [info.row_group(g).column(c) for g in range(info.num_row_groups) for c in range(info.num_columns)]
     check_decoded_size(sum(max(chunk.total_uncompressed_size, 0) for chunk in chunks), max_bytes, "Parquet file")
     declared = sum(info.row_group(i).total_byte_size for i in range(info.num_row_groups))
     if declared > PARQUET_EXPANSION * len(data):
         raise InvalidDataset(f"The Parquet file declares {declared} bytes of data in {len(data)} bytes; "
                              "send it with less extreme compression.")
-    text = [field.name for field in schema if _is_text(field.type)]  # (dates become text after the check)
+    text = [field.name for field in schema if _is_text(field.type)]
+    fixed = info.num_rows * (len(schema) * CELL_BYTES + sum(TEMPORAL_TEXT_BYTES for field in schema
+                                                            if pat.is_temporal(field.type)))
+    check_decoded_size(fixed, max_bytes, "Parquet file")
     try:
         if max_bytes is not None:  # a first pass counts, keeping nothing: a refusal builds no part of the table
-            _count(_open(data, read_dictionary=text), max_bytes)
-        parquet = _open(data, read_dictionary=text)
-        batches = [_plain(batch, wanted) for batch in parquet.iter_batches(batch_size=DECODE_ROWS, use_threads=False)]
-        table = pa.Table.from_batches(batches, schema=wanted)
+            _count(_open(data, read_dictionary=text), text, fixed, max_bytes)
+        # the whole table is now known to fit, so each plain batch does too
+        table = pa.Table.from_batches((batch.cast(wanted) for batch in _open(data).iter_batches(
+            batch_size=DECODE_ROWS, use_threads=False)), schema=wanted)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidDataset(f"The Parquet file could not be read: {shown(str(exc), quoted=False)}") from None
-    return normalised(table.to_pandas())
+    # each column's Arrow memory is released as it is converted: the table and the frame never both whole
+    return normalised(table.to_pandas(split_blocks=True, self_destruct=True))
