@@ -12,7 +12,8 @@ Figures, each against a baseline measured in the same run:
   MAX_DATASET_MB;
 - the same service, the plot flood: 400 distinct `waterfall?row=N` requests on one finished analysis from
   four clients, with the default PLOT_QUEUE_PER_JOB / PLOT_QUEUE_MAX: answers by status, the most renders
-  queued at once, the web's peak RSS and /ping meanwhile.
+  queued at once, the web's peak RSS and /ping meanwhile;
+- last, a table that fits (unique text, about 103 MiB decoded) stored: the web's growth per decoded MiB.
 
     .venv/bin/python bench/hostile_input.py
 """
@@ -154,6 +155,30 @@ def decode_bound(service: Service) -> dict[str, Any]:
             "web_peak_after_mb": after["VmHWM"], "web_rss_after_mb": after["VmRSS"]}
 
 
+def stored_near_the_bound(service: Service) -> dict[str, Any]:
+    """A table that fits: 100,000 rows of 10 columns of unique 100-character text (about 103 MiB decoded),
+    stored; the web's growth against its decoded size (the multiple docs/hostile-input.md states)."""
+    rows, columns = 100_000, 10
+    values = np.array([f"v{i:07d}" * 12 for i in range(rows)])
+    table = pa.table({"y": pa.array(np.arange(rows) % 2), **{f"t{i}": pa.array(np.roll(values, i))
+                                                              for i in range(columns)}})
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    data = sink.getvalue()
+    decoded_mb = (rows * (columns + 1) * 8 + rows * columns * 96) / 2**20
+    before = web_memory_mb(service)
+    started = time.perf_counter()
+    status, body, _ = http("PUT", service.base + "/datasets/near", raw=data, timeout=300,
+                           headers={"Content-Type": "application/vnd.apache.parquet"})
+    took = time.perf_counter() - started
+    assert status in (200, 201), (status, body)
+    after = web_memory_mb(service)
+    grown = after["VmHWM"] - before["VmRSS"]
+    return {"file_mb": rounded(len(data) / 2**20, 1), "decoded_mb": rounded(decoded_mb, 1),
+            "upload_s": rounded(took, 2), "web_rss_before_mb": before["VmRSS"], "web_peak_after_mb": after["VmHWM"],
+            "web_growth_mb": rounded(grown, 1), "growth_per_decoded": rounded(grown / decoded_mb, 2)}
+
+
 def plot_flood(service: Service) -> dict[str, Any]:
     job_id = service.analyze({**DEFAULT_ANALYSIS, "sample_size": 500})
     wait_finished(service, job_id)
@@ -186,6 +211,7 @@ def main() -> None:
         flooded, refusals = ping_under_flood(service.base)
         decoding = decode_bound(service)
         plots = plot_flood(service)
+        stored = stored_near_the_bound(service)
     emit("hostile_input", {
         "parse_valid_ms": rounded(baseline, 4), "parse_hostile_ms": parse,
         "parse_worst_ms": max(parse.values()), "ping_quiet_p50_ms": rounded(median(quiet), 2),
@@ -193,7 +219,7 @@ def main() -> None:
         "ping_flood_p99_ms": rounded(percentile(flooded, 99), 2), "ping_flood_max_ms": rounded(max(flooded), 2),
         "hostile_refusals_during_pings": refusals,
         "ratio_flood_to_quiet_p50": rounded(median(flooded) / median(quiet), 2), "decode_bound": decoding,
-        "plot_flood": plots, "machine": machine()})
+        "plot_flood": plots, "stored_near_the_bound": stored, "machine": machine()})
 
 
 if __name__ == "__main__":

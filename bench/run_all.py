@@ -270,6 +270,14 @@ def _hostile_rows(h: dict[str, Any] | None, add: Any) -> None:
         add(b, "web RSS before / peak before / peak after (MB)",
             f"{fmt(d['web_rss_before_mb'])} / {fmt(d['web_peak_before_mb'])} / {fmt(d['web_peak_after_mb'])}",
             "peak grows < MAX_DATASET_MB (256 MiB)", d["web_peak_after_mb"] - d["web_rss_before_mb"] < 256 * 1.048576)
+    n = h.get("stored_near_the_bound")
+    if n:
+        b = "hostile Parquet: decode bound (MAX_DATASET_MB default)"
+        add(b, f"a table that fits stored ({fmt(n['file_mb'])} MB file, {fmt(n['decoded_mb'])} MiB decoded): "
+            "upload (s)", n["upload_s"])
+        add(b, "that table: web RSS before / peak after (MB); growth per decoded MiB",
+            f"{fmt(n['web_rss_before_mb'])} / {fmt(n['web_peak_after_mb'])}; {fmt(n['growth_per_decoded'])}",
+            "growth < 5 x decoded + 250 MB", n["web_growth_mb"] < 5 * n["decoded_mb"] * 1.048576 + 250)
     f = h.get("plot_flood")
     if f:
         b = "hostile plots: 400 distinct waterfalls on one analysis, 4 clients"
