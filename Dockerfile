@@ -55,10 +55,10 @@ RUN mkdir -p /etc/supervisor /data \
 
 # Every %(ENV_X)s that supervisord.conf expands. scripts/entrypoint.py recomputes them from the settings
 # at start; these defaults let supervisord and `docker exec … supervisorctl` (which skips the entrypoint)
-# parse the file. DATA_DIR, HOST, PORT and WEB_THREADS are also settings (README, Configuration); WORKER_COUNT
+# parse the file. DATA_DIR, HOST, PORT and WEB_THREADS are also settings (docs/configuration.md); WORKER_COUNT
 # is deliberately not set here so that its default stays the CPU count. HOST: a container listens on
 # every interface of its own network namespace (set API_KEY when it is reachable from outside).
-# LOG_FORMAT=json: in the container every program logs one JSON object per line (README, Structured logs).
+# LOG_FORMAT=json: in the container every program logs one JSON object per line (docs/operations.md, Structured logs).
 ENV DATA_DIR=/data \
     HOST=0.0.0.0 \
     PORT=10000 \

@@ -1,4 +1,5 @@
-# Two set-up commands: `make run` and `make test` (`make test-fast` for the inner loop).
+# Two set-up commands: `make run` and `make test` (`make test-fast` for the inner loop); `make docs` builds the
+# documentation site.
 # Each creates .venv with Python 3.12 on first use.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'import sys' >/dev/null 2>&1 && echo python3.12 || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
@@ -6,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run check test test-fast lint typecheck architecture unit bench clean docs-assets page-assets
+.PHONY: run check docs test test-fast lint typecheck architecture unit bench clean docs-assets page-assets
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -34,12 +35,18 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The documentation site (mkdocs.yml, docs/) into site/, offline (no CDN, no web fonts). --strict: a broken link
+# or anchor, a page missing from the nav or a missing included file fails. Its hook writes docs/openapi.json
+# from the app first (devtools/openapi_export.py), which the API reference page renders.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # The whole suite: what CI runs (.ci/run) and what must pass before landing.
-test: check
+test: check docs
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The inner loop: the same checks and every test not marked slow (no supervisord, no long waits).
-test-fast: check
+# The inner loop: the same checks, the docs build and every test not marked slow (no supervisord, no long waits).
+test-fast: check docs
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -64,4 +71,4 @@ page-assets:
 	done
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) data site docs/openapi.json .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -200,7 +200,7 @@ def _cohort_json(cohort: Cohort, filters: list[str], features: list[str], probab
 def compare(values: np.ndarray, raw: np.ndarray, membership: np.ndarray, names: list[str], features: list[str],
             filters: dict[str, list[str]], probability: np.ndarray | None = None,
             resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
-    """The `comparison` part of the result (README, "Cohort comparison"). `probability` (binary only): each
+    """The `comparison` part of the result (docs/analyses.md, "Cohort comparison"). `probability` (binary only): each
     row's probability of the second class, reported beside the log-odds."""
     cohorts = cohort_stats(values, raw, membership, names, resamples)
     return {

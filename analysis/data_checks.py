@@ -1,8 +1,8 @@
-"""Honest warnings about the data and the model (README, "Warnings about the data"): likely target leaks
+"""Honest warnings about the data and the model (docs/warnings.md): likely target leaks
 and the training range, measured once when a model is trained and stored in its meta; a weak model,
 judged from its held-out metrics; rows of the caller's `data` outside the training range, flagged per row.
 
-Thresholds, chosen by measurement (the figures are in the README):
+Thresholds, chosen by measurement (the figures are in bench/RESULTS.md, "Leakage thresholds"):
 - LEAK_SPEARMAN: a numeric feature whose |Spearman| with a numeric target reaches it nearly determines the
   target. The real features of `default` and the wide table reach at most 0.918; the wide table's leak
   (`Turnout_Pct_Official`, the target plus small noise) reaches 0.9993 (bench/leakage.py).
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.labels import shown_name
+from analysis.model_meta import Leak, Metrics, ModelMeta, TrainingRange
 
 LEAK_SPEARMAN = 0.98
 LEAK_AUC = 0.99
@@ -93,7 +94,7 @@ def _associations(x: pd.DataFrame, target: np.ndarray, positive: np.ndarray, tas
 
 
 def leaks(x: pd.DataFrame, y: np.ndarray, cat_features: list[str], task: str,
-          classes: list[str] | None) -> list[dict[str, Any]]:
+          classes: list[str] | None) -> list[Leak]:
     """The numeric features that nearly determine the target, each with its measure, strongest first.
     Multiclass targets and categorical features are not checked (no single ordinal measure fits them)."""
     if task == "multiclass":
@@ -105,12 +106,12 @@ def leaks(x: pd.DataFrame, y: np.ndarray, cat_features: list[str], task: str,
     positive = target.astype(str) == (classes[-1] if classes else "")
     numeric = x.iloc[rows][[c for c in x.columns if c not in cat_features]].astype(float)
     measure, threshold = ("one_feature_auc", LEAK_AUC) if task == "binary" else ("abs_spearman", LEAK_SPEARMAN)
-    found = [{"feature": name, measure: round(value, 4)}
+    found = [Leak.model_validate({"feature": name, measure: round(value, 4)})
              for name, value in _associations(numeric, target, positive, task).items() if value >= threshold]
-    return sorted(found, key=lambda item: -item[measure])
+    return sorted(found, key=lambda item: -item.strength)
 
 
-def training_range(x: pd.DataFrame, cat_features: list[str]) -> dict[str, Any]:
+def training_range(x: pd.DataFrame, cat_features: list[str]) -> TrainingRange:
     """What the model saw: min and max of each numeric feature, the categories of each categorical one
     (up to MAX_KNOWN_CATEGORIES; a feature with more is not checked). Missing values are not a range."""
     numeric: dict[str, list[float]] = {}
@@ -125,26 +126,26 @@ def training_range(x: pd.DataFrame, cat_features: list[str]) -> dict[str, Any]:
         values = values[np.isfinite(values)]
         if len(values):
             numeric[str(name)] = [float(values.min()), float(values.max())]
-    return {"numeric": numeric, "categories": categories}
+    return TrainingRange(numeric=numeric, categories=categories)
 
 
-def out_of_range(x: pd.DataFrame, seen: dict[str, Any]) -> dict[int, list[str]]:
+def out_of_range(x: pd.DataFrame, seen: TrainingRange) -> dict[int, list[str]]:
     """Per position of `x` (the explained feature frame), the features whose value lies outside `seen`
     (a training_range): a number below its min or above its max, a category the model never saw.
     Positions with none are left out."""
     flags: dict[int, list[str]] = {}
     for name in x.columns:
-        if name in seen["numeric"]:
+        if name in seen.numeric:
             # in the frame's own precision: float32 under AGGRESSIVE_MEMORY_MANAGEMENT, where a value equal to
             # the (float64) maximum rounds above it
             dtype = x[name].dtype if x[name].dtype.kind == "f" else np.dtype("float64")
             values = x[name].to_numpy(dtype=dtype)
-            low, high = np.asarray(seen["numeric"][name], dtype=dtype)
+            low, high = np.asarray(seen.numeric[name], dtype=dtype)
             with np.errstate(invalid="ignore"):
                 beyond = (values < low) | (values > high)  # NaN compares False: missing is not out of range
-        elif name in seen["categories"]:
+        elif name in seen.categories:
             values = x[name].to_numpy(dtype=object)
-            beyond = ~np.isin(values, [*seen["categories"][name], ""])
+            beyond = ~np.isin(values, [*seen.categories[name], ""])
         else:
             continue
         for position in np.flatnonzero(beyond).tolist():
@@ -160,13 +161,13 @@ def flag(built: list[dict[str, Any]], positions: np.ndarray, flags: dict[int, li
     return built
 
 
-def weakness(task: str, metrics: dict[str, Any]) -> str | None:
+def weakness(task: str, metrics: Metrics) -> str | None:
     """Why the model is weak by its held-out metrics, or None when it is not (or was not measured)."""
-    if task == "regression" and metrics.get("r2") is not None and metrics["r2"] < WEAK_R2:
-        return f"held-out R² {metrics['r2']:.2f} is below {WEAK_R2}"
-    if task == "binary" and metrics.get("auc") is not None and metrics["auc"] < WEAK_AUC:
-        return f"held-out AUC {metrics['auc']:.2f} is below {WEAK_AUC}"
-    base, accuracy = metrics.get("majority_accuracy"), metrics.get("accuracy")
+    if task == "regression" and metrics.r2 is not None and metrics.r2 < WEAK_R2:
+        return f"held-out R² {metrics.r2:.2f} is below {WEAK_R2}"
+    if task == "binary" and metrics.auc is not None and metrics.auc < WEAK_AUC:
+        return f"held-out AUC {metrics.auc:.2f} is below {WEAK_AUC}"
+    base, accuracy = metrics.majority_accuracy, metrics.accuracy
     if task == "multiclass" and base is not None and accuracy is not None and base < 1:
         skill = (accuracy - base) / (1 - base)
         if skill < WEAK_SKILL:
@@ -175,37 +176,37 @@ def weakness(task: str, metrics: dict[str, Any]) -> str | None:
     return None
 
 
-def summary_note(meta: dict[str, Any], target: str, labels: dict[str, str]) -> str:
+def summary_note(meta: ModelMeta, target: str, labels: dict[str, str]) -> str:
     """The sentences the summary ends with when the model leaks or is weak ("" when neither); columns are
     named by their `labels`, as in the rest of the summary."""
     text = ""
-    named = [shown_name(labels, item["feature"]) for item in meta.get("leaks", [])]
+    named = [shown_name(labels, item.feature) for item in meta.leaks]
     if named:
         one = len(named) == 1
         text += (f" Caution: {', '.join(named[:NAMED_ROWS])} nearly {'determines' if one else 'determine'} "
                  f"{shown_name(labels, target)} (likely target leakage); exclude {'it' if one else 'them'} with "
                  f"exclude_columns unless {'it is' if one else 'they are'} known before the target.")
-    weak = weakness(meta["task"], meta.get("metrics") or {})
+    weak = weakness(meta.task, meta.metrics)
     if weak:
         text += f" Caution: the model is weak ({weak}), so these explanations describe a weak model."
     return text
 
 
-def notes(meta: dict[str, Any], target: str, flags: dict[int, list[str]], given_rows: int) -> list[str]:
+def notes(meta: ModelMeta, target: str, flags: dict[int, list[str]], given_rows: int) -> list[str]:
     """The warnings about the model's data and quality (the summary repeats the first two kinds);
     `flags` are out_of_range's for the `given_rows` rows of the caller's `data` (none for dataset rows)."""
     found = []
-    named = [item["feature"] for item in meta.get("leaks", [])]
+    named = [item.feature for item in meta.leaks]
     if named:
         verbs = ("determines", "dominates", "that value is") if len(named) == 1 else \
             ("determine", "dominate", "those values are")
         found.append(f"likely target leakage: {', '.join(named[:NAMED_ROWS])} nearly {verbs[0]} {target} and "
                      f"{verbs[1]} the explanation; if {verbs[2]} not known before the target, pass "
                      f"exclude_columns={named[:NAMED_ROWS]} and analyze again")
-    weak = weakness(meta["task"], meta.get("metrics") or {})
+    weak = weakness(meta.task, meta.metrics)
     if weak:
         found.append(f"weak model: {weak}; its explanations describe a weak model, not the target's real drivers")
-    if not meta.get("metrics"):
+    if not meta.metrics.as_dict():
         found.append("the model's quality is not measured: fewer than 50 rows have a target, so none were held out")
     if flags:
         found.append(f"{len(flags)} of the {given_rows} data rows hold values outside the model's training range "

@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -35,6 +35,7 @@ MIN_ROWS = 10
 MAX_COLUMNS = 2000
 STORAGE = "arrow-ipc"  # meta["storage"]: how analysis.columnar stores a dataset (older ones hold CSV text)
 MAX_CLASSES = 20  # most classes of a categorical target (explain.training refuses more, too)
+Task = Literal["regression", "binary", "multiclass"]
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,27 @@ def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int, 
     return meta, frame
 
 
+def task_of(column: dict[str, Any]) -> Task:
+    """The one rule for what a target asks of its model, from its column statistics (`_column_summary`):
+    two distinct values make a binary classification, other numbers a regression, other text a multiclass one.
+    The web reads it from the stored statistics (the analysis plan); training, from the target's own values
+    (`task_of_values`), so the two cannot disagree."""
+    if column.get("unique") == 2:
+        return "binary"
+    return "regression" if column["type"] == "numeric" else "multiclass"
+
+
+def task_of_values(target: pd.Series) -> Task:
+    """`task_of` for a target column as it is (training on a frame no stored statistics describe)."""
+    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+    return task_of(_column_summary(target, "numeric" if numeric else "categorical"))
+
+
+def column_of(meta: dict, name: str) -> dict[str, Any]:
+    """A column's stored statistics."""
+    return next(c for c in meta["columns"] if c["name"] == name)
+
+
 def column_types(meta: dict) -> dict[str, str]:
     return {c["name"]: c["type"] for c in meta["columns"]}
 
@@ -230,7 +252,7 @@ def resolve_target(meta: dict, requested: str | None) -> str:
     if types[target] == "id":
         raise InvalidRequest(f"target_variable {shown(target)} is an id column; choose a numeric or categorical "
                              "one.")
-    _check_target_statistics(meta, next(c for c in meta["columns"] if c["name"] == target))
+    _check_target_statistics(meta, column_of(meta, target))
     if not feature_columns(meta, target):
         raise InvalidDataset(f"No feature is left to explain {shown(target)} with: every other column of dataset "
                              f"{shown(meta['name'])} is an id or excluded; upload it with fewer exclude_columns.")

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from analysis.explained import ResultRows, ShapColumns
+from analysis.result import Result
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -22,9 +23,9 @@ def _materialize(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def encode(result: dict[str, Any]) -> bytes:
+def encode(result: Result) -> bytes:
     """JSON bytes; orjson writes NaN and infinities as null, so the payload is always valid JSON."""
-    return orjson.dumps(result, default=_materialize, option=OPTIONS)
+    return orjson.dumps(dict(result.items()), default=_materialize, option=OPTIONS)
 
 
 def _pieces(value: Any) -> Iterator[bytes | memoryview]:
@@ -50,7 +51,7 @@ def _pieces(value: Any) -> Iterator[bytes | memoryview]:
         yield orjson.dumps(value, default=_materialize, option=OPTIONS)
 
 
-def encode_to(result: dict[str, Any], write: Callable[[bytes | memoryview], Any]) -> dict[str, list[int]]:
+def encode_to(result: Result, write: Callable[[bytes | memoryview], Any]) -> dict[str, list[int]]:
     """Write the same bytes as `encode`, piece by piece; return where each top-level field's value lies
     in them ([start, end)): the web answers `?fields=` with byte ranges of the stored result."""
     index: dict[str, list[int]] = {}
@@ -62,7 +63,7 @@ def encode_to(result: dict[str, Any], write: Callable[[bytes | memoryview], Any]
         offset += len(piece)
 
     put(b"{")
-    for position, (name, value) in enumerate(result.items()):
+    for position, (name, value) in enumerate(result.items()):  # Result.items: the JSON's fields in order
         put((b"," if position else b"") + orjson.dumps(name) + b":")
         start = offset
         for piece in _pieces(value):

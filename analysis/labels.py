@@ -68,5 +68,5 @@ def of(meta: dict) -> dict[str, str]:
 
 
 def shown_name(labels: dict[str, str], column: str) -> str:
-    """The words a summary uses for `column`: its label when it has one (README "Labels")."""
+    """The words a summary uses for `column`: its label when it has one (docs/datasets.md, "Labels")."""
     return labels.get(column, column)

@@ -18,14 +18,6 @@ class MulticlassNotSupported(InvalidRequest):
     code = "multiclass_not_supported"
 
 
-def task_of(meta: dict, target: str) -> str:
-    """The task explain.training.infer_task will find, read from the dataset's stored column statistics."""
-    column = next(c for c in meta["columns"] if c["name"] == target)
-    if column.get("unique") == 2:
-        return "binary"
-    return "regression" if column["type"] == "numeric" else "multiclass"
-
-
 def refuse_multiclass(analysis_type: str, target: str) -> None:
     raise MulticlassNotSupported(
         f"analysis_type {analysis_type} explains one number per row (a regression's prediction, a binary "
@@ -56,7 +48,7 @@ def check(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, selection: S
     if request.analysis_type not in QUESTIONS:
         return selection
     target = datasets.resolve_target(meta, request.target_variable)
-    if task_of(meta, target) == "multiclass":
+    if datasets.task_of(datasets.column_of(meta, target)) == "multiclass":
         refuse_multiclass(request.analysis_type, target)
     if request.cohorts is not None:
         return comparison.select_cohorts(frame, meta, request, max_rows)

@@ -57,7 +57,7 @@ class AnalyzeRequest(BaseModel):
         "http(s) URL POSTed {job_id, status, status_url}, signed (X-Signature), when the job finishes or fails; "
         "its host must be one CALLBACK_ALLOWED_HOSTS names."))
 
-    cohorts: Cohorts | None = None  # analysis.request_parts, README "Cohort comparison"
+    cohorts: Cohorts | None = None  # analysis.request_parts, docs/analyses.md, "Cohort comparison"
     scenarios: list[Scenario] | None = Field(default=None, min_length=1, max_length=MAX_SCENARIOS, description=(
         f"analysis_type what_if: 1-{MAX_SCENARIOS} scenarios applied to the selected (or data) rows."))
 

@@ -26,6 +26,7 @@ import pandas as pd
 from analysis import data_checks, datasets
 from analysis.features import NEAR_EMPTY_SHARE, FeatureChoice, choose_features, feature_frame
 from analysis.labels import shown_name
+from analysis.model_meta import ModelMeta, TrainingRange
 from analysis.request_parts import Scenario
 from common.errors import InvalidRequest, UnknownColumn, case_hint, shown
 
@@ -163,29 +164,29 @@ class Outcome:
     warnings: list[str]
 
 
-def run(rows: pd.DataFrame, meta: dict, model_meta: dict, scenarios: list[Scenario], explain: Explain,
+def run(rows: pd.DataFrame, meta: dict, model_meta: ModelMeta, scenarios: list[Scenario], explain: Explain,
         float_dtype: str = "float64") -> list[Outcome]:
     """Apply each scenario to `rows` (the explained rows, as selected) and explain the changed rows."""
     outcomes = []
     for scenario in scenarios:
         changed = apply(rows, scenario, meta)
-        x = feature_frame(changed, model_meta["features"], model_meta["cat_features"], dtype=float_dtype)
+        x = feature_frame(changed, model_meta.features, model_meta.cat_features, dtype=float_dtype)
         values, raw = explain(x)
         moved = changed_columns(rows, changed, scenario, meta)  # once: for the count and the warnings
         outcomes.append(Outcome(scenario, values, raw, rows_changed_in(moved, len(rows)),
-                                range_warnings(scenario, moved, x, model_meta.get("training_range"))))
+                                range_warnings(scenario, moved, x, model_meta.training_range)))
     return outcomes
 
 
 def range_warnings(scenario: Scenario, moved: dict[str, np.ndarray], x: pd.DataFrame,
-                   seen: dict[str, Any] | None) -> list[str]:
+                   seen: TrainingRange | None) -> list[str]:
     """The values the scenario gives outside the model's training range (analysis.data_checks, as for `data`
     rows): numbers beyond it, categories the model never saw. They are predicted all the same. Only the
     values the scenario changed are counted: a held-out or `data` row already beyond the range is not the
     scenario's doing (`moved`: per column, the rows the scenario changed there). A model stored before it
     kept its training range (`seen` None) is not checked."""
     columns = [c for c in scenario.columns() if c in x.columns]
-    if not seen or not columns:
+    if seen is None or not columns:
         return []
     flagged = data_checks.out_of_range(x[columns], seen)
     counts: Counter[str] = Counter()
@@ -196,8 +197,8 @@ def range_warnings(scenario: Scenario, moved: dict[str, np.ndarray], x: pd.DataF
         if not counts[column]:
             continue
         where = f"scenario {shown(scenario.name)}: {counts[column]} rows get {shown(column)}"
-        if column in seen["numeric"]:
-            low, high = seen["numeric"][column]
+        if column in seen.numeric:
+            low, high = seen.numeric[column]
             notes.append(f"{where} outside the model's training range [{low:g}, {high:g}]; trees predict there as "
                          "at the nearest edge")
         else:
@@ -211,7 +212,7 @@ def _probability(raw: np.ndarray) -> np.ndarray:
 
 def entry(outcome: Outcome, base_values: np.ndarray, base_raw: np.ndarray, features: list[str], binary: bool,
           columns: Callable[[np.ndarray], Any]) -> dict[str, Any]:
-    """The scenario's part of the result (README, "What-if scenarios"); `columns` makes the per-row
+    """The scenario's part of the result (docs/analyses.md, "What-if scenarios"); `columns` makes the per-row
     (rows, features) matrices the result's lazily encoded {feature: [one value per row]}."""
     change = outcome.raw - base_raw
     shap_change = outcome.values - base_values

@@ -79,14 +79,14 @@ def main() -> None:
 
         # The floor runs in this process, against the same Redis, with the request the web enqueued.
         from analysis.encoding import encode
-        from analysis.request import AnalyzeRequest
+        from analysis.plan import AnalysisPlan
         from common.redis_conn import worker_redis
         from common.rqtypes import JSONJob
         from common.settings import Settings
         from worker import context
         from worker.jobs import compute
 
-        request = AnalyzeRequest.model_validate(JSONJob.fetch(job_id, connection=client).kwargs["request"])
+        request = AnalysisPlan.model_validate(JSONJob.fetch(job_id, connection=client).kwargs["plan"])
         settings = Settings.from_env(service.environ())
         context.install(context.WorkerContext(settings, worker_redis(settings)))
         compute(request)  # warm: this process parses the dataset once, as a worker parent does before forking

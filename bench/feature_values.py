@@ -1,4 +1,4 @@
-"""What storing the explained rows' feature values adds to an analysis (README, Feature values and plots),
+"""What storing the explained rows' feature values adds to an analysis (docs/plots.md),
 and how long each plot kind takes to draw, on the wide table (1,700 x 131), in process.
 
 Baseline, measured in the same run: encoding the result itself (analysis.encoding.encode), which every
@@ -48,15 +48,15 @@ def main() -> None:
     trained = TrainedModel("bench", model, model_meta)
     result = analyze(frame, meta, AnalyzeRequest.model_validate({"dataset": "wide"}), target, trained,
                      thread_count=1, batch_size=10_000, max_rows=10**6)
-    columns = result["shap_values"]
+    columns = result.shap_values
     result_ms = timed(lambda: encode(result), args.repeats)
     values_ms = timed(lambda: feature_values.encode("job", columns.features, columns.frame, columns.order),
                       args.repeats)
-    rows_ms = timed(lambda: feature_values.encode_rows(result["results"], target, None), args.repeats)
+    rows_ms = timed(lambda: feature_values.encode_rows(result.results, target, None), args.repeats)
     payload = feature_values.encode("job", columns.features, columns.frame, columns.order)
     _, values = feature_values.decode(payload)
     stored = plots.Stored(features=columns.features, values=columns.values[columns.order],
-                          base_value=result["base_value"], task="regression", explained_class=None, classes=None,
+                          base_value=result.base_value, task="regression", explained_class=None, classes=None,
                           feature_values=values)
     specs = [PlotSpec(kind="bar"), PlotSpec(kind="beeswarm"), PlotSpec(kind="waterfall", row=0),
              PlotSpec(kind="dependence", feature=columns.features[0]), PlotSpec(kind="heatmap")]

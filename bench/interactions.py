@@ -31,8 +31,8 @@ def native_seconds_per_row(client: Any, model_id: str, frame: Any, rows: int) ->
 
     meta = orjson.loads(client.get(keys.model_meta(model_id)))
     model = from_bytes(client.get(keys.model_blob(model_id)), meta)
-    pool = Pool(feature_frame(frame.iloc[:rows], meta["features"], meta["cat_features"]),
-                cat_features=meta["cat_features"])
+    pool = Pool(feature_frame(frame.iloc[:rows], meta.features, meta.cat_features),
+                cat_features=meta.cat_features)
     started = time.perf_counter()
     model.get_feature_importance(type="ShapInteractionValues", data=pool, thread_count=1)
     return (time.perf_counter() - started) / rows

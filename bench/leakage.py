@@ -1,4 +1,4 @@
-"""The leak thresholds' evidence (analysis.data_checks, README "Warnings about the data"): for every numeric
+"""The leak thresholds' evidence (analysis.data_checks, docs/warnings.md): for every numeric
 feature of `default` and of the wide census-like table, its association with each target as the service
 measures it (|Spearman| for a numeric target, one-feature AUC either way for a binary one), on all rows.
 Prints, per dataset and target, the strongest real feature and the leak column's figure, so a threshold

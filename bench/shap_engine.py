@@ -26,6 +26,7 @@ from catboost import CatBoost, Pool
 
 from analysis import datasets
 from analysis.features import feature_frame
+from analysis.model_meta import ModelMeta
 from devtools import wide_table
 from explain import engine, treeshap
 from explain.training import train
@@ -52,27 +53,27 @@ def cpu_timed(call: Callable[[], Any]) -> tuple[float, float, Any]:
     return time.perf_counter() - wall, time.process_time() - cpu, value
 
 
-def wide_model(target: str) -> tuple[CatBoost, dict, pd.DataFrame]:
+def wide_model(target: str) -> tuple[CatBoost, ModelMeta, pd.DataFrame]:
     meta, frame = datasets.describe(wide_table.csv_bytes(), wide_table.options(target), name="wide",
                                     max_rows=10**6)
     features = datasets.feature_columns(meta, target)
     model, model_meta = train(frame, target, features, thread_count=1)
-    return model, model_meta, feature_frame(frame, features, model_meta["cat_features"])
+    return model, model_meta, feature_frame(frame, features, model_meta.cat_features)
 
 
-def default_model() -> tuple[CatBoost, dict, pd.DataFrame]:
+def default_model() -> tuple[CatBoost, ModelMeta, pd.DataFrame]:
     data = datasets.to_csv_bytes(default_dataset.generate())
     meta, frame = datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10**6)
     target = meta["default_target"]
     features = datasets.feature_columns(meta, target)
     model, model_meta = train(frame, target, features, thread_count=1)
-    return model, model_meta, feature_frame(frame, features, model_meta["cat_features"])
+    return model, model_meta, feature_frame(frame, features, model_meta.cat_features)
 
 
-def build_figures(name: str, model: CatBoost, meta: dict, x: pd.DataFrame) -> dict[str, Any]:
+def build_figures(name: str, model: CatBoost, meta: ModelMeta, x: pd.DataFrame) -> dict[str, Any]:
     """Seconds to build one model's tables (median of 3), and to build and check them as training does."""
     build = median([timed(lambda: treeshap.build_tables(model))[0] for _ in range(3)])
-    prepare_s, prepared = timed(lambda: engine.prepare_tables(model, x, meta["cat_features"]))
+    prepare_s, prepared = timed(lambda: engine.prepare_tables(model, x, meta.cat_features))
     tables = prepared.tables
     return {"model": name, "trees": int(model.tree_count_), "features": x.shape[1],
             "depth": int(np.log2(max(model.get_tree_leaf_counts()))),
@@ -111,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     model, meta, x = wide_model(TARGET)
     tables = treeshap.build_tables(model)
-    sizes = [size_figures(model, tables, x, meta["cat_features"], int(n)) for n in args.sizes.split(",")]
+    sizes = [size_figures(model, tables, x, meta.cat_features, int(n)) for n in args.sizes.split(",")]
     models = [build_figures(f"wide/{TARGET}", model, meta, x),
               build_figures(f"wide/{wide_table.TARGETS[1]}", *wide_model(wide_table.TARGETS[1])),
               build_figures("default/Mortgage_Approvals", *default_model())]

@@ -48,7 +48,7 @@ def main() -> None:
     target = meta["default_target"]
     features = datasets.feature_columns(meta, target)
     model, model_meta = train(frame, target, features, thread_count=1)
-    cats = model_meta["cat_features"]
+    cats = model_meta.cat_features
     x = feature_frame(pd.concat([frame] * (args.rows // len(frame) + 1)).iloc[:args.rows], features, cats)
 
     native_times, native_all_times, explainer_times = [], [], []

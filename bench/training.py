@@ -26,6 +26,7 @@ from benchlib import emit, machine, median, rounded
 
 from analysis.datasets import DatasetOptions
 from analysis.features import feature_frame
+from analysis.model_meta import ModelMeta
 from devtools import wide_table
 from explain.training import (
     LEGACY_PARAMS,
@@ -60,11 +61,11 @@ def features_of(frame: pd.DataFrame, target: str, options: DatasetOptions) -> li
     return [c for c in frame.columns if c not in skip]
 
 
-def bench_metrics(model: Any, meta: dict[str, Any], rows: pd.DataFrame, target: str) -> dict[str, float]:
+def bench_metrics(model: Any, meta: ModelMeta, rows: pd.DataFrame, target: str) -> dict[str, float]:
     """R² (regression) or log-loss (classification) on the bench rows."""
-    x = feature_frame(rows, meta["features"], meta["cat_features"])
+    x = feature_frame(rows, meta.features, meta.cat_features)
     y = rows[target].to_numpy()
-    if meta["task"] == "regression":
+    if meta.task == "regression":
         pred = np.asarray(model.predict(x), dtype=float)
         return {"r2": 1 - float(np.mean((pred - y) ** 2) / np.var(y))}
     proba = np.asarray(model.predict_proba(x), dtype=float)
@@ -78,10 +79,11 @@ def measure(frame: pd.DataFrame, bench_rows: pd.DataFrame, target: str, features
     started, cpu = time.perf_counter(), time.process_time()
     model, meta = train(frame, target, features, thread_count=1, params=params)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    holdout = meta["metrics"]
-    return {"seconds": rounded(wall, 3), "cpu_seconds": rounded(cpu, 3), "trees": meta["trees"],
-            "border_count": meta["params"]["border_count"],
-            "holdout": {k: rounded(v, 4) for k, v in holdout.items() if k in ("r2", "rmse", "log_loss")},
+    holdout = meta.metrics.as_dict()
+    return {"seconds": rounded(wall, 3), "cpu_seconds": rounded(cpu, 3), "trees": meta.trees,
+            "border_count": meta.params["border_count"],
+            "holdout": {k: rounded(v, 4) for k, v in holdout.items()
+                        if k in ("r2", "rmse", "log_loss") and v is not None},
             "bench_rows": {k: rounded(v, 4) for k, v in bench_metrics(model, meta, bench_rows, target).items()}}
 
 

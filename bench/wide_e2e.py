@@ -75,7 +75,7 @@ def native_shap_seconds(client: Any, model_id: str, rows: int, repeats: int = 3)
     meta = orjson.loads(client.get(keys.model_meta(model_id)))
     model = from_bytes(client.get(keys.model_blob(model_id)), meta)
     frame = wide_table.generate().iloc[:rows]
-    pool = Pool(feature_frame(frame, meta["features"], meta["cat_features"]), cat_features=meta["cat_features"])
+    pool = Pool(feature_frame(frame, meta.features, meta.cat_features), cat_features=meta.cat_features)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()

@@ -141,14 +141,14 @@ def _readable_file(raw: str) -> str:
 @dataclass(frozen=True)
 class SettingSpec:
     """How one setting is read: its variable, parser, default (a value, or a function of the settings
-    read before it) and the documentation the README's configuration table is generated from."""
+    read before it) and the documentation docs/configuration.md's table is generated from."""
 
     name: str
     field: str
     parse: Callable[[str], Any]
     default: Any
     doc: str
-    shown_default: str | None = None  # the README's words for a computed default
+    shown_default: str | None = None  # the documentation's words for a computed default
 
     def default_text(self) -> str:
         if self.shown_default is not None:
@@ -356,7 +356,7 @@ SETTINGS: tuple[SettingSpec, ...] = tuple(SettingSpec(f.name.upper(), f.name, **
 
 
 def markdown_table() -> str:
-    """The README's configuration table, generated from SETTINGS (a test checks the README holds it)."""
+    """docs/configuration.md's table, generated from SETTINGS (a test checks that page holds it)."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     rows += [f"| `{spec.name}` | {spec.default_text()} | {spec.doc} |" for spec in SETTINGS]
     return "\n".join(rows) + "\n"
@@ -366,5 +366,5 @@ if __name__ == "__main__":
     import sys
 
     if sys.argv[1:] != ["--markdown"]:
-        raise SystemExit("usage: python -m common.settings --markdown  (prints the README's configuration table)")
+        raise SystemExit("usage: python -m common.settings --markdown  (prints docs/configuration.md's table)")
     print(markdown_table(), end="")

@@ -27,6 +27,7 @@ import pandas as pd
 from catboost import Pool
 
 from analysis.labels import shown_name
+from analysis.result import Result
 from explain import interaction_tables
 from explain.training import TrainedModel
 
@@ -47,7 +48,7 @@ class _Source:
     def __init__(self, trained: TrainedModel, x: pd.DataFrame, chosen: np.ndarray | None, classes: int,
                  thread_count: int) -> None:
         self.trained, self.x, self.chosen, self.thread_count = trained, x, chosen, thread_count
-        prepared = trained.interactions or interaction_tables.prepare(trained.model, x, trained.meta["cat_features"])
+        prepared = trained.interactions or interaction_tables.prepare(trained.model, x, trained.meta.cat_features)
         self.tables: interaction_tables.InteractionTables | None = prepared[0]
         self.engine: str = prepared[1]
         cells = (x.shape[1] + 1) ** 2 * (classes if self.tables is None else 1)
@@ -57,7 +58,7 @@ class _Source:
         """(first row, (rows, F, F)) per batch of at most BATCH_CELLS values."""
         model, count = self.trained.model, self.x.shape[1]
         for start in range(0, len(self.x), self.step):
-            pool = Pool(self.x.iloc[start:start + self.step], cat_features=self.trained.meta["cat_features"])
+            pool = Pool(self.x.iloc[start:start + self.step], cat_features=self.trained.meta.cat_features)
             chosen = None if self.chosen is None else self.chosen[start:start + pool.num_row()]
             if self.tables is not None:
                 yield start, self.tables.explain(model.calc_leaf_indexes(pool, thread_count=self.thread_count), chosen)
@@ -135,10 +136,10 @@ def explain(trained: TrainedModel, x: pd.DataFrame, shap_values: np.ndarray, bas
     raw scores (of each row's explained class for multiclass: `base_value` is then an object by class)
     before anything is reported; and the engine that computed them (leaf_table, or native and why)."""
     chosen, classes = None, 1
-    if trained.meta["task"] != "multiclass":
+    if trained.meta.task != "multiclass":
         base = np.full(len(x), float(base_value))
     else:
-        position = {cls: k for k, cls in enumerate(trained.meta["classes"])}
+        position = {cls: k for k, cls in enumerate(trained.meta.class_names)}
         chosen, classes = np.array([position[cls] for cls in explained_class or []], dtype=np.intp), len(position)
         base = np.array([base_value[cls] for cls in explained_class or []], dtype=float)
     source = _Source(trained, x, chosen, classes, thread_count)
@@ -162,10 +163,10 @@ def sentence(interactions: Interactions, name: Any = str) -> str:
             f"(mean absolute interaction {first['mean_abs_interaction']:.3g}).")
 
 
-def add_to(result: dict[str, Any], trained: TrainedModel, x: pd.DataFrame, shap_values: np.ndarray,
+def add_to(result: Result, trained: TrainedModel, x: pd.DataFrame, shap_values: np.ndarray,
            raw: np.ndarray, explained_class: list[Any] | None, labels: dict[str, str], thread_count: int) -> None:
     """Put the `interactions` field in an analysis's result and the strongest pair in its summary. The rows
     are those of `results`, in the same order (an interactions analysis is never reordered)."""
-    found, engine = explain(trained, x, shap_values, result["base_value"], raw, explained_class, thread_count)
-    result["interactions"] = found.as_result() | {"engine": engine}
-    result["summary"] = f"{result['summary']} {sentence(found, partial(shown_name, labels))}"
+    found, engine = explain(trained, x, shap_values, result.base_value, raw, explained_class, thread_count)
+    result.interactions = found.as_result() | {"engine": engine}
+    result.summary = f"{result.summary} {sentence(found, partial(shown_name, labels))}"

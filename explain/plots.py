@@ -1,7 +1,7 @@
 """SHAP plots of a stored result, drawn by the shap library's own functions (shap.plots.bar, beeswarm,
 waterfall, scatter, heatmap) on a shap.Explanation built from the result's arrays, with matplotlib's Agg
 backend. Pure: arrays in, image bytes out (worker.plot_job reads Redis and stores the bytes). A feature is
-shown by its label where the result gives it one (the Explanation's feature_names; README "Labels").
+shown by its label where the result gives it one (the Explanation's feature_names; docs/datasets.md, "Labels").
 
 The interaction plot is shap.plots.scatter of an Explanation whose values are one stored pair's interaction
 values (explain.interactions: the pair's whole interaction per row), x its first feature's values, coloured

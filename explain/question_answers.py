@@ -17,6 +17,7 @@ from analysis.explained import Explanation, ShapColumns
 from analysis.labels import shown_name
 from analysis.questions import refuse_multiclass
 from analysis.request import AnalyzeRequest
+from analysis.result import Result
 from analysis.selection import Selection
 from explain import engine
 from explain.training import TrainedModel
@@ -26,32 +27,32 @@ def _target_label(trained: TrainedModel, target: str, labels: dict[str, str]) ->
     """What the raw scale measures: the target (by its label), or for a binary one the log-odds of its
     second class."""
     shown = shown_name(labels, target)
-    if trained.meta["task"] == "binary":
-        return f"{shown} = {trained.meta['classes'][1]}"
+    if trained.meta.task == "binary":
+        return f"{shown} = {trained.meta.class_names[1]}"
     return shown
 
 
-def _compare(result: dict[str, Any], request: AnalyzeRequest, meta: dict, selection: Selection,
+def _compare(result: Result, request: AnalyzeRequest, meta: dict, selection: Selection,
              trained: TrainedModel, explanation: Explanation, target: str) -> None:
     assert isinstance(selection, CohortSelection) and request.cohorts is not None
-    binary = trained.meta["task"] == "binary"
+    binary = trained.meta.task == "binary"
     probability = np.asarray(explanation.predictions, dtype=float) if binary else None
     part = comparison.compare(explanation.values, explanation.raw, selection.membership, selection.names,
-                              trained.meta["features"], request.cohorts, probability)
+                              trained.meta.features, request.cohorts, probability)
     labels = column_labels.of(meta)
-    result["summary"] = comparison.summary(part, _target_label(trained, target, labels), labels)
-    result["comparison"] = part
+    result.summary = comparison.summary(part, _target_label(trained, target, labels), labels)
+    result.comparison = part
 
 
-def _what_if(result: dict[str, Any], request: AnalyzeRequest, meta: dict,
+def _what_if(result: Result, request: AnalyzeRequest, meta: dict,
              selection: Selection, trained: TrainedModel, explanation: Explanation, target: str,
              passes: dict[str, Any]) -> None:
     assert request.scenarios is not None
-    features = trained.meta["features"]
-    binary = trained.meta["task"] == "binary"
+    features = trained.meta.features
+    binary = trained.meta.task == "binary"
 
     def explain(x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        shap, raw, _ = engine.shap_matrix(trained.model, trained.tables, x, trained.meta["cat_features"],
+        shap, raw, _ = engine.shap_matrix(trained.model, trained.tables, x, trained.meta.cat_features,
                                           passes["thread_count"], passes["batch_size"])
         return shap[:, :-1], raw
 
@@ -60,16 +61,16 @@ def _what_if(result: dict[str, Any], request: AnalyzeRequest, meta: dict,
     items = [what_if.entry(o, explanation.values, explanation.raw, features, binary,
                              lambda matrix: ShapColumns(features, matrix, order)) for o in outcomes]
     labels = column_labels.of(meta)
-    result["summary"] = what_if.summary(items, _target_label(trained, target, labels), len(order), binary, labels)
-    result["scenarios"] = items
-    result["warnings"] = result["warnings"] + [w for o in outcomes for w in o.warnings]
+    result.summary = what_if.summary(items, _target_label(trained, target, labels), len(order), binary, labels)
+    result.scenarios = items
+    result.warnings = result.warnings + [w for o in outcomes for w in o.warnings]
 
 
-def answer(result: dict[str, Any], request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
+def answer(result: Result, request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
            selection: Selection, explanation: Explanation, **passes: Any) -> None:
     """Add the question's part to `result`; `passes` are the SHAP pass's thread_count, batch_size and
     float_dtype. Multiclass targets are refused (the web refuses them first)."""
-    if trained.meta["task"] == "multiclass":
+    if trained.meta.task == "multiclass":
         refuse_multiclass(request.analysis_type, target)
     if request.analysis_type == "comparison":
         _compare(result, request, meta, selection, trained, explanation, target)

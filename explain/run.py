@@ -12,14 +12,15 @@ from catboost import Pool
 
 from analysis import data_checks
 from analysis import labels as column_labels
-from analysis.comparison import select_cohorts
 from analysis.explained import Explanation, ResultRows, ShapColumns
-from analysis.features import choose_features, feature_frame
+from analysis.features import feature_frame
 from analysis.labels import shown_name
+from analysis.plan import AnalysisPlan, PlanLimits, explained_rows, make_plan
 from analysis.questions import QUESTIONS
 from analysis.request import AnalyzeRequest
+from analysis.result import ModelInfo, Result, VersionInfo
 from analysis.rows import RowBuilder
-from analysis.selection import Selection, capped, select_rows
+from analysis.selection import Selection
 from explain import engine, interactions, question_answers
 from explain.training import TrainedModel
 
@@ -30,9 +31,9 @@ Progress = Callable[[str], None]
 
 def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
     """Per row: the explained SHAP vector, raw score and prediction; the base value; per-task extras."""
-    task = trained.meta["task"]
+    task = trained.meta.task
     if task == "multiclass":
-        classes = trained.meta["classes"]
+        classes = trained.meta.class_names
         chosen = np.argmax(raw, axis=1)
         rows = np.arange(len(raw))
         values = shap[rows, chosen, :-1]
@@ -47,7 +48,7 @@ def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
     if task == "binary":
         probability = 1.0 / (1.0 + np.exp(-raw))
         predictions = probability.tolist()
-        extra["predicted_class"] = [trained.meta["classes"][int(p > 0.5)] for p in probability]
+        extra["predicted_class"] = [trained.meta.class_names[int(p > 0.5)] for p in probability]
     else:
         predictions = raw.tolist()
     return values, raw, predictions, float(shap[0, -1]), extra
@@ -57,7 +58,7 @@ def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tup
              rows: int, results: ResultRows) -> str:
     total = sum(v for _, v in ranking) or 1.0
     top = ranking[:SUMMARY_DRIVERS]
-    labels = column_labels.of(meta)  # the summary names a labelled column by its label (README "Labels")
+    labels = column_labels.of(meta)  # the summary names a labelled column by its label (docs/datasets.md, "Labels")
     drivers = ", ".join(f"{shown_name(labels, name)} ({100 * value / total:.0f}%)" for name, value in top)
     filters = " and ".join(request.demographic_filters)
     where = (f"rows of '{meta['name']}' ({filters or 'all rows'})" if request.data is None
@@ -144,19 +145,26 @@ def _row_builder(selection: Selection, meta: dict, target: str, x: pd.DataFrame,
 
 
 def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: str, trained: TrainedModel, *,
-            thread_count: int, batch_size: int, max_rows: int, float_dtype: str = "float64",
-            row_chunk: int = ROW_CHUNK, progress: Progress = lambda stage: None,
-            interaction_max_rows: int | None = None) -> dict[str, Any]:
-    """Explain the selected rows with `trained`; returns the result object (README, "The result").
+            max_rows: int, interaction_max_rows: int | None = None, **passes: Any) -> Result:
+    """In-process use (tests, benchmarks): plan `request` for `target` as the web does (analysis.plan), then
+    `explain_plan`. `passes` are explain_plan's keyword arguments."""
+    limits = PlanLimits(max_rows, what_if_max_cells=2**62, interaction_max_rows=interaction_max_rows or max_rows)
+    plan, _ = make_plan(frame, meta, request.model_copy(update={"target_variable": target}), limits)
+    return explain_plan(frame, meta, plan, trained, **passes)
+
+
+def explain_plan(frame: pd.DataFrame, meta: dict, plan: AnalysisPlan, trained: TrainedModel, *,
+                 thread_count: int, batch_size: int, float_dtype: str = "float64", row_chunk: int = ROW_CHUNK,
+                 progress: Progress = lambda stage: None) -> Result:
+    """Explain the rows `plan` selects with `trained` (a model of the plan's features); returns the result
+    object (docs/api.md, "The result").
 
     `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
     encoded (analysis.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""
-    features = trained.meta["features"]
-    selection = (select_cohorts(frame, meta, request, max_rows) if request.cohorts is not None
-                 else select_rows(frame, meta, request, max_rows))
-    if request.analysis_type == "interactions":  # rows x features^2 values: capped (explain.interactions)
-        selection = capped(selection, interaction_max_rows or max_rows)
-    x = feature_frame(selection.frame, features, trained.meta["cat_features"], dtype=float_dtype)
+    request, target = plan.request, plan.target
+    features = trained.meta.features
+    selection = explained_rows(frame, meta, plan)
+    x = feature_frame(selection.frame, features, trained.meta.cat_features, dtype=float_dtype)
 
     progress("computing_shap")
     started = time.perf_counter()
@@ -168,13 +176,13 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
 
     progress("building_result")
     started = time.perf_counter()
-    result = _result(request, meta, target, trained, selection, x, explanation, row_chunk)
+    result = _result(plan, meta, trained, selection, x, explanation, row_chunk)
     timings["result_s"] = time.perf_counter() - started
     timings |= _add_part(result, request, meta, target, trained, selection, x, explanation,
                          {"thread_count": thread_count, "batch_size": batch_size, "float_dtype": float_dtype})
     # the caution about the model ends every summary, the parts' own included (a question replaces the body)
-    result["summary"] += data_checks.summary_note(trained.meta, target, column_labels.of(meta))
-    result["timings"] = timings
+    result.summary += data_checks.summary_note(trained.meta, target, column_labels.of(meta))
+    result.timings = timings
     return result
 
 
@@ -187,11 +195,11 @@ def _shap(trained: TrainedModel, x: pd.DataFrame, version: str | None, thread_co
     found = kept.rows(x) if kept is not None and version is not None and kept.version == version else None
     if found is not None:
         return found[0], found[1], engine.LEAF_TABLE
-    return engine.shap_matrix(trained.model, trained.tables, x, trained.meta["cat_features"], thread_count,
+    return engine.shap_matrix(trained.model, trained.tables, x, trained.meta.cat_features, thread_count,
                               batch_size)
 
 
-def _add_part(result: dict[str, Any], request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
+def _add_part(result: Result, request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
               selection: Selection, x: pd.DataFrame, explanation: Explanation, passes: dict[str, Any]) -> dict:
     """Add the part of the result an analysis type has beyond the ordinary one: the question's (comparison,
     what_if: explain.question_answers) or the interaction values (explain.interactions); `passes` are the SHAP
@@ -207,52 +215,53 @@ def _add_part(result: dict[str, Any], request: AnalyzeRequest, meta: dict, targe
     return {}
 
 
-def _result(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel, selection: Selection,
-            x: pd.DataFrame, explanation: Explanation, row_chunk: int) -> dict[str, Any]:
+def _result(plan: AnalysisPlan, meta: dict, trained: TrainedModel, selection: Selection, x: pd.DataFrame,
+            explanation: Explanation, row_chunk: int) -> Result:
     """The result object but its timings; `results` and `shap_values` follow the same row order."""
-    features = trained.meta["features"]
+    request, target = plan.request, plan.target
+    features = trained.meta.features
     labels = column_labels.of(meta)
     ranked = request.analysis_type == "ranking"
-    order = _order(explanation, trained.meta["task"], ranked)
+    order = _order(explanation, trained.meta.task, ranked)
     rows = _row_builder(selection, meta, target, x, features, explanation, order, ranked)
-    warnings, flags = _checks(request, meta, target, trained, x)
+    warnings, flags = _checks(plan, trained, x)
     results = ResultRows(rows, order, row_chunk, flags)
     ranking = _ranking(features, explanation.values)
-    direction = _directions(x, explanation.values, features, trained.meta["cat_features"],
+    direction = _directions(x, explanation.values, features, trained.meta.cat_features,
                             [name for name, _ in ranking[:SUMMARY_DRIVERS]])
-    return {
-        "success": True,
-        "analysis_type": request.analysis_type,
-        "target_variable": target,
-        "dataset": meta["name"],
-        "explained_rows": len(x),
-        "selected_rows": selection.selected_rows,
-        "summary": _summary(request, meta, target, ranking, direction, len(x), results),  # analyze adds the note
-        "feature_importance": [{"feature": name, "importance": value} | (
+    return Result(
+        analysis_type=request.analysis_type,
+        target_variable=target,
+        dataset=meta["name"],
+        explained_rows=len(x),
+        selected_rows=selection.selected_rows,
+        summary=_summary(request, meta, target, ranking, direction, len(x), results),  # analyze adds the note
+        feature_importance=[{"feature": name, "importance": value} | (
             {"label": labels[name]} if name in labels else {}) for name, value in ranking],
-        "shap_values": ShapColumns(features, explanation.values, order, x, trained.meta.get("classes")),
-        "base_value": explanation.base_value,
-        "results": results,
-        "model": _model_info(trained),
-        "version_info": {"dataset_version": meta["version"], "model_version": trained.model_id},
-        "warnings": selection.warnings + warnings,
-    }
+        shap_values=ShapColumns(features, explanation.values, order, x, trained.meta.classes),
+        base_value=explanation.base_value,
+        results=results,
+        model=_model_info(trained),
+        version_info=VersionInfo(meta["version"], trained.model_id),
+        warnings=selection.warnings + warnings,
+    )
 
 
-def _checks(request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
-            x: pd.DataFrame) -> tuple[list[str], dict[int, list[str]]]:
+def _checks(plan: AnalysisPlan, trained: TrainedModel, x: pd.DataFrame) -> tuple[list[str], dict[int, list[str]]]:
     """The warnings about the data and the model (analysis.data_checks), and the out-of-range flags of the
     caller's `data` rows. Dataset rows are not checked: the training range is that same table's."""
-    dropped = choose_features(meta, target, request.exclude_columns).warnings()
-    seen = trained.meta.get("training_range")
+    request, target = plan.request, plan.target
+    dropped = plan.feature_choice.warnings()
+    seen = trained.meta.training_range
     flags = data_checks.out_of_range(x, seen) if request.data is not None and seen else {}
     given = len(request.data) if request.data is not None else len(x)  # the rows sent, before any row cap
     return dropped + data_checks.notes(trained.meta, target, flags, given), flags
 
 
-def _model_info(trained: TrainedModel) -> dict[str, Any]:
-    return {k: trained.meta[k] for k in ("task", "metrics", "trained_rows", "features")} | {
-        "id": trained.model_id, "trained_in_this_job": trained.trained_now}
+def _model_info(trained: TrainedModel) -> ModelInfo:
+    meta = trained.meta
+    return ModelInfo(task=meta.task, metrics=meta.metrics, trained_rows=meta.trained_rows, features=meta.features,
+                     id=trained.model_id, trained_in_this_job=trained.trained_now)
 
 
 def warm_up() -> None:

@@ -17,8 +17,9 @@ import pandas as pd
 from catboost import CatBoost, CatBoostClassifier, CatBoostError, CatBoostRegressor, Pool
 
 from analysis import data_checks
-from analysis.datasets import MAX_CLASSES
+from analysis.datasets import MAX_CLASSES, Task, task_of_values
 from analysis.features import feature_frame
+from analysis.model_meta import Metrics, ModelMeta
 from explain.treeshap import LeafTables
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """CatBoost's knobs that the service sets. Chosen by measurement (bench/training.py, README "Training"):
+    """CatBoost's knobs that the service sets. Chosen by measurement (bench/training.py, docs/datasets.md, "Models"):
 
     - border_count None: by data width (`border_count_for`). Each tree level scores features x borders
       candidate splits, so on a wide table the default 254 borders make scoring the whole cost; holding
@@ -63,7 +64,7 @@ class TrainingError(ValueError):
 class TrainedModel:
     model_id: str
     model: CatBoost
-    meta: dict[str, Any]
+    meta: ModelMeta
     trained_now: bool = False
     tables: LeafTables | None = None  # the leaf-table SHAP engine's tables; None: native ShapValues
     # an interactions analysis's tables, checked and stored once per model (worker.interaction_store): the
@@ -72,18 +73,17 @@ class TrainedModel:
     dataset_shap: DatasetShap | None = None  # every row of one dataset version, computed by a worker parent
 
 
-def infer_task(target: pd.Series) -> str:
+def checked_task(target: pd.Series, task: Task | None = None) -> Task:
+    """The plan's task (analysis.plan), or the one rule's (analysis.datasets.task_of) when none is given;
+    refused when the target cannot be trained on (the web refuses these first, from the stored statistics)."""
     clean = target.dropna()
     distinct = clean.nunique()
     if distinct < 2:
         raise TrainingError(f"target {target.name!r} has fewer than two distinct values; nothing to explain.")
-    if distinct == 2:
-        return "binary"
-    if pd.api.types.is_numeric_dtype(clean) and not pd.api.types.is_bool_dtype(clean):
-        return "regression"
-    if distinct > MAX_CLASSES:
+    found = task or task_of_values(clean)
+    if found == "multiclass" and distinct > MAX_CLASSES:
         raise TrainingError(f"target {target.name!r} has {distinct} classes; at most {MAX_CLASSES} are supported.")
-    return "multiclass"
+    return found
 
 
 def border_count_for(n_features: int) -> int:
@@ -150,10 +150,10 @@ class _Split:
         return Pool(self.x.iloc[idx], self.y[idx] if labelled else None, cat_features=self.cats)
 
 
-def _split(frame: pd.DataFrame, target: str, features: list[str]) -> tuple[str, _Split]:
+def _split(frame: pd.DataFrame, target: str, features: list[str], task: Task | None) -> tuple[Task, _Split]:
     """The task and the seeded 80/20 split of the rows that have a target value."""
     data = frame[frame[target].notna()]
-    task = infer_task(data[target])
+    task = checked_task(data[target], task)
     if len(data) < 10:
         raise TrainingError(f"only {len(data)} rows have a value for {target!r}; at least 10 are needed.")
     cats = categorical_features(data, features)
@@ -183,9 +183,10 @@ def _fit(model: CatBoost, split: _Split, params: TrainingParams) -> None:
 
 
 def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: int,
-          params: TrainingParams = PARAMS) -> tuple[CatBoost, dict]:
-    """Fit on a seeded 80% split (early-stopped on the other 20%) and measure on that held-out 20%."""
-    task, split = _split(frame, target, features)
+          params: TrainingParams = PARAMS, task: Task | None = None) -> tuple[CatBoost, ModelMeta]:
+    """Fit on a seeded 80% split (early-stopped on the other 20%) and measure on that held-out 20%. `task` is
+    the analysis plan's; without one (a default target's warm-up training, tests) the one rule decides."""
+    task, split = _split(frame, target, features, task)
     kwargs = catboost_params(params, len(features), thread_count)
     model: CatBoost
     if task == "regression":
@@ -199,20 +200,21 @@ def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: i
         raise TrainingError(f"CatBoost cannot train a model of {target!r}: {exc}") from exc
     seconds = time.perf_counter() - started
     classes = [str(c) for c in model.classes_] if task != "regression" else None
-    meta = {
-        "task": task,
-        "features": features,
-        "cat_features": split.cats,
-        "trained_rows": len(split.train_idx),
-        "metrics": _metrics(task, model, split.pool(split.test_idx, labelled=False), split.y[split.test_idx]),
-        "classes": classes,
-        "leaks": data_checks.leaks(split.x, split.y, split.cats, task, classes),
-        "training_range": data_checks.training_range(split.x.iloc[split.train_idx], split.cats),
-        "params": {**asdict(params), "border_count": kwargs["border_count"], "thread_count": thread_count},
-        "trees": int(model.tree_count_),
-        "training_seconds": round(seconds, 4),
-        "trained_at": time.time(),
-    }
+    meta = ModelMeta(
+        task=task,
+        features=features,
+        cat_features=split.cats,
+        trained_rows=len(split.train_idx),
+        metrics=Metrics.model_validate(
+            _metrics(task, model, split.pool(split.test_idx, labelled=False), split.y[split.test_idx])),
+        classes=classes,
+        leaks=data_checks.leaks(split.x, split.y, split.cats, task, classes),
+        training_range=data_checks.training_range(split.x.iloc[split.train_idx], split.cats),
+        params={**asdict(params), "border_count": kwargs["border_count"], "thread_count": thread_count},
+        trees=int(model.tree_count_),
+        training_seconds=round(seconds, 4),
+        trained_at=time.time(),
+    )
     return model, meta
 
 
@@ -229,8 +231,8 @@ def to_bytes(model: CatBoost) -> bytes:
 
 
 
-def from_bytes(blob: bytes, meta: dict[str, Any]) -> CatBoost:
+def from_bytes(blob: bytes, meta: ModelMeta) -> CatBoost:
     """A model saved by `to_bytes`, of the class its task needs."""
-    model = CatBoostRegressor() if meta["task"] == "regression" else CatBoostClassifier()
+    model = CatBoostRegressor() if meta.task == "regression" else CatBoostClassifier()
     model.load_model(blob=blob)
     return model

@@ -1,4 +1,4 @@
-"""The repair (README, Operations): registry maintenance, jobs of dead workers, over-time jobs, stale worker records.
+"""The repair (docs/operations.md): registry maintenance, jobs of dead workers, over-time jobs, stale worker records.
 
 One run at a time across every container (a Redis lock). The scheduled job, POST /admin/cleanup_jobs
 and shap-repair (fleet.cli.repair) all call `run_cleanup`; shap-diagnose (fleet.cli.diagnose) calls it with

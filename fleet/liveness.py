@@ -1,5 +1,5 @@
-"""Which RQ worker records belong to live workers, decided from Redis facts only (README,
-Operations: "Is a worker alive?").
+"""Which RQ worker records belong to live workers, decided from Redis facts only (docs/operations.md:
+"Is a worker alive?").
 
 Two questions, two answers:
 

@@ -1,4 +1,4 @@
-"""Unique worker names and the bounded retry when RQ still reports a collision (README, Worker start-up).
+"""Unique worker names and the bounded retry when RQ still reports a collision (docs/how-it-works.md, Worker start-up).
 
 A name is picked before the heavy preload (`pick_name`, a cheap check) and bound atomically when the
 worker registers its birth (`ShapWorker.register_birth`); both follow RQ's own rule for a taken name

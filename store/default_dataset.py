@@ -1,5 +1,5 @@
-"""The built-in `default` dataset: a deterministic synthetic area-level mortgage table (README, The
-built-in `default` dataset).
+"""The built-in `default` dataset: a deterministic synthetic area-level mortgage table (docs/getting-started.md,
+The built-in `default` dataset).
 
 Targets (noise is Normal(0, sigma), values rounded and clipped at 0):
     Mortgage_Approvals    = 20 + 0.0012*Income + 0.35*(Credit_Score_Avg - 680) + 0.4*Homeownership_Pct + N(0, 6)

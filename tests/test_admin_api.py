@@ -1,4 +1,4 @@
-"""The operator endpoints of the README's API (/worker-status, /admin/redis_ping, /admin/queue_status,
+"""The operator endpoints of the API (docs/api.md) (/worker-status, /admin/redis_ping, /admin/queue_status,
 POST /admin/cleanup_jobs) on a whole running service."""
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def test_multipart_upload_and_metadata(stack: Stack) -> None:
 
 
 def test_default_dataset_metadata_matches_the_readme(stack: Stack) -> None:
-    """The built-in dataset has >= 1,500 rows, >= 30 numeric columns and the columns the README names."""
+    """The built-in dataset has >= 1,500 rows, >= 30 numeric columns and the columns docs/getting-started.md names."""
     status, meta, _ = stack.request("GET", "/metadata")
     assert status == 200
     types = {c["name"]: c["type"] for c in meta["columns"]}

@@ -1,4 +1,4 @@
-"""The repair of the README's Operations (`run_cleanup`) and the scheduled-cleanup registration,
+"""The repair of docs/operations.md (`run_cleanup`) and the scheduled-cleanup registration,
 against a real redis-server.
 
 Jobs are enqueued, dequeued and started with RQ's own calls by real worker records; a worker "dies"

@@ -199,8 +199,8 @@ def test_a_questions_summary_keeps_the_caution_about_the_model(body: dict) -> No
     meta, frame, trained = leaky()
     request = AnalyzeRequest.model_validate({"dataset": "t", **body})
     result = analyze(frame, meta, request, "y", trained, thread_count=1, batch_size=64, max_rows=10_000)
-    assert result["summary"].startswith(("'hi'", "Scenario 'up'"))
-    assert "Caution: d nearly determines y (likely target leakage)" in result["summary"]
+    assert result.summary.startswith(("'hi'", "Scenario 'up'"))
+    assert "Caution: d nearly determines y (likely target leakage)" in result.summary
 
 
 @pytest.mark.parametrize("body", QUESTION_BODIES)
@@ -208,6 +208,6 @@ def test_a_questions_summary_names_columns_by_their_labels(body: dict) -> None:
     """Comparison and what-if summaries, their caution included, say a labelled column's label."""
     meta, frame, trained = leaky({"a": "Alpha", "d": "Delta", "y": "Why"})
     request = AnalyzeRequest.model_validate({"dataset": "t", **body})
-    summary = analyze(frame, meta, request, "y", trained, thread_count=1, batch_size=64, max_rows=10_000)["summary"]
+    summary = analyze(frame, meta, request, "y", trained, thread_count=1, batch_size=64, max_rows=10_000).summary
     assert "predicted Why" in summary and "Alpha +" in summary and "Delta " in summary
     assert "Caution: Delta nearly determines Why (likely target leakage)" in summary

@@ -9,6 +9,7 @@ import pytest
 
 from analysis import data_checks, datasets
 from analysis.features import choose_features
+from analysis.model_meta import Metrics, ModelMeta, TrainingRange
 from analysis.request import AnalyzeRequest
 from common.errors import InvalidRequest, UnknownColumn
 from store.reuse import fingerprint
@@ -80,7 +81,7 @@ def test_a_near_copy_of_a_numeric_target_is_a_leak_and_a_real_driver_is_not() ->
     y = rng.normal(size=500)
     x = pd.DataFrame({"copy": y + rng.normal(0, 0.02, 500), "driver": y + rng.normal(0, 1, 500)})
     found = data_checks.leaks(x, y, [], "regression", None)
-    assert [item["feature"] for item in found] == ["copy"] and found[0]["abs_spearman"] > 0.99
+    assert [item.feature for item in found] == ["copy"] and (found[0].abs_spearman or 0) > 0.99
 
 
 def test_a_feature_that_separates_a_binary_target_is_a_leak() -> None:
@@ -90,7 +91,7 @@ def test_a_feature_that_separates_a_binary_target_is_a_leak() -> None:
     x = pd.DataFrame({"flag": np.where(y == "yes", -1.0, 1.0) + rng.normal(0, 0.1, 400),
                       "noise": rng.normal(size=400)})
     found = data_checks.leaks(x, y, [], "binary", ["no", "yes"])
-    assert [item["feature"] for item in found] == ["flag"]
+    assert [item.feature for item in found] == ["flag"]
 
 
 def test_auc_counts_ties_half_and_needs_both_classes() -> None:
@@ -105,7 +106,7 @@ def test_rows_outside_the_training_range_are_flagged_by_feature() -> None:
     """Numbers beyond min/max and unseen categories are flagged; missing values and in-range rows are not."""
     train = pd.DataFrame({"n": [0.0, 5.0, 10.0], "c": ["a", "b", ""]})
     seen = data_checks.training_range(train, ["c"])
-    assert seen == {"numeric": {"n": [0.0, 10.0]}, "categories": {"c": ["a", "b"]}}
+    assert seen == TrainingRange(numeric={"n": [0.0, 10.0]}, categories={"c": ["a", "b"]})
     rows = pd.DataFrame({"n": [5.0, 11.0, np.nan, -1.0], "c": ["a", "b", "", "z"]})
     assert data_checks.out_of_range(rows, seen) == {1: ["n"], 3: ["n", "c"]}
 
@@ -134,12 +135,14 @@ def test_flagged_rows_get_out_of_range_and_others_no_key() -> None:
 ])
 def test_weak_models_are_judged_by_their_held_out_metric(task: str, metrics: dict, weak: bool) -> None:
     """R² < 0.3, AUC < 0.6, or under 10 % of the majority guess's errors avoided: weak."""
-    assert (data_checks.weakness(task, metrics) is not None) is weak
+    assert (data_checks.weakness(task, Metrics.model_validate(metrics)) is not None) is weak
 
 
 def test_notes_and_summary_name_the_leak_and_the_weak_model() -> None:
     """The warnings advise exclude_columns for a leak and say the explanations describe a weak model."""
-    meta = {"task": "regression", "metrics": {"r2": 0.1}, "leaks": [{"feature": "copy", "abs_spearman": 0.999}]}
+    meta = ModelMeta.model_validate({"task": "regression", "features": ["copy"], "cat_features": [],
+                                     "trained_rows": 60, "metrics": {"r2": 0.1},
+                                     "leaks": [{"feature": "copy", "abs_spearman": 0.999}]})
     text = " ".join(data_checks.notes(meta, "y", {0: ["n"]}, 3))
     assert "likely target leakage: copy" in text and "exclude_columns=['copy']" in text
     assert "describe a weak model" in text and "1 of the 3 data rows" in text
@@ -155,7 +158,7 @@ def test_columns_with_and_without_missing_values_are_measured_alike() -> None:
     holed = whole.copy()
     holed[0] = np.nan
     x = pd.DataFrame({"whole": whole, "holed": holed})
-    found = {item["feature"]: item["abs_spearman"] for item in data_checks.leaks(x, y, [], "regression", None)}
+    found = {item.feature: item.abs_spearman for item in data_checks.leaks(x, y, [], "regression", None)}
     assert set(found) == {"whole", "holed"} and abs(found["whole"] - found["holed"]) < 1e-3
     ok = np.isfinite(holed)
     direct = data_checks.association("regression", holed[ok], y[ok], np.zeros(ok.sum(), dtype=bool))
@@ -171,6 +174,6 @@ def test_training_stores_the_checks_and_the_binary_metrics_they_need() -> None:
     frame = pd.DataFrame({"a": rng.normal(size=200), "c": rng.choice(["p", "q"], 200)})
     frame["y"] = np.where(frame["a"] > 0, "yes", "no")
     _, meta = train(frame, "y", ["a", "c"], thread_count=1)
-    assert [item["feature"] for item in meta["leaks"]] == ["a"]
-    assert meta["training_range"]["categories"] == {"c": ["p", "q"]}
-    assert meta["metrics"]["auc"] > 0.95 and 0.4 < meta["metrics"]["majority_accuracy"] < 0.7
+    assert [item.feature for item in meta.leaks] == ["a"]
+    assert meta.training_range.categories == {"c": ["p", "q"]}
+    assert meta.metrics.auc > 0.95 and 0.4 < meta.metrics.majority_accuracy < 0.7

@@ -1,4 +1,4 @@
-"""Fault injection on running jobs (README, Operations: the promise): SIGKILL of a real work horse,
+"""Fault injection on running jobs (docs/operations.md: the promise): SIGKILL of a real work horse,
 and of a real worker parent together with its horse (what a container kill does to them), under a real
 supervisord.
 
@@ -34,7 +34,7 @@ from fleet import cleanup
 pytestmark = pytest.mark.slow
 
 CLEANUP_INTERVAL = 5
-BOUND = 2 * CLEANUP_INTERVAL + 90  # README, Operations: requeued or failed within 2 x CLEANUP_INTERVAL + 90 s
+BOUND = 2 * CLEANUP_INTERVAL + 90  # docs/operations.md: requeued or failed within 2 x CLEANUP_INTERVAL + 90 s
 
 
 def start(tmp_path_factory: pytest.TempPathFactory, name: str, retries: int) -> Service:

@@ -1,4 +1,4 @@
-"""Fault injection on Redis (README: Processes, API, Operations): the Redis server is stopped for
+"""Fault injection on Redis (docs: how-it-works.md Processes, api.md, operations.md): the Redis server is stopped for
 20 s while jobs run and wait, then started again on the same port and append-only file."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fault injection on whole containers (README: Processes, Worker start-up): ten restarts in a row
+"""Fault injection on whole containers (docs/how-it-works.md: Processes, Worker start-up): ten restarts in a row
 of the same supervisord with the same hostname, half of them kill -9 of everything (stale records left
 behind), one with a stale record planted under the exact name the next worker is forced to try; and two
 supervisord instances with the same hostname on one Redis."""

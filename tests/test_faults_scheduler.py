@@ -1,6 +1,6 @@
-"""The scheduled cleanup for real (README: Processes, Operations): rq-scheduler enqueues it under its fixed id on the
-maintenance queue, the maintenance worker runs it, everything stored is JSON (never pickle), a restart
-does not duplicate it, and a stopped maintenance worker does not make it pile up."""
+"""The scheduled cleanup for real (docs/how-it-works.md, Processes; docs/operations.md): rq-scheduler
+enqueues it under its fixed id on the maintenance queue, the maintenance worker runs it, everything stored is
+JSON (never pickle), a restart does not duplicate it, and a stopped maintenance worker does not make it pile up."""
 
 from __future__ import annotations
 

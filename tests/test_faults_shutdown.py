@@ -1,4 +1,4 @@
-"""Graceful shutdown and the FATAL listener (README: Processes, Shutdown budget): SIGTERM to
+"""Graceful shutdown and the FATAL listener (docs: how-it-works.md Processes, deploy.md Shutdown budget): SIGTERM to
 supervisord lets the running job finish and leaves queued jobs queued; a program that cannot stay up
 stops supervisord."""
 

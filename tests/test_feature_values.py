@@ -103,4 +103,4 @@ def test_the_result_carries_the_models_classes_for_the_plot_rows() -> None:
     model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)
     result = analyze(frame, meta, AnalyzeRequest(dataset="t", target_variable="y"), "y",
                      TrainedModel("t", model, model_meta), thread_count=1, batch_size=64, max_rows=10_000)
-    assert result["shap_values"].classes == model_meta["classes"] == ["no", "yes"]
+    assert result.shap_values.classes == model_meta.classes == ["no", "yes"]

@@ -68,8 +68,8 @@ def _native_answers(model: TrainedModel, frame: pd.DataFrame, rows: int) -> tupl
                                                                                     np.ndarray, np.ndarray]:
     """CatBoost's own answers for the first `rows` rows: the features, SHAP values (base value last), raw
     predictions and a writable copy of the interaction matrix."""
-    x = frame[model.meta["features"]].iloc[:rows]
-    pool = Pool(x, cat_features=model.meta["cat_features"])
+    x = frame[model.meta.features].iloc[:rows]
+    pool = Pool(x, cat_features=model.meta.cat_features)
     shap = model.model.get_feature_importance(data=pool, type="ShapValues", thread_count=1)
     raw = np.asarray(model.model.predict(pool, prediction_type="RawFormulaVal"))
     return x, shap, raw, native(model.model, pool)[:, 0].copy()
@@ -125,22 +125,22 @@ def test_interactions_analysis_caps_rows_and_names_the_strongest_pair(trained: t
     request = AnalyzeRequest(analysis_type="interactions", target_variable=TARGET)
     result = analyze(frame, meta, request, TARGET, model, thread_count=1, batch_size=100, max_rows=10_000,
                      interaction_max_rows=60)
-    assert result["explained_rows"] == 60 and result["selected_rows"] == 400
-    assert any("INTERACTION_MAX_ROWS" in w for w in result["warnings"])
-    found = result["interactions"]
+    assert result.explained_rows == 60 and result.selected_rows == 400
+    assert any("INTERACTION_MAX_ROWS" in w for w in result.warnings)
+    found = result.interactions
     assert found["rows"] == 60 and found["engine"] == "leaf_table"
     assert len(found["pairs"]) == interactions.TOP_PAIRS
     first = found["pairs"][0]
-    assert f"between {first['feature']} and {first['with']}" in result["summary"]
-    rows = result["results"].to_list()
+    assert f"between {first['feature']} and {first['with']}" in result.summary
+    rows = result.results.to_list()
     assert all(len(p["values"]) == len(rows) for p in found["pairs"])
-    assert len(found["main_effects"]) == len(model.meta["features"])
-    shap = result["shap_values"].to_dict()
+    assert len(found["main_effects"]) == len(model.meta.features)
+    shap = result.shap_values.to_dict()
     for effect in found["main_effects"]:  # a main effect is part of its feature's SHAP value
         assert len(effect["values"]) == len(shap[effect["feature"]])
     again = analyze(frame, meta, request, TARGET, model, thread_count=1, batch_size=100, max_rows=10_000,
                     interaction_max_rows=60)
-    assert [p["mean_abs_interaction"] for p in again["interactions"]["pairs"]] == [
+    assert [p["mean_abs_interaction"] for p in again.interactions["pairs"]] == [
         p["mean_abs_interaction"] for p in found["pairs"]]  # the seeded sample: the same rows every time
 
 
@@ -153,7 +153,7 @@ def test_stored_tables_round_trip_and_native_gives_the_same_interactions() -> No
     again = interaction_tables.from_bytes(interaction_tables.to_bytes(tables))
     assert again is not None and all(np.array_equal(a, b) for a, b in zip(tables.tables, again.tables, strict=True))
     rows = x.iloc[:20]
-    pool = Pool(rows, cat_features=meta["cat_features"])
+    pool = Pool(rows, cat_features=meta.cat_features)
     shap = model.get_feature_importance(data=pool, type="ShapValues", thread_count=1)
     raw = np.asarray(model.predict(pool, prediction_type="RawFormulaVal"))
     found = {}
@@ -176,5 +176,5 @@ def test_the_out_of_range_warning_counts_the_data_rows_sent_not_the_capped_ones(
     request = AnalyzeRequest(dataset="t", analysis_type="interactions", target_variable="y", data=rows)
     result = analyze(frame, meta, request, "y", TrainedModel("t", model, model_meta), thread_count=1, batch_size=64,
                      max_rows=10_000, interaction_max_rows=2)
-    assert result["explained_rows"] == 2
-    assert any("2 of the 5 data rows hold values outside" in w for w in result["warnings"]), result["warnings"]
+    assert result.explained_rows == 2
+    assert any("2 of the 5 data rows hold values outside" in w for w in result.warnings), result.warnings

@@ -94,7 +94,7 @@ def encoded(table: tuple[dict, pd.DataFrame], trained: TrainedModel, **request: 
     meta, frame = table
     result = analyze(frame, meta, AnalyzeRequest.model_validate(request), TARGET, trained, thread_count=1,
                      batch_size=70, max_rows=10_000)
-    del result["timings"]
+    result.timings = {}
     return encode(result)
 
 

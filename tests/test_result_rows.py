@@ -113,10 +113,10 @@ def test_analysis_rows_match_the_reference_from_the_results_own_shap_values(task
     request = AnalyzeRequest(dataset="t", analysis_type="ranking", sample_size=90)
     result = analyze(frame, meta, request, "y", trained, thread_count=1, batch_size=40, max_rows=10_000,
                      row_chunk=25)
-    rows = result["results"].to_list()
-    values = np.column_stack([column for _, column in result["shap_values"].items()])
+    rows = result.results.to_list()
+    values = np.column_stack([column for _, column in result.shap_values.items()])
     order = frame.set_index("area").loc[[row["area"] for row in rows]]
-    x = feature_frame(order, features, model_meta["cat_features"])
+    x = feature_frame(order, features, model_meta.cat_features)
     extras = ["predicted_class"] if task == "binary" else ["explained_class", "probability"]
     columns = {name: [row[name] for row in rows] for name in ["area", "y", "prediction", "raw_prediction", *extras]}
     expected = reference_rows(columns, x, features, values, np.arange(1, len(rows) + 1), np.arange(len(rows)))

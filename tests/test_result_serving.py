@@ -178,7 +178,7 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
     def run(chunk: int, batch: int) -> bytes:
         result = analyze(frame, meta, request, target, trained, thread_count=1, batch_size=batch, max_rows=10_000,
                          row_chunk=chunk)
-        result["timings"] = {}  # the only part that differs from run to run
+        result.timings = {}  # the only part that differs from run to run
         parts: list[bytes | memoryview] = []
         index = encode_to(result, parts.append)
         payload = b"".join(parts)
@@ -195,7 +195,7 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
     assert len(rows) == 250
     if analysis_type == "ranking":
         assert [row["rank"] for row in rows] == list(range(1, 251))
-    if model_meta["task"] == "multiclass" and analysis_type == "correlation":  # rows in explained order
+    if model_meta.task == "multiclass" and analysis_type == "correlation":  # rows in explained order
         matrix = np.array([result["shap_values"][f] for f in features])
         chosen = [row["explained_class"] for row in rows]
         base = np.array([result["base_value"][c] for c in chosen])

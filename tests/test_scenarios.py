@@ -57,8 +57,8 @@ def test_the_new_predictions_are_the_models_on_the_changed_rows() -> None:
     result, frame, trained = run("regression", [{"name": "mix", "set": {"c": "z"}, "add": {"a": 1.0},
                                                  "multiply": {"d": 2.0}}])
     changed = frame.assign(c="z", a=frame["a"] + 1.0, d=frame["d"] * 2.0)
-    x = feature_frame(changed, trained.meta["features"], trained.meta["cat_features"])
-    expected = trained.model.predict(Pool(x, cat_features=trained.meta["cat_features"]))
+    x = feature_frame(changed, trained.meta.features, trained.meta.cat_features)
+    expected = trained.model.predict(Pool(x, cat_features=trained.meta.cat_features))
     item = result["scenarios"][0]
     assert np.allclose(item["predictions"], expected, atol=1e-9)
     assert item["rows_changed"] == len(frame)
@@ -81,7 +81,7 @@ def test_the_training_range_is_the_models_not_the_datasets() -> None:
     scenario's own columns are named."""
     result, frame, trained = run("regression", [{"name": "edge", "set": {"a": 2.3}},
                                                 {"name": "half d", "multiply": {"d": 0.5}}])
-    low, high = trained.meta["training_range"]["numeric"]["a"]
+    low, high = trained.meta.training_range.numeric["a"]
     assert high < 2.3 < frame["a"].max()  # the table's largest `a` is a held-out row, beyond the training range
     assert [w for w in result["warnings"] if "scenario" in w] == [
         f"scenario 'edge': 240 rows get 'a' outside the model's training range [{low:g}, {high:g}]; trees predict "
@@ -103,7 +103,7 @@ def test_only_the_values_a_scenario_changes_are_warned_as_outside_the_range() ->
     _, frame = table("regression")
     beyond = float(frame["a"].max())
     result, _, trained = run("regression", [{"name": "like the largest", "set": {"a": beyond}}])
-    low, high = trained.meta["training_range"]["numeric"]["a"]
+    low, high = trained.meta.training_range.numeric["a"]
     assert high < beyond
     assert [w for w in result["warnings"] if "scenario" in w] == [
         f"scenario 'like the largest': {len(frame) - 1} rows get 'a' outside the model's training range "

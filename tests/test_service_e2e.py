@@ -37,9 +37,10 @@ def test_make_run_serves_an_analysis_end_to_end(service_factory) -> None:
     answered = time.time()
     ready_after = answered - web_spawned_at(service)
     print(f"\n/ping answered {ready_after:.2f}s after the web program started")
-    # The promise is 2 s (README), measured on a quiet machine by bench/cold_start.py. Here the web starts
-    # beside three workers and the scheduler importing CatBoost on the same cores, under whatever else the
-    # suite runs: 2 s failed once at load 9. This bound catches a web that waits for workers or Redis work.
+    # The promise is 2 s (docs/how-it-works.md, Processes), measured on a quiet machine by bench/cold_start.py.
+    # Here the web starts beside three workers and the scheduler importing CatBoost on the same cores, under
+    # whatever else the suite runs: 2 s failed once at load 9. This bound catches a web that waits for workers
+    # or Redis work.
     assert ready_after < 10.0, f"/ping answered {ready_after:.2f}s after the web program started"
     service.wait_for_workers(2)
 

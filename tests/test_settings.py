@@ -15,7 +15,7 @@ from devtools.environment import REPO
 
 
 def test_defaults_are_the_promised_ones() -> None:
-    """With an empty environment every setting takes the default the README's Configuration promises."""
+    """With an empty environment every setting takes the default docs/configuration.md promises."""
     settings = Settings.from_env({})
     assert settings.port == 10000
     assert settings.redis_url is None and settings.embedded_redis
@@ -88,20 +88,28 @@ def test_every_setting_has_a_spec_entry() -> None:
     assert [spec.field for spec in SETTINGS] == [f.name for f in fields(Settings)]
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
-    """Each setting has a row in the README's configuration table."""
-    readme = (REPO / "README.md").read_text()
-    rows = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE))
+CONFIGURATION_PAGE = REPO / "docs" / "configuration.md"
+
+
+def test_every_setting_is_documented_in_the_configuration_page() -> None:
+    """Each setting has a row in the configuration table of docs/configuration.md."""
+    page = CONFIGURATION_PAGE.read_text()
+    rows = set(re.findall(r"^\| `([A-Z_]+)` \|", page, flags=re.MULTILINE))
     missing = [spec.name for spec in SETTINGS if spec.name not in rows]
     assert not missing, f"undocumented settings: {missing}"
 
 
-def test_readme_configuration_table_is_generated_from_the_settings() -> None:
-    """The README holds exactly the table `python -m common.settings --markdown` prints (regenerate it so)."""
-    readme = (REPO / "README.md").read_text()
-    start = readme.index("| variable | default | meaning |")
-    assert readme[start:start + len(markdown_table())] == markdown_table()
-    assert readme[start + len(markdown_table()):].startswith("\n"), "the README's table has rows SETTINGS lacks"
+def test_configuration_page_table_is_generated_from_the_settings() -> None:
+    """docs/configuration.md holds exactly the table `python -m common.settings --markdown` prints (regenerate it
+    so), once: no other copy of it can drift, in that page or in the README."""
+    page = CONFIGURATION_PAGE.read_text()
+    start = page.index("| variable | default | meaning |")
+    assert page[start:start + len(markdown_table())] == markdown_table()
+    rest = page[start + len(markdown_table()):]
+    assert rest == "" or rest.startswith("\n"), "docs/configuration.md's table has rows SETTINGS lacks"
+    assert page.count("| variable | default | meaning |") == 1
+    assert "| variable | default | meaning |" not in (REPO / "README.md").read_text(), \
+        "the README restates the configuration table: it lives in docs/configuration.md"
 
 
 def test_settings_command_prints_the_table() -> None:

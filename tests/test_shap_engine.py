@@ -12,6 +12,7 @@ from catboost import CatBoostRegressor, Pool
 
 from analysis import datasets
 from analysis.features import feature_frame
+from analysis.model_meta import ModelMeta
 from analysis.request import AnalyzeRequest
 from common import keys
 from devtools.redis_server import RedisServer
@@ -48,19 +49,19 @@ def test_analysis_with_tables_equals_native_and_says_so(table: tuple[dict, pd.Da
                                                         trained: TrainedModel) -> None:
     """The same analysis with the leaf tables and natively: the same values (1e-9), engines named."""
     _, frame = table
-    x = feature_frame(frame, trained.meta["features"], trained.meta["cat_features"])
-    prepared = engine.prepare_tables(trained.model, x, trained.meta["cat_features"])
+    x = feature_frame(frame, trained.meta.features, trained.meta.cat_features)
+    prepared = engine.prepare_tables(trained.model, x, trained.meta.cat_features)
     assert prepared.tables is not None, prepared.note
     assert "equal to ShapValues" in prepared.note
     with_tables = TrainedModel(trained.model_id, trained.model, trained.meta, tables=prepared.tables)
     fast = run(table, with_tables, data=frame.sample(120, random_state=3).to_dict("records"))
     slow = run(table, trained, data=frame.sample(120, random_state=3).to_dict("records"))
-    assert fast["timings"]["shap_engine"] == engine.LEAF_TABLE
-    assert slow["timings"]["shap_engine"] == engine.NATIVE
-    assert abs(fast["base_value"] - slow["base_value"]) <= 1e-9
-    for name, column in slow["shap_values"].items():
-        assert np.max(np.abs(dict(fast["shap_values"].items())[name] - column)) <= 1e-9
-    fast_rows, slow_rows = fast["results"].to_list(), slow["results"].to_list()
+    assert fast.timings["shap_engine"] == engine.LEAF_TABLE
+    assert slow.timings["shap_engine"] == engine.NATIVE
+    assert abs(fast.base_value - slow.base_value) <= 1e-9
+    for name, column in slow.shap_values.items():
+        assert np.max(np.abs(dict(fast.shap_values.items())[name] - column)) <= 1e-9
+    fast_rows, slow_rows = fast.results.to_list(), slow.results.to_list()
     assert max(abs(a["raw_prediction"] - b["raw_prediction"]) for a, b in zip(fast_rows, slow_rows, strict=True)) \
         <= 1e-9
 
@@ -75,12 +76,12 @@ def test_a_model_the_tables_cannot_explain_falls_back_to_native(table: tuple[dic
     prepared = engine.prepare_tables(model, frame[features], [])
     assert prepared.tables is None
     assert "not oblivious" in prepared.note
-    lossguide = TrainedModel("lossguide", model, {"task": "regression", "features": features, "cat_features": [],
-                                                  "classes": None, "metrics": {}, "trained_rows": len(frame)})
+    lossguide = TrainedModel("lossguide", model, ModelMeta(task="regression", features=features, cat_features=[],
+                                                           trained_rows=len(frame)))
     result = run(table, lossguide)
-    assert result["timings"]["shap_engine"] == engine.NATIVE
+    assert result.timings["shap_engine"] == engine.NATIVE
     native = model.get_feature_importance(data=Pool(frame[features]), type="ShapValues", thread_count=1)
-    assert np.array_equal(dict(result["shap_values"].items())[features[0]], native[:, 0])
+    assert np.array_equal(dict(result.shap_values.items())[features[0]], native[:, 0])
 
 
 def test_trained_models_are_stored_with_their_tables(redis_server: RedisServer,
@@ -91,7 +92,7 @@ def test_trained_models_are_stored_with_their_tables(redis_server: RedisServer,
     features = datasets.feature_columns(meta, TARGET)
     first = model_store.get_or_train(client, frame, meta["version"], TARGET, features, thread_count=1)
     assert first.trained_now and first.tables is not None
-    assert "equal to ShapValues" in first.meta["shap_engine_note"]
+    assert "equal to ShapValues" in first.meta.shap_engine_note
     stored = client.get(keys.model_shap_tables(first.model_id))
     assert isinstance(stored, bytes)
     assert stored == first.tables.to_bytes()
@@ -133,7 +134,8 @@ def test_both_kinds_of_tables_store_a_native_model_the_same_way(table: tuple[dic
     """SHAP and interaction tables share one NATIVE_MARK and one build-check-store helper: a model they
     cannot follow is stored as the mark and its note, read back as that note."""
     meta, frame = table
-    model_meta = {"target": TARGET, "features": datasets.feature_columns(meta, TARGET), "cat_features": []}
+    model_meta = ModelMeta(task="regression", target=TARGET, features=datasets.feature_columns(meta, TARGET),
+                           cat_features=[], trained_rows=len(frame))
     samples: list[int] = []
 
     def check(sample: pd.DataFrame) -> tuple[bytes | None, str]:

@@ -28,19 +28,19 @@ def test_early_stopping_keeps_the_best_iteration_of_the_holdout() -> None:
     features = [f"f{i}" for i in range(5)]
     model, meta = train(frame, "y", features, thread_count=1)
     _, legacy_meta = train(frame, "y", features, thread_count=1, params=LEGACY_PARAMS)
-    assert meta["trees"] == model.tree_count_ == model.get_best_iteration() + 1
-    assert meta["trees"] <= legacy_meta["trees"] == 300
-    assert meta["params"]["border_count"] == 254 and meta["params"]["early_stopping_rounds"] == 30
-    assert meta["metrics"]["r2"] > 0.9
+    assert meta.trees == model.tree_count_ == model.get_best_iteration() + 1
+    assert meta.trees <= legacy_meta.trees == 300
+    assert meta.params["border_count"] == 254 and meta.params["early_stopping_rounds"] == 30
+    assert meta.metrics.r2 > 0.9
 
 
 def test_classifiers_report_log_loss_and_accuracy() -> None:
     """A binary target's held-out metrics carry log-loss beside accuracy."""
     frame = _frame()
     _, meta = train(frame, "label", [f"f{i}" for i in range(5)], thread_count=1)
-    assert meta["task"] == "binary"
-    assert 0 < meta["metrics"]["log_loss"] < 0.69
-    assert meta["metrics"]["accuracy"] > 0.8
+    assert meta.task == "binary"
+    assert 0 < meta.metrics.log_loss < 0.69
+    assert meta.metrics.accuracy > 0.8
 
 
 def test_a_class_seen_only_in_the_holdout_does_not_break_training() -> None:
@@ -50,6 +50,6 @@ def test_a_class_seen_only_in_the_holdout_does_not_break_training() -> None:
     order = np.random.default_rng(0).permutation(len(frame))
     frame.loc[frame.index[order[0]], "cls"] = "rare"  # the seeded split puts this row in the holdout
     _, meta = train(frame, "cls", [f"f{i}" for i in range(5)], thread_count=1)
-    assert meta["task"] == "multiclass" and "rare" not in meta["classes"]
-    assert meta["metrics"]["holdout_rows"] == 40
+    assert meta.task == "multiclass" and "rare" not in meta.classes
+    assert meta.metrics.holdout_rows == 40
 

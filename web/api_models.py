@@ -124,6 +124,13 @@ class AnalysisResult(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     success: bool = True
+    analysis_type: str = Field(description="The analysis type that ran (correlation, ranking, comparison, ...).")
+    target_variable: str = Field(description="The target explained (the dataset's default_target when none was "
+                                 "named).")
+    dataset: str
+    explained_rows: int = Field(description="How many rows the result explains (`results` has one per row).")
+    selected_rows: int = Field(description="How many rows the filters selected, before sample_size and the row "
+                               "caps.")
     summary: str
     feature_importance: list[FeatureImportance]
     shap_values: dict[str, list[float | None]]
@@ -153,6 +160,11 @@ class AnalysisResultFields(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     success: bool | None = None
+    analysis_type: str | None = None
+    target_variable: str | None = None
+    dataset: str | None = None
+    explained_rows: int | None = None
+    selected_rows: int | None = None
     summary: str | None = None
     feature_importance: list[FeatureImportance] | None = None
     shap_values: dict[str, list[float | None]] | None = None

@@ -21,7 +21,7 @@ from web.services import Services
 MAX_WAIT_SECONDS = 30.0
 MAX_PARAM_CHARS = 1000  # a feature, class or row id longer than this cannot name anything
 PAIRS_SHOWN = 5  # stored pairs a refused interaction plot lists
-PARAMS = ("format", "max_display", "row", "feature", "color", "with", "class", "wait")  # README "Plots"
+PARAMS = ("format", "max_display", "row", "feature", "color", "with", "class", "wait")  # docs/plots.md
 
 
 @dataclass(frozen=True)

@@ -192,8 +192,9 @@ def _jobs_using(name: str) -> list[str]:
 def _dataset_of(job: Job) -> str | None:
     """The dataset an analysis (its request's `dataset`, typed as the job reads it) or a training job
     (kwargs `dataset`) reads."""
-    if job.func_name == jobstates.ANALYSIS_FUNC:
-        return _QueuedDataset.model_validate(job.kwargs["request"]).dataset
+    if job.func_name == jobstates.ANALYSIS_FUNC:  # its plan's request (or an older web's bare request)
+        plan = job.kwargs.get("plan")
+        return _QueuedDataset.model_validate(plan["request"] if plan else job.kwargs.get("request", {})).dataset
     return job.kwargs.get("dataset")
 
 

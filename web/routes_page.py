@@ -32,7 +32,8 @@ def page_asset(name: str) -> Response:
 def validate_filters():
     """The checks POST /analyze makes (the same code, so the same 400 bodies), without enqueueing anything;
     200 reports how many rows the filters select."""
-    analysis, meta, chosen = checked_request(services(), json_body())
+    plan, meta, chosen = checked_request(services(), json_body())
+    analysis = plan.request
     return json_response({"success": True, "dataset": analysis.dataset, "dataset_version": meta["version"],
                           "target_variable": analysis.target_variable, "filters": analysis.demographic_filters,
                           "selected_rows": chosen.selected_rows, "explained_rows": len(chosen.frame),

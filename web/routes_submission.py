@@ -19,6 +19,7 @@ from web.responses import json_response
 from web.services import Services, services
 
 if TYPE_CHECKING:
+    from analysis.plan import AnalysisPlan
     from analysis.selection import Selection  # pandas: imported on first use (see web.create_app)
 
 blueprint = Blueprint("submission", __name__)
@@ -45,44 +46,40 @@ def json_body() -> Any:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
 
 
-def validated_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, str]:
+def validated_request(svc: Services, body: Any) -> tuple[AnalysisPlan, str]:
     """Everything that can be checked before enqueueing is checked here, so nothing bad is enqueued.
-    Returns the request with its target resolved (a dataset's default_target when none is named) and
-    the version (with the labels: store.reuse.dataset_key) of the dataset it was checked against."""
-    resolved, meta, _ = checked_request(svc, body)
-    return resolved, reuse.dataset_key(meta)  # the version, and the labels the summary will use
+    Returns the analysis plan (analysis.plan: target, task, features and rows decided once) and the version
+    (with the labels: store.reuse.dataset_key) of the dataset it was checked against."""
+    plan, meta, _ = checked_request(svc, body)
+    return plan, reuse.dataset_key(meta)  # the version, and the labels the summary will use
 
 
-def checked_request(svc: Services, body: Any) -> tuple[AnalyzeRequest, dict[str, Any], Selection]:
-    """validated_request's checks; the request, the dataset's meta and the rows the analysis would explain
+def checked_request(svc: Services, body: Any) -> tuple[AnalysisPlan, dict[str, Any], Selection]:
+    """validated_request's checks; the plan, the dataset's meta and the rows the analysis would explain
     (the cohorts' union for a comparison, INTERACTION_MAX_ROWS applied to interactions), which POST
     /filters/validate reports."""
-    from analysis import datasets, features, questions, selection  # pandas on first use: create_app
+    from analysis import datasets, plan  # pandas on first use: create_app
     from store import default_dataset
 
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     parsed = AnalyzeRequest.model_validate(body)
-    max_rows = svc.settings.max_rows
-    if parsed.sample_size is not None and parsed.sample_size > max_rows:
-        raise TooManyRows(f"sample_size {parsed.sample_size} is above the maximum of {max_rows} (MAX_ROWS).")
-    meta, frame = default_dataset.frame(svc.redis, svc.frames, datasets.check_name(parsed.dataset), svc.settings)
+    settings = svc.settings
+    if parsed.sample_size is not None and parsed.sample_size > settings.max_rows:
+        raise TooManyRows(f"sample_size {parsed.sample_size} is above the maximum of {settings.max_rows} (MAX_ROWS).")
+    meta, frame = default_dataset.frame(svc.redis, svc.frames, datasets.check_name(parsed.dataset), settings)
     if parsed.callback_url is not None:
-        callbacks.check_url(parsed.callback_url, svc.settings)
-    resolved = parsed.model_copy(update={"target_variable": datasets.resolve_target(meta, parsed.target_variable)})
-    features.choose_features(meta, resolved.target_variable or "", resolved.exclude_columns)  # a 400 when none is left
-    chosen = selection.select_rows(frame, meta, resolved, max_rows)
-    explained = questions.check(frame, meta, resolved, chosen, max_rows,
-                                what_if_max_cells=svc.settings.what_if_max_cells)
-    if resolved.analysis_type == "interactions":
-        explained = selection.capped(explained, svc.settings.interaction_max_rows)
-    return resolved, meta, explained
+        callbacks.check_url(parsed.callback_url, settings)
+    limits = plan.PlanLimits(settings.max_rows, settings.what_if_max_cells, settings.interaction_max_rows)
+    made, explained = plan.make_plan(frame, meta, parsed, limits)
+    return made, meta, explained
 
 
 @blueprint.post("/analyze")
 def analyze():
     svc = services()
-    analysis, dataset_version = validated_request(svc, json_body())
+    plan, dataset_version = validated_request(svc, json_body())
+    analysis = plan.request
     settings = svc.settings
     digest = reuse.fingerprint(analysis, dataset_version, interaction_max_rows=settings.interaction_max_rows)
     if settings.result_reuse and analysis.reuse:
@@ -91,7 +88,7 @@ def analyze():
         if found is not None:  # answered by the stored result of the identical analysis that ran first
             return json_response({"success": True, "job_id": found, "status": jobstates.FINISHED, "cached": True,
                                   "status_url": url_for("answers.job_status", job_id=found)}, 200)
-    job = _enqueue_analysis(svc, analysis, digest)
+    job = _enqueue_analysis(svc, plan, digest)
     log.info("queued analysis %s of %s on %s", job.id, analysis.target_variable, analysis.dataset)
     status_url = url_for("answers.job_status", job_id=job.id)
     if analysis.callback_url is not None:
@@ -100,13 +97,13 @@ def analyze():
                           "status_url": status_url}, 202)
 
 
-def _enqueue_analysis(svc: Services, analysis: AnalyzeRequest, digest: str) -> Job:
+def _enqueue_analysis(svc: Services, plan: AnalysisPlan, digest: str) -> Job:
     """Enqueue the analysis and note that it reads its dataset, in one MULTI (store.dataset_store)."""
-    settings = svc.settings
+    settings, analysis = svc.settings, plan.request
     with svc.redis.pipeline(transaction=True) as pipe:
         job = svc.queue.enqueue(
             jobstates.ANALYSIS_FUNC,
-            kwargs={"request": analysis.model_dump()},  # JSON for RQ; the job validates it back (worker.jobs)
+            kwargs={"plan": plan.model_dump()},  # JSON for RQ; the job validates it back (worker.jobs)
             job_timeout=settings.job_timeout,
             result_ttl=settings.result_ttl,
             failure_ttl=settings.failure_ttl,

@@ -35,11 +35,13 @@ def attach(client: redis.Redis, trained: TrainedModel, frame: pd.DataFrame) -> N
         return
 
     def check(sample: pd.DataFrame) -> tuple[interaction_tables.InteractionTables | None, str]:
-        return interaction_tables.prepare(trained.model, sample, trained.meta["cat_features"])
+        return interaction_tables.prepare(trained.model, sample, trained.meta.cat_features)
 
     built, note, blob = table_store.prepare(frame, trained.meta, interaction_tables.CHECK_ROWS,
                                             interaction_tables.to_bytes, check)
     # not for a model whose dataset version was replaced meanwhile: the key would outlive the model
-    dataset_store.write_unless_retired(client, trained.meta["dataset_version"], lambda pipe: pipe.set(key, blob))
+    version = trained.meta.dataset_version
+    assert version is not None, "a stored model knows its dataset version (worker.model_store)"
+    dataset_store.write_unless_retired(client, version, lambda pipe: pipe.set(key, blob))
     log.info("model %s: interaction tables %s", trained.model_id, note)
     trained.interactions = (built, note)

@@ -7,16 +7,18 @@ import time
 from typing import Any
 
 import orjson
+import pandas as pd
 from rq import get_current_job
 from rq.job import Job
 
-from analysis import datasets, feature_values, features
+from analysis import feature_values, features
 from analysis.encoding import encode, encode_to
-from analysis.explained import ShapColumns
+from analysis.plan import AnalysisPlan, PlanLimits, make_plan
 from analysis.request import AnalyzeRequest
+from analysis.result import Result
 from common import keys
 from common.jobstates import STAGES
-from explain.run import ROW_CHUNK, analyze
+from explain.run import ROW_CHUNK, explain_plan
 from store import dataset_store, default_dataset, reuse
 from worker import context, interaction_store, kept_models
 from worker.model_store import get_or_train
@@ -44,91 +46,111 @@ def report_progress(job: Job | None, stage: str) -> None:
     job.save_meta()
 
 
-def compute(request: AnalyzeRequest, job: Job | None = None) -> dict[str, Any]:
-    """The whole analysis in this process; returns the result object (numpy arrays inside; its
-    `shap_values` and `results` are built while it is encoded: `encode` or `encode_to`)."""
+def compute(plan: AnalysisPlan, job: Job | None = None) -> Result:
+    """The whole analysis in this process, as `plan` decided it; returns the result object (numpy arrays
+    inside; its `shap_values` and `results` are built while it is encoded: `encode` or `encode_to`)."""
     ctx = context.current()
     settings = ctx.settings
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
     report_progress(job, "loading_data")
-    meta, frame = default_dataset.frame(ctx.redis, ctx.frames, request.dataset, settings)
-    target = datasets.resolve_target(meta, request.target_variable)
-    chosen = features.choose_features(meta, target, request.exclude_columns).features
+    meta, frame = default_dataset.frame(ctx.redis, ctx.frames, plan.request.dataset, settings)
+    plan, replaced = _current(plan, meta, frame)
     timings["dataset_load_s"] = time.perf_counter() - started
 
     report_progress(job, "loading_model")
     step = time.perf_counter()
-    trained = get_or_train(ctx.redis, frame, meta["version"], target, chosen, settings.threads_per_job,
-                           lock_ttl=settings.model_lock_ttl, kept=ctx.models)
-    if request.analysis_type == "interactions":  # its tables are checked and stored once per model
+    trained = get_or_train(ctx.redis, frame, plan.dataset_version, plan.target, plan.features,
+                           settings.threads_per_job, lock_ttl=settings.model_lock_ttl, kept=ctx.models, task=plan.task)
+    if plan.request.analysis_type == "interactions":  # its tables are checked and stored once per model
         interaction_store.attach(ctx.redis, trained, frame)
     timings["model_s"] = time.perf_counter() - step
-    kept_models.leave_for_parent(job, request.dataset, trained.model_id)
+    kept_models.leave_for_parent(job, plan.request.dataset, trained.model_id)
 
-    result = analyze(
-        frame, meta, request, target, trained,
+    result = explain_plan(
+        frame, meta, plan, trained,
         thread_count=settings.threads_per_job,
         batch_size=settings.effective_shap_batch_size,
-        max_rows=settings.max_rows,
         float_dtype="float32" if settings.aggressive_memory_management else "float64",
         row_chunk=STREAM_SIZES[settings.aggressive_memory_management][0],
         progress=lambda stage: report_progress(job, stage),
-        interaction_max_rows=settings.interaction_max_rows,
     )
-    result["timings"] = timings | result["timings"]
+    result.timings = timings | result.timings
+    result.warnings = replaced + result.warnings
     return result
+
+
+def _current(plan: AnalysisPlan, meta: dict, frame: pd.DataFrame) -> tuple[AnalysisPlan, list[str]]:
+    """`plan` when its dataset version is the stored one. A dataset replaced after the plan was made has only
+    its new version stored: the plan is made again on it, by the same rules and limits, and a warning says so
+    (keeping the accepted version readable is the truthful-answers work, docs/decisions)."""
+    if meta["version"] == plan.dataset_version:
+        return plan, []
+    limits = PlanLimits(plan.max_rows, what_if_max_cells=2**62, interaction_max_rows=plan.row_cap or plan.max_rows)
+    again, _ = make_plan(frame, meta, plan.request, limits)
+    return again, [f"dataset {meta['name']!r} was replaced after this analysis was accepted (on version "
+                   f"{plan.dataset_version}); it explains the version stored when it ran, {meta['version']}."]
+
+
+def _legacy_plan(request: dict[str, Any]) -> AnalysisPlan:
+    """The plan of a job enqueued with its bare request (by a web of an older build)."""
+    ctx = context.current()
+    parsed = AnalyzeRequest.model_validate(request)
+    meta, frame = default_dataset.frame(ctx.redis, ctx.frames, parsed.dataset, ctx.settings)
+    limits = PlanLimits(ctx.settings.max_rows, ctx.settings.what_if_max_cells, ctx.settings.interaction_max_rows)
+    return make_plan(frame, meta, parsed, limits)[0]
 
 
 # Streaming sizes: (result rows built at a time, JSON bytes held before they are appended to Redis).
 STREAM_SIZES = {False: (ROW_CHUNK, 32 * 2**20), True: (1_000, 2 * 2**20)}  # by AGGRESSIVE_MEMORY_MANAGEMENT
 
 
-def run_analysis(request: dict[str, Any]) -> dict[str, Any]:
+def run_analysis(plan: dict[str, Any] | None = None, request: dict[str, Any] | None = None) -> dict[str, Any]:
     """RQ entry point: compute, encode once, store the bytes the web serves as they are.
 
-    `request` is the JSON the web enqueued (AnalyzeRequest.model_dump()); it is validated into the typed
-    request here, once, and nothing downstream reads it by key."""
+    `plan` is the JSON the web enqueued (AnalysisPlan.model_dump()); it is validated into the typed plan
+    here, once, and nothing downstream reads it by key. `request` alone is a job an older web enqueued
+    before the plan existed (accepted work is never lost across a deploy): it is planned here, once."""
     job = get_current_job()
     started = time.perf_counter()
-    result = compute(AnalyzeRequest.model_validate(request), job)
+    result = compute(AnalysisPlan.model_validate(plan) if plan is not None else _legacy_plan(request or {}), job)
     if job is not None and job.enqueued_at and job.started_at:
-        result["timings"]["queue_wait_s"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
+        result.timings["queue_wait_s"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
     step = time.perf_counter()
     ctx = context.current()
     if job is None:
         payload = encode(result)
-        return {"bytes": len(payload), "timings": result["timings"] | {"encode_s": time.perf_counter() - step}}
+        return {"bytes": len(payload), "timings": result.timings | {"encode_s": time.perf_counter() - step}}
     writer = ResultWriter(ctx.redis, keys.job_result(job.id), ctx.settings.result_ttl,
                           STREAM_SIZES[ctx.settings.aggressive_memory_management][1])
     index = encode_to(result, writer.write)  # result rows are built here, chunk by chunk
     payload_bytes = writer.close()
-    result["timings"]["feature_values_s"] = store_feature_values(ctx, job.id, result)
-    dataset_store.remember_result(ctx.redis, result["version_info"]["dataset_version"], job.id,
+    result.timings["feature_values_s"] = store_feature_values(ctx, job.id, result)
+    dataset_store.remember_result(ctx.redis, result.version_info.dataset_version, job.id,
                                   ctx.settings.result_ttl)
-    timings = result["timings"] | {"encode_s": time.perf_counter() - step}
+    timings = result.timings | {"encode_s": time.perf_counter() - step}
     timings["total_s"] = time.perf_counter() - started
     job.meta["timings"] = timings
     job.meta["result_index"] = index  # byte ranges of the result's fields, for GET /job_status?fields=
     job.meta["peak_rss_mb"] = peak_rss_mb()
-    job.meta["trained_in_this_job"] = bool(result["model"].get("trained_in_this_job"))  # for the metrics
+    job.meta["trained_in_this_job"] = result.model.trained_in_this_job  # for the metrics
     report_progress(job, "done")
     if job.meta.get(reuse.META_KEY):  # the result is stored: identical requests may now be answered by it
         reuse.remember(ctx.redis, job.meta[reuse.META_KEY], job.id, ctx.settings.result_ttl)
     return {"result_key": keys.job_result(job.id), "bytes": payload_bytes}
 
 
-def store_feature_values(ctx: context.WorkerContext, job_id: str, result: dict[str, Any]) -> float:
+def store_feature_values(ctx: context.WorkerContext, job_id: str, result: Result) -> float:
     """Store the explained rows' feature values, and the rows' ids and classes the plot routes check, beside
     the result, for as long as it (the web serves the values as they are); returns the seconds it took."""
     started = time.perf_counter()
-    columns: ShapColumns = result["shap_values"]
+    columns = result.shap_values
     if columns.frame is None:
         return 0.0
     values = feature_values.encode(job_id, columns.features, columns.frame, columns.order)
-    pairs = result["interactions"]["pairs"] if "interactions" in result else None
-    rows = feature_values.encode_rows(result["results"], result["target_variable"], columns.classes, pairs)
+    pairs = result.interactions["pairs"] if result.interactions is not None else None
+    rows = feature_values.encode_rows(result.results, result.target_variable, columns.classes, pairs)
     with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.set(keys.job_feature_values(job_id), values, ex=ctx.settings.result_ttl)
         pipe.set(keys.job_plot_rows(job_id), rows, ex=ctx.settings.result_ttl)
@@ -153,7 +175,9 @@ def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
         trained = get_or_train(ctx.redis, frame, version, target, features.choose_features(meta, target).features,
                                ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl, kept=ctx.models)
         kept_models.leave_for_parent(job, dataset, trained.model_id)
-        model = {k: trained.meta.get(k) for k in ("task", "metrics", "trained_rows", "trees", "training_seconds")}
+        meta = trained.meta
+        model = {"task": meta.task, "metrics": meta.metrics.as_dict(), "trained_rows": meta.trained_rows,
+                 "trees": meta.trees, "training_seconds": meta.training_seconds}
         result.update(trained=trained.trained_now, model={"id": trained.model_id, **model}, warnings=[])
     if job is not None:
         ctx.redis.set(keys.job_result(job.id), orjson.dumps(result), ex=ctx.settings.result_ttl)

@@ -98,13 +98,13 @@ def explain_every_row(model: TrainedModel, version: str, frame: pd.DataFrame) ->
     from explain.engine import dataset_shap
 
     meta = model.meta
-    size = len(frame) * (len(meta["features"]) + 1) * 8 * max(1, len(meta.get("classes") or []))
-    if model.tables is None or meta.get("dataset_version") != version or size > MAX_DATASET_SHAP_BYTES:
+    size = len(frame) * (len(meta.features) + 1) * 8 * max(1, len(meta.classes or []))
+    if model.tables is None or meta.dataset_version != version or size > MAX_DATASET_SHAP_BYTES:
         return
     if model.dataset_shap is not None and model.dataset_shap.version == version:
         return
-    x = feature_frame(frame, meta["features"], meta["cat_features"])
-    model.dataset_shap = dataset_shap(model.model, model.tables, frame, version, x, meta["cat_features"],
+    x = feature_frame(frame, meta.features, meta.cat_features)
+    model.dataset_shap = dataset_shap(model.model, model.tables, frame, version, x, meta.cat_features,
                                       DATASET_SHAP_BATCH)
 
 

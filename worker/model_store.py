@@ -7,13 +7,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import orjson
 import pandas as pd
 import redis
 from catboost import CatBoost
 from redis.exceptions import LockError
 from redis.lock import Lock
 
+from analysis.datasets import Task
+from analysis.model_meta import ModelMeta
 from common import keys
 from common.redis_conn import REDIS_UNREACHABLE
 from explain.engine import CHECK_ROWS, Prepared, prepare_tables
@@ -36,7 +37,7 @@ def _read(client: redis.Redis, model_id: str) -> tuple[TrainedModel, bytes | Non
                                               keys.model_shap_tables(model_id)])
     if not isinstance(blob, bytes) or raw_meta is None:  # the worker's client does not decode replies
         return None
-    meta = orjson.loads(raw_meta)
+    meta = ModelMeta.model_validate_json(raw_meta)
     return TrainedModel(model_id, from_bytes(blob, meta), meta), raw_tables if isinstance(raw_tables, bytes) else None
 
 
@@ -68,16 +69,16 @@ def complete_model(client: redis.Redis, model_id: str) -> TrainedModel | None:
     return found[0]
 
 
-def _prepare(model: CatBoost, frame: pd.DataFrame, meta: dict) -> tuple[LeafTables | None, str, bytes]:
+def _prepare(model: CatBoost, frame: pd.DataFrame, meta: ModelMeta) -> tuple[LeafTables | None, str, bytes]:
     """The model's leaf tables, checked on the first rows of its training frame, its note and the bytes to
     store; logged either way."""
 
     def check(sample: pd.DataFrame) -> tuple[LeafTables | None, str]:
-        prepared: Prepared = prepare_tables(model, sample, meta["cat_features"])
+        prepared: Prepared = prepare_tables(model, sample, meta.cat_features)
         return prepared.tables, prepared.note
 
     found = table_store.prepare(frame, meta, CHECK_ROWS, LeafTables.to_bytes, check)
-    log.info("model %s: %s", meta["id"], found[1])
+    log.info("model %s: %s", meta.id, found[1])
     return found
 
 
@@ -107,12 +108,13 @@ def _kept_alive(lock: Lock, ttl: float) -> Iterator[None]:
 
 def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str, target: str,
                  features: list[str], thread_count: int, lock_ttl: float = LOCK_TTL,
-                 kept: KeptModels | None = None) -> TrainedModel:
+                 kept: KeptModels | None = None, task: Task | None = None) -> TrainedModel:
     """The stored model for these inputs; trained here, under a lock, if nobody has trained it yet. A model
     `kept` in memory by the worker parent (worker.kept_models) is used as it is while Redis still holds it.
 
     The lock lives `lock_ttl` seconds unless renewed (MODEL_LOCK_TTL); its token is shared with the
-    renewing thread (thread_local=False), which is safe because this Lock object serves this one call."""
+    renewing thread (thread_local=False), which is safe because this Lock object serves this one call. `task`
+    is the analysis plan's (analysis.plan); without one the one rule decides (analysis.datasets.task_of)."""
     model_id = model_id_for(dataset_version, target, features)
     found = (kept.get(client, model_id) if kept is not None else None) or _from_redis(client, model_id, frame)
     if found:
@@ -123,14 +125,14 @@ def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str,
         found = _from_redis(client, model_id, frame)  # another process may have trained it while we waited
         if found:
             return found
-        model, meta = train(frame, target, features, thread_count)
-        meta.update(id=model_id, dataset_version=dataset_version, target=target)
+        model, meta = train(frame, target, features, thread_count, task=task)
+        meta = meta.model_copy(update={"id": model_id, "dataset_version": dataset_version, "target": target})
         tables, note, blob = _prepare(model, frame, meta)
-        meta["shap_engine_note"] = note
+        meta = meta.model_copy(update={"shap_engine_note": note})
         client.incr(keys.MODEL_TRAININGS)
-        log.info("trained model %s for %r (%s, %d rows) in %.2fs", model_id, target, meta["task"],
-                 meta["trained_rows"], meta["training_seconds"])
-        _store(client, model_id, dataset_version, [to_bytes(model), orjson.dumps(meta), blob])
+        log.info("trained model %s for %r (%s, %d rows) in %.2fs", model_id, target, meta.task,
+                 meta.trained_rows, meta.training_seconds)
+        _store(client, model_id, dataset_version, [to_bytes(model), meta.to_json(), blob])
         return TrainedModel(model_id, model, meta, trained_now=True, tables=tables)
 
 

@@ -1,6 +1,6 @@
 """shap and matplotlib, loaded into a worker parent when it first takes a plot job, before it forks the
 horse: every later plot of that worker costs no import (about 2 s), and a worker that never draws never
-holds them (about 80 MB of private memory per worker parent, measured; README, Feature values and plots)."""
+holds them (about 80 MB of private memory per worker parent, measured: bench/RESULTS.md; docs/plots.md)."""
 
 from __future__ import annotations
 

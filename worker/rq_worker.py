@@ -77,7 +77,7 @@ class ShapWorker(Worker):
     """RQ's forking Worker, with these changes:
 
     * its birth is an atomic claim of its name (WATCH/MULTI around RQ's own rule), retried with a
-      fresh name when RQ reports a collision, a bounded number of times (README, Worker start-up);
+      fresh name when RQ reports a collision, a bounded number of times (docs/how-it-works.md, Worker start-up);
     * it re-asserts its own registration on every heartbeat, so a record dropped by a Redis restart
       without persistence, or by an operator, comes back within one heartbeat;
     * a busy worker keeps watching its work horse through a Redis outage instead of quitting (the

@@ -1,4 +1,4 @@
-"""The start-up every worker program runs, in the order of the README's Worker start-up: connect,
+"""The start-up every worker program runs, in the order of docs/how-it-works.md, Worker start-up: connect,
 clear stale records, bind a unique name, preload, freeze the heap, work."""
 
 from __future__ import annotations

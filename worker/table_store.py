@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.features import feature_frame
+from analysis.model_meta import ModelMeta
 
 NATIVE_MARK = b"native:"  # stored instead of tables for a model they cannot follow, before the note
 
@@ -22,13 +23,13 @@ def native_note(raw: Any) -> str | None:
     return None
 
 
-def prepare[Tables](frame: pd.DataFrame, meta: dict, rows: int, encode: Callable[[Any], bytes],
+def prepare[Tables](frame: pd.DataFrame, meta: ModelMeta, rows: int, encode: Callable[[Any], bytes],
                     check: Callable[[pd.DataFrame], tuple[Tables | None, str]]) -> tuple[Tables | None, str, bytes]:
     """Build and check a model's tables on its first `rows` training rows (those with a target, as the model
     reads them): `check` answers the tables or None, and a note; `encode` makes the tables' bytes. Returns
     the tables, the note and the bytes to store."""
     # encode takes Any: mypy solves Tables from check's `Tables | None` as the union itself, so a typed
     # encode of the tables alone would be refused
-    trained_rows = frame[frame[meta["target"]].notna()] if meta.get("target") in frame.columns else frame
-    tables, note = check(feature_frame(trained_rows.iloc[:rows], meta["features"], meta["cat_features"]))
+    trained_rows = frame[frame[meta.target].notna()] if meta.target in frame.columns else frame
+    tables, note = check(feature_frame(trained_rows.iloc[:rows], meta.features, meta.cat_features))
     return tables, note, encode(tables) if tables is not None else NATIVE_MARK + note.encode()

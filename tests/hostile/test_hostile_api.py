@@ -314,4 +314,7 @@ def test_delete_reads_only_the_dataset_of_a_queued_analysis() -> None:
     job = JSONJob.create(jobstates.ANALYSIS_FUNC, connection=unused,
                          kwargs={"request": {"dataset": " areas ", "data": "not rows", "sample_size": "x"}})
     assert _dataset_of(job) == "areas"
+    planned = JSONJob.create(jobstates.ANALYSIS_FUNC, connection=unused,
+                             kwargs={"plan": {"request": {"dataset": "areas", "data": "not rows"}, "task": 1}})
+    assert _dataset_of(planned) == "areas"
     assert _dataset_of(JSONJob.create(jobstates.ANALYSIS_FUNC, connection=unused, kwargs={"request": {}})) == "default"

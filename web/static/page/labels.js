@@ -1,4 +1,4 @@
-// Readable names of features (README "Labels"): the page shows a feature by the label its result gives it
+// Readable names of features (docs/datasets.md, "Labels"): the page shows a feature by the label its result gives it
 // (feature_importance's `label`) and keeps its column name in the data, the downloads and every API call.
 
 export function namer(result) {
