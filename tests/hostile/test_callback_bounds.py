@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from common import jobstates
+from common.rqtypes import JSONQueue
 from devtools.stack import Stack
 from devtools.waiting import wait_until
 from tests.hostile.helpers import assert_refusal
@@ -27,6 +29,7 @@ class TricklingReceiver:
     """Answers each connection with a status line, then one header line a second, never ending its headers."""
 
     attempts: list[tuple[float, float]] = field(default_factory=list)  # (connected, closed by the caller)
+    connections: int = 0
 
     def start(self) -> TricklingReceiver:
         self.server = socket.create_server(("127.0.0.1", 0))
@@ -40,6 +43,7 @@ class TricklingReceiver:
 
     def _trickle(self, connection: socket.socket) -> None:
         connected = time.monotonic()
+        self.connections += 1
         with connection:
             connection.recv(65536)
             try:
@@ -63,6 +67,16 @@ def test_a_trickling_receiver_is_cut_off_at_callback_timeout_logged_and_retried(
         receiver = TricklingReceiver().start()
         job_id = stack.analyze({"data": [{"Income": 60000, "Age": 40}], "callback_url": receiver.url})
         assert stack.wait_job(job_id)["status"] == "finished"
+        # the cleanup, queued while an attempt trickles, starts once that attempt is cut off
+        wait_until(lambda: receiver.connections >= 1, 30, message="the first attempt to connect")
+        settings = stack.settings
+        cleanup = JSONQueue(settings.maintenance_queue_name, connection=stack.redis()).enqueue(
+            jobstates.CLEANUP_FUNC, job_timeout=60)
+        wait_until(lambda: cleanup.get_status(refresh=True) == "finished", 60, message="the cleanup")
+        cleanup.refresh()
+        assert cleanup.started_at is not None and cleanup.enqueued_at is not None
+        delay = (cleanup.started_at - cleanup.enqueued_at).total_seconds()
+        assert delay < TIMEOUT + 1.5, f"the cleanup started {delay:.1f}s late (documented: CALLBACK_TIMEOUT + 1 s)"
         wait_until(lambda: len(receiver.attempts) >= 2, 60, message="two callback attempts to end")
         for connected, closed in receiver.attempts:
             # a second for the receiver to notice the closed connection (it writes once a second)
