@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pyarrow.types as pat
 
 from analysis import names as name_rule
+from analysis.dataset_meta import DatasetMeta
 from analysis.datasets import CELL_BYTES, MAX_COLUMNS, STORAGE, check_decoded_size, normalised
 from analysis.names import MAX_COLUMN_NAME_CHARS
 from common.errors import InvalidDataset, shown
@@ -46,14 +47,14 @@ def from_arrow(data: bytes) -> pd.DataFrame:
     return normalised(reader.read_all().to_pandas(use_threads=False))
 
 
-def frame_of_stored(meta: dict, data: bytes) -> pd.DataFrame:
+def frame_of_stored(meta: DatasetMeta, data: bytes) -> pd.DataFrame:
     """A stored dataset's frame: the Arrow form, or the CSV text of a dataset stored before it existed."""
     from analysis.datasets import parse_csv
 
     # the codec is in the stream itself, so any "arrow-ipc..." storage (zstd before LZ4) reads alike
-    if str(meta.get("storage", "")).startswith(STORAGE):
+    if (meta.storage or "").startswith(STORAGE):
         return from_arrow(data)
-    return parse_csv(data, meta.get("id_columns", ()))
+    return parse_csv(data, meta.id_columns)
 
 
 def is_parquet(data: bytes) -> bool:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import datasets
+from analysis.dataset_meta import DatasetMeta
 from analysis.filters import apply_filters, parse_filters
 from analysis.labels import shown_name
 from analysis.request import AnalyzeRequest
@@ -50,7 +51,8 @@ class CohortSelection(Selection):
     membership: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))  # (rows, cohorts)
 
 
-def _masks(selected: Selection, frame: pd.DataFrame, meta: dict, request: AnalyzeRequest) -> dict[str, np.ndarray]:
+def _masks(selected: Selection, frame: pd.DataFrame, meta: DatasetMeta,
+           request: AnalyzeRequest) -> dict[str, np.ndarray]:
     """Per cohort, which selected rows it holds (quantile filters use the whole dataset, as everywhere)."""
     assert request.cohorts is not None
     types = datasets.column_types(meta)
@@ -92,7 +94,7 @@ def _overlaps(names: list[str], membership: np.ndarray) -> list[str]:
     return notes
 
 
-def select_cohorts(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, max_rows: int) -> CohortSelection:
+def select_cohorts(frame: pd.DataFrame, meta: DatasetMeta, request: AnalyzeRequest, max_rows: int) -> CohortSelection:
     """The union of the cohorts' rows (sampled down to the request's limit), with each row's cohorts."""
     selected = select_rows(frame, meta, request.model_copy(update={"sample_size": None}), max_rows)
     masks = _masks(selected, frame, meta, request)

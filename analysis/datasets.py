@@ -18,6 +18,7 @@ import orjson
 import pandas as pd
 
 from analysis import names as name_rule
+from analysis.dataset_meta import ColumnStats, DatasetMeta
 from analysis.names import MAX_COLUMN_NAME_CHARS
 from common.errors import (
     DatasetTooLarge,
@@ -33,7 +34,7 @@ from common.errors import (
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MIN_ROWS = 10
 MAX_COLUMNS = 2000
-STORAGE = "arrow-ipc"  # meta["storage"]: how analysis.columnar stores a dataset (older ones hold CSV text)
+STORAGE = "arrow-ipc"  # DatasetMeta.storage: how analysis.columnar stores a dataset (older ones hold CSV text)
 MAX_CLASSES = 20  # most classes of a categorical target (explain.training refuses more, too)
 Task = Literal["regression", "binary", "multiclass"]
 
@@ -138,7 +139,7 @@ def column_type(series: pd.Series) -> str:
     return "categorical"
 
 
-def _column_summary(series: pd.Series, kind: str) -> dict[str, Any]:
+def _column_summary(series: pd.Series, kind: str) -> ColumnStats:
     summary: dict[str, Any] = {"name": str(series.name), "type": kind, "missing": int(series.isna().sum())}
     if kind == "numeric":
         values = series.dropna().astype(float)
@@ -152,7 +153,7 @@ def _column_summary(series: pd.Series, kind: str) -> dict[str, Any]:
     else:
         counts = series.dropna().astype(str).value_counts()
         summary.update(unique=len(counts), top_values={str(k): int(v) for k, v in counts.head(10).items()})
-    return summary
+    return ColumnStats.model_validate(summary)
 
 
 def _known_options(options: DatasetOptions, names: list[str]) -> list[str]:
@@ -168,7 +169,7 @@ def _known_options(options: DatasetOptions, names: list[str]) -> list[str]:
 
 
 def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int, max_bytes: int | None = None,
-             form: str = "csv") -> tuple[dict, pd.DataFrame]:
+             form: str = "csv") -> tuple[DatasetMeta, pd.DataFrame]:
     """Validate an upload (CSV bytes, or a Parquet file when `form` is "parquet") and build the dataset's
     metadata; raise InvalidDataset saying what to change, DatasetTooLarge (413) when it would decode to more
     than `max_bytes` (MAX_DATASET_MB; None: no bound, for the service's own tables)."""
@@ -190,30 +191,30 @@ def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int, 
     if options.default_target and options.default_target in id_columns:
         raise InvalidDataset(f"default_target {options.default_target!r} is an id column and cannot be explained.")
     version = hashlib.sha256(data + orjson.dumps(options.__dict__)).hexdigest()[:16]
-    meta = {
-        "name": name,
-        "version": version,
-        "rows": len(frame),
-        "columns": [_column_summary(frame[c], "id" if c in id_columns else types[c]) for c in names],
-        "id_columns": id_columns,
-        "exclude_columns": list(options.exclude_columns),
-        "default_target": options.default_target,
-        "created_at": time.time(),
-        "size_bytes": len(data),
-        "upload_format": form,
-        "storage": STORAGE,
-    }
+    meta = DatasetMeta(
+        name=name,
+        version=version,
+        rows=len(frame),
+        columns=[_column_summary(frame[c], "id" if c in id_columns else types[c]) for c in names],
+        id_columns=id_columns,
+        exclude_columns=list(options.exclude_columns),
+        default_target=options.default_target,
+        created_at=time.time(),
+        size_bytes=len(data),
+        upload_format=form,
+        storage=STORAGE,
+    )
     return meta, frame
 
 
-def task_of(column: dict[str, Any]) -> Task:
+def task_of(column: ColumnStats) -> Task:
     """The one rule for what a target asks of its model, from its column statistics (`_column_summary`):
     two distinct values make a binary classification, other numbers a regression, other text a multiclass one.
     The web reads it from the stored statistics (the analysis plan); training, from the target's own values
     (`task_of_values`), so the two cannot disagree."""
-    if column.get("unique") == 2:
+    if column.unique == 2:
         return "binary"
-    return "regression" if column["type"] == "numeric" else "multiclass"
+    return "regression" if column.type == "numeric" else "multiclass"
 
 
 def task_of_values(target: pd.Series) -> Task:
@@ -222,31 +223,31 @@ def task_of_values(target: pd.Series) -> Task:
     return task_of(_column_summary(target, "numeric" if numeric else "categorical"))
 
 
-def column_of(meta: dict, name: str) -> dict[str, Any]:
+def column_of(meta: DatasetMeta, name: str) -> ColumnStats:
     """A column's stored statistics."""
-    return next(c for c in meta["columns"] if c["name"] == name)
+    return meta.column(name)
 
 
-def column_types(meta: dict) -> dict[str, str]:
-    return {c["name"]: c["type"] for c in meta["columns"]}
+def column_types(meta: DatasetMeta) -> dict[str, str]:
+    return meta.column_types()
 
 
-def feature_columns(meta: dict, target: str) -> list[str]:
+def feature_columns(meta: DatasetMeta, target: str) -> list[str]:
     """Columns a model of `target` learns from: all but the target, id columns and excluded columns."""
-    skip = {target, *meta["id_columns"], *meta["exclude_columns"]}
-    return [c["name"] for c in meta["columns"] if c["name"] not in skip]
+    skip = {target, *meta.id_columns, *meta.exclude_columns}
+    return [c.name for c in meta.columns if c.name not in skip]
 
 
-def resolve_target(meta: dict, requested: str | None) -> str:
+def resolve_target(meta: DatasetMeta, requested: str | None) -> str:
     """The target to explain, checked against the dataset's stored statistics: what can be known to fail
     before training is refused here (a 400 at the web, before anything is enqueued)."""
-    target = requested or meta.get("default_target")
+    target = requested or meta.default_target
     if not target:
-        raise InvalidRequest(f"Dataset {shown(meta['name'])} has no default_target; name a target_variable.")
+        raise InvalidRequest(f"Dataset {shown(meta.name)} has no default_target; name a target_variable.")
     types = column_types(meta)
     if target not in types:
         hint = case_hint(target, types)
-        raise UnknownColumn(f"target_variable {shown(target)} is not a column of dataset {shown(meta['name'])}."
+        raise UnknownColumn(f"target_variable {shown(target)} is not a column of dataset {shown(meta.name)}."
                             f"{hint or f' The columns are {shown(list(types), limit=2000)}.'}",
                             details={"column": shown(target, quoted=False)})
     if types[target] == "id":
@@ -255,18 +256,18 @@ def resolve_target(meta: dict, requested: str | None) -> str:
     _check_target_statistics(meta, column_of(meta, target))
     if not feature_columns(meta, target):
         raise InvalidDataset(f"No feature is left to explain {shown(target)} with: every other column of dataset "
-                             f"{shown(meta['name'])} is an id or excluded; upload it with fewer exclude_columns.")
+                             f"{shown(meta.name)} is an id or excluded; upload it with fewer exclude_columns.")
     return target
 
 
-def _check_target_statistics(meta: dict, column: dict) -> None:
-    name, kind = shown(column["name"]), column["type"]
-    if column["missing"] >= meta["rows"]:
+def _check_target_statistics(meta: DatasetMeta, column: ColumnStats) -> None:
+    name, kind = shown(column.name), column.type
+    if column.missing >= meta.rows:
         raise InvalidDataset(f"target_variable {name} has no values (every row is missing); choose another.")
-    if column.get("non_finite"):
-        raise InvalidDataset(f"target_variable {name} has {column['non_finite']} infinite values; replace or "
+    if column.non_finite:
+        raise InvalidDataset(f"target_variable {name} has {column.non_finite} infinite values; replace or "
                              "remove them, or choose another target.")
-    unique = column.get("unique")
+    unique = column.unique
     if unique is not None and unique < 2:
         raise InvalidDataset(f"target_variable {name} has a single value; a constant cannot be explained, "
                              "choose another target.")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import datasets
+from analysis.dataset_meta import ColumnStats, DatasetMeta
 from common.errors import InvalidDataset, InvalidRequest, UnknownColumn, shown
 
 # A column missing in more than this share of the dataset's rows is dropped: 5 % of values cannot
@@ -44,15 +45,15 @@ def _names(names: list[str]) -> str:
     return ", ".join(names[:NAMED]) + more
 
 
-def _is_constant(column: dict) -> bool:
-    return int(column.get("unique", 2)) + (1 if column["missing"] else 0) < 2
+def _is_constant(column: ColumnStats) -> bool:
+    return (2 if column.unique is None else column.unique) + (1 if column.missing else 0) < 2
 
 
-def _checked_exclusions(meta: dict, target: str, exclude: Sequence[str]) -> None:
-    names = [c["name"] for c in meta["columns"]]
+def _checked_exclusions(meta: DatasetMeta, target: str, exclude: Sequence[str]) -> None:
+    names = meta.names
     unknown = [c for c in exclude if c not in names]
     if unknown:
-        raise UnknownColumn(f"exclude_columns names columns that dataset {shown(meta['name'])} does not have: "
+        raise UnknownColumn(f"exclude_columns names columns that dataset {shown(meta.name)} does not have: "
                             f"{shown(unknown)}; the columns are {shown(names, limit=2000)}.",
                             details={"columns": [shown(c, quoted=False) for c in unknown[:NAMED]]})
     if target in exclude:
@@ -60,23 +61,22 @@ def _checked_exclusions(meta: dict, target: str, exclude: Sequence[str]) -> None
                              "remove it from exclude_columns.")
 
 
-def choose_features(meta: dict, target: str, exclude: Sequence[str] = ()) -> FeatureChoice:
+def choose_features(meta: DatasetMeta, target: str, exclude: Sequence[str] = ()) -> FeatureChoice:
     """The features a model of `target` learns from; a 400 when `exclude` names unknown columns or the
     target, or when no usable feature is left."""
     _checked_exclusions(meta, target, exclude)
     candidates = set(datasets.feature_columns(meta, target)) - set(exclude)
-    columns = [c for c in meta["columns"] if c["name"] in candidates]
-    rows = max(int(meta["rows"]), 1)
-    constant = [c["name"] for c in columns if _is_constant(c)]
-    near_empty = [c["name"] for c in columns
-                  if c["name"] not in constant and c["missing"] / rows > NEAR_EMPTY_SHARE]
-    features = [c["name"] for c in columns if c["name"] not in constant and c["name"] not in near_empty]
+    columns = [c for c in meta.columns if c.name in candidates]
+    rows = max(meta.rows, 1)
+    constant = [c.name for c in columns if _is_constant(c)]
+    near_empty = [c.name for c in columns if c.name not in constant and c.missing / rows > NEAR_EMPTY_SHARE]
+    features = [c.name for c in columns if c.name not in constant and c.name not in near_empty]
     if not features:
         # the request's doing (invalid_request) when its exclusions removed the last usable column, else the
         # dataset's (invalid_dataset, as analysis.datasets.resolve_target refuses a dataset with no feature)
         error = InvalidRequest if exclude and choose_features(meta, target).features else InvalidDataset
         raise error(
-            f"No usable feature is left to explain {shown(target)}: of dataset {shown(meta['name'])}'s other "
+            f"No usable feature is left to explain {shown(target)}: of dataset {shown(meta.name)}'s other "
             f"columns, {shown(list(exclude))} are excluded by the request, constant: {shown(constant)}, "
             f"near-empty: {shown(near_empty)}; the rest are ids or excluded by the dataset. Exclude fewer "
             "columns, or add a column that varies.")

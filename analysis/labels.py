@@ -1,5 +1,5 @@
 """Readable names of a dataset's columns ("labels"): validated here, stored in the dataset's meta
-(`meta["labels"]`), shown by summaries, `feature_importance` and GET /metadata. Columns keep their names
+(`meta.labels`), shown by summaries, `feature_importance` and GET /metadata. Columns keep their names
 in every data field; a label only changes the words shown for a column.
 
 Pure (orjson only), so the web, the worker and explain/ share the one set of rules."""
@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from analysis import names as name_rule
+from analysis.dataset_meta import DatasetMeta
 from analysis.names import MAX_LABEL_CHARS
 from common.errors import InvalidRequest, UnknownColumn, shown
 
@@ -62,9 +63,9 @@ def checked(labels: dict[str, Any], columns: list[str]) -> dict[str, str]:
     return result
 
 
-def of(meta: dict) -> dict[str, str]:
+def of(meta: DatasetMeta) -> dict[str, str]:
     """The labels stored with a dataset (none for one stored before labels existed)."""
-    return dict(meta.get("labels") or {})
+    return dict(meta.labels or {})
 
 
 def shown_name(labels: dict[str, str], column: str) -> str:

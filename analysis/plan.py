@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from analysis import datasets, features, questions, selection
 from analysis.comparison import select_cohorts
+from analysis.dataset_meta import DatasetMeta
 from analysis.datasets import Task
 from analysis.features import FeatureChoice
 from analysis.request import AnalyzeRequest
@@ -53,7 +54,7 @@ class AnalysisPlan(BaseModel):
         return FeatureChoice(list(self.features), list(self.constant), list(self.near_empty))
 
 
-def make_plan(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest,
+def make_plan(frame: pd.DataFrame, meta: DatasetMeta, request: AnalyzeRequest,
               limits: PlanLimits) -> tuple[AnalysisPlan, Selection]:
     """Check `request` against the dataset (`meta` and its `frame`) and decide everything the job needs;
     every refusal is a 400 saying what to change. Returns the plan and the rows it explains (POST
@@ -68,14 +69,14 @@ def make_plan(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest,
     if row_cap is not None:
         explained = selection.capped(explained, row_cap)
     plan = AnalysisPlan(
-        request=resolved, dataset_version=meta["version"], target=target,
+        request=resolved, dataset_version=meta.version, target=target,
         task=datasets.task_of(datasets.column_of(meta, target)), features=choice.features,
         constant=choice.constant, near_empty=choice.near_empty, max_rows=limits.max_rows, row_cap=row_cap,
         explained_rows=len(explained.frame))
     return plan, explained
 
 
-def explained_rows(frame: pd.DataFrame, meta: dict, plan: AnalysisPlan) -> Selection:
+def explained_rows(frame: pd.DataFrame, meta: DatasetMeta, plan: AnalysisPlan) -> Selection:
     """The rows `plan` explains, selected by the plan's rules in the dataset version it was made on."""
     request = plan.request
     chosen = (select_cohorts(frame, meta, request, plan.max_rows) if request.cohorts is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis import comparison, datasets, what_if
+from analysis.dataset_meta import DatasetMeta
 from analysis.features import choose_features
 from analysis.request import AnalyzeRequest
 from analysis.selection import Selection
@@ -40,7 +41,7 @@ def check_what_if_size(request: AnalyzeRequest, rows: int, features: int, max_ce
                                      "max_cells": max_cells})
 
 
-def check(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, selection: Selection, max_rows: int, *,
+def check(frame: pd.DataFrame, meta: DatasetMeta, request: AnalyzeRequest, selection: Selection, max_rows: int, *,
           what_if_max_cells: int) -> Selection:
     """Refuse (400) what the question cannot answer: a multiclass target, an empty cohort, a bad scenario,
     a what-if larger than WHAT_IF_MAX_CELLS. The rows the analysis explains: the cohorts' for a comparison,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import datasets
+from analysis.dataset_meta import DatasetMeta
 from analysis.filters import absent_values, apply_filters, missing_notes, parse_filters
 from analysis.request import AnalyzeRequest
 from common.errors import EmptySelection, InvalidRequest, TooManyRows, first_case_hint, shown
@@ -20,7 +21,7 @@ class Selection:
     selected_rows: int = 0
 
 
-def select_rows(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, max_rows: int) -> Selection:
+def select_rows(frame: pd.DataFrame, meta: DatasetMeta, request: AnalyzeRequest, max_rows: int) -> Selection:
     """The rows to explain: the given `data` rows or the dataset's, filtered, then sampled."""
     warnings: list[str] = []
     filters = parse_filters(request.demographic_filters, datasets.column_types(meta))
@@ -41,18 +42,18 @@ def select_rows(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, max_ro
     return Selection(chosen, warnings, selected)
 
 
-def _given_rows(data: list[dict], meta: dict, max_rows: int, warnings: list[str]) -> pd.DataFrame:
+def _given_rows(data: list[dict], meta: DatasetMeta, max_rows: int, warnings: list[str]) -> pd.DataFrame:
     """The request's own `data` rows as a frame with the dataset's columns (unknown keys dropped, with a warning)."""
     if len(data) > max_rows:
         raise TooManyRows(f"data has {len(data)} rows; at most {max_rows} (MAX_ROWS) are allowed.")
-    known = [c["name"] for c in meta["columns"]]
+    known = meta.names
     rows = pd.DataFrame.from_records(data)
     unknown = sorted(str(c) for c in rows.columns if c not in known)
     _refuse_rows_of_no_column(data, set(known), unknown)
     if unknown:
         warnings.append(f"ignored unknown keys in data: {shown(', '.join(unknown), quoted=False)}")
     rows = rows.reindex(columns=known)
-    numeric = [c["name"] for c in meta["columns"] if c["type"] == "numeric"]
+    numeric = [c.name for c in meta.columns if c.type == "numeric"]
     warnings.extend(_not_numbers(rows, numeric))
     return rows
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import data_checks, datasets
+from analysis.dataset_meta import DatasetMeta
 from analysis.features import NEAR_EMPTY_SHARE, FeatureChoice, choose_features, feature_frame
 from analysis.labels import shown_name
 from analysis.model_meta import ModelMeta, TrainingRange
@@ -51,7 +52,7 @@ def _not_a_feature(column: str, choice: FeatureChoice, exclude: Sequence[str]) -
     return "it is the target, an id or a column the dataset excludes; change a feature instead"
 
 
-def _check_columns(scenario: Scenario, meta: dict, target: str, exclude: Sequence[str]) -> None:
+def _check_columns(scenario: Scenario, meta: DatasetMeta, target: str, exclude: Sequence[str]) -> None:
     types = datasets.column_types(meta)
     choice = choose_features(meta, target, exclude)  # the model's very features (analysis.features)
     features = set(choice.features)
@@ -80,7 +81,7 @@ def _numbers(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").astype("float64")
 
 
-def apply(rows: pd.DataFrame, scenario: Scenario, meta: dict) -> pd.DataFrame:
+def apply(rows: pd.DataFrame, scenario: Scenario, meta: DatasetMeta) -> pd.DataFrame:
     """A copy of `rows` with the scenario's changes (numeric columns of `data` rows are read as numbers,
     as the model reads them: a value that is no number is missing)."""
     types = datasets.column_types(meta)
@@ -115,7 +116,7 @@ def _column_changed(rows: pd.DataFrame, changed: pd.DataFrame, column: str, nume
 
 
 def changed_columns(rows: pd.DataFrame, changed: pd.DataFrame, scenario: Scenario,
-                    meta: dict) -> dict[str, np.ndarray]:
+                    meta: DatasetMeta) -> dict[str, np.ndarray]:
     """Per column of the scenario, which rows it changed there (_column_changed)."""
     types = datasets.column_types(meta)
     return {column: _column_changed(rows, changed, column, types[column] == "numeric")
@@ -130,12 +131,12 @@ def rows_changed_in(masks: dict[str, np.ndarray], rows: int) -> np.ndarray:
     return differs
 
 
-def changed_rows(rows: pd.DataFrame, changed: pd.DataFrame, scenario: Scenario, meta: dict) -> np.ndarray:
+def changed_rows(rows: pd.DataFrame, changed: pd.DataFrame, scenario: Scenario, meta: DatasetMeta) -> np.ndarray:
     """Which rows the scenario changed, in any of its columns."""
     return rows_changed_in(changed_columns(rows, changed, scenario, meta), len(rows))
 
 
-def check(rows: pd.DataFrame, meta: dict, target: str, scenarios: list[Scenario],
+def check(rows: pd.DataFrame, meta: DatasetMeta, target: str, scenarios: list[Scenario],
           exclude: Sequence[str] = ()) -> None:
     """Refuse (400) a scenario that names a wrong column or value, or changes no value of `rows`;
     `exclude`: the request's exclude_columns."""
@@ -164,7 +165,7 @@ class Outcome:
     warnings: list[str]
 
 
-def run(rows: pd.DataFrame, meta: dict, model_meta: ModelMeta, scenarios: list[Scenario], explain: Explain,
+def run(rows: pd.DataFrame, meta: DatasetMeta, model_meta: ModelMeta, scenarios: list[Scenario], explain: Explain,
         float_dtype: str = "float64") -> list[Outcome]:
     """Apply each scenario to `rows` (the explained rows, as selected) and explain the changed rows."""
     outcomes = []

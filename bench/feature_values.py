@@ -43,7 +43,8 @@ def main() -> None:
     from explain.training import TrainedModel, train
 
     meta, frame = datasets.describe(wide_table.csv_bytes(), wide_table.options(), name="wide", max_rows=10**6)
-    target = meta["default_target"]
+    target = meta.default_target
+    assert target is not None, "the table has a default target"
     model, model_meta = train(frame, target, datasets.feature_columns(meta, target), thread_count=1)
     trained = TrainedModel("bench", model, model_meta)
     result = analyze(frame, meta, AnalyzeRequest.model_validate({"dataset": "wide"}), target, trained,

@@ -64,7 +64,8 @@ def wide_model(target: str) -> tuple[CatBoost, ModelMeta, pd.DataFrame]:
 def default_model() -> tuple[CatBoost, ModelMeta, pd.DataFrame]:
     data = datasets.to_csv_bytes(default_dataset.generate())
     meta, frame = datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10**6)
-    target = meta["default_target"]
+    target = meta.default_target
+    assert target is not None, "the table has a default target"
     features = datasets.feature_columns(meta, target)
     model, model_meta = train(frame, target, features, thread_count=1)
     return model, model_meta, feature_frame(frame, features, model_meta.cat_features)

@@ -45,7 +45,8 @@ def main() -> None:
 
     data = datasets.to_csv_bytes(default_dataset.generate())
     meta, frame = datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10**6)
-    target = meta["default_target"]
+    target = meta.default_target
+    assert target is not None, "the table has a default target"
     features = datasets.feature_columns(meta, target)
     model, model_meta = train(frame, target, features, thread_count=1)
     cats = model_meta.cat_features

@@ -13,6 +13,7 @@ import pandas as pd
 from analysis import comparison, what_if
 from analysis import labels as column_labels
 from analysis.comparison import CohortSelection
+from analysis.dataset_meta import DatasetMeta
 from analysis.explained import Explanation, ShapColumns
 from analysis.labels import shown_name
 from analysis.questions import refuse_multiclass
@@ -32,7 +33,7 @@ def _target_label(trained: TrainedModel, target: str, labels: dict[str, str]) ->
     return shown
 
 
-def _compare(result: Result, request: AnalyzeRequest, meta: dict, selection: Selection,
+def _compare(result: Result, request: AnalyzeRequest, meta: DatasetMeta, selection: Selection,
              trained: TrainedModel, explanation: Explanation, target: str) -> None:
     assert isinstance(selection, CohortSelection) and request.cohorts is not None
     binary = trained.meta.task == "binary"
@@ -44,7 +45,7 @@ def _compare(result: Result, request: AnalyzeRequest, meta: dict, selection: Sel
     result.comparison = part
 
 
-def _what_if(result: Result, request: AnalyzeRequest, meta: dict,
+def _what_if(result: Result, request: AnalyzeRequest, meta: DatasetMeta,
              selection: Selection, trained: TrainedModel, explanation: Explanation, target: str,
              passes: dict[str, Any]) -> None:
     assert request.scenarios is not None
@@ -66,7 +67,7 @@ def _what_if(result: Result, request: AnalyzeRequest, meta: dict,
     result.warnings = result.warnings + [w for o in outcomes for w in o.warnings]
 
 
-def answer(result: Result, request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
+def answer(result: Result, request: AnalyzeRequest, meta: DatasetMeta, target: str, trained: TrainedModel,
            selection: Selection, explanation: Explanation, **passes: Any) -> None:
     """Add the question's part to `result`; `passes` are the SHAP pass's thread_count, batch_size and
     float_dtype. Multiclass targets are refused (the web refuses them first)."""

@@ -12,6 +12,7 @@ from catboost import Pool
 
 from analysis import data_checks
 from analysis import labels as column_labels
+from analysis.dataset_meta import DatasetMeta
 from analysis.explained import Explanation, ResultRows, ShapColumns
 from analysis.features import feature_frame
 from analysis.labels import shown_name
@@ -54,14 +55,14 @@ def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
     return values, raw, predictions, float(shap[0, -1]), extra
 
 
-def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tuple[str, float]], direction: dict,
+def _summary(request: AnalyzeRequest, meta: DatasetMeta, target: str, ranking: list[tuple[str, float]], direction: dict,
              rows: int, results: ResultRows) -> str:
     total = sum(v for _, v in ranking) or 1.0
     top = ranking[:SUMMARY_DRIVERS]
     labels = column_labels.of(meta)  # the summary names a labelled column by its label (docs/datasets.md, "Labels")
     drivers = ", ".join(f"{shown_name(labels, name)} ({100 * value / total:.0f}%)" for name, value in top)
     filters = " and ".join(request.demographic_filters)
-    where = (f"rows of '{meta['name']}' ({filters or 'all rows'})" if request.data is None
+    where = (f"rows of '{meta.name}' ({filters or 'all rows'})" if request.data is None
              else f"rows of the request's data{f' ({filters})' if filters else ''}")
     target = shown_name(labels, target)
     effects = [f"higher {shown_name(labels, name)} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
@@ -69,7 +70,7 @@ def _summary(request: AnalyzeRequest, meta: dict, target: str, ranking: list[tup
     effect_text = _sentence("; ".join(effects)) if effects else ""
     if request.analysis_type == "ranking":
         first = results.first()
-        label = next((str(first[c]) for c in meta["id_columns"] if first.get(c) is not None), "row 1")
+        label = next((str(first[c]) for c in meta.id_columns if first.get(c) is not None), "row 1")
         top_value = first["prediction"]  # a class for a multiclass target
         shown_value = f"{top_value:.4g}" if isinstance(top_value, float) else top_value
         return (f"Ranked {rows} {where} by predicted {target}: {label} ranks first "
@@ -114,11 +115,11 @@ def _order(explanation: Explanation, task: str, ranked: bool) -> np.ndarray:
     return np.argsort(-key, kind="stable")
 
 
-def _shown_columns(selection: Selection, meta: dict, target: str) -> dict[str, np.ndarray]:
+def _shown_columns(selection: Selection, meta: DatasetMeta, target: str) -> dict[str, np.ndarray]:
     """The columns each result row repeats: the id columns, then the target when the rows have it.
     Plain numpy numbers stay numeric arrays (turned to Python numbers a chunk at a time, analysis.rows);
     anything else (strings, pandas' nullable and date types) becomes Python objects as pandas gives them."""
-    shown = [c for c in meta["id_columns"] if c in selection.frame.columns]
+    shown = [c for c in meta.id_columns if c in selection.frame.columns]
     if target in selection.frame.columns:
         shown.append(target)
     return {c: _column(selection.frame[c]) for c in shown}
@@ -130,7 +131,7 @@ def _column(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=object)
 
 
-def _row_builder(selection: Selection, meta: dict, target: str, x: pd.DataFrame, features: list[str],
+def _row_builder(selection: Selection, meta: DatasetMeta, target: str, x: pd.DataFrame, features: list[str],
                  explanation: Explanation, order: np.ndarray, ranked: bool) -> RowBuilder:
     """The builder of `results`' rows: shown columns, prediction, raw_prediction, the task's extras, then
     top_contributors (and rank), in that order."""
@@ -144,7 +145,7 @@ def _row_builder(selection: Selection, meta: dict, target: str, x: pd.DataFrame,
     return RowBuilder(columns, x, features, explanation.values, position)
 
 
-def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: str, trained: TrainedModel, *,
+def analyze(frame: pd.DataFrame, meta: DatasetMeta, request: AnalyzeRequest, target: str, trained: TrainedModel, *,
             max_rows: int, interaction_max_rows: int | None = None, **passes: Any) -> Result:
     """In-process use (tests, benchmarks): plan `request` for `target` as the web does (analysis.plan), then
     `explain_plan`. `passes` are explain_plan's keyword arguments."""
@@ -153,7 +154,7 @@ def analyze(frame: pd.DataFrame, meta: dict, request: AnalyzeRequest, target: st
     return explain_plan(frame, meta, plan, trained, **passes)
 
 
-def explain_plan(frame: pd.DataFrame, meta: dict, plan: AnalysisPlan, trained: TrainedModel, *,
+def explain_plan(frame: pd.DataFrame, meta: DatasetMeta, plan: AnalysisPlan, trained: TrainedModel, *,
                  thread_count: int, batch_size: int, float_dtype: str = "float64", row_chunk: int = ROW_CHUNK,
                  progress: Progress = lambda stage: None) -> Result:
     """Explain the rows `plan` selects with `trained` (a model of the plan's features); returns the result
@@ -168,7 +169,7 @@ def explain_plan(frame: pd.DataFrame, meta: dict, plan: AnalysisPlan, trained: T
 
     progress("computing_shap")
     started = time.perf_counter()
-    shap, raw, used = _shap(trained, x, meta["version"] if request.data is None and float_dtype == "float64" else None,
+    shap, raw, used = _shap(trained, x, meta.version if request.data is None and float_dtype == "float64" else None,
                             thread_count, batch_size)
     explanation = Explanation(*_explained(trained, shap, raw))
     del shap, raw  # a multiclass matrix is (rows, classes, features+1): only the explained class is kept
@@ -199,7 +200,7 @@ def _shap(trained: TrainedModel, x: pd.DataFrame, version: str | None, thread_co
                               batch_size)
 
 
-def _add_part(result: Result, request: AnalyzeRequest, meta: dict, target: str, trained: TrainedModel,
+def _add_part(result: Result, request: AnalyzeRequest, meta: DatasetMeta, target: str, trained: TrainedModel,
               selection: Selection, x: pd.DataFrame, explanation: Explanation, passes: dict[str, Any]) -> dict:
     """Add the part of the result an analysis type has beyond the ordinary one: the question's (comparison,
     what_if: explain.question_answers) or the interaction values (explain.interactions); `passes` are the SHAP
@@ -215,7 +216,7 @@ def _add_part(result: Result, request: AnalyzeRequest, meta: dict, target: str, 
     return {}
 
 
-def _result(plan: AnalysisPlan, meta: dict, trained: TrainedModel, selection: Selection, x: pd.DataFrame,
+def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, selection: Selection, x: pd.DataFrame,
             explanation: Explanation, row_chunk: int) -> Result:
     """The result object but its timings; `results` and `shap_values` follow the same row order."""
     request, target = plan.request, plan.target
@@ -232,7 +233,7 @@ def _result(plan: AnalysisPlan, meta: dict, trained: TrainedModel, selection: Se
     return Result(
         analysis_type=request.analysis_type,
         target_variable=target,
-        dataset=meta["name"],
+        dataset=meta.name,
         explained_rows=len(x),
         selected_rows=selection.selected_rows,
         summary=_summary(request, meta, target, ranking, direction, len(x), results),  # analyze adds the note
@@ -242,7 +243,7 @@ def _result(plan: AnalysisPlan, meta: dict, trained: TrainedModel, selection: Se
         base_value=explanation.base_value,
         results=results,
         model=_model_info(trained),
-        version_info=VersionInfo(meta["version"], trained.model_id),
+        version_info=VersionInfo(meta.version, trained.model_id),
         warnings=selection.warnings + warnings,
     )
 

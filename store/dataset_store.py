@@ -6,15 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import redis
 import redis.client
 
+from analysis.dataset_meta import DatasetMeta
 from common import keys
 from common.errors import UnknownDataset, shown
 
 LOCK_TIMEOUT = 120  # seconds a (re)load of a dataset may hold its lock
-ORIGIN_UPLOAD = "upload"  # meta["origin"] of a dataset a client stored with PUT /datasets/<name>
+ORIGIN_UPLOAD = "upload"  # meta.origin of a dataset a client stored with PUT /datasets/<name>
 JOBS_KEPT_S = 7 * 86_400  # a job enqueued longer ago than this no longer marks its dataset as in use
 RETIRED_S = JOBS_KEPT_S  # a retired version's mark outlives any training that started on it
 
@@ -27,18 +27,18 @@ class Forgotten:
     results: int = 0
 
 
-def store(client: redis.Redis, meta: dict, data: bytes) -> Forgotten:
+def store(client: redis.Redis, meta: DatasetMeta, data: bytes) -> Forgotten:
     """Replace a dataset atomically: readers see the old or the new version, never a mix. The replaced
     version's models and results are removed with it (nothing else can use them). Call it under the
     dataset's lock (keys.dataset_lock)."""
-    previous = _version_of(client, meta["name"])
+    previous = _version_of(client, meta.name)
     with client.pipeline(transaction=True) as pipe:
-        pipe.delete(keys.version_retired(meta["version"]))  # the same bytes and options stored again
-        pipe.set(keys.dataset_data(meta["name"]), data)
-        pipe.set(keys.dataset_meta(meta["name"]), orjson.dumps(meta))
-        pipe.sadd(keys.DATASET_INDEX, meta["name"])
+        pipe.delete(keys.version_retired(meta.version))  # the same bytes and options stored again
+        pipe.set(keys.dataset_data(meta.name), data)
+        pipe.set(keys.dataset_meta(meta.name), meta.to_json())
+        pipe.sadd(keys.DATASET_INDEX, meta.name)
         pipe.execute()
-    if previous is None or previous == meta["version"] or _version_in_use(client, previous):
+    if previous is None or previous == meta.version or _version_in_use(client, previous):
         return Forgotten()
     return forget_version(client, previous)
 
@@ -71,12 +71,12 @@ def registered_jobs(client: redis.Redis, name: str) -> list[str]:
 
 def _version_of(client: redis.Redis, name: str) -> str | None:
     raw = client.get(keys.dataset_meta(name))
-    return None if raw is None else orjson.loads(raw)["version"]
+    return None if raw is None else DatasetMeta.model_validate_json(raw).version
 
 
 def _version_in_use(client: redis.Redis, version: str) -> bool:
     """Another dataset name holds the same bytes and options (the same version): keep its models."""
-    return any(meta["version"] == version for meta in list_all(client))
+    return any(meta.version == version for meta in list_all(client))
 
 
 def forget_version(client: redis.Redis, version: str) -> Forgotten:
@@ -133,23 +133,22 @@ def remember_result(client: redis.Redis, version: str, job_id: str, ttl: int) ->
         pipe.execute()
 
 
-def load_meta(client: redis.Redis, name: str) -> dict:
+def load_meta(client: redis.Redis, name: str) -> DatasetMeta:
     raw = client.get(keys.dataset_meta(name))
     if raw is None:
         raise UnknownDataset(f"Dataset {name!r} does not exist; GET /datasets lists the available ones.")
-    return orjson.loads(raw)
+    return DatasetMeta.model_validate_json(raw)
 
 
-def set_labels(client: redis.Redis, name: str, labels: dict[str, str]) -> dict:
+def set_labels(client: redis.Redis, name: str, labels: dict[str, str]) -> DatasetMeta:
     """Replace a dataset's labels (analysis.labels) in its meta; its data, version, models and results stay.
     Call it under the dataset's lock (keys.dataset_lock), so it cannot undo a concurrent replacement."""
-    meta = load_meta(client, name)
-    meta["labels"] = labels
-    client.set(keys.dataset_meta(name), orjson.dumps(meta))
+    meta = load_meta(client, name).model_copy(update={"labels": labels})
+    client.set(keys.dataset_meta(name), meta.to_json())
     return meta
 
 
-def load(client: redis.Redis, name: str) -> tuple[dict, bytes]:
+def load(client: redis.Redis, name: str) -> tuple[DatasetMeta, bytes]:
     """The metadata and CSV bytes of one dataset, read together."""
     with client.pipeline(transaction=True) as pipe:
         pipe.get(keys.dataset_meta(name))
@@ -157,12 +156,12 @@ def load(client: redis.Redis, name: str) -> tuple[dict, bytes]:
         raw_meta, data = pipe.execute()
     if raw_meta is None or data is None:
         raise UnknownDataset(f"Dataset {name!r} does not exist; GET /datasets lists the available ones.")
-    return orjson.loads(raw_meta), data
+    return DatasetMeta.model_validate_json(raw_meta), data
 
 
-def list_all(client: redis.Redis) -> list[dict]:
+def list_all(client: redis.Redis) -> list[DatasetMeta]:
     names = sorted(n.decode() if isinstance(n, bytes) else n for n in client.smembers(keys.DATASET_INDEX))
     if not names:
         return []
     raws = client.mget([keys.dataset_meta(n) for n in names])
-    return [orjson.loads(raw) for raw in raws if raw is not None]
+    return [DatasetMeta.model_validate_json(raw) for raw in raws if raw is not None]

@@ -102,18 +102,18 @@ def ensure_loaded(client: redis.Redis, settings: Settings) -> str:
     with client.lock(keys.dataset_lock(NAME), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=60):
         current = client.get(keys.dataset_meta(NAME))
         stored = dataset_store.load_meta(client, NAME) if current is not None else None
-        if stored is not None and stored["version"] == meta["version"]:
-            return meta["version"]
-        if stored is not None and stored.get("origin") == dataset_store.ORIGIN_UPLOAD:
+        if stored is not None and stored.version == meta.version:
+            return meta.version
+        if stored is not None and stored.origin == dataset_store.ORIGIN_UPLOAD:
             if not settings.default_dataset_path:
-                log.info("dataset %r version %s was stored by a client; start-up keeps it", NAME, stored["version"])
-                return stored["version"]
+                log.info("dataset %r version %s was stored by a client; start-up keeps it", NAME, stored.version)
+                return stored.version
             log.warning("DEFAULT_DATASET_PATH %s replaces the dataset %r a client stored (version %s)",
-                        settings.default_dataset_path, NAME, stored["version"])
-        dataset_store.store(client, meta | {"origin": origin}, columnar.to_arrow(parsed))
-        log.info("loaded dataset %r version %s (%d rows) from the %s table", NAME, meta["version"], meta["rows"],
+                        settings.default_dataset_path, NAME, stored.version)
+        dataset_store.store(client, meta.model_copy(update={"origin": origin}), columnar.to_arrow(parsed))
+        log.info("loaded dataset %r version %s (%d rows) from the %s table", NAME, meta.version, meta.rows,
                  origin)
-    return meta["version"]
+    return meta.version
 
 
 def frame(client: redis.Redis, frames: FrameCache, name: str, settings: Settings):

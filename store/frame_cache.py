@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from analysis.dataset_meta import DatasetMeta
 from store import dataset_store
 
 if TYPE_CHECKING:
@@ -22,19 +23,19 @@ class FrameCache:
         self._frames: OrderedDict[str, pd.DataFrame] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, client: redis.Redis, name: str) -> tuple[dict, pd.DataFrame]:
+    def get(self, client: redis.Redis, name: str) -> tuple[DatasetMeta, pd.DataFrame]:
         from analysis import columnar  # pandas, pyarrow: imported on first use, so a fresh web process answers fast
 
         meta = dataset_store.load_meta(client, name)
         with self._lock:
-            frame = self._frames.get(meta["version"])
+            frame = self._frames.get(meta.version)
             if frame is not None:
-                self._frames.move_to_end(meta["version"])
+                self._frames.move_to_end(meta.version)
                 return meta, frame
         meta, data = dataset_store.load(client, name)
         frame = columnar.frame_of_stored(meta, data)
         with self._lock:
-            self._frames[meta["version"]] = frame
+            self._frames[meta.version] = frame
             while len(self._frames) > self._size:
                 self._frames.popitem(last=False)
         return meta, frame

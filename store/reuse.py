@@ -17,11 +17,11 @@ import hashlib
 import orjson
 import redis
 
+from analysis.dataset_meta import DatasetMeta
 from analysis.request import AnalyzeRequest
 from common import jobstates, keys
 from common.rqtypes import JSONJob
 
-META_KEY = "fingerprint"  # the job meta field the web writes and the worker reads
 # The shape of the stored result: bump it when a result gains or changes a part (2: warnings, feature
 # values, labels, questions), so a result stored by an older build is not served as an identical one.
 RESULT_FORMAT = 2
@@ -40,15 +40,15 @@ def fingerprint(request: AnalyzeRequest, dataset_version: str, *, interaction_ma
     return hashlib.sha256(payload).hexdigest()[:32]
 
 
-def dataset_key(meta: dict) -> str:
+def dataset_key(meta: DatasetMeta) -> str:
     """What of a dataset decides a result: its version, and its labels when it has any (they change the
     summary's words and feature_importance's `label`s, so a relabelled dataset is not answered by an older
     result). Without labels it is the bare version, so fingerprints made before labels existed still match."""
-    labels = meta.get("labels")
+    labels = meta.labels
     if not labels:
-        return meta["version"]
+        return meta.version
     digest = hashlib.sha256(orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-    return f"{meta['version']}+labels:{digest}"
+    return f"{meta.version}+labels:{digest}"
 
 
 def finished_job_for(client: redis.Redis, digest: str) -> str | None:

@@ -96,3 +96,36 @@ def test_no_two_product_modules_share_a_file_name() -> None:
         if path.name not in ("__init__.py", "__main__.py"):
             seen.setdefault(path.name, []).append(str(path.relative_to(REPO)))
     assert not {name: paths for name, paths in seen.items() if len(paths) > 1}
+
+
+METADATA_NAMES = {"meta", "model_meta", "result"}  # what metadata and results are called in the service
+
+
+def _metadata_read(node: ast.AST) -> bool:
+    """`meta["…"]`, `meta.get("…")`, `x.meta["…"]`, `result["…"]`: metadata or a result read by a string key."""
+    target = key = None
+    if isinstance(node, ast.Subscript):
+        target, key = node.value, node.slice
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+        target, key = node.func.value, node.args[0] if node.args else None
+    if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+        return False
+    return ((isinstance(target, ast.Name) and target.id in METADATA_NAMES)
+            or (isinstance(target, ast.Attribute) and target.attr == "meta"))
+
+
+def service_reads(source: str) -> list[int]:
+    return [node.lineno for node in ast.walk(ast.parse(source)) if _metadata_read(node)]
+
+
+def test_metadata_and_results_are_never_read_by_key() -> None:
+    """Dataset metadata (DatasetMeta), model metadata (ModelMeta), job meta (JobMeta) and the result (Result)
+    are typed: no `meta["…"]`, `trained.meta.get("…")`, `job.meta["…"]` or `result["…"]` in the service."""
+    reads = [f"{path.relative_to(REPO)}:{line}" for package in SERVICE for path in (REPO / package).rglob("*.py")
+             for line in service_reads(path.read_text())]
+    assert not reads, reads
+
+
+def test_the_metadata_guard_can_fail() -> None:
+    assert service_reads('meta["version"]\ntrained.meta.get("task")\njob.meta["progress"]\nresult["x"]') == [1, 2, 3, 4]
+    assert service_reads('meta.version\nrow["version"]') == []

@@ -30,7 +30,7 @@ def table() -> tuple[dict, pd.DataFrame]:
 def train_stored(client, table: tuple[dict, pd.DataFrame], target: str = TARGET,
                  kept: KeptModels | None = None) -> model_store.TrainedModel:
     meta, frame = table
-    return model_store.get_or_train(client, frame, meta["version"], target, datasets.feature_columns(meta, target),
+    return model_store.get_or_train(client, frame, meta.version, target, datasets.feature_columns(meta, target),
                                     thread_count=1, kept=kept)
 
 
@@ -113,7 +113,7 @@ def test_rows_taken_from_the_kept_values_give_the_same_result(redis_server: Redi
     model = KeptModels().keep(client, plain.model_id)
     assert model is not None and model.dataset_shap is None
     meta, frame = table
-    explain_every_row(model, meta["version"], frame)
+    explain_every_row(model, meta.version, frame)
     assert model.dataset_shap is not None and len(model.dataset_shap.shap) == len(frame)
     assert encoded(table, model, **request_fields) == encoded(table, plain, **request_fields)
 
@@ -127,7 +127,7 @@ def test_rows_a_request_sends_are_explained_now(redis_server: RedisServer,
     model = KeptModels().keep(client, plain.model_id)
     assert model is not None
     meta, frame = table
-    explain_every_row(model, meta["version"], frame)
+    explain_every_row(model, meta.version, frame)
     sent = frame.iloc[[5, 3]].drop(columns=[TARGET]).to_dict(orient="records")
     assert model.dataset_shap is not None
     model.dataset_shap.shap[:] = 0.0  # were the kept values used, the result would show it
@@ -143,8 +143,8 @@ def test_every_row_values_stay_within_their_budget(redis_server: RedisServer,
     meta, frame = table
     older, newer = kept.keep(client, first.model_id), kept.keep(client, second.model_id)
     assert older is not None and newer is not None
-    explain_every_row(older, meta["version"], frame)
-    explain_every_row(newer, meta["version"], frame)
+    explain_every_row(older, meta.version, frame)
+    explain_every_row(newer, meta.version, frame)
     assert older.dataset_shap is not None and newer.dataset_shap is not None
     kept.within_budget(budget=newer.dataset_shap.shap.nbytes)
     assert older.dataset_shap is None and newer.dataset_shap is not None

@@ -23,7 +23,7 @@ def table() -> tuple[dict, pd.DataFrame]:
 
 def train(client, table: tuple[dict, pd.DataFrame]) -> model_store.TrainedModel:
     meta, frame = table
-    return model_store.get_or_train(client, frame, meta["version"], TARGET, datasets.feature_columns(meta, TARGET),
+    return model_store.get_or_train(client, frame, meta.version, TARGET, datasets.feature_columns(meta, TARGET),
                                     thread_count=1)
 
 
@@ -37,11 +37,11 @@ def test_a_model_of_a_version_replaced_while_it_trained_is_used_not_stored(redis
     Redis keeps none of it, not even in the version's model set."""
     client = redis_server.client()
     meta, _ = table
-    dataset_store.forget_version(client, meta["version"])
+    dataset_store.forget_version(client, meta.version)
     trained = train(client, table)
     assert trained.trained_now and trained.tables is not None
     assert stored_models(client) == []
-    assert not client.exists(keys.version_models(meta["version"]))
+    assert not client.exists(keys.version_models(meta.version))
 
 
 def test_the_same_version_stored_again_stores_its_models_again(redis_server: RedisServer,
@@ -49,11 +49,11 @@ def test_the_same_version_stored_again_stores_its_models_again(redis_server: Red
     """The check can pass: once the same bytes and options are stored again, the next training is stored."""
     client = redis_server.client()
     meta, frame = table
-    dataset_store.forget_version(client, meta["version"])
+    dataset_store.forget_version(client, meta.version)
     dataset_store.store(client, meta, columnar.to_arrow(frame))
     trained = train(client, table)
     assert client.exists(keys.model_blob(trained.model_id), keys.model_meta(trained.model_id)) == 2
-    assert client.smembers(keys.version_models(meta["version"])) == {trained.model_id.encode()}
+    assert client.smembers(keys.version_models(meta.version)) == {trained.model_id.encode()}
 
 
 # A model's meta as the build before typed metadata wrote it (orjson.dumps of train()'s dict plus the store's

@@ -44,6 +44,22 @@ def test_every_served_route_and_method_is_documented_and_nothing_else(keyed_web:
     assert documented - served == set(), "documented operations the service does not serve"
 
 
+def test_the_served_views_carry_their_declarations_unwrapped_and_the_document_is_built_once(keyed_web: Stack):
+    """@documented only records: every served view is the plain function (nothing validates or buffers its
+    answer); the document is generated on the first GET /openapi.json and kept on the app."""
+    from web import openapi
+    from web.api_docs import declaration_of
+
+    for endpoint, view in keyed_web.app.view_functions.items():
+        if endpoint != "static":
+            assert declaration_of(view) is not None and not hasattr(view, "__wrapped__"), endpoint
+    assert openapi.EXTENSION not in keyed_web.app.extensions
+    assert document(keyed_web) == keyed_web.app.extensions[openapi.EXTENSION]
+    kept = keyed_web.app.extensions[openapi.EXTENSION]
+    document(keyed_web)
+    assert keyed_web.app.extensions[openapi.EXTENSION] is kept
+
+
 def test_every_operation_declares_its_errors_with_the_one_error_body(keyed_web: Stack):
     """Each protected operation has 401, each has 400; 503 carries Retry-After; errors use ErrorBody."""
     spec = document(keyed_web)

@@ -56,7 +56,7 @@ def test_a_plan_holds_what_the_web_decided(described: tuple[dict, pd.DataFrame])
     meta, frame = described
     request = AnalyzeRequest(dataset="t", target_variable="region", demographic_filters=["x > 9"])
     plan, selection = make_plan(frame, meta, request, LIMITS)
-    assert (plan.target, plan.task, plan.dataset_version) == ("region", "multiclass", meta["version"])
+    assert (plan.target, plan.task, plan.dataset_version) == ("region", "multiclass", meta.version)
     assert "region" not in plan.features and "x" in plan.features
     assert plan.explained_rows == len(selection.frame) == ROWS - 10
     again = AnalysisPlan.model_validate(plan.model_dump())

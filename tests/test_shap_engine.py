@@ -90,13 +90,13 @@ def test_trained_models_are_stored_with_their_tables(redis_server: RedisServer,
     meta, frame = table
     client = redis_server.client()
     features = datasets.feature_columns(meta, TARGET)
-    first = model_store.get_or_train(client, frame, meta["version"], TARGET, features, thread_count=1)
+    first = model_store.get_or_train(client, frame, meta.version, TARGET, features, thread_count=1)
     assert first.trained_now and first.tables is not None
     assert "equal to ShapValues" in first.meta.shap_engine_note
     stored = client.get(keys.model_shap_tables(first.model_id))
     assert isinstance(stored, bytes)
     assert stored == first.tables.to_bytes()
-    again = model_store.get_or_train(client, frame, meta["version"], TARGET, features, thread_count=1)
+    again = model_store.get_or_train(client, frame, meta.version, TARGET, features, thread_count=1)
     assert not again.trained_now and again.tables is not None
     assert np.array_equal(again.tables.values, first.tables.values)
     assert client.get(keys.MODEL_TRAININGS) == b"1"
@@ -108,9 +108,9 @@ def test_a_model_stored_without_tables_gets_them_on_load(redis_server: RedisServ
     meta, frame = table
     client = redis_server.client()
     features = datasets.feature_columns(meta, TARGET)
-    first = model_store.get_or_train(client, frame, meta["version"], TARGET, features, thread_count=1)
+    first = model_store.get_or_train(client, frame, meta.version, TARGET, features, thread_count=1)
     client.delete(keys.model_shap_tables(first.model_id))
-    loaded = model_store.get_or_train(client, frame, meta["version"], TARGET, features, thread_count=1)
+    loaded = model_store.get_or_train(client, frame, meta.version, TARGET, features, thread_count=1)
     assert not loaded.trained_now and loaded.tables is not None
     stored = client.get(keys.model_shap_tables(first.model_id))
     assert isinstance(stored, bytes)
@@ -123,9 +123,9 @@ def test_a_stored_native_mark_means_native(redis_server: RedisServer, table: tup
     meta, frame = table
     client = redis_server.client()
     features = datasets.feature_columns(meta, TARGET)
-    first = model_store.get_or_train(client, frame, meta["version"], TARGET, features, thread_count=1)
+    first = model_store.get_or_train(client, frame, meta.version, TARGET, features, thread_count=1)
     client.set(keys.model_shap_tables(first.model_id), table_store.NATIVE_MARK + b"test")
-    loaded = model_store.get_or_train(client, frame, meta["version"], TARGET, features, thread_count=1)
+    loaded = model_store.get_or_train(client, frame, meta.version, TARGET, features, thread_count=1)
     assert loaded.tables is None
     assert client.get(keys.model_shap_tables(first.model_id)) == table_store.NATIVE_MARK + b"test"
 

@@ -38,6 +38,9 @@ def test_upload_with_default_target_trains_it_in_a_visible_job(stack: Stack) -> 
     assert (trained["trained"], trained["target"], trained["dataset_version"]) == (True, "y", answer["version"])
     assert trained["model"]["task"] == "regression" and trained["model"]["metrics"]["r2"] > 0.9
     assert trainings(stack) == before + 1
+    # its result is stored whole, without the byte index an analysis records, and ?fields= still cuts it
+    status, cut, _ = stack.request("GET", f"/job_status/{answer['training_job_id']}?fields=trained,target")
+    assert status == 200 and cut["result"] == {"trained": True, "target": "y"}, cut
     analysis = stack.wait_job(stack.analyze({"dataset": "warm-up", "reuse": False}))
     assert analysis["result"]["model"]["id"] == trained["model"]["id"]
     assert trainings(stack) == before + 1

@@ -51,9 +51,9 @@ def test_service_parser_reads_it_with_the_upload_options(tmp_path: Path) -> None
     subprocess.run([sys.executable, "-m", "devtools.wide_table", "--out", str(out)], check=True,
                    cwd=Path(__file__).resolve().parents[1])
     meta, frame = datasets.describe(out.read_bytes(), wide_table.options(), name="wide", max_rows=100000)
-    assert meta["rows"] == 1700
+    assert meta.rows == 1700
     assert frame[wide_table.ID_COLUMN].tolist() == wide_table.generate()[wide_table.ID_COLUMN].tolist()  # "01583"
-    assert meta["id_columns"] == [wide_table.ID_COLUMN]
+    assert meta.id_columns == [wide_table.ID_COLUMN]
     assert len(datasets.feature_columns(meta, wide_table.TARGETS[0])) == 131
     assert wide_table.upload_query() == ("id_columns=zip&exclude_columns=Turnout_Pct,Turnout_Pct_Official"
                                          "&default_target=Default_Rate")

@@ -56,7 +56,7 @@ client = startup.connect(settings)
 default_dataset.ensure_loaded(client, settings)
 meta, frame = default_dataset.frame(client, FrameCache(), default_dataset.NAME, settings)
 target = datasets.resolve_target(meta, None)
-print(model_store.get_or_train(client, frame, meta["version"], target, datasets.feature_columns(meta, target),
+print(model_store.get_or_train(client, frame, meta.version, target, datasets.feature_columns(meta, target),
                                thread_count=1).model_id)
 """
 

@@ -35,20 +35,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(telemetry.finish)
 
     from web import (
-        routes_admin,
-        routes_answers,
-        routes_contract,
-        routes_datasets,
-        routes_feature_values,
-        routes_health,
-        routes_jobs,
-        routes_page,
-        routes_plots,
-        routes_submission,
+        contract_routes,
+        dataset_routes,
+        job_routes,
+        operation_routes,
+        page_routes,
+        submission_routes,
     )
 
-    for module in (routes_health, routes_submission, routes_answers, routes_jobs, routes_datasets, routes_admin,
-                   routes_contract, routes_feature_values, routes_page, routes_plots, telemetry):
+    for module in (operation_routes, submission_routes, job_routes, dataset_routes, contract_routes, page_routes):
         app.register_blueprint(module.blueprint)
     shared.invalidations.start()
     threading.Thread(target=_import_data_modules, name="import-pandas", daemon=True).start()

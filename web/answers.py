@@ -19,6 +19,7 @@ from rq.utils import as_text
 
 from common import jobstates, keys
 from common.errors import InvalidRequest, NotFound, result_gone, shown
+from common.job_meta import JobMeta
 from common.rqtypes import JSONJob
 from web.responses import gzip_chunks
 from web.services import ANSWER_CACHE_ENTRY_BYTES, Services
@@ -77,7 +78,7 @@ def _iso(value: Any) -> str | None:
 
 
 def _progress(job: Job | Snapshot, status: str) -> dict[str, Any]:
-    progress = dict(job.meta.get("progress") or {"stage": "queued", "percent": 0})
+    progress = JobMeta.model_validate(job.meta or {}).progress.model_dump()
     if status in _ENDED:
         progress = {"stage": _ENDED[status], "percent": 100}
     elif status in (jobstates.QUEUED, jobstates.SCHEDULED, jobstates.DEFERRED):
@@ -141,8 +142,8 @@ def result_fields(svc: Services, job: Job, fields: list[str]) -> bytes:
     """`{"name": value, ...}` of the asked fields in the result's own order, cut out of the stored
     result by the byte ranges the worker recorded (no decoding, no re-encoding)."""
     key = keys.job_result(job.id)
-    index: dict[str, list[int]] | None = job.meta.get("result_index")
-    if index is None:  # a result stored before results were indexed: decode it
+    index = JobMeta.model_validate(job.meta or {}).result_index
+    if index is None:  # a training job's small result, stored whole without an index (worker.jobs): decode it
         payload = svc.redis.get(key)
         if payload is None:
             raise expired(job)

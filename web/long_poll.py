@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from flask import current_app
@@ -11,12 +12,25 @@ from rq.job import Job
 from rq.results import Result
 
 from common import jobstates
+from common.errors import InvalidRequest
 from web.services import Services
 
 BLOCK_SLICE = 1.0  # seconds one blocking read of a job's results stream may last
 POLL_PAUSE_MAX = 0.05  # longest pause between status reads of a long poll that does not block
 WAITERS = "shap-waiters"  # app.extensions key of the semaphore bounding blocked long polls
 POLLERS = "shap-long-polls"  # app.extensions key of the semaphore bounding long polls (LONG_POLL_LIMIT)
+MAX_WAIT_SECONDS = 30.0  # the longest ?wait= of GET /job_status/<id> and of its plots
+
+
+def wait_of(args: Mapping[str, str]) -> float:
+    """The ?wait= seconds a request asks to long-poll (0: answer at once); a 400 unless 0 to MAX_WAIT_SECONDS."""
+    try:
+        wait = float(args.get("wait", 0))
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= MAX_WAIT_SECONDS:  # NaN fails too
+        raise InvalidRequest(f"wait must be a number of seconds between 0 and {MAX_WAIT_SECONDS:g}.")
+    return wait
 
 
 def install(extensions: dict[str, Any], pool_size: int, long_poll_limit: int) -> None:

@@ -1,4 +1,4 @@
-"""The OpenAPI models of POST /filters/validate (web/routes_page.py); kept apart from web/api_models.py."""
+"""The OpenAPI models of POST /filters/validate (web/submission_routes.py); kept apart from web/api_models.py."""
 
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ from common.errors import InvalidRequest, NotFound, shown
 from web.answers import result_fields
 from web.services import Services
 
-MAX_WAIT_SECONDS = 30.0
 MAX_PARAM_CHARS = 1000  # a feature, class or row id longer than this cannot name anything
 PAIRS_SHOWN = 5  # stored pairs a refused interaction plot lists
 PARAMS = ("format", "max_display", "row", "feature", "color", "with", "class", "wait")  # docs/plots.md
@@ -63,16 +62,6 @@ def names_of(args: Mapping[str, str]) -> None:
     if unknown:
         raise InvalidRequest(f"Unknown plot parameters {shown(unknown)}; plots take {', '.join(PARAMS)}.",
                              details={"unknown": [shown(name, quoted=False) for name in unknown[:20]]})
-
-
-def wait_of(args: Mapping[str, str]) -> float:
-    try:
-        wait = float(args.get("wait", 0))
-    except ValueError:
-        wait = -1.0
-    if not 0 <= wait <= MAX_WAIT_SECONDS:  # NaN fails too
-        raise InvalidRequest(f"wait must be a number of seconds between 0 and {MAX_WAIT_SECONDS:g}.")
-    return wait
 
 
 def _text(args: Mapping[str, str], name: str) -> str | None:

@@ -1,6 +1,7 @@
-"""GET /metrics (Prometheus text format) and the per-request samples behind it. Protected by the API key
-like every non-public route. Samples of every process come from the multiprocess directory
-(common.metrics); queue depths, live workers and cleanup totals are read from Redis at each scrape."""
+"""What GET /metrics (web.operation_routes) reports of the web: each request's sample (route, method,
+status, seconds), and what Redis knows at scrape time. Samples of every process come from the multiprocess
+directory (common.metrics); queue depths, live workers and cleanup totals are read from Redis at each
+scrape."""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, g, request
+from flask import Response, g, request
 
 from common import keys, metrics
 from common.rqtypes import JSONQueue
 from fleet import queue_stats
 from fleet.liveness import all_verdicts
-from web.services import Services, services
-
-blueprint = Blueprint("telemetry", __name__)
+from web.services import Services
 
 
 def start() -> None:
@@ -56,18 +55,3 @@ class RedisCollector:
         for action in ("requeued", "failed", "stale_workers_removed"):
             cleanup.add_metric([action], int(totals.get(action.encode(), 0)))
         yield cleanup
-
-
-@blueprint.get("/metrics")
-def scrape() -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
-
-    svc = services()
-    shared = metrics.shared_directory()
-    samples = CollectorRegistry()
-    if shared is not None:  # every program's samples, merged
-        multiprocess.MultiProcessCollector(samples, path=str(shared))
-    redis_facts = CollectorRegistry()
-    redis_facts.register(RedisCollector(svc))
-    body = generate_latest(samples if shared is not None else REGISTRY) + generate_latest(redis_facts)
-    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -6,17 +6,19 @@ import logging
 import time
 from typing import Any
 
-import orjson
 import pandas as pd
+from pydantic import BaseModel
 from rq import get_current_job
 from rq.job import Job
 
 from analysis import feature_values, features
+from analysis.dataset_meta import DatasetMeta
 from analysis.encoding import encode, encode_to
 from analysis.plan import AnalysisPlan, PlanLimits, make_plan
 from analysis.request import AnalyzeRequest
 from analysis.result import Result
 from common import keys
+from common.job_meta import JobMeta, Progress
 from common.jobstates import STAGES
 from explain.run import ROW_CHUNK, explain_plan
 from store import dataset_store, default_dataset, reuse
@@ -42,8 +44,7 @@ def peak_rss_mb() -> float | None:
 def report_progress(job: Job | None, stage: str) -> None:
     if job is None:
         return
-    job.meta["progress"] = {"stage": stage, "percent": STAGES[stage]}
-    job.save_meta()
+    JobMeta.save(job, progress=Progress(stage=stage, percent=STAGES[stage]))
 
 
 def compute(plan: AnalysisPlan, job: Job | None = None) -> Result:
@@ -81,16 +82,16 @@ def compute(plan: AnalysisPlan, job: Job | None = None) -> Result:
     return result
 
 
-def _current(plan: AnalysisPlan, meta: dict, frame: pd.DataFrame) -> tuple[AnalysisPlan, list[str]]:
+def _current(plan: AnalysisPlan, meta: DatasetMeta, frame: pd.DataFrame) -> tuple[AnalysisPlan, list[str]]:
     """`plan` when its dataset version is the stored one. A dataset replaced after the plan was made has only
     its new version stored: the plan is made again on it, by the same rules and limits, and a warning says so
     (keeping the accepted version readable is the truthful-answers work, docs/decisions)."""
-    if meta["version"] == plan.dataset_version:
+    if meta.version == plan.dataset_version:
         return plan, []
     limits = PlanLimits(plan.max_rows, what_if_max_cells=2**62, interaction_max_rows=plan.row_cap or plan.max_rows)
     again, _ = make_plan(frame, meta, plan.request, limits)
-    return again, [f"dataset {meta['name']!r} was replaced after this analysis was accepted (on version "
-                   f"{plan.dataset_version}); it explains the version stored when it ran, {meta['version']}."]
+    return again, [f"dataset {meta.name!r} was replaced after this analysis was accepted (on version "
+                   f"{plan.dataset_version}); it explains the version stored when it ran, {meta.version}."]
 
 
 def _legacy_plan(request: dict[str, Any]) -> AnalysisPlan:
@@ -131,13 +132,13 @@ def run_analysis(plan: dict[str, Any] | None = None, request: dict[str, Any] | N
                                   ctx.settings.result_ttl)
     timings = result.timings | {"encode_s": time.perf_counter() - step}
     timings["total_s"] = time.perf_counter() - started
-    job.meta["timings"] = timings
-    job.meta["result_index"] = index  # byte ranges of the result's fields, for GET /job_status?fields=
-    job.meta["peak_rss_mb"] = peak_rss_mb()
-    job.meta["trained_in_this_job"] = result.model.trained_in_this_job  # for the metrics
+    # the result's byte index serves GET /job_status?fields=; trained_in_this_job, the metrics
+    JobMeta.note(job, timings=timings, result_index=index, peak_rss_mb=peak_rss_mb(),
+                 trained_in_this_job=result.model.trained_in_this_job)
     report_progress(job, "done")
-    if job.meta.get(reuse.META_KEY):  # the result is stored: identical requests may now be answered by it
-        reuse.remember(ctx.redis, job.meta[reuse.META_KEY], job.id, ctx.settings.result_ttl)
+    fingerprint = JobMeta.of(job).fingerprint
+    if fingerprint:  # the result is stored: identical requests may now be answered by it
+        reuse.remember(ctx.redis, fingerprint, job.id, ctx.settings.result_ttl)
     return {"result_key": keys.job_result(job.id), "bytes": payload_bytes}
 
 
@@ -158,6 +159,18 @@ def store_feature_values(ctx: context.WorkerContext, job_id: str, result: Result
     return time.perf_counter() - started
 
 
+class TrainingResult(BaseModel):
+    """What a training job stores as its result (GET /job_status of a training job)."""
+
+    success: bool = True
+    dataset: str
+    dataset_version: str
+    target: str
+    trained: bool = False
+    model: dict[str, Any] | None = None  # id, task, metrics, trained_rows, trees, training_seconds
+    warnings: list[str] = []
+
+
 def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
     """RQ entry point enqueued by PUT /datasets/<name> with a default_target: train (or find) the model the
     first analysis of that target will use, so it starts warm. Its result says which model, and whether
@@ -166,20 +179,21 @@ def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
     ctx = context.current()
     report_progress(job, "loading_data")
     meta, frame = default_dataset.frame(ctx.redis, ctx.frames, dataset, ctx.settings)
-    result: dict[str, Any] = {"success": True, "dataset": dataset, "dataset_version": version, "target": target}
-    if meta["version"] != version:
-        result.update(trained=False, model=None, warnings=[f"dataset {dataset!r} was replaced (now version "
-                                                           f"{meta['version']}); this version was not trained."])
+    result = TrainingResult(dataset=dataset, dataset_version=version, target=target)
+    if meta.version != version:
+        result.warnings.append(f"dataset {dataset!r} was replaced (now version {meta.version}); this version was "
+                               "not trained.")
     else:
         report_progress(job, "loading_model")
         trained = get_or_train(ctx.redis, frame, version, target, features.choose_features(meta, target).features,
                                ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl, kept=ctx.models)
         kept_models.leave_for_parent(job, dataset, trained.model_id)
-        meta = trained.meta
-        model = {"task": meta.task, "metrics": meta.metrics.as_dict(), "trained_rows": meta.trained_rows,
-                 "trees": meta.trees, "training_seconds": meta.training_seconds}
-        result.update(trained=trained.trained_now, model={"id": trained.model_id, **model}, warnings=[])
+        model = trained.meta
+        result.trained = trained.trained_now
+        result.model = {"id": trained.model_id, "task": model.task, "metrics": model.metrics.as_dict(),
+                        "trained_rows": model.trained_rows, "trees": model.trees,
+                        "training_seconds": model.training_seconds}
     if job is not None:
-        ctx.redis.set(keys.job_result(job.id), orjson.dumps(result), ex=ctx.settings.result_ttl)
+        ctx.redis.set(keys.job_result(job.id), result.model_dump_json(), ex=ctx.settings.result_ttl)
         report_progress(job, "done")
-    return {"result_key": keys.job_result(job.id) if job else None, "trained": result["trained"]}
+    return {"result_key": keys.job_result(job.id) if job else None, "trained": result.trained}

@@ -26,6 +26,7 @@ import redis
 
 from common import keys
 from common.errors import UnknownDataset
+from common.job_meta import JobMeta
 from common.redis_conn import REDIS_UNREACHABLE
 
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ MODELS_KEPT = 4  # a wide model with its tables is about 2 MB
 MAX_DATASET_SHAP_BYTES = 64 * 2**20  # every row's SHAP values are kept per model up to this size,
 DATASET_SHAP_BUDGET = 128 * 2**20  # and for all kept models together (the least recently used lose theirs)
 DATASET_SHAP_BATCH = 10_000  # rows explained at a time while computing them (bounds the leaf-index array)
-META_MODEL = "model_id"  # job.meta fields a job leaves for its worker parent
-META_DATASET = "dataset"
 
 
 class KeptModels:
@@ -111,8 +110,7 @@ def explain_every_row(model: TrainedModel, version: str, frame: pd.DataFrame) ->
 def leave_for_parent(job: Job | None, dataset: str, model_id: str) -> None:
     """Called in the horse: name the dataset and model the job used, for its parent (saved with the meta)."""
     if job is not None:
-        job.meta[META_DATASET] = dataset
-        job.meta[META_MODEL] = model_id
+        JobMeta.note(job, dataset=dataset, model_id=model_id)
 
 
 def keep_for_next_jobs(ctx: WorkerContext, job: Job) -> None:
@@ -120,15 +118,15 @@ def keep_for_next_jobs(ctx: WorkerContext, job: Job) -> None:
     the model the job named. A dataset or model gone meanwhile, or Redis unreachable, keeps nothing."""
     from catboost import CatBoostError  # only programs that run analyses get here
 
-    meta = job.meta or {}
-    dataset, model_id = meta.get(META_DATASET), meta.get(META_MODEL)
-    if not isinstance(dataset, str) or not isinstance(model_id, str):
+    named = JobMeta.of(job)
+    dataset, model_id = named.dataset, named.model_id
+    if dataset is None or model_id is None:
         return
     try:
         meta, frame = ctx.frames.get(ctx.redis, dataset)
         model = ctx.models.keep(ctx.redis, model_id)
         if model is not None and not ctx.settings.aggressive_memory_management:  # float32 inputs: not these values
-            explain_every_row(model, meta["version"], frame)
+            explain_every_row(model, meta.version, frame)
             ctx.models.within_budget()
     except UnknownDataset as exc:  # deleted since the job ran
         log.info("nothing kept for job %s: %s", job.id, exc)

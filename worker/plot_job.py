@@ -17,6 +17,7 @@ from analysis import feature_values
 from analysis.plot_spec import PlotSpec
 from common import keys
 from common.errors import result_gone
+from common.job_meta import JobMeta
 from common.rqtypes import JSONJob
 from explain import plots
 from store import plot_queue
@@ -32,7 +33,7 @@ def result_fields(client: redis.Redis, analysis_id: str, fields: tuple[str, ...]
     none); None when the result is gone."""
     key = keys.job_result(analysis_id)
     try:
-        index = JSONJob.fetch(analysis_id, connection=client).meta.get("result_index")
+        index = JobMeta.of(JSONJob.fetch(analysis_id, connection=client)).result_index
     except NoSuchJobError:  # the analysis's record expired while this render waited: its result is gone too
         return None
     if index is None:

@@ -18,6 +18,7 @@ from rq.worker import Worker
 from common import logs, metrics
 from common.errors import ServiceError
 from common.job_errors import describe_failure
+from common.job_meta import JobMeta
 from common.jobstates import ANALYSIS_FUNC, PLOT_FUNC, TRAINING_FUNC
 from common.redis_conn import REDIS_UNREACHABLE
 from common.rqtypes import JSONJob, JSONQueue
@@ -57,7 +58,7 @@ class JobDeathPenalty(UnixSignalDeathPenalty):
 
 def _bind(job: Job) -> None:
     """The job's id and the request id that enqueued it, on every log line of this process from now on."""
-    logs.bind(job_id=job.id, request_id=(job.meta or {}).get("request_id"))
+    logs.bind(job_id=job.id, request_id=JobMeta.of(job).request_id)
 
 
 class AnnouncedQueue(JSONQueue):
@@ -194,9 +195,9 @@ def record_outcome(job: Job) -> None:
     if status == JobStatus.FAILED:
         latest = job.latest_result()
         error_type = describe_failure(latest.exc_string if latest else job.exc_info)["type"]
-    meta = job.meta or {}
-    timings = {k: v for k, v in (meta.get("timings") or {}).items() if isinstance(v, int | float)}
-    metrics.observe_job(JobStatus(status).value, error_type, timings, bool(meta.get("trained_in_this_job")))
+    meta = JobMeta.of(job)
+    timings = {k: v for k, v in (meta.timings or {}).items() if isinstance(v, int | float)}
+    metrics.observe_job(JobStatus(status).value, error_type, timings, bool(meta.trained_in_this_job))
 
 
 def _refreshed(job: Job) -> bool:

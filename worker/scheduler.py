@@ -16,6 +16,7 @@ from rq.job import Job
 from rq_scheduler import Scheduler
 
 from common import logs
+from common.job_meta import JobMeta
 from common.jobstates import CLEANUP_FUNC
 from common.rqtypes import JSONJob, JSONQueue
 from common.settings import Settings
@@ -35,7 +36,7 @@ class CleanupScheduler(Scheduler):
     """
 
     def enqueue_job(self, job: Job) -> None:
-        interval = job.meta.get("interval")
+        interval = JobMeta.of(job).interval  # rq-scheduler's own field of a periodic job
         queue = self.get_queue_for_job(job)
         if interval and self.connection.lpos(queue.key, job.id) is not None:
             log.info("%s is still waiting in %s; not queued again", job.id, queue.name)

@@ -16,6 +16,9 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
+from analysis.dataset_meta import ColumnStats
 from common import jobstates
 from fleet.operator import operator_settings
 
@@ -74,16 +77,26 @@ def check_health(client: Client) -> str:
     return f"status {body.get('status')}, workers {body.get('workers')}, queue {body.get('queue')}"
 
 
+
+class MetadataAnswer(BaseModel):
+    """The part of GET /metadata this check reads, typed as the service stores it (analysis.dataset_meta)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    default_target: str | None = None
+    columns: list[ColumnStats] = []
+
 def small_analysis(client: Client) -> dict[str, Any]:
     """SMALL_ANALYSIS of the `default` dataset, naming a target when the dataset has no default one (an
     operator's DEFAULT_DATASET_PATH, or a client's upload): its last column that is no id, as the page
     chooses."""
-    status, meta = client.call("GET", "/metadata")
-    if status != 200 or not isinstance(meta, dict):
-        raise CheckFailed(f"GET /metadata answered {status}: {meta}")
-    if meta.get("default_target"):
+    status, body = client.call("GET", "/metadata")
+    if status != 200 or not isinstance(body, dict):
+        raise CheckFailed(f"GET /metadata answered {status}: {body}")
+    answer = MetadataAnswer.model_validate(body)
+    if answer.default_target:
         return SMALL_ANALYSIS
-    targets = [column["name"] for column in meta.get("columns", []) if column.get("type") != "id"]
+    targets = [column.name for column in answer.columns if column.type != "id"]
     if not targets:
         raise CheckFailed("the default dataset has no column to explain")
     return {**SMALL_ANALYSIS, "target_variable": targets[-1]}

@@ -308,7 +308,7 @@ def test_delete_reads_only_the_dataset_of_a_queued_analysis() -> None:
 
     from common import jobstates
     from common.rqtypes import JSONJob
-    from web.routes_datasets import _dataset_of
+    from web.dataset_routes import _dataset_of
 
     unused = redis.Redis(host="127.0.0.1", port=1)  # Job.create needs a connection; nothing is sent
     job = JSONJob.create(jobstates.ANALYSIS_FUNC, connection=unused,

@@ -1,20 +1,25 @@
-"""GET /metadata, GET /datasets, PUT /datasets/<name> and DELETE /datasets/<name>."""
+"""The datasets: GET /metadata, GET /datasets, PUT /datasets/<name>, PUT /datasets/<name>/labels and
+DELETE /datasets/<name>."""
 
 from __future__ import annotations
 
 import time
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict
 from rq import Retry
 from rq.job import Job
 
 from analysis import labels
+from analysis.dataset_meta import DatasetMeta
 from analysis.request import AnalyzeRequest
 from common import jobstates, keys
 from common.errors import InvalidDataset, ServiceError, shown
+from common.job_meta import JobMeta, Progress
 from common.rqtypes import JSONJob
 from store import dataset_store
+from web.api_docs import Tag, documented
+from web.request_checks import json_bytes
 from web.responses import json_response
 from web.services import Services, services
 
@@ -35,36 +40,39 @@ class _QueuedDataset(BaseModel):
     dataset: str = AnalyzeRequest.model_fields["dataset"].default
 
 
-def _listed(meta: dict) -> dict:
-    return {k: meta.get(k) for k in ("name", "version", "rows", "default_target", "id_columns",
-                                     "exclude_columns", "created_at", "size_bytes")} | {
-        "columns": len(meta["columns"])}
-
-
-@blueprint.get("/datasets")
-def list_datasets():
-    from store import default_dataset  # pandas, on first use: see web.create_app
-
-    svc = services()
-    found = dataset_store.list_all(svc.redis)
-    if not any(meta["name"] == default_dataset.NAME for meta in found):
-        default_dataset.ensure_loaded(svc.redis, svc.settings)
-        found = dataset_store.list_all(svc.redis)
-    return json_response({"success": True, "datasets": [_listed(meta) for meta in found]})
+def _listed(meta: DatasetMeta) -> dict:
+    return meta.model_dump(include={"name", "version", "rows", "default_target", "id_columns", "exclude_columns",
+                                    "created_at", "size_bytes"}) | {"columns": len(meta.columns)}
 
 
 @blueprint.get("/metadata")
-def metadata():
+@documented(Tag.DATASETS, {200: "Metadata"}, 401, 503, query="MetadataQuery")
+def metadata() -> Response:
+    """A dataset's columns with their types and summary statistics, its row count and version."""
     from analysis import datasets
     from store import default_dataset
 
     svc = services()
     name = datasets.check_name(request.args.get("dataset", default_dataset.NAME))
     meta, _ = default_dataset.frame(svc.redis, svc.frames, name, svc.settings)
-    return json_response({"success": True, "dataset": name, "version": meta["version"], "row_count": meta["rows"],
-                          "columns": meta["columns"], "id_columns": meta["id_columns"],
-                          "exclude_columns": meta["exclude_columns"], "default_target": meta["default_target"],
+    return json_response({"success": True, "dataset": name, "version": meta.version, "row_count": meta.rows,
+                          "columns": meta.columns_json(), "id_columns": meta.id_columns,
+                          "exclude_columns": meta.exclude_columns, "default_target": meta.default_target,
                           "labels": labels.of(meta)})
+
+
+@blueprint.get("/datasets")
+@documented(Tag.DATASETS, {200: "Datasets"}, 401, 503)
+def list_datasets() -> Response:
+    """Every dataset with its version and size."""
+    from store import default_dataset  # pandas, on first use: see web.create_app
+
+    svc = services()
+    found = dataset_store.list_all(svc.redis)
+    if not any(meta.name == default_dataset.NAME for meta in found):
+        default_dataset.ensure_loaded(svc.redis, svc.settings)
+        found = dataset_store.list_all(svc.redis)
+    return json_response({"success": True, "datasets": [_listed(meta) for meta in found]})
 
 
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")
@@ -97,7 +105,13 @@ def _names(param: str) -> tuple[str, ...]:
 
 
 @blueprint.put("/datasets/<name>")
-def put_dataset(name: str):
+@documented(Tag.DATASETS, {200: "DatasetStored", 201: "DatasetStored"}, 401, 413, 503, 507, query="DatasetQuery")
+def put_dataset(name: str) -> Response:
+    """Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body
+    (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field
+    `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it;
+    `labels` (query, or a multipart field) gives columns readable names. 413 payload_too_large beyond
+    MAX_UPLOAD_MB; 413 dataset_too_large when the table it decodes to would pass MAX_DATASET_MB."""
     from analysis import columnar, datasets
 
     svc = services()
@@ -107,15 +121,15 @@ def put_dataset(name: str):
     data, form = _upload()
     meta, frame = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows,
                                     max_bytes=svc.settings.max_dataset_bytes, form=form)
-    meta["labels"] = _uploaded_labels([c["name"] for c in meta["columns"]])
     stored = columnar.to_arrow(frame)  # jobs read these columns, never the upload's text again
-    meta["stored_bytes"] = len(stored)
+    meta = meta.model_copy(update={"labels": _uploaded_labels(meta.names), "stored_bytes": len(stored),
+                                   "origin": dataset_store.ORIGIN_UPLOAD})
     with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
         created = not svc.redis.exists(keys.dataset_meta(name))
-        removed = dataset_store.store(svc.redis, meta | {"origin": dataset_store.ORIGIN_UPLOAD}, stored)
-    training = _enqueue_training(svc, meta) if meta["default_target"] else None
-    return json_response({"success": True, "dataset": name, "version": meta["version"], "rows": meta["rows"],
-                          "columns": meta["columns"], "labels": meta["labels"], "created": bool(created),
+        removed = dataset_store.store(svc.redis, meta, stored)
+    training = _enqueue_training(svc, meta) if meta.default_target else None
+    return json_response({"success": True, "dataset": name, "version": meta.version, "rows": meta.rows,
+                          "columns": meta.columns_json(), "labels": meta.labels, "created": bool(created),
                           "training_job_id": training,
                           "removed": {"models": removed.models, "results": removed.results}},
                          201 if created else 200)
@@ -132,11 +146,12 @@ def _uploaded_labels(columns: list[str]) -> dict[str, str]:
 
 
 @blueprint.put("/datasets/<name>/labels")
-def put_labels(name: str):
-    """Replace an existing dataset's labels without re-uploading it: its version, models and results stay."""
+@documented(Tag.DATASETS, {200: "LabelsStored"}, 401, 413, 415, 503, 507, body="Labels")
+def put_labels(name: str) -> Response:
+    """Replace a stored dataset's labels (column name to readable name) without re-uploading it; its version,
+    models and results stay. 400 names unknown columns."""
     from analysis import datasets
     from store import default_dataset
-    from web.routes_submission import json_bytes
 
     svc = services()
     datasets.check_name(name)
@@ -148,28 +163,28 @@ def put_labels(name: str):
     default_dataset.frame(svc.redis, svc.frames, name, svc.settings)  # 400 unknown_dataset; loads the built-in
     with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):
         meta = dataset_store.load_meta(svc.redis, name)
-        chosen = labels.checked(given, [c["name"] for c in meta["columns"]])
+        chosen = labels.checked(given, meta.names)
         dataset_store.set_labels(svc.redis, name, chosen)
-    return json_response({"success": True, "dataset": name, "version": meta["version"], "labels": chosen})
+    return json_response({"success": True, "dataset": name, "version": meta.version, "labels": chosen})
 
 
-def _enqueue_training(svc: Services, meta: dict) -> str:
+def _enqueue_training(svc: Services, meta: DatasetMeta) -> str:
     """Train the default target's model in the background (a normal RQ job, seen in /job_status), so the
     first analysis of it is warm."""
     settings = svc.settings
     with svc.redis.pipeline(transaction=True) as pipe:  # enqueued and noted as reading its dataset at once
         job = svc.queue.enqueue(
             jobstates.TRAINING_FUNC,
-            kwargs={"dataset": meta["name"], "version": meta["version"], "target": meta["default_target"]},
+            kwargs={"dataset": meta.name, "version": meta.version, "target": meta.default_target},
             job_timeout=settings.job_timeout,
             result_ttl=settings.result_ttl,
             failure_ttl=settings.failure_ttl,
             retry=Retry(max=settings.job_retries) if settings.job_retries else None,
-            meta={"progress": {"stage": "queued", "percent": 0}},
-            description=f"training of {meta['default_target']} on {meta['name']}",
+            meta=JobMeta(progress=Progress()).to_meta(),
+            description=f"training of {meta.default_target} on {meta.name}",
             pipeline=pipe,
         )
-        dataset_store.register_job(pipe, meta["name"], job.id, time.time())
+        dataset_store.register_job(pipe, meta.name, job.id, time.time())
         pipe.execute()
     return job.id
 
@@ -199,8 +214,10 @@ def _dataset_of(job: Job) -> str | None:
 
 
 @blueprint.delete("/datasets/<name>")
-def delete_dataset(name: str):
-    """Remove a dataset with its models and results; refused while a queued or running job uses it."""
+@documented(Tag.DATASETS, {200: "DatasetDeleted"}, 401, 409, 503)
+def delete_dataset(name: str) -> Response:
+    """Remove a dataset with its models and stored results; 409 dataset_in_use while a queued or running job
+    reads it."""
     from analysis import datasets
 
     svc = services()

@@ -1,44 +1,44 @@
-"""GET /job_status/<id>: a job's state, and once it finished its result, served from memory when an
-unchanged answer is kept (web.job_cache), else from Redis (web.answers), optionally after a long poll."""
+"""Everything under /job_status/<id>:
+
+- GET: a job's state, and once it finished its result, served from memory when an unchanged answer is kept
+  (web.job_cache), else from Redis (web.answers), optionally after a long poll (web.long_poll);
+- DELETE: cancel the job if it waits, stop it if it runs (web.job_control);
+- GET .../feature_values: the explained rows' feature values of a finished analysis, stored by the worker
+  beside the result and sent as stored;
+- GET .../plots/<kind>: a SHAP plot of a finished analysis (web.plot_params checks its query,
+  web.plot_renders has a worker draw it)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
+from typing import Any
 
 import orjson
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, request, url_for
 from flask.blueprints import BlueprintSetupState
+from rq.exceptions import InvalidJobOperation
 from rq.job import Job
 
 from common import jobstates, keys, metrics
-from common.errors import InvalidRequest
+from common.errors import InvalidRequest, JobAlreadyEnded
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob
-from web import answers, long_poll
-from web.responses import json_chunks_response, json_stream_response, maybe_gzip
+from web import answers, job_control, long_poll, plot_params, plot_renders
+from web.api_docs import Tag, documented
+from web.finished_jobs import finished
+from web.responses import json_chunks_response, json_response, json_stream_response, maybe_gzip
 from web.services import Services, services
 
-blueprint = Blueprint("answers", __name__)
-
-MAX_WAIT_SECONDS = 30.0
+blueprint = Blueprint("jobs", __name__)
 
 
 @blueprint.record_once
 def _set_up(state: BlueprintSetupState) -> None:
     settings = state.app.extensions["shap"].settings
     long_poll.install(state.app.extensions, settings.redis_connection_pool_size, settings.effective_long_poll_limit)
-
-
-def _wait_param(args: Mapping[str, str]) -> float:
-    try:
-        wait = float(args.get("wait", 0))
-    except ValueError:
-        raise InvalidRequest("wait must be a number of seconds between 0 and 30.") from None
-    if not 0 <= wait <= MAX_WAIT_SECONDS:
-        raise InvalidRequest("wait must be a number of seconds between 0 and 30.")
-    return wait
 
 
 def _fields_param(args: Mapping[str, str]) -> list[str] | None:
@@ -68,7 +68,7 @@ class Ask:
     @classmethod
     def parse(cls, job_id: str) -> Ask:
         args = request.args if request.query_string else {}  # most polls have no query to parse
-        return cls(job_id, _wait_param(args), _fields_param(args), _accepts_gzip())
+        return cls(job_id, long_poll.wait_of(args), _fields_param(args), _accepts_gzip())
 
     @property
     def variant(self) -> str:
@@ -76,7 +76,10 @@ class Ask:
 
 
 @blueprint.get("/job_status/<job_id>")
+@documented(Tag.ANALYSIS, {200: "JobStatus"}, 401, 404, 503, query="JobStatusQuery")
 def job_status(job_id: str) -> Response:
+    """A job's state, progress and times; its result when finished, its error when failed. ?wait=N long-polls
+    (at most 30 s) until it ends; ?fields= returns only those result fields; gzip on Accept-Encoding."""
     svc = services()
     ask = Ask.parse(job_id)
     kept = _from_memory(svc, ask)
@@ -142,3 +145,64 @@ def _whole_result(svc: Services, ask: Ask, job: Job, head: bytes, token: int) ->
         answer = stored.first if ask.gzip_ok else b"".join([head, stored.first, b"}"])
     answers.keep_final(svc, ask.job_id, ask.variant, answer, ask.gzip_ok, token)
     return json_chunks_response([answer], gzipped=ask.gzip_ok)
+
+
+@blueprint.delete("/job_status/<job_id>")
+@documented(Tag.ANALYSIS, {200: "JobStatus", 202: "JobStatus"}, 401, 404, 409, 503)
+def cancel_job(job_id: str) -> Response:
+    """Cancel a job: queued ends canceled, running is stopped (RQ's stop-job command) and ends stopped;
+    202 while the stop is under way; 409 job_already_ended when it had finished or failed."""
+    # 202 once job_control.STOP_WAIT_SECONDS passed without the work horse stopping
+    svc = services()
+    job = answers.fetch(svc, job_id)
+    status = job_control.cancel_waiting(svc, job)
+    if status == jobstates.STARTED:
+        with contextlib.suppress(InvalidJobOperation):  # it ended meanwhile: the status read below tells how
+            job_control.stop_running(svc, job_id)
+        job_control.wait_terminal(svc, job_id)
+    elif status != jobstates.CANCELED:
+        raise JobAlreadyEnded(f"Job {job_id!r} has already ended ({status}); only a queued or running job "
+                              "can be cancelled.", details={"status": status})
+    ended = answers.snapshot(svc, job_id)
+    if ended.status in (jobstates.CANCELED, jobstates.STOPPED):
+        job_control.drop_callback(svc, job_id)
+    if ended.status in (jobstates.FINISHED, jobstates.FAILED):
+        raise JobAlreadyEnded(f"Job {job_id!r} ended ({ended.status}) before it could be stopped.",
+                              details={"status": ended.status})
+    return json_response(answers.envelope(ended, ended.status), 200 if ended.status in jobstates.TERMINAL else 202)
+
+
+@blueprint.get("/job_status/<job_id>/feature_values")
+@documented(Tag.ANALYSIS, {200: "FeatureValues"}, 401, 404, 409, 503)
+def feature_values(job_id: str) -> Response:
+    """The explained rows' feature values of a finished analysis, in the order of its results and shap_values
+    (plots and pages pair them with the SHAP values); 404 unknown job, 409 job_not_finished."""
+    svc = services()
+    job = finished(svc, job_id)
+    payload: Any = svc.redis.get(keys.job_feature_values(job.id))
+    if payload is None:  # expired with the result
+        raise answers.expired(job)
+    return json_chunks_response([payload], gzip_ok=_accepts_gzip())  # sent as stored
+
+
+@blueprint.get("/job_status/<job_id>/plots/<kind>")
+@documented(Tag.ANALYSIS, {200: None, 202: "PlotPending"}, 401, 404, 409, 429, 500, 503, query="PlotQuery")
+def plot(job_id: str, kind: str) -> Response:
+    """A SHAP plot of a finished analysis, drawn by shap.plots with matplotlib in a worker: bar, beeswarm,
+    waterfall (?row=), dependence (?feature=, ?color=), heatmap, interaction (?feature=, ?with=: a pair of an
+    interactions analysis); PNG or SVG. 202 with the render job while it is drawn (poll status_url, or
+    ?wait=N); the same plot asked again is served from the stored image. 429 too_many_renders, with
+    Retry-After, when PLOT_QUEUE_PER_JOB renders of the analysis (or PLOT_QUEUE_MAX in all) already wait
+    (store.plot_queue); a request for a plot already being drawn shares that render."""
+    # 400 names a bad parameter; 404 for an unknown job or an expired result, 409 while it is unfinished
+    svc = services()
+    plot_params.names_of(request.args)
+    kind, wait = plot_params.kind_of(kind), long_poll.wait_of(request.args)
+    job = finished(svc, job_id)
+    spec = plot_params.spec(plot_params.analysis(svc, job, kind), kind, request.args)
+    drawn = plot_renders.drawn(svc, job.id, spec, wait)
+    if isinstance(drawn, bytes):
+        return plot_renders.image_response(drawn, spec)
+    query: dict[str, Any] = {name: value for name, value in request.args.items() if name != "wait"}
+    return json_response({"success": True, "job_id": drawn.id, "status": drawn.get_status(refresh=False),
+                          "status_url": url_for("jobs.plot", job_id=job.id, kind=kind, **query)}, 202)

@@ -1,12 +1,12 @@
-"""GET /job_status/<id>/plots/<kind>: a SHAP plot of a finished analysis. The web draws nothing (it never
-imports shap or matplotlib): a render job on the plots queue (worker.plot_job) draws it once and stores the
+"""The plots of GET /job_status/<id>/plots/<kind> (web.job_routes). The web draws nothing (it never imports
+shap or matplotlib): a render job on the plots queue (worker.plot_job) draws a plot once and stores the
 image beside the result; the web serves the stored bytes, or 202 with the render job while it runs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, request, url_for
+from flask import Response
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
@@ -16,12 +16,8 @@ from common.errors import InvalidRequest, NotFound, PlotFailed
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob, JSONQueue
 from store import plot_queue
-from web import long_poll, plot_params
-from web.finished_jobs import finished
-from web.responses import json_response
-from web.services import Services, services
-
-blueprint = Blueprint("plots", __name__)
+from web import long_poll
+from web.services import Services
 
 RENDER_RECORD_TTL = 600  # seconds a render job's record is kept; the image lives as long as the result
 CACHE_CONTROL = "private, max-age=300"
@@ -29,28 +25,16 @@ SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"  # an SVG opened di
 _PENDING = frozenset({jobstates.QUEUED, jobstates.STARTED, jobstates.DEFERRED, jobstates.SCHEDULED})
 
 
-@blueprint.get("/job_status/<job_id>/plots/<kind>")
-def plot(job_id: str, kind: str) -> Response:
-    """200 with the image; 202 with the render job while it is drawn; 400 naming a bad parameter; 404 for an
-    unknown job or an expired result, 409 while the analysis is unfinished; 429 too_many_renders (with
-    Retry-After) when PLOT_QUEUE_PER_JOB or PLOT_QUEUE_MAX renders already wait (store.plot_queue)."""
-    svc = services()
-    plot_params.names_of(request.args)
-    kind, wait = plot_params.kind_of(kind), plot_params.wait_of(request.args)
-    job = finished(svc, job_id)
-    spec = plot_params.spec(plot_params.analysis(svc, job, kind), kind, request.args)
-    image = _stored(svc, job.id, spec)
+def drawn(svc: Services, job_id: str, spec: PlotSpec, wait: float) -> bytes | Job:
+    """The plot's image: stored, or drawn within `wait` seconds; else the render job drawing it."""
+    image = _stored(svc, job_id, spec)
     if image is not None:
-        return _image(image, spec)
-    render = _render_job(svc, job.id, spec)
+        return image
+    render = _render_job(svc, job_id, spec)
     if wait and render.get_status(refresh=False) in _PENDING:
         long_poll.wait_if_a_thread_is_free(svc, render, wait)
-    image = _outcome(svc, job.id, spec, render)
-    if image is not None:
-        return _image(image, spec)
-    query: dict[str, Any] = {name: value for name, value in request.args.items() if name != "wait"}
-    return json_response({"success": True, "job_id": render.id, "status": render.get_status(refresh=False),
-                          "status_url": url_for("plots.plot", job_id=job.id, kind=kind, **query)}, 202)
+    image = _outcome(svc, job_id, spec, render)
+    return render if image is None else image
 
 
 def _stored(svc: Services, job_id: str, spec: PlotSpec) -> bytes | None:
@@ -58,7 +42,7 @@ def _stored(svc: Services, job_id: str, spec: PlotSpec) -> bytes | None:
     return image
 
 
-def _image(image: bytes, spec: PlotSpec) -> Response:
+def image_response(image: bytes, spec: PlotSpec) -> Response:
     response = Response(image, mimetype=FORMATS[spec.format])
     response.headers["Cache-Control"] = CACHE_CONTROL
     if spec.format == "svg":
