@@ -1,6 +1,6 @@
 """How many plot renders may wait: PLOT_QUEUE_PER_JOB for one analysis, PLOT_QUEUE_MAX in all.
 
-Each render the web enqueues (web.routes_plots) is first admitted here: its id goes into the analysis's set
+Each render the web enqueues (web.plot_renders) is first admitted here: its id goes into the analysis's set
 and the set of all renders, atomically (one Lua script, so concurrent requests cannot both take the last
 place), or the request is refused with TooManyRenders (429, Retry-After). A render leaves both sets when it
 ends (worker.plot_job); one whose worker died, or whose record expired, is pruned at the next admission by
