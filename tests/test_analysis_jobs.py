@@ -152,9 +152,9 @@ def test_multipart_upload_and_metadata(stack: Stack) -> None:
     assert status in (200, 201), answer
     status, meta, _ = stack.request("GET", "/metadata?dataset=multi")
     assert status == 200 and meta["row_count"] == 50
-    types = {c["name"]: c["type"] for c in meta.columns}
+    types = {c["name"]: c["type"] for c in meta["columns"]}
     assert types["zip_code"] == "id" and types["Province"] == "categorical" and types["Income"] == "numeric"
-    income = next(c for c in meta.columns if c["name"] == "Income")
+    income = next(c for c in meta["columns"] if c["name"] == "Income")
     assert income["min"] <= income["median"] <= income["max"]
     names = [d["name"] for d in stack.request("GET", "/datasets")[1]["datasets"]]
     assert "multi" in names and "default" in names
@@ -164,7 +164,7 @@ def test_default_dataset_metadata_matches_the_readme(stack: Stack) -> None:
     """The built-in dataset has >= 1,500 rows, >= 30 numeric columns and the columns docs/getting-started.md names."""
     status, meta, _ = stack.request("GET", "/metadata")
     assert status == 200
-    types = {c["name"]: c["type"] for c in meta.columns}
+    types = {c["name"]: c["type"] for c in meta["columns"]}
     assert meta["row_count"] >= 1500
     assert sum(t == "numeric" for t in types.values()) >= 30
     assert types["zip_code"] == "id"
@@ -172,7 +172,7 @@ def test_default_dataset_metadata_matches_the_readme(stack: Stack) -> None:
                  "Mortgage_Approvals", "Mortgage_Applications"):
         assert types[name] == "numeric", name
     assert sum(t == "categorical" for t in types.values()) >= 2
-    assert meta.default_target == "Mortgage_Approvals"
-    assert {"latitude", "longitude"} <= set(meta.exclude_columns)
+    assert meta["default_target"] == "Mortgage_Approvals"
+    assert {"latitude", "longitude"} <= set(meta["exclude_columns"])
     frame = pd.read_csv(io.StringIO(default_dataset.generate().to_csv(index=False)))
     assert 0.5 < (frame["Income"] > 50000).mean() < 0.95

@@ -113,7 +113,7 @@ def test_uploads_are_stored_as_arrow_and_parquet_bodies_are_accepted(stack: Stac
     client = stack.redis()
     for name in ("pq-typed", "pq-octets", "pq-multipart"):
         meta = dataset_store.load_meta(client, name)
-        assert (meta["upload_format"], meta.storage) == ("parquet", datasets.STORAGE)
+        assert (meta.upload_format, meta.storage) == ("parquet", datasets.STORAGE)
         stored = client.get(keys.dataset_data(name))
         assert_frame_equal(columnar.from_arrow(stored), datasets.normalised(frame.copy()), check_dtype=False)
     job = stack.wait_job(stack.analyze({"dataset": "pq-typed", "target_variable": "y"}))

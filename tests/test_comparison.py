@@ -184,7 +184,7 @@ def leaky(labels: dict[str, str] | None = None) -> tuple[dict, pd.DataFrame, Tra
     frame["d"] = frame["y"] + np.random.default_rng(3).normal(scale=1e-3, size=len(frame))
     meta, frame = datasets.describe(datasets.to_csv_bytes(frame), datasets.DatasetOptions(id_columns=("area",)),
                                     name="t", max_rows=10_000)
-    meta.labels = labels or {}
+    meta = meta.model_copy(update={"labels": labels or {}})
     model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)
     return meta, frame, TrainedModel("t", model, model_meta)
 

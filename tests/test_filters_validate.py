@@ -31,7 +31,7 @@ def test_a_valid_request_reports_the_rows_it_selects_and_enqueues_nothing(keyed_
     assert status == 200
     status, whole, _ = keyed_web.post("/filters/validate", {"dataset": "default"})
     assert status == 200 and whole["selected_rows"] == whole["explained_rows"] == meta["row_count"]
-    assert whole["target_variable"] == meta.default_target and whole["dataset_version"] == meta.version
+    assert whole["target_variable"] == meta["default_target"] and whole["dataset_version"] == meta["version"]
     status, some, _ = keyed_web.post("/filters/validate", {"demographic_filters": "Income > 50000", "sample_size": 10})
     assert status == 200 and 10 < some["selected_rows"] < meta["row_count"]
     assert some["explained_rows"] == 10 and some["filters"] == ["Income > 50000"] and len(some["warnings"]) == 1

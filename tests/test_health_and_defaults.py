@@ -41,7 +41,7 @@ def test_default_dataset_path_replaces_the_builtin_table(redis_server: RedisServ
     try:
         status, meta, _ = running.request("GET", "/metadata")
         assert status == 200
-        assert meta["row_count"] == 25 and [c["name"] for c in meta.columns] == ["a", "b"]
+        assert meta["row_count"] == 25 and [c["name"] for c in meta["columns"]] == ["a", "b"]
         status, answer, _ = running.request("POST", "/analyze", {})
         assert status == 400 and "default_target" in answer["error"] and answer["code"] == "invalid_request"
     finally:

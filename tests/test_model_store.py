@@ -56,34 +56,6 @@ def test_the_same_version_stored_again_stores_its_models_again(redis_server: Red
     assert client.smembers(keys.version_models(meta.version)) == {trained.model_id.encode()}
 
 
-# A model's meta as the build before typed metadata wrote it (orjson.dumps of train()'s dict plus the store's
-# id, dataset_version, target and shap_engine_note): models have no TTL, so such a model must load as it is.
-EARLIER_META = {
-    "task": "regression", "features": ["a", "c"], "cat_features": ["c"], "trained_rows": 48,
-    "metrics": {"rmse": 1.5, "mae": 1.1, "r2": None, "holdout_rows": 12}, "classes": None,
-    "leaks": [{"feature": "a", "abs_spearman": 0.991}],
-    "training_range": {"numeric": {"a": [0.0, 59.0]}, "categories": {"c": ["p", "q"]}},
-    "params": {"iterations": 300, "depth": 6, "border_count": 254, "thread_count": 1}, "trees": 41,
-    "training_seconds": 0.05, "trained_at": 1796164450.1, "id": "m1", "dataset_version": "v1", "target": "y",
-    "shap_engine_note": "leaf tables equal to ShapValues",
-}
-
-
-def test_a_model_meta_stored_by_the_earlier_build_loads_and_writes_back_the_same(redis_server: RedisServer) -> None:
-    """The stored JSON of an earlier build's model reads into ModelMeta, every field typed, and writes back as
-    the same JSON (the fields that were set, nothing added)."""
-    import orjson
-
-    from analysis.model_meta import ModelMeta
-
-    client = redis_server.client()
-    client.set(keys.model_meta("m1"), orjson.dumps(EARLIER_META))
-    meta = ModelMeta.model_validate_json(client.get(keys.model_meta("m1")))
-    assert meta.metrics.r2 is None and meta.metrics.rmse == 1.5 and meta.leaks[0].feature == "a"
-    assert meta.training_range is not None and meta.training_range.categories == {"c": ["p", "q"]}
-    assert orjson.loads(meta.to_json()) == EARLIER_META
-    assert meta.metrics.as_dict() == EARLIER_META["metrics"]  # the result's model.metrics, as before
-
 
 def test_a_stored_model_reads_back_through_the_store(redis_server: RedisServer,
                                                     table: tuple[dict, pd.DataFrame]) -> None:

@@ -50,7 +50,8 @@ def test_default_dataset_path_replaces_a_stored_default_and_says_so(redis_server
     client = redis_server.client()
     mine = b"y,x\n" + b"".join(b"%d,%d\n" % (i % 4, i) for i in range(20))
     meta, frame = datasets.describe(mine, datasets.DatasetOptions(), name="default", max_rows=1000)
-    dataset_store.store(client, meta | {"origin": dataset_store.ORIGIN_UPLOAD}, columnar.to_arrow(frame))
+    uploaded = meta.model_copy(update={"origin": dataset_store.ORIGIN_UPLOAD})
+    dataset_store.store(client, uploaded, columnar.to_arrow(frame))
     plain = Settings.from_env({"REDIS_URL": redis_server.url})
     assert default_dataset.ensure_loaded(client, plain) == meta.version
     path = tmp_path / "operator.csv"
@@ -58,5 +59,5 @@ def test_default_dataset_path_replaces_a_stored_default_and_says_so(redis_server
     with caplog.at_level(logging.WARNING, logger="store.default_dataset"):
         replaced = default_dataset.ensure_loaded(client, Settings.from_env({"REDIS_URL": redis_server.url,
                                                                             "DEFAULT_DATASET_PATH": str(path)}))
-    assert replaced != meta.version and dataset_store.load_meta(client, "default")["version"] == replaced
+    assert replaced != meta.version and dataset_store.load_meta(client, "default").version == replaced
     assert "DEFAULT_DATASET_PATH" in caplog.text and "a client stored" in caplog.text
