@@ -15,7 +15,7 @@ For a tree with M players (explain.treeshap's combination classes), the Shapley 
 then mapped from players to features with the same equal shares as the SHAP values. Whether that is
 CatBoost's `ShapInteractionValues` is checked, not assumed: `prepare` compares the tables with the native
 values on a few rows and answers None (use native) when they differ by more than 1e-9 (relative), and
-tests/test_interactions.py holds them to native on regression, binary and multiclass models."""
+tests/unit/explain/test_interactions.py holds them to native on regression, binary and multiclass models."""
 
 from __future__ import annotations
 

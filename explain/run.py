@@ -271,7 +271,7 @@ def warm_up() -> None:
     The first training or SHAP call in a process calibrates CatBoost's timer (NHPTimer: nine 5 ms
     sleeps, ~45 ms of every job's latency when each job runs in a fresh fork). Everything here is
     single-threaded: with `thread_count=1` on the Pool and the model CatBoost starts no oneTBB worker
-    thread, and a fork parent must not own one (worker/__main__.py, tests/test_worker_fork_safety.py)."""
+    thread, and a fork parent must not own one (worker/__main__.py, tests/unit/worker/test_worker_fork_safety.py)."""
     from catboost import CatBoostRegressor
 
     rows = 20

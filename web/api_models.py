@@ -1,6 +1,6 @@
 """The answers of every route as pydantic models: the OpenAPI document (web/openapi.py) is generated from
 them and from analysis.request.AnalyzeRequest. The routes build their bodies directly (the poll path sends
-stored bytes as they are); tests/test_openapi.py and the schema fuzzing check that they conform."""
+stored bytes as they are); tests/service/test_openapi.py and the schema fuzzing check that they conform."""
 
 from __future__ import annotations
 

@@ -18,9 +18,7 @@ from store import dataset_store
 
 
 def upload(stack: Stack, name: str = "look", rows: int = look_table.ROWS) -> None:
-    status, answer, _ = stack.request("PUT", f"/datasets/{name}{look_table.UPLOAD_QUERY}",
-                                      raw=look_table.csv_bytes(rows), headers={"Content-Type": "text/csv"})
-    assert status in (200, 201), answer
+    stack.uploaded(name, look_table.csv_bytes(rows), look_table.UPLOAD_QUERY)
 
 
 def test_encode_orders_rows_and_writes_missing_values_as_null() -> None:
@@ -95,9 +93,9 @@ def test_the_result_carries_the_models_classes_for_the_plot_rows() -> None:
     """The worker stores the plot rows' classes from the result it holds (the model's), with no Redis read."""
     from analysis import datasets
     from analysis.request import AnalyzeRequest
+    from devtools.tables import areas as table
     from explain.run import analyze
     from explain.training import TrainedModel, train
-    from tests.test_comparison import table
 
     meta, frame = table("binary")
     model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)

@@ -16,6 +16,7 @@ from analysis.encoding import OPTIONS, encode
 from analysis.features import feature_frame
 from analysis.request import AnalyzeRequest
 from analysis.rows import TOP_CONTRIBUTORS, RowBuilder, top_positions
+from devtools.tables import areas_with_gaps
 from explain.run import analyze
 from explain.training import TrainedModel, train
 
@@ -89,24 +90,13 @@ def test_top_positions_equal_a_stable_sort_with_ties_and_nan() -> None:
         assert np.array_equal(top_positions(values, 3), expected)
 
 
-def small_table(task: str) -> tuple[dict, pd.DataFrame]:
-    rng = np.random.default_rng(7)
-    n = 240
-    frame = pd.DataFrame({"area": [f"A{i:03d}" for i in range(n)], "a": rng.normal(size=n),
-                          "c": rng.choice(["x", "y", "z"], size=n), "d": rng.normal(size=n)})
-    frame.loc[rng.choice(n, 25, replace=False), "a"] = np.nan
-    score = frame["a"].fillna(0) + (frame["c"] == "x") + frame["d"]
-    bins = [-np.inf, 0.5, np.inf] if task == "binary" else [-np.inf, -0.3, 0.9, np.inf]
-    frame["y"] = pd.cut(score, bins, labels=["no", "yes"] if task == "binary" else ["lo", "mid", "hi"]).astype(str)
-    data = datasets.to_csv_bytes(frame)
-    return datasets.describe(data, datasets.DatasetOptions(id_columns=("area",)), name="t", max_rows=10_000)
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_analysis_rows_match_the_reference_from_the_results_own_shap_values(task: str) -> None:
     """An analysis's rows (ranked, classifier, NaN and a categorical feature) are the reference rows made
     from its own SHAP columns, frame and predictions, and `encode` writes them as such."""
-    meta, frame = small_table(task)
+    meta, frame = areas_with_gaps(task)
     features = datasets.feature_columns(meta, "y")
     model, model_meta = train(frame, "y", features, thread_count=1)
     trained = TrainedModel("t", model, model_meta)

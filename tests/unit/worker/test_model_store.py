@@ -9,7 +9,8 @@ import pytest
 from analysis import columnar, datasets
 from common import keys
 from devtools.redis_server import RedisServer
-from store import dataset_store, default_dataset
+from devtools.tables import described_default
+from store import dataset_store
 from worker import model_store
 
 TARGET = "Mortgage_Approvals"
@@ -17,8 +18,7 @@ TARGET = "Mortgage_Approvals"
 
 @pytest.fixture(scope="module")
 def table() -> tuple[dict, pd.DataFrame]:
-    data = datasets.to_csv_bytes(default_dataset.generate(rows=200, seed=9))
-    return datasets.describe(data, default_dataset.OPTIONS, name="stored", max_rows=10_000)
+    return described_default(rows=200, seed=9, name="stored")
 
 
 def train(client, table: tuple[dict, pd.DataFrame]) -> model_store.TrainedModel:

@@ -22,7 +22,7 @@ from devtools.http import free_port
 from devtools.processes import session_pids
 from devtools.service import Service
 from devtools.waiting import wait_until
-from tests.test_deploy_contract import dockerfile, exec_form, stopwaitsecs_sum, supervisor_config
+from tests.contract.test_deploy_contract import dockerfile, exec_form, stopwaitsecs_sum, supervisor_config
 
 CONTAINER_USER = "shapci"  # created by .ci/run when it runs as root
 JOB_TIMEOUT = 120  # as `docker run -e JOB_TIMEOUT=120`: keeps the shutdown budget (and this test's bound) short

@@ -3,7 +3,7 @@ against a real redis-server.
 
 Jobs are enqueued, dequeued and started with RQ's own calls by real worker records; a worker "dies"
 by never heartbeating again (its heartbeat is backdated past the deadline). The whole-process versions
-of these faults (SIGKILL of real work horses and workers) are in tests/test_faults_*.py.
+of these faults (SIGKILL of real work horses and workers) are in tests/faults/test_faults_*.py.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from analysis import comparison, datasets
 from analysis.encoding import encode
 from analysis.request import AnalyzeRequest
 from common.errors import EmptySelection, UnknownColumn
+from devtools.tables import areas, areas_with_gaps
 from explain.run import analyze
 from explain.training import TrainedModel, train
 from store import reuse
@@ -20,20 +21,10 @@ from store import reuse
 ADDITIVE = 1e-6
 
 
-def table(task: str) -> tuple[dict, pd.DataFrame]:
-    """240 areas: two numeric features, a categorical one; y numeric (regression) or yes/no (binary)."""
-    rng = np.random.default_rng(11)
-    n = 240
-    frame = pd.DataFrame({"area": [f"A{i:03d}" for i in range(n)], "a": rng.normal(size=n),
-                          "c": rng.choice(["x", "y", "z"], size=n), "d": rng.normal(size=n)})
-    score = 2 * frame["a"] + (frame["c"] == "x") * 1.5 + 0.5 * frame["d"] + rng.normal(scale=0.2, size=n)
-    frame["y"] = score if task == "regression" else np.where(score > 0.3, "yes", "no")
-    return datasets.describe(datasets.to_csv_bytes(frame), datasets.DatasetOptions(id_columns=("area",)),
-                             name="t", max_rows=10_000)
 
 
 def run(task: str, groups: dict[str, list[str]], **fields) -> dict:
-    meta, frame = table(task)
+    meta, frame = areas(task)
     model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)
     request = AnalyzeRequest(dataset="t", analysis_type="comparison", cohorts=groups, **fields)
     result = analyze(frame, meta, request, "y", TrainedModel("t", model, model_meta), thread_count=1, batch_size=64,
@@ -103,7 +94,7 @@ def test_bootstrap_means_resample_rows_with_replacement() -> None:
 
 def test_rest_holds_the_selected_rows_no_other_cohort_holds_and_overlaps_are_warned() -> None:
     """`rest` is the complement of the other cohorts within the filters; overlapping cohorts are a warning."""
-    meta, frame = table("regression")
+    meta, frame = areas("regression")
     request = AnalyzeRequest(dataset="t", analysis_type="comparison", demographic_filters=["d > -1"],
                              cohorts={"x": ["c == x"], "high a": ["a > 0"], "rest": []})
     chosen = comparison.select_cohorts(frame, meta, request, 10_000)
@@ -115,7 +106,7 @@ def test_rest_holds_the_selected_rows_no_other_cohort_holds_and_overlaps_are_war
 
 def test_the_union_is_sampled_to_sample_size_with_a_warning() -> None:
     """More cohort rows than sample_size: a seeded sample of the union is explained, and warnings says so."""
-    meta, frame = table("regression")
+    meta, frame = areas("regression")
     request = AnalyzeRequest(dataset="t", analysis_type="comparison", sample_size=50,
                              cohorts={"x": ["c == x"], "rest": []})
     chosen = comparison.select_cohorts(frame, meta, request, 10_000)
@@ -130,7 +121,7 @@ def test_the_union_is_sampled_to_sample_size_with_a_warning() -> None:
 ])
 def test_an_empty_or_bad_cohort_is_refused_naming_it(groups: dict, error: type, words: tuple[str, ...]) -> None:
     """An empty cohort (rest included) or a bad filter of a cohort is a 400 that names the cohort."""
-    meta, frame = table("regression")
+    meta, frame = areas("regression")
     with pytest.raises(error) as raised:
         comparison.select_cohorts(frame, meta, AnalyzeRequest(analysis_type="comparison", cohorts=groups), 10_000)
     for word in words:
@@ -168,9 +159,8 @@ def test_the_fingerprint_includes_the_cohorts() -> None:
 def test_a_multiclass_model_is_refused_in_the_job_too(body: dict) -> None:
     """Behind the web's 400, the analysis itself refuses a multiclass model with the same clear error."""
     from analysis.questions import MulticlassNotSupported
-    from tests.test_result_rows import small_table
 
-    meta, frame = small_table("multiclass")
+    meta, frame = areas_with_gaps("multiclass")
     model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)
     request = AnalyzeRequest.model_validate({"dataset": "t", **body})
     with pytest.raises(MulticlassNotSupported, match="more than two classes"):
@@ -179,8 +169,8 @@ def test_a_multiclass_model_is_refused_in_the_job_too(body: dict) -> None:
 
 
 def leaky(labels: dict[str, str] | None = None) -> tuple[dict, pd.DataFrame, TrainedModel]:
-    """table("regression") with `d` replaced by the target plus tiny noise (a target leak), and `labels`."""
-    _, frame = table("regression")
+    """areas("regression") with `d` replaced by the target plus tiny noise (a target leak), and `labels`."""
+    _, frame = areas("regression")
     frame["d"] = frame["y"] + np.random.default_rng(3).normal(scale=1e-3, size=len(frame))
     meta, frame = datasets.describe(datasets.to_csv_bytes(frame), datasets.DatasetOptions(id_columns=("area",)),
                                     name="t", max_rows=10_000)

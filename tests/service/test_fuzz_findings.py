@@ -1,4 +1,4 @@
-"""What schema fuzzing found (tests/test_schema_fuzz.py), each fixed at its cause and kept as a fast test."""
+"""What schema fuzzing found (tests/service/test_schema_fuzz.py), each fixed at its cause and kept as a fast test."""
 
 from __future__ import annotations
 

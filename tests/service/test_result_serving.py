@@ -15,6 +15,7 @@ import pytest
 from common import jobstates, keys
 from common.rqtypes import JSONQueue
 from devtools.stack import Stack
+from devtools.tables import described_default
 
 ANALYSIS: dict[str, Any] = {"target_variable": "Mortgage_Approvals", "sample_size": 300}
 
@@ -148,11 +149,8 @@ def test_stored_result_is_indexed_by_field(stack: Stack, finished: str) -> None:
 
 @pytest.fixture(scope="module")
 def default_table() -> tuple[dict, Any]:
-    from analysis import datasets
-    from store import default_dataset
 
-    data = datasets.to_csv_bytes(default_dataset.generate(rows=400, seed=7))
-    return datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10_000)
+    return described_default(rows=400, seed=7)
 
 
 @pytest.mark.parametrize(("target", "analysis_type"), [("Mortgage_Approvals", "ranking"),

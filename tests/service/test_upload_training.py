@@ -17,12 +17,6 @@ def table(rows: int = 300, seed: int = 5) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
-def put(stack: Stack, path: str, data: bytes) -> dict:
-    status, answer, _ = stack.request("PUT", path, raw=data, headers={"Content-Type": "text/csv"})
-    assert status in (200, 201), answer
-    return answer
-
-
 def trainings(stack: Stack) -> int:
     return int(stack.redis().get(keys.MODEL_TRAININGS) or 0)
 
@@ -31,7 +25,7 @@ def test_upload_with_default_target_trains_it_in_a_visible_job(stack: Stack) -> 
     """PUT answers a training_job_id; the job finishes in /job_status with the model, and the first
     analysis reuses that model instead of training."""
     before = trainings(stack)
-    answer = put(stack, "/datasets/warm-up?default_target=y", table())
+    answer = stack.uploaded("warm-up", table(), "?default_target=y")
     job = stack.wait_job(answer["training_job_id"])
     assert job["status"] == "finished", job
     trained = job["result"]
@@ -48,13 +42,13 @@ def test_upload_with_default_target_trains_it_in_a_visible_job(stack: Stack) -> 
 
 def test_upload_without_default_target_enqueues_nothing(stack: Stack) -> None:
     """Without a default_target there is nothing to warm: training_job_id is null."""
-    assert put(stack, "/datasets/cold", table(seed=6))["training_job_id"] is None
+    assert stack.uploaded("cold", table(seed=6))["training_job_id"] is None
 
 
 def test_a_replaced_dataset_is_not_trained_for_its_old_version(stack: Stack) -> None:
     """Two quick uploads: each training job trains only the version it was enqueued for while current."""
-    first = put(stack, "/datasets/twice?default_target=y", table(seed=7))
-    second = put(stack, "/datasets/twice?default_target=y", table(seed=8))
+    first = stack.uploaded("twice", table(seed=7), "?default_target=y")
+    second = stack.uploaded("twice", table(seed=8), "?default_target=y")
     done = [stack.wait_job(a["training_job_id"]) for a in (first, second)]
     assert all(d["status"] == "finished" for d in done)
     assert done[1]["result"]["trained"] is True

@@ -12,12 +12,6 @@ from devtools import wide_table
 from devtools.stack import Stack
 
 
-def put(stack: Stack, path: str, data: bytes) -> dict:
-    status, answer, _ = stack.request("PUT", path, raw=data, headers={"Content-Type": "text/csv"})
-    assert status in (200, 201), answer
-    return answer
-
-
 def result(stack: Stack, body: dict) -> dict:
     job = stack.wait_job(stack.analyze({"reuse": False, "sample_size": 20, **body}))
     assert job["status"] == "finished", job
@@ -37,7 +31,7 @@ def small_table(rows: int = 300) -> bytes:
 def test_a_leak_is_named_with_its_advice_and_excluding_it_trains_another_model(stack: Stack) -> None:
     """The wide table's near-copy of Turnout_Pct is named in warnings and summary; exclude_columns (here through
     the Python client) removes it, with a model of its own."""
-    put(stack, "/datasets/wide-leak?id_columns=zip&exclude_columns=Default_Rate", wide_table.csv_bytes(rows=400))
+    stack.uploaded("wide-leak", wide_table.csv_bytes(rows=400), "?id_columns=zip&exclude_columns=Default_Rate")
     leaky = result(stack, {"dataset": "wide-leak", "target_variable": "Turnout_Pct"})
     leak_warning = next(w for w in leaky["warnings"] if w.startswith("likely target leakage"))
     assert wide_table.LEAK_COLUMN in leak_warning and "exclude_columns=['Turnout_Pct_Official']" in leak_warning
@@ -55,7 +49,7 @@ def test_a_leak_is_named_with_its_advice_and_excluding_it_trains_another_model(s
 def test_dropped_columns_weak_model_and_out_of_range_rows_are_reported(stack: Stack) -> None:
     """Constant and near-empty columns are dropped and named; a noise target's model is called weak; a
     `data` row beyond the training range carries out_of_range and is counted."""
-    put(stack, "/datasets/checks", small_table())
+    stack.uploaded("checks", small_table())
     weak = result(stack, {"dataset": "checks", "target_variable": "noise"})
     text = " ".join(weak["warnings"])
     assert "dropped constant columns from the features: same" in text
@@ -71,7 +65,7 @@ def test_dropped_columns_weak_model_and_out_of_range_rows_are_reported(stack: St
 
 def test_exclusions_that_cannot_work_are_refused_with_a_400(stack: Stack) -> None:
     """Unknown columns, the target itself, or every usable feature: a 400 saying what to change."""
-    put(stack, "/datasets/checks-refused", small_table())
+    stack.uploaded("checks-refused", small_table())
     for exclude, code, words in ((["nope"], "unknown_column", "'nope'"), (["y"], "invalid_request", "the target"),
                                  (["a", "b", "noise"], "invalid_request", "No usable feature")):
         status, answer, _ = stack.post("/analyze", {"dataset": "checks-refused", "target_variable": "y",

@@ -6,19 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.checks import assert_error
 from devtools.http import http
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
-
-ERROR_KEYS = {"success", "error", "code"}
-
-
-def assert_error(answer: dict, code: str, *words: str) -> None:
-    assert set(answer) - {"details"} == ERROR_KEYS, answer
-    assert answer["success"] is False
-    assert answer["code"] == code, answer
-    for word in words:
-        assert word in answer["error"], (word, answer["error"])
 
 
 def queued_jobs(stack: Stack) -> int:

@@ -16,11 +16,11 @@ from analysis.model_meta import ModelMeta
 from analysis.request import AnalyzeRequest
 from common import keys
 from devtools.redis_server import RedisServer
+from devtools.tables import described_default
 from explain import engine
 from explain.run import analyze
 from explain.training import TrainedModel, train
 from explain.treeshap import LeafTables
-from store import default_dataset
 from worker import interaction_store, model_store, table_store
 
 TARGET = "Mortgage_Approvals"
@@ -28,8 +28,7 @@ TARGET = "Mortgage_Approvals"
 
 @pytest.fixture(scope="module")
 def table() -> tuple[dict, pd.DataFrame]:
-    data = datasets.to_csv_bytes(default_dataset.generate(rows=400, seed=11))
-    return datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10_000)
+    return described_default(rows=400, seed=11)
 
 
 @pytest.fixture(scope="module")

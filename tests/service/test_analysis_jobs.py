@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from common import keys
+from devtools.checks import assert_additive
 from devtools.stack import Stack
 from store import default_dataset
 
@@ -22,21 +23,6 @@ def strict_json(url: str, headers: dict[str, str]) -> dict:
 
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as response:  # noqa: S310
         return json.loads(response.read(), parse_constant=refuse)
-
-
-def assert_additive(result: dict) -> None:
-    features = result["model"]["features"]
-    matrix = np.array([result["shap_values"][f] for f in features], dtype=float)
-    assert matrix.shape[1] == len(result["results"])
-    raw = np.array([row["raw_prediction"] for row in result["results"]], dtype=float)
-    assert np.max(np.abs(result["base_value"] + matrix.sum(axis=0) - raw)) < 1e-6
-
-
-def upload(stack: Stack, name: str, frame: pd.DataFrame, query: str = "") -> dict:
-    status, answer, _ = stack.request("PUT", f"/datasets/{name}{query}", raw=frame.to_csv(index=False).encode(),
-                                      headers={"Content-Type": "text/csv"})
-    assert status in (200, 201), answer
-    return answer
 
 
 def test_filtered_analysis_on_default_finishes_with_a_full_result(stack: Stack) -> None:
@@ -91,7 +77,7 @@ def test_binary_target_is_explained_in_log_odds(stack: Stack) -> None:
     """A two-class target trains a classifier whose SHAP values add up to the raw log-odds."""
     frame = default_dataset.generate(rows=300, seed=7)
     frame["Approved_High"] = np.where(frame["Mortgage_Approvals"] > frame["Mortgage_Approvals"].median(), "yes", "no")
-    upload(stack, "binary-areas", frame, "?exclude_columns=Mortgage_Approvals,Mortgage_Applications")
+    stack.uploaded("binary-areas", frame, "?exclude_columns=Mortgage_Approvals,Mortgage_Applications")
     result = stack.wait_job(stack.analyze({"dataset": "binary-areas", "target": "Approved_High"}))["result"]
     assert result["model"]["task"] == "binary"
     assert all(0 <= row["prediction"] <= 1 for row in result["results"])
@@ -103,7 +89,7 @@ def test_job_that_raises_ends_failed_with_its_message(stack: Stack) -> None:
     constant on the rows that have a target, which the web cannot see from the whole columns' statistics (a
     feature constant on every row is a 400, analysis.features) and CatBoost refuses."""
     frame = pd.DataFrame({"y": [i % 5 for i in range(30)] + [None] * 10, "constant": [5] * 30 + [6] * 10})
-    upload(stack, "constant-feature", frame)
+    stack.uploaded("constant-feature", frame)
     answer = stack.wait_job(stack.analyze({"dataset": "constant-feature", "target": "y"}))
     assert answer["status"] == "failed"
     assert answer["error"]["type"] == "TrainingError"
@@ -115,7 +101,7 @@ def test_same_target_trains_once_even_when_requested_concurrently(stack: Stack) 
     """Two concurrent first analyses and a later one share a single trained model."""
     frame = default_dataset.generate(rows=400, seed=11)
     # no default_target: an upload with one would train the model in its own background job
-    upload(stack, "reuse-areas", frame, "?exclude_columns=latitude,longitude")
+    stack.uploaded("reuse-areas", frame, "?exclude_columns=latitude,longitude")
     before = int(stack.redis().get(keys.MODEL_TRAININGS) or 0)
     job_ids: list[str] = []
     body = {"dataset": "reuse-areas", "target_variable": "Mortgage_Approvals", "reuse": False}
@@ -134,8 +120,8 @@ def test_same_target_trains_once_even_when_requested_concurrently(stack: Stack) 
 def test_replacing_a_dataset_changes_its_version_and_model(stack: Stack) -> None:
     """PUT of new content gives a new version, and the next analysis uses a model of that version."""
     query = "?default_target=Mortgage_Approvals"
-    first = upload(stack, "versioned", default_dataset.generate(rows=200, seed=1), query)
-    second = upload(stack, "versioned", default_dataset.generate(rows=200, seed=2), query)
+    first = stack.uploaded("versioned", default_dataset.generate(rows=200, seed=1), query)
+    second = stack.uploaded("versioned", default_dataset.generate(rows=200, seed=2), query)
     assert first["version"] != second["version"] and second["created"] is False
     result = stack.wait_job(stack.analyze({"dataset": "versioned"}))["result"]
     assert result["version_info"]["dataset_version"] == second["version"]

@@ -13,10 +13,10 @@ from catboost import CatBoostClassifier, CatBoostRegressor, Pool
 
 from analysis import datasets
 from analysis.request import AnalyzeRequest
+from devtools.tables import described_default
 from explain import interaction_tables, interactions
 from explain.run import analyze
 from explain.training import TrainedModel, train
-from store import default_dataset
 
 TARGET = "Mortgage_Approvals"
 
@@ -58,8 +58,7 @@ def test_leaf_tables_equal_native_interaction_values(task: str, depth: int) -> N
 
 @pytest.fixture(scope="module")
 def trained() -> tuple[dict, pd.DataFrame, TrainedModel]:
-    meta, frame = datasets.describe(datasets.to_csv_bytes(default_dataset.generate(rows=400, seed=11)),
-                                    default_dataset.OPTIONS, name="default", max_rows=10_000)
+    meta, frame = described_default(rows=400, seed=11)
     model, model_meta = train(frame, TARGET, datasets.feature_columns(meta, TARGET), thread_count=1)
     return meta, frame, TrainedModel("test", model, model_meta)
 
@@ -168,7 +167,7 @@ def test_stored_tables_round_trip_and_native_gives_the_same_interactions() -> No
 
 def test_the_out_of_range_warning_counts_the_data_rows_sent_not_the_capped_ones() -> None:
     """With `data` cut to INTERACTION_MAX_ROWS, the warning's 'N of the M data rows' says M = the rows sent."""
-    from tests.test_comparison import table
+    from devtools.tables import areas as table
 
     meta, frame = table("regression")
     model, model_meta = train(frame, "y", datasets.feature_columns(meta, "y"), thread_count=1)

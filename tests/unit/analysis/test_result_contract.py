@@ -43,4 +43,4 @@ def test_the_python_client_reads_only_fields_the_result_has() -> None:
 def test_the_comparison_can_fail() -> None:
     """A field name the Result does not have is seen."""
     assert "shap_value" not in {"success", *FIELDS}
-    assert _keys_read("tests/test_result_contract.py") == set()
+    assert _keys_read("tests/unit/analysis/test_result_contract.py") == set()

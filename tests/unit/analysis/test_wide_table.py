@@ -11,6 +11,7 @@ import numpy as np
 
 from analysis import datasets
 from devtools import wide_table
+from devtools.environment import REPO
 
 
 def test_same_seed_gives_the_same_bytes_and_another_seed_does_not() -> None:
@@ -49,7 +50,7 @@ def test_service_parser_reads_it_with_the_upload_options(tmp_path: Path) -> None
     text (its leading zeros kept)."""
     out = tmp_path / "wide.csv"
     subprocess.run([sys.executable, "-m", "devtools.wide_table", "--out", str(out)], check=True,
-                   cwd=Path(__file__).resolve().parents[1])
+                   cwd=REPO)
     meta, frame = datasets.describe(out.read_bytes(), wide_table.options(), name="wide", max_rows=100000)
     assert meta.rows == 1700
     assert frame[wide_table.ID_COLUMN].tolist() == wide_table.generate()[wide_table.ID_COLUMN].tolist()  # "01583"

@@ -8,6 +8,7 @@ import configparser
 import importlib.util
 import itertools
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -47,22 +48,54 @@ class Instruction:
 
 
 @dataclass
-class Dockerfile:
-    """What the Dockerfile declares, as far as these checks need it."""
+class Stage:
+    """One FROM of the Dockerfile: its base, instructions and the files it holds (image path -> repository file)."""
 
-    instructions: list[Instruction]
+    name: str
+    base: str
+    instructions: list[Instruction] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     workdir: PurePosixPath = field(default_factory=lambda: PurePosixPath("/"))
-    copies: list[tuple[list[str], PurePosixPath]] = field(default_factory=list)
     image_files: dict[PurePosixPath, Path] = field(default_factory=dict)
 
+
+@dataclass
+class Dockerfile:
+    """What the Dockerfile declares, as far as these checks need it: the final stage's instructions, ENV,
+    WORKDIR and files (those copied from an earlier stage followed back to the build context), the COPYs
+    from the build context in every stage, and the ARG defaults declared before the first FROM."""
+
+    instructions: list[Instruction]
+    stages: list[Stage] = field(default_factory=list)
+    args: dict[str, str] = field(default_factory=dict)
+    copies: list[tuple[list[str], PurePosixPath]] = field(default_factory=list)
+
+    @property
+    def final(self) -> Stage:
+        return self.stages[-1]
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.final.env
+
+    @property
+    def workdir(self) -> PurePosixPath:
+        return self.final.workdir
+
+    @property
+    def image_files(self) -> dict[PurePosixPath, Path]:
+        return self.final.image_files
+
     def only(self, keyword: str) -> Instruction:
-        found = [i for i in self.instructions if i.keyword == keyword]
-        assert len(found) == 1, f"the Dockerfile needs exactly one {keyword}, found {len(found)}"
+        found = [i for i in self.final.instructions if i.keyword == keyword]
+        assert len(found) == 1, f"the Dockerfile's final stage needs exactly one {keyword}, found {len(found)}"
         return found[0]
 
     def runs(self) -> str:
-        return "\n".join(i.args for i in self.instructions if i.keyword == "RUN")
+        return "\n".join(i.args for i in self.final.instructions if i.keyword == "RUN")
+
+    def resolve(self, text: str) -> str:
+        return re.sub(r"\$\{?(\w+)\}?", lambda m: self.args.get(m.group(1), m.group(0)), text)
 
 
 def instructions(text: str) -> list[Instruction]:
@@ -129,30 +162,94 @@ def ignored(relative: str) -> bool:
 
 
 @cache
+def build_stage() -> ModuleType:
+    """docker/build_stage.py, which the Dockerfile's build stage runs to lay out /app."""
+    spec = importlib.util.spec_from_file_location("build_stage", REPO / "docker" / "build_stage.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def context_files(directory: Path) -> list[Path]:
+    """The files under `directory` that reach the build context (ignored directories are not descended into)."""
+    found: list[Path] = []
+    for top, dirs, files in os.walk(directory):
+        relative = Path(top).relative_to(REPO).as_posix()
+        prefix = "" if relative == "." else f"{relative}/"
+        dirs[:] = sorted(d for d in dirs if not ignored(prefix + d))
+        found += [Path(top) / f for f in sorted(files) if not ignored(prefix + f)]
+    return found
+
+
+def _copy_from_context(parsed: Dockerfile, stage: Stage, args: str) -> None:
+    words = exec_form(args) if args.startswith("[") else shlex.split(args)
+    words = [w for w in words if not w.startswith("--")]
+    sources, dest = words[:-1], words[-1]
+    target = stage.workdir / dest
+    parsed.copies.append((sources, target))
+    for source in sources:
+        origin = (REPO / source).resolve()
+        if origin.is_dir():
+            for file in context_files(origin):
+                stage.image_files[target / file.relative_to(origin).as_posix()] = file
+        elif origin.is_file():
+            into_dir = dest.endswith("/") or len(sources) > 1
+            stage.image_files[target / origin.name if into_dir else target] = origin
+
+
+def _copy_from_stage(parsed: Dockerfile, stage: Stage, args: str) -> None:
+    """COPY --from=STAGE: the files that stage holds under each source, at the destination."""
+    words = shlex.split(args)
+    origin = next(earlier for earlier in parsed.stages if f"--from={earlier.name}" in words)
+    *sources, dest = [w for w in words if not w.startswith("--")]
+    for source in sources:
+        root = origin.workdir / source
+        for path, file in origin.image_files.items():
+            if path == root or root in path.parents:
+                stage.image_files[stage.workdir / dest / path.relative_to(root)] = file
+
+
+def _lay_out_app(stage: Stage, src: PurePosixPath, app: PurePosixPath) -> None:
+    """What `python docker/build_stage.py app SRC APP` copies: pyproject's service packages and APP_FILES."""
+    module = build_stage()
+    names = [*module.service_packages(REPO / "pyproject.toml"), *module.APP_FILES]
+    for path, file in list(stage.image_files.items()):
+        for name in names:
+            root = src / name
+            if (path == root or root in path.parents) and "__pycache__" not in path.parts:
+                stage.image_files[app / path.relative_to(src)] = file
+
+
+@cache
 def dockerfile() -> Dockerfile:
     parsed = Dockerfile(instructions((REPO / "Dockerfile").read_text()))
     for step in parsed.instructions:
+        if step.keyword == "ARG" and not parsed.stages:
+            name, _, default = step.args.partition("=")
+            parsed.args[name.strip()] = default.strip()
+            continue
+        if step.keyword == "FROM":
+            words = step.args.split()
+            base = parsed.resolve(words[0])
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else str(len(parsed.stages))
+            parsed.stages.append(Stage(name, base))
+            continue
+        assert parsed.stages, f"{step.keyword} before the first FROM"
+        stage = parsed.stages[-1]
+        stage.instructions.append(step)
         if step.keyword == "ENV":
-            parsed.env.update(env_pairs(step.args))
+            stage.env.update(env_pairs(step.args))
         elif step.keyword == "WORKDIR":
-            parsed.workdir = parsed.workdir / step.args
+            stage.workdir = stage.workdir / step.args
+        elif step.keyword in ("COPY", "ADD") and "--from=" in step.args:
+            _copy_from_stage(parsed, stage, step.args)
         elif step.keyword in ("COPY", "ADD"):
-            words = exec_form(step.args) if step.args.startswith("[") else shlex.split(step.args)
-            words = [w for w in words if not w.startswith("--")]
-            assert not any(w.startswith("--from") for w in shlex.split(step.args)), "multi-stage COPY not covered"
-            sources, dest = words[:-1], words[-1]
-            target = parsed.workdir / dest
-            parsed.copies.append((sources, target))
-            for source in sources:
-                origin = REPO / source
-                if origin.is_dir():
-                    for file in sorted(origin.rglob("*")):
-                        relative = file.relative_to(REPO).as_posix()
-                        if file.is_file() and not ignored(relative):
-                            parsed.image_files[target / file.relative_to(origin).as_posix()] = file
-                elif origin.is_file():
-                    into_dir = dest.endswith("/") or len(sources) > 1
-                    parsed.image_files[target / origin.name if into_dir else target] = origin
+            _copy_from_context(parsed, stage, step.args)
+        elif step.keyword == "RUN":
+            for src, app in re.findall(r"build_stage\.py app (\S+) (\S+)", step.args):
+                _lay_out_app(stage, stage.workdir / src, stage.workdir / app)
+    parsed.instructions = parsed.final.instructions
     return parsed
 
 
@@ -232,7 +329,8 @@ def test_every_copied_file_exists_and_reaches_the_build_context() -> None:
         for source in sources:
             assert (REPO / source).exists(), f"COPY {source}: no such file in the repository"
             assert not ignored(source.rstrip("/")), f"COPY {source}: excluded by .dockerignore"
-            copied = [f for f in dockerfile().image_files.values() if f == REPO / source or REPO / source in f.parents]
+            copied = [f for stage in dockerfile().stages for f in stage.image_files.values()
+                      if f == REPO / source or REPO / source in f.parents]
             assert copied, f"COPY {source}: copies no file"
 
 
@@ -289,16 +387,38 @@ def test_dockerfile_defaults_are_what_the_entrypoint_computes() -> None:
 
 
 def test_dockerfile_python_is_pyproject_python() -> None:
-    """The base image's Python X.Y is the lowest version pyproject's requires-python allows."""
-    base = dockerfile().only("FROM").args
+    """The default base (ARG BASE) is python:X.Y-slim with X.Y the lowest version pyproject's requires-python
+    allows, and every stage starts from it (the final stage runs the venv the build stage made)."""
+    image = dockerfile()
+    bases = {stage.base for stage in image.stages}
+    assert len(bases) == 1, f"every stage must start FROM the same base, found {sorted(bases)}"
+    base = bases.pop()
+    assert all(i.args.split()[0] == "${BASE}" for i in instructions((REPO / "Dockerfile").read_text())
+               if i.keyword == "FROM"), "FROM ${BASE}: the base is a build argument"
     match = re.fullmatch(r"python:(\d+\.\d+)(?:\.\d+)?-slim\S*", base)
-    assert match, f"FROM {base}: expected python:X.Y-slim"
+    assert match, f"ARG BASE={base}: expected python:X.Y-slim"
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     requires = project["project"]["requires-python"]
     lowest = re.search(r">=\s*(\d+\.\d+)", requires)
     assert lowest and lowest.group(1) == match.group(1), f"FROM {base}, requires-python {requires}"
     assert SpecifierSet(requires).contains(f"{match.group(1)}.0")
     assert project["tool"]["mypy"]["python_version"] == match.group(1)
+
+
+def test_the_image_holds_every_service_package_of_pyproject_and_not_the_harness() -> None:
+    """Every top-level package [tool.setuptools.packages.find] includes, except devtools (tests and bench
+    only), is in /app with its modules; devtools, tests and bench are not in the image."""
+    image = dockerfile()
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.split(".")[0].rstrip("*") for pattern in include} - {"devtools"}
+    assert packages, "pyproject lists no package"
+    for package in sorted(packages):
+        modules = [f for f in (REPO / package).rglob("*.py") if "__pycache__" not in f.parts]
+        assert modules, f"pyproject includes {package}*, which has no module"
+        for module in modules:
+            assert in_image(image.workdir / module.relative_to(REPO).as_posix()), f"{module} is not in the image"
+    for harness in ("devtools", "tests", "bench"):
+        assert not in_image(image.workdir / harness), f"the image ships {harness}/"
 
 
 def test_image_runs_unprivileged_with_data_volume_port_and_health_check() -> None:

@@ -16,10 +16,10 @@ from analysis.features import feature_frame
 from analysis.request import AnalyzeRequest
 from analysis.request_parts import Scenario
 from common.errors import UnknownColumn
+from devtools.tables import areas as table
 from explain.run import analyze
 from explain.training import TrainedModel, train
 from store import reuse
-from tests.test_comparison import table
 
 ADDITIVE = 1e-6
 

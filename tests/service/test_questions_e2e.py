@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from devtools.checks import assert_additive, assert_error
 from devtools.stack import Stack
-from tests.test_analysis_jobs import assert_additive, upload
-from tests.test_api_validation import assert_error
 from web.api_models import AnalysisResult
 
 COMPARISON = {"target_variable": "Mortgage_Approvals", "analysis_type": "comparison",
@@ -82,7 +81,7 @@ def test_a_bad_question_is_a_400_naming_it_and_enqueues_nothing(stack: Stack, bo
 def test_a_multiclass_target_is_refused_for_both_questions(stack: Stack) -> None:
     """Comparison and what-if explain one number per row: a target of three classes is a 400."""
     frame = pd.DataFrame({"x": np.arange(60.0), "g": ["a", "b"] * 30, "y": ["p", "q", "r"] * 20})
-    upload(stack, "three-classes", frame)
+    stack.uploaded("three-classes", frame)
     for body in ({"analysis_type": "comparison", "cohorts": {"a": ["g == a"], "rest": []}},
                  {"analysis_type": "what_if", "scenarios": [{"name": "s", "add": {"x": 1}}]}):
         status, answer, _ = stack.request("POST", "/analyze", {**body, "dataset": "three-classes", "target": "y"})

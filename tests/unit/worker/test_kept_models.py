@@ -12,9 +12,9 @@ from analysis.encoding import encode
 from analysis.request import AnalyzeRequest
 from common import keys
 from devtools.redis_server import RedisServer
+from devtools.tables import described_default
 from explain.run import analyze
 from explain.training import TrainedModel
-from store import default_dataset
 from worker import model_store
 from worker.kept_models import KeptModels, explain_every_row
 
@@ -23,8 +23,7 @@ TARGET = "Mortgage_Approvals"
 
 @pytest.fixture(scope="module")
 def table() -> tuple[dict, pd.DataFrame]:
-    data = datasets.to_csv_bytes(default_dataset.generate(rows=300, seed=5))
-    return datasets.describe(data, default_dataset.OPTIONS, name="default", max_rows=10_000)
+    return described_default(rows=300, seed=5)
 
 
 def train_stored(client, table: tuple[dict, pd.DataFrame], target: str = TARGET,
