@@ -18,7 +18,7 @@ from common.rqtypes import JSONQueue
 from devtools.stack import Stack
 from devtools.waiting import wait_until
 from tests.hostile.helpers import assert_refusal
-from tests.test_callbacks import maintenance_log, start_maintenance
+from tests.service.test_callbacks import maintenance_log, start_maintenance
 
 ENV = {"CALLBACK_SECRET": "hostile-secret", "CALLBACK_ALLOWED_HOSTS": "127.0.0.1", "CALLBACK_TIMEOUT": "2",
        "CALLBACK_RETRIES": "1"}
