@@ -27,10 +27,13 @@ class ModelInfo:
     features: list[str]
     id: str
     trained_in_this_job: bool
+    # a binary model's positive class: its raw scores and SHAP values are log-odds of it (docs/summary.md)
+    positive_class: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "metrics": self.metrics.as_dict(), "trained_rows": self.trained_rows,
-                "features": self.features, "id": self.id, "trained_in_this_job": self.trained_in_this_job}
+        found = {"task": self.task, "metrics": self.metrics.as_dict(), "trained_rows": self.trained_rows,
+                 "features": self.features, "id": self.id, "trained_in_this_job": self.trained_in_this_job}
+        return found | ({"positive_class": self.positive_class} if self.positive_class is not None else {})
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ service uses at run time, so that the final stage copies only those two director
   python docker/build_stage.py slim VENV       drop tests directories, build headers, Cython sources, bytecode
   PYTHONPATH=APP python docker/build_stage.py bytecode VENV APP   compile what the service imports, nothing more
 
-Standard library only: it runs with the base image's Python. tests/test_deploy_contract.py reads
+Standard library only: it runs with the base image's Python. tests/contract/test_deploy_contract.py reads
 `service_packages` (every package pyproject's [tool.setuptools.packages.find] includes, except the test
 harness), so a package added there reaches the image without touching the Dockerfile.
 """

@@ -13,7 +13,7 @@ import orjson
 import redis
 from rq.exceptions import NoSuchJobError
 
-from analysis import feature_values
+from analysis import feature_values, wording
 from analysis.plot_spec import PlotSpec
 from common import keys
 from common.errors import result_gone
@@ -64,7 +64,9 @@ def load(client: redis.Redis, analysis_id: str, kind: str = "bar") -> plots.Stor
                         classes=rows.get("classes"), feature_values=values,
                         labels={entry["feature"]: entry["label"] for entry in fields["feature_importance"]
                                 if "label" in entry},
-                        interaction_pairs=fields.get("interactions", {}).get("pairs", []))
+                        interaction_pairs=fields.get("interactions", {}).get("pairs", []),
+                        target=rows.get("target") or "the target",  # none in plot rows stored before it
+                        row_names=wording.row_names(rows["ids"], len(matrix)))
 
 
 def render_plot(analysis_id: str, spec: dict[str, Any]) -> dict[str, Any]:

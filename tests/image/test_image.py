@@ -31,8 +31,8 @@ from devtools.redis_server import RedisServer
 from devtools.service import upload_fresh_dataset
 from devtools.service_client import ServiceClient
 from devtools.waiting import wait_until
-from tests.test_container_smoke import expected_programs
-from tests.test_deploy_contract import stopwaitsecs_sum
+from tests.contract.test_deploy_contract import stopwaitsecs_sum
+from tests.faults.test_container_smoke import expected_programs
 
 pytestmark = [
     pytest.mark.slow,

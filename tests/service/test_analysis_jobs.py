@@ -10,6 +10,7 @@ import urllib.request
 import numpy as np
 import pandas as pd
 
+from analysis import wording
 from common import keys
 from devtools.checks import assert_additive
 from devtools.stack import Stack
@@ -43,7 +44,11 @@ def test_filtered_analysis_on_default_finishes_with_a_full_result(stack: Stack) 
     importances = [item["importance"] for item in result["feature_importance"]]
     assert importances == sorted(importances, reverse=True)
     assert "Income" in result["summary"]
-    assert "Higher Income tends to raise Mortgage_Approvals" in result["summary"]  # names keep their case
+    income = result["feature_importance"][ranked.index("Income")]["effect"]
+    assert income["shape"] == "increasing"  # the built-in table's approvals grow with income
+    # associational words about the model; names keep their case
+    assert "In this model, higher Income goes with a higher predicted Mortgage_Approvals" in result["summary"]
+    assert "tends to" not in result["summary"]
     assert all(row["zip_code"].startswith("Z") for row in result["results"])
 
 
@@ -59,7 +64,7 @@ def test_ranking_orders_rows_by_prediction(stack: Stack) -> None:
     assert_additive(result)  # shap_values follow the ranked order of results
     assert result["feature_importance"][0]["feature"] == "Population"
     top = result["results"][0]
-    assert f"{top['zip_code']} ranks first with {top['prediction']:.4g}." in result["summary"]  # not 17 digits
+    assert f"{top['zip_code']} ranks first with {wording.number(top['prediction'])}." in result["summary"]
 
 
 def test_data_rows_with_missing_and_unknown_keys_are_explained(stack: Stack) -> None:
@@ -68,7 +73,7 @@ def test_data_rows_with_missing_and_unknown_keys_are_explained(stack: Stack) -> 
     result = stack.wait_job(stack.analyze({"data": rows}))["result"]
     assert result["explained_rows"] == 2
     assert any("favourite_colour" in w and "shoe_size" in w for w in result["warnings"])
-    assert result["summary"].startswith("Across 2 rows of the request's data, the strongest drivers")
+    assert result["summary"].startswith("Across 2 rows of the request's data, the strongest drivers of the predicted")
     assert_additive(result)
     assert result["results"][0]["top_contributors"][0]["feature"] in result["model"]["features"]
 
@@ -80,6 +85,8 @@ def test_binary_target_is_explained_in_log_odds(stack: Stack) -> None:
     stack.uploaded("binary-areas", frame, "?exclude_columns=Mortgage_Approvals,Mortgage_Applications")
     result = stack.wait_job(stack.analyze({"dataset": "binary-areas", "target": "Approved_High"}))["result"]
     assert result["model"]["task"] == "binary"
+    assert result["model"]["positive_class"] == "yes"  # named: the SHAP values are log-odds of "yes"
+    assert "predicted probability of Approved_High = yes" in result["summary"]
     assert all(0 <= row["prediction"] <= 1 for row in result["results"])
     assert_additive(result)
 

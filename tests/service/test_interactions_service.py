@@ -48,12 +48,12 @@ def test_interactions_analysis_reports_top_pairs_aligned_with_results(capped_sta
     assert all(len(pair.values) == CAP for pair in found.pairs) and len(found.pairs) == 10
     strengths = [pair.mean_abs_interaction for pair in found.pairs]
     assert strengths == sorted(strengths, reverse=True)
-    assert {m.feature for m in found.main_effects} == set(result.model["features"])
+    assert {m.feature for m in found.main_effects} == set(result.model.features)
     assert f"between {found.pairs[0].feature} and {found.pairs[0].with_}" in result.summary
     assert "interactions_s" in result.timings
     raw = answer["result"]["interactions"]["pairs"][0]
     assert set(raw) == {"feature", "with", "mean_abs_interaction", "values"}
-    model_id = result.model["id"]
+    model_id = result.model.id
     assert capped_stack.redis().exists(keys.model_interaction_tables(model_id))  # checked once, stored
     again = capped_stack.wait_job(capped_stack.analyze({"analysis_type": "interactions", "reuse": False,
                                                         "demographic_filters": ["Income > 50000"]}))["result"]
@@ -177,3 +177,16 @@ def test_a_chunked_labels_body_over_the_limit_is_refused_for_its_size(capped_sta
     answer = response.get_json()
     assert response.status_code == 400 and answer["code"] == "invalid_labels", answer
     assert f"at most {MAX_LABELS_BYTES}" in answer["error"], answer
+
+
+def test_a_model_the_earlier_native_check_left_native_gets_its_tables_again(capped_stack: Stack) -> None:
+    """The earlier builds stored `native:` for a model whose tables differed from CatBoost's (inconsistent)
+    ShapInteractionValues; that check is no longer made, so such a model's tables are built and used again."""
+    body = {"target_variable": "Mortgage_Approvals", "analysis_type": "interactions", "sample_size": 20}
+    model_id = capped_stack.wait_job(capped_stack.analyze(body))["result"]["model"]["id"]
+    key = keys.model_interaction_tables(model_id)
+    capped_stack.redis().set(key, b"native:the interaction tables differed by 2.03e-05 from ShapInteractionValues")
+    again = capped_stack.wait_job(capped_stack.analyze({**body, "reuse": False}))
+    assert again["status"] == "finished", again.get("error")
+    assert again["result"]["interactions"]["engine"] == "leaf_table"
+    assert not (capped_stack.redis().get(key) or b"").startswith(b"native:")

@@ -94,6 +94,11 @@ def open_with_key(page: Page, stack: Stack) -> None:
     page.wait_for_selector("#columns-table tbody tr")
 
 
+def row_name(result: dict, shown_number: str) -> str:
+    """The name the page gives the row the table numbers `shown_number` (1-based): its site id."""
+    return str(result["results"][int(shown_number) - 1].get("site", f"row {int(shown_number) - 1}"))
+
+
 def small_csv(path: Path) -> Path:
     """240 rows: an id, a region and three numbers; score follows x1 up, x2 down and the north region."""
     rng = random.Random(7)
@@ -179,7 +184,8 @@ def test_an_analyst_uploads_a_csv_runs_a_filtered_analysis_and_explores_the_resu
     rows = page.locator("#rows-table tbody tr")
     clicked = rows.nth(2).locator("td").first.inner_text()
     rows.nth(2).locator("td").first.click()  # its first cell, as a reader would
-    page.wait_for_selector(f"#waterfall-caption:has-text('Waterfall of row {clicked} ')")
+    # the caption names the row by its id (site), not by its position in the table
+    page.wait_for_selector(f"#waterfall-caption:has-text('Waterfall of {row_name(result, clicked)}: predicted ')")
     assert page.locator("#waterfall-chart svg g.mark-rect path").count() == features
     assert rows.nth(2).get_attribute("aria-selected") == "true"
     # every feature's value labels its step, categorical ones too (GET /job_status/<id>/feature_values),
@@ -190,7 +196,7 @@ def test_an_analyst_uploads_a_csv_runs_a_filtered_analysis_and_explores_the_resu
     by_keyboard = rows.nth(4).locator("td").first.inner_text()
     rows.nth(4).focus()  # the keyboard reaches rows too
     page.keyboard.press("Enter")
-    page.wait_for_selector(f"#waterfall-caption:has-text('Waterfall of row {by_keyboard} ')")
+    page.wait_for_selector(f"#waterfall-caption:has-text('Waterfall of {row_name(result, by_keyboard)}: ')")
     assert rows.nth(4).get_attribute("aria-selected") == "true"
 
     with page.expect_download() as download:

@@ -89,3 +89,17 @@ def test_the_interaction_plot_shows_the_pair_values_of_the_class_asked() -> None
     assert positive.startswith(b"\x89PNG") and negative != positive
     with pytest.raises(plots.PlotRefused, match="not among the top pairs"):
         plots.render(stored("binary"), spec)
+
+
+def test_a_binary_plot_says_its_values_are_log_odds_of_the_positive_class_and_names_the_row() -> None:
+    """The waterfall's title names the row by its id and gives the probability beside the log-odds; every
+    axis of SHAP values says they are log-odds of the positive class (it said "model output (raw)")."""
+    binary = stored("binary")
+    named = plots.Stored(**{**binary.__dict__, "target": "churned", "row_names": ["C0001", "C0259", "row 2"]})
+    svg = plots.render(named, PlotSpec(kind="waterfall", row=1, format="svg")).decode()
+    assert "C0259: f(x) in log-odds of churned = yes" in svg and "probability 0.777 (base 0.622)" in svg  # f(x) = 1.25
+    beeswarm = plots.render(named, PlotSpec(kind="beeswarm", format="svg")).decode()
+    assert "(log-odds of churned = yes)" in beeswarm
+    other = plots.render(named, PlotSpec(kind="bar", format="svg", output_class="no")).decode()
+    assert "(log-odds of churned = no)" in other
+    assert "log-odds" not in plots.render(stored("regression"), PlotSpec(kind="bar", format="svg")).decode()
