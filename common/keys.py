@@ -60,6 +60,23 @@ def version_retired(dataset_version: str) -> str:
     return f"{PREFIX}version:{dataset_version}:retired"
 
 
+def version_pins(dataset_version: str) -> str:
+    """Set of the ids of the analyses accepted on one dataset version that have not ended yet: while it is
+    not empty, a replaced version's rows and meta stay readable under version_data/version_meta
+    (store.dataset_store, docs/decisions/0017-pinned-dataset-versions.md)."""
+    return f"{PREFIX}version:{dataset_version}:pins"
+
+
+def version_data(dataset_version: str) -> str:
+    """A replaced dataset version's stored rows, kept while analyses accepted on it have not ended."""
+    return f"{PREFIX}version:{dataset_version}:data"
+
+
+def version_meta(dataset_version: str) -> str:
+    """A replaced dataset version's meta (as it was when it was replaced), kept with version_data."""
+    return f"{PREFIX}version:{dataset_version}:meta"
+
+
 def version_results(dataset_version: str) -> str:
     """Set of the ids of the jobs whose results were computed on one dataset version."""
     return f"{PREFIX}version:{dataset_version}:results"

@@ -236,8 +236,9 @@ class Settings:
     worker_name: str | None = _setting(_text, None, "First name a worker tries (diagnostics and tests); when a "
                                        "live worker holds it, a fresh unique name is used.")
     result_reuse: bool = _setting(_bool, True, "Answer an analysis identical to a finished one (same dataset "
-                                  "version and request) with that job's stored result instead of computing it "
-                                  "again; a request with \"reuse\": false always computes.")
+                                  "version and request) with the latest stored result of that analysis instead "
+                                  "of computing it again; a request with \"reuse\": false always computes (and "
+                                  "its result then answers later identical requests).")
     model_lock_ttl: float = _setting(_positive_float, 30.0, "Seconds a model-training lock outlives its holder: "
                                      "the training job renews it every third of this; when the job's process "
                                      "dies, another job may train the model this long after.")
