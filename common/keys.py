@@ -118,3 +118,11 @@ CLEANUP_TOTALS = f"{PREFIX}stats:cleanup"  # hash: action -> count since the Red
 def reusable_result(fingerprint: str) -> str:
     """The id of the finished job whose result answers every analysis request with this fingerprint."""
     return f"{PREFIX}reuse:{fingerprint}"
+
+
+def plot_renders(analysis_id: str) -> str:
+    """Sorted set: the render jobs (worker.plot_job) queued or running for one analysis, by enqueue time."""
+    return f"{PREFIX}plots:pending:{analysis_id}"
+
+
+PLOT_RENDERS = f"{PREFIX}plots:pending"  # sorted set: every render job queued or running, by enqueue time

@@ -9,7 +9,15 @@ from flask import Flask, Response
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from common.errors import InvalidRequest, PayloadTooLarge, RedisOutOfMemory, RedisUnavailable, ServiceError, shown
+from common.errors import (
+    InvalidRequest,
+    PayloadTooLarge,
+    RedisOutOfMemory,
+    RedisUnavailable,
+    ServiceError,
+    TooManyRenders,
+    shown,
+)
 from common.redis_conn import REDIS_UNREACHABLE
 from web.responses import json_response
 
@@ -70,8 +78,10 @@ def to_service_error(exc: Exception) -> ServiceError:
 
 def error_response(error: ServiceError, extra: dict[str, Any] | None = None) -> Response:
     """The one error answer: the error body (with `extra` fields), its status, and Retry-After when
-    Redis is unavailable (the only error a client should simply retry)."""
+    Redis is unavailable or too many plot renders wait (the errors a client should simply retry)."""
     response = json_response(error_body(error) | (extra or {}), error.status)
+    if isinstance(error, TooManyRenders):
+        response.headers["Retry-After"] = str(error.retry_after)
     return retry_later(response) if isinstance(error, RedisUnavailable) else response
 
 

@@ -47,15 +47,16 @@ class PayloadTooLarge(ShapServiceError):
     """413: the body is larger than the service's MAX_UPLOAD_MB."""
 
 
-class TooManyRequests(ShapServiceError):
-    """429 (e.g. `too_many_renders`): the service refused for now, after every retry; `retry_after` holds the
-    seconds its last answer asked to wait, when it said."""
-
-    retry_after: float | None = None
-
-
 class ServiceUnavailable(ShapServiceError):
     """503 (Redis unreachable) or no connection, after every retry."""
+
+
+class TooManyRequests(ShapServiceError):
+    """429 (e.g. `too_many_renders`: PLOT_QUEUE_PER_JOB or PLOT_QUEUE_MAX plot renders already wait), after
+    every retry: like a 503 it is retried after the service's Retry-After; `retry_after` holds the seconds its
+    last answer asked to wait, when it said."""
+
+    retry_after: float | None = None
 
 
 class JobFailed(ShapServiceError):
@@ -73,6 +74,7 @@ class WaitTimeout(ShapServiceError, TimeoutError):
 _BY_STATUS: dict[int, type[ShapServiceError]] = {400: InvalidRequest, 401: Unauthorized, 403: Forbidden,
                                                   404: NotFound, 409: Conflict, 413: PayloadTooLarge,
                                                   429: TooManyRequests, 503: ServiceUnavailable}
+RETRIED = frozenset({429, 503})  # answers that pass by themselves: retried after Retry-After
 
 
 def from_response(status: int, body: Any) -> ShapServiceError:
