@@ -111,7 +111,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A SHAP plot of a finished analysis, drawn by shap.plots with matplotlib in a worker: bar, beeswarm, waterfall (?row=), dependence (?feature=, ?color=), heatmap, interaction (?feature=, ?with=: a pair of an interactions analysis); PNG or SVG. 202 with the render job while it is drawn (poll status_url, or ?wait=N); the same plot asked again is served from the stored image. */
+        /** A SHAP plot of a finished analysis, drawn by shap.plots with matplotlib in a worker: bar, beeswarm, waterfall (?row=), dependence (?feature=, ?color=), heatmap, interaction (?feature=, ?with=: a pair of an interactions analysis); PNG or SVG. 202 with the render job while it is drawn (poll status_url, or ?wait=N); the same plot asked again is served from the stored image. 429 too_many_renders, with Retry-After, when PLOT_QUEUE_PER_JOB renders of the analysis (or PLOT_QUEUE_MAX in all) already wait (store.plot_queue); a request for a plot already being drawn shares that render. */
         get: operations["plot"];
         put?: never;
         post?: never;
@@ -163,7 +163,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it; `labels` (query, or a multipart field) gives columns readable names. */
+        /** Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it; `labels` (query, or a multipart field) gives columns readable names. 413 payload_too_large beyond MAX_UPLOAD_MB; 413 dataset_too_large when the table it decodes to would pass MAX_DATASET_MB. */
         put: operations["put_dataset"];
         post?: never;
         /** Remove a dataset with its models and stored results; 409 dataset_in_use while a queued or running job reads it. */
@@ -2345,6 +2345,17 @@ export interface operations {
             /** @description Conflict */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
