@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet -e './client[shap]'
+	$(BIN)/pip install --quiet -e './client[shap,arrow]'
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -203,7 +203,8 @@ class Settings:
                                       "Seconds after which the cleanup stops a job that is still running.",
                                       "JOB_TIMEOUT + 120")
     max_upload_mb: float = _setting(_positive_float, 50.0, "Largest request body (dataset upload or analysis) in "
-                                    "MiB; larger gets 413.")
+                                    "MiB; larger gets 413 upload_too_large. A CSV of 100,000 rows x 134 columns is "
+                                    "about 85 MiB: set 100 to upload it.")
     max_rows: int = _setting(_positive_int, 100000, "Most rows in a dataset and most rows one analysis explains "
                              "(also the default sample_size).")
     interaction_max_rows: int = _setting(_positive_int, 2000, "Most rows an interactions analysis explains (its "
@@ -284,6 +285,13 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def waitress_max_body(self) -> int:
+        """Waitress's own body limit, set above the app's so that the app answers a body over MAX_UPLOAD_MB with
+        its JSON 413 upload_too_large: 4 x MAX_UPLOAD_MB, at least MAX_UPLOAD_MB + 64 MiB. Waitress reads a
+        body before the app sees it, so a larger one is refused by Waitress itself (plain text) unread."""
+        return max(4 * self.max_upload_bytes, self.max_upload_bytes + 64 * 2**20)
 
     @property
     def effective_shap_batch_size(self) -> int:

@@ -43,7 +43,7 @@ def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
         proba /= proba.sum(axis=1, keepdims=True)
         predictions: list[Any] = [classes[k] for k in chosen]
         return values, raw[rows, chosen], predictions, base_value, {
-            "explained_class": predictions, "probability": proba[rows, chosen]}
+            "explained_class": predictions, "probability": proba[rows, chosen]}, proba
     values = shap[:, :-1]
     extra: dict[str, Any] = {}
     if task == "binary":
@@ -239,7 +239,8 @@ def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, select
         summary=_summary(request, meta, target, ranking, direction, len(x), results),  # analyze adds the note
         feature_importance=[{"feature": name, "importance": value} | (
             {"label": labels[name]} if name in labels else {}) for name, value in ranking],
-        shap_values=ShapColumns(features, explanation.values, order, x, trained.meta.classes),
+        shap_values=ShapColumns(features, explanation.values, order, x, trained.meta.classes,
+                                explanation.probabilities),
         base_value=explanation.base_value,
         results=results,
         model=_model_info(trained),

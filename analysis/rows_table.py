@@ -1,0 +1,113 @@
+"""The explained rows as one Arrow table, what `GET /job_status/<id>/rows` serves (docs/api.md, "The rows
+table"): a row per explained row in the order of the result's `results`, with the columns
+
+    row, <id columns>, <target>, prediction, raw_prediction,
+    predicted_class, probability               (binary: probability of the positive class)
+    predicted_class, probability_<class>...    (multiclass: one per class)
+    shap_<feature>...                          (float64: the stored values are the JSON's, losslessly)
+    value_<feature>...                         (the row's feature values as the model read them)
+
+A dataset column (an id column or the target) whose name is one of the service's (`row`, `prediction`,
+`raw_prediction`, `predicted_class`, `probability`, or starting with `probability_`, `shap_`, `value_`)
+is shown as `data_<name>` (again until the name is free). The worker builds the table once and stores its
+Arrow IPC stream (`to_ipc`); the web reads it back (`from_ipc`) and cuts it to the request. Pure: no Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from analysis.explained import ResultRows, ShapColumns
+from analysis.result import Result
+
+SERVICE_COLUMNS = frozenset({"row", "prediction", "raw_prediction", "predicted_class", "probability"})
+SERVICE_PREFIXES = ("probability_", "shap_", "value_")
+NOT_DATA = frozenset({"prediction", "raw_prediction", "predicted_class", "explained_class", "probability"})
+COMPRESSION = "zstd"  # see bench/RESULTS.md, "Stored rows table": float64 SHAP columns shrink a little only
+
+
+def is_service_name(name: str) -> bool:
+    return name in SERVICE_COLUMNS or name.startswith(SERVICE_PREFIXES)
+
+
+def data_name(name: str) -> str:
+    """A dataset column's name in the table (module docstring: the clash rule)."""
+    while is_service_name(name):
+        name = f"data_{name}"
+    return name
+
+
+def _array(values: Any) -> pa.Array:
+    """A column from numbers or Python objects; mixed objects pyarrow cannot type become their text."""
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _row_columns(rows: ResultRows, target: str) -> dict[str, pa.Array]:
+    """The dataset's columns the rows show (ids, target) and the predictions, in the results' order."""
+    fields = rows.fields()
+    out: dict[str, pa.Array] = {}
+    for name in fields:
+        if name not in NOT_DATA:
+            out[data_name(name)] = _array(rows.column(name))
+    out["prediction"] = _array(rows.column("prediction"))
+    out["raw_prediction"] = pa.array(rows.column("raw_prediction"), type=pa.float64())
+    if "predicted_class" in fields:  # binary
+        out["predicted_class"] = _array(rows.column("predicted_class"))
+        out["probability"] = pa.array(rows.column("prediction"), type=pa.float64())
+    elif "explained_class" in fields:  # multiclass: the class explained is the predicted one
+        out["predicted_class"] = _array(rows.column("explained_class"))
+    return out
+
+
+def _probabilities(columns: ShapColumns) -> dict[str, pa.Array]:
+    if columns.probabilities is None or columns.classes is None:
+        return {}
+    ordered = columns.probabilities[columns.order]
+    return {f"probability_{cls}": pa.array(ordered[:, k], type=pa.float64()) for k, cls in enumerate(columns.classes)}
+
+
+def _values(columns: ShapColumns) -> dict[str, pa.Array]:
+    """value_<feature>: numbers as the model read them (NaN as null), categories as text ("" as null)."""
+    x = columns.frame
+    if x is None:
+        return {}
+    out = {}
+    for i, name in enumerate(columns.features):
+        column = x.iloc[:, i].to_numpy()[columns.order]
+        if column.dtype.kind == "f":
+            out[f"value_{name}"] = pa.array(column, type=pa.float64(), from_pandas=True)
+        else:
+            text = pd.Series(column, dtype=object).replace("", None)
+            out[f"value_{name}"] = _array(text.to_numpy(dtype=object))
+    return out
+
+
+def build(result: Result) -> pa.Table:
+    """The rows table of `result` (module docstring)."""
+    columns = result.shap_values
+    table: dict[str, pa.Array] = {"row": pa.array(np.arange(len(columns.order), dtype=np.int64))}
+    table |= _row_columns(result.results, result.target_variable)
+    table |= _probabilities(columns)
+    table |= {f"shap_{name}": pa.array(values, type=pa.float64()) for name, values in columns.items()}
+    table |= _values(columns)
+    return pa.table(table)
+
+
+def to_ipc(table: pa.Table) -> bytes:
+    """The table's Arrow IPC stream, its buffers compressed (COMPRESSION), written on one thread."""
+    sink = pa.BufferOutputStream()
+    options = ipc.IpcWriteOptions(compression=COMPRESSION, use_threads=False)
+    with ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def from_ipc(data: bytes) -> pa.Table:
+    return ipc.open_stream(pa.py_buffer(data)).read_all()
