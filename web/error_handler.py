@@ -45,11 +45,11 @@ def _from_validation(exc: ValidationError) -> InvalidRequest:
 
 def _too_large() -> UploadTooLarge:
     """413 naming the setting, its value and the body's size."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"] / 2**20
-    size = f" has {request.content_length / 2**20:.1f} MiB and" if request.content_length else ""
+    limit = current_app.extensions["shap"].settings.max_upload_mb
+    size = f" ({request.content_length:,} bytes)" if request.content_length else ""
     return UploadTooLarge(f"The request body{size} is larger than MAX_UPLOAD_MB ({limit:g} MiB) allows; send less "
                           "data, or raise MAX_UPLOAD_MB (a 100,000 x 134 CSV is about 85 MiB: MAX_UPLOAD_MB=100).",
-                          details={"max_upload_mb": round(limit, 3)})
+                          details={"max_upload_mb": limit})
 
 
 def _from_http(exc: HTTPException) -> ServiceError:
