@@ -179,6 +179,11 @@ class Settings:
                                    "/docs requires header X-API-KEY with this value.")
     redis_url: str | None = _setting(_redis_url, None, "External Redis (redis://, rediss://, unix://). Unset: an "
                                      "embedded Redis on a unix socket in DATA_DIR.")
+    redis_maxmemory_mb: int = _setting(_non_negative_int, lambda v: _default_redis_maxmemory_mb(), "maxmemory of the "
+                                       "embedded Redis in MiB (0: none). From 90 % of it (of any Redis's maxmemory) "
+                                       "new uploads, analyses and renders are refused with 507 insufficient_storage, "
+                                       "so RQ's own writes always find room.", "40 % of the container's memory "
+                                       "limit (cgroup); 1024 without a limit")
     redis_timeout: float = _setting(_positive_float, 5.0, "Seconds for a Redis connect or command before the web "
                                     "answers 503.")
     redis_socket_keepalive: bool = _setting(_bool, True, "TCP keepalive on Redis connections.")
@@ -333,6 +338,32 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
 
 
 MAX_CALLBACK_TIMEOUT = 30.0  # a receiver that needs longer should answer first and work afterwards
+
+
+CGROUP_MEMORY_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")  # v2, v1
+REDIS_SHARE_OF_CONTAINER = 0.4  # the rest: web, workers (a model and a job's matrices each), page cache
+REDIS_MAXMEMORY_WITHOUT_LIMIT_MB = 1024
+
+
+def container_memory_limit() -> int | None:
+    """The container's memory limit in bytes (cgroup v2, else v1), None when there is none: the host's RAM is
+    not what the container may use."""
+    for path in CGROUP_MEMORY_LIMITS:
+        try:
+            with open(path) as found:
+                text = found.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # v1 writes a huge number for "no limit", v2 "max"
+            return int(text)
+    return None
+
+
+def _default_redis_maxmemory_mb() -> int:
+    limit = container_memory_limit()
+    if limit is None:
+        return REDIS_MAXMEMORY_WITHOUT_LIMIT_MB
+    return max(64, int(limit * REDIS_SHARE_OF_CONTAINER / 2**20))
 
 
 def _cpu_count() -> int:

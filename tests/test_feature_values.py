@@ -72,7 +72,7 @@ def test_forgetting_a_dataset_version_removes_its_feature_values(stack: Stack) -
     upload(stack, "look-forget", rows=120)  # other bytes: a version of its own
     job_id = stack.wait_job(stack.analyze({"dataset": "look-forget", "target": "Score"}))["job_id"]
     client = stack.redis()
-    version = dataset_store.load_meta(client, "look-forget")["version"]
+    version = dataset_store.load_meta(client, "look-forget").version
     assert client.exists(keys.job_feature_values(job_id))
     dataset_store.forget_version(client, version)
     assert not client.exists(keys.job_feature_values(job_id))

@@ -206,7 +206,7 @@ def rows(job_id: str) -> Response:
 
 
 @blueprint.get("/job_status/<job_id>/plots/<kind>")
-@documented(Tag.ANALYSIS, {200: None, 202: "PlotPending"}, 401, 404, 409, 500, 503, query="PlotQuery")
+@documented(Tag.ANALYSIS, {200: None, 202: "PlotPending"}, 401, 404, 409, 500, 503, 507, query="PlotQuery")
 def plot(job_id: str, kind: str) -> Response:
     """A SHAP plot of a finished analysis, drawn by shap.plots with matplotlib in a worker: bar, beeswarm,
     waterfall (?row=), dependence (?feature=, ?color=), heatmap, interaction (?feature=, ?with=: a pair of an

@@ -15,6 +15,7 @@ from rq.job import Dependency, Job
 from common import callbacks, jobstates, metrics
 from common.job_meta import JobMeta, Progress
 from store import dataset_store, reuse
+from web import storage_guard
 from web.api_docs import Tag, documented
 from web.request_checks import checked_request, json_body
 from web.responses import json_response
@@ -42,6 +43,7 @@ def analyze() -> Response:
         if found is not None:  # answered by the stored result of the identical analysis that ran first
             return json_response({"success": True, "job_id": found, "status": jobstates.FINISHED, "cached": True,
                                   "status_url": url_for("jobs.job_status", job_id=found)}, 200)
+    storage_guard.check_room(svc, "a new analysis")
     job = _enqueue_analysis(svc, checked.plan, digest)
     log.info("queued analysis %s of %s on %s", job.id, analysis.target_variable, analysis.dataset)
     status_url = url_for("jobs.job_status", job_id=job.id)
