@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -109,5 +110,33 @@ def to_ipc(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def from_ipc(data: bytes) -> pa.Table:
-    return ipc.open_stream(pa.py_buffer(data)).read_all()
+def from_ipc(data: bytes, columns: list[str] | None = None) -> pa.Table:
+    """The stored table, or only `columns` of it (each record batch is read whole, then cut)."""
+    table = ipc.open_stream(pa.py_buffer(data)).read_all()
+    return table if columns is None else table.select(columns)
+
+
+def features_of(table: pa.Table) -> list[str]:
+    """The model's features, in the result's `shap_values` order (the table's shap_ columns)."""
+    return [name[len("shap_"):] for name in table.column_names if name.startswith("shap_")]
+
+
+def shap_matrix(table: pa.Table, features: list[str]) -> np.ndarray:
+    """(rows, features) float64 SHAP values, rows in the results' order."""
+    if not features:
+        return np.empty((table.num_rows, 0))
+    return np.column_stack([table.column(f"shap_{name}").to_numpy() for name in features])
+
+
+def feature_values(table: pa.Table, features: list[str]) -> dict[str, list[Any]]:
+    """feature -> the rows' values as GET .../feature_values shows them (missing: None)."""
+    return {name: table.column(f"value_{name}").to_pylist() for name in features}
+
+
+def feature_values_json(data: bytes, job_id: str) -> bytes:
+    """GET /job_status/<id>/feature_values's answer, made from the stored table (no second stored copy):
+    `{"success", "job_id", "features", "values": {feature: [value per row]}}`; NaN and infinities as null."""
+    table = from_ipc(data)
+    features = features_of(table)
+    return orjson.dumps({"success": True, "job_id": job_id, "features": features,
+                         "values": feature_values(table, features)})

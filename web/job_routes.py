@@ -23,6 +23,7 @@ from flask.blueprints import BlueprintSetupState
 from rq.exceptions import InvalidJobOperation
 from rq.job import Job
 
+from analysis import rows_table
 from common import jobstates, keys, metrics
 from common.errors import InvalidRequest, JobAlreadyEnded
 from common.job_errors import describe_failure
@@ -181,7 +182,10 @@ def feature_values(job_id: str) -> Response:
     (plots and pages pair them with the SHAP values); 404 unknown job, 409 job_not_finished."""
     svc = services()
     job = finished(svc, job_id)
-    payload: Any = svc.redis.get(keys.job_feature_values(job.id))
+    table: Any = svc.redis.get(keys.job_rows_table(job.id))
+    if table is not None:
+        return json_chunks_response([rows_table.feature_values_json(table, job.id)], gzip_ok=_accepts_gzip())
+    payload: Any = svc.redis.get(keys.job_feature_values(job.id))  # stored apart by a build before the table
     if payload is None:  # expired with the result
         raise answers.expired(job)
     return json_chunks_response([payload], gzip_ok=_accepts_gzip())  # sent as stored

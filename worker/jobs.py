@@ -143,19 +143,16 @@ def run_analysis(plan: dict[str, Any] | None = None, request: dict[str, Any] | N
 
 
 def store_feature_values(ctx: context.WorkerContext, job_id: str, result: Result) -> float:
-    """Store the explained rows' table (GET .../rows), their feature values, and the rows' ids and classes the
-    plot routes check, beside the result, for as long as it; returns the seconds it took."""
+    """Store the explained rows' table (GET .../rows and .../feature_values, the plots' SHAP and feature values)
+    and the rows' ids and classes the plot routes check, beside the result, for as long as it; returns the
+    seconds it took. The feature values are stored once, in the table (value_<feature>)."""
     started = time.perf_counter()
     ttl = ctx.settings.result_ttl
-    ctx.redis.set(keys.job_rows_table(job_id), rows_table.to_ipc(rows_table.build(result)), ex=ttl)
     columns = result.shap_values
-    if columns.frame is None:
-        return time.perf_counter() - started
-    values = feature_values.encode(job_id, columns.features, columns.frame, columns.order)
     pairs = result.interactions["pairs"] if result.interactions is not None else None
     rows = feature_values.encode_rows(result.results, result.target_variable, columns.classes, pairs)
     with ctx.redis.pipeline(transaction=False) as pipe:
-        pipe.set(keys.job_feature_values(job_id), values, ex=ttl)
+        pipe.set(keys.job_rows_table(job_id), rows_table.to_ipc(rows_table.build(result)), ex=ttl)
         pipe.set(keys.job_plot_rows(job_id), rows, ex=ttl)
         pipe.execute()
     return time.perf_counter() - started
