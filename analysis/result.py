@@ -27,10 +27,13 @@ class ModelInfo:
     features: list[str]
     id: str
     trained_in_this_job: bool
+    trees: int | None = None  # how many trees the model has (None: a model stored before it was recorded)
+    params: dict[str, Any] = field(default_factory=dict)  # the training parameters, as CatBoost took them
 
     def to_json(self) -> dict[str, Any]:
         return {"task": self.task, "metrics": self.metrics.as_dict(), "trained_rows": self.trained_rows,
-                "features": self.features, "id": self.id, "trained_in_this_job": self.trained_in_this_job}
+                "features": self.features, "id": self.id, "trained_in_this_job": self.trained_in_this_job,
+                "trees": self.trees, "params": self.params}
 
 
 @dataclass(frozen=True)

@@ -263,7 +263,8 @@ def _checks(plan: AnalysisPlan, trained: TrainedModel, x: pd.DataFrame) -> tuple
 def _model_info(trained: TrainedModel) -> ModelInfo:
     meta = trained.meta
     return ModelInfo(task=meta.task, metrics=meta.metrics, trained_rows=meta.trained_rows, features=meta.features,
-                     id=trained.model_id, trained_in_this_job=trained.trained_now)
+                     id=trained.model_id, trained_in_this_job=trained.trained_now, trees=meta.trees,
+                     params=dict(meta.params))
 
 
 def warm_up() -> None:

@@ -57,6 +57,7 @@ def test_every_value_of_the_table_is_the_json_results(stack: Stack, target: str)
     result = stack.wait_job(job_id)["result"]
     table = arrow(stack, job_id, "?columns=*").to_pydict()
     results, features = result["results"], result["model"]["features"]
+    assert result["model"]["trees"] > 0 and result["model"]["params"]["depth"] > 0  # the model section
     assert table["row"] == list(range(len(results)))
     for name in ("area", "prediction", "raw_prediction"):
         assert table[name] == [row[name] for row in results], name

@@ -142,7 +142,8 @@ class AnalysisResult(BaseModel):
         "features; other rows have no such key."))
     model: dict[str, Any] = Field(description=(
         "id, task, metrics (held-out: r2, rmse, mae; accuracy, log_loss, majority_accuracy, auc for binary), "
-        "trained_rows, features."))
+        "trained_rows, features, trained_in_this_job, trees (the model's tree count), params (its training "
+        "parameters: iterations, depth, learning_rate, border_count, ...)."))
     version_info: dict[str, str]
     warnings: list[str] = Field(description=(
         "What the service did unasked and what the client should know about the data: rows sampled, columns "
