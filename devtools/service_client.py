@@ -48,6 +48,16 @@ class ServiceClient:
     def put(self, path: str, **kwargs: Any) -> Answer:
         return self.request("PUT", path, **kwargs)
 
+    def upload_csv(self, name: str, data: bytes, query: str = "") -> Answer:
+        """PUT /datasets/<name><query> with `data` as a CSV body; the answer as it came (refusals included)."""
+        return self.request("PUT", f"/datasets/{name}{query}", raw=data, headers={"Content-Type": "text/csv"})
+
+    def uploaded(self, name: str, data: bytes, query: str = "") -> dict[str, Any]:
+        """`upload_csv`, which must store the dataset (201 created or 200 replaced); its answer."""
+        status, answer, _ = self.upload_csv(name, data, query)
+        assert status in (200, 201), answer
+        return answer
+
     def analyze(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> str:
         """Submit an analysis; the id of the accepted (202) job, or of the finished job whose stored result
         answers it (200, `"cached": true`)."""

@@ -12,6 +12,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from analysis import columnar, datasets
+from analysis.dataset_meta import DatasetMeta
 from common import keys
 from common.errors import InvalidDataset
 from devtools import wide_table
@@ -55,8 +56,8 @@ def test_parquet_upload_describes_like_the_same_csv() -> None:
     # zip is text in both: the CSV reader would read zero-padded digits as numbers, so write it as text
     as_parquet, parquet_frame = datasets.describe(parquet_bytes(csv_frame), options, name="w", max_rows=1000,
                                                   form="parquet")
-    assert as_parquet["columns"] == from_csv["columns"]
-    assert as_parquet["id_columns"] == from_csv["id_columns"]
+    assert as_parquet.columns == from_csv.columns
+    assert as_parquet.id_columns == from_csv.id_columns
     assert_frame_equal(parquet_frame, csv_frame)
 
 
@@ -87,8 +88,7 @@ def test_a_dataset_stored_as_csv_before_is_still_read(redis_server: RedisServer)
     client = redis_server.client()
     data = b"x,y\n" + b"".join(f"{i},{i * 2}\n".encode() for i in range(20))
     meta, frame = datasets.describe(data, datasets.DatasetOptions(), name="old", max_rows=100)
-    meta.pop("storage")
-    dataset_store.store(client, meta, data)
+    dataset_store.store(client, DatasetMeta.model_validate(meta.model_dump(exclude={"storage"})), data)
     _, loaded = FrameCache().get(client, "old")
     assert_frame_equal(loaded, frame)
 
