@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run check docs test test-fast lint typecheck architecture unit bench clean docs-assets page-assets
+.PHONY: run check docs test test-fast lint typecheck architecture unit bench clean docs-assets page-assets image-base image-test
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON=/path/to/python3.12"; exit 1; }
@@ -48,6 +48,16 @@ test: check docs
 # The inner loop: the same checks, the docs build and every test not marked slow (no supervisord, no long waits).
 test-fast: check docs
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+# The image itself (docs/image.md), as root with a Docker engine; not part of `make test`. image-base builds the
+# offline stand-in for python:3.12-slim (debootstrap bookworm + this machine's CPython 3.12; reused when
+# present); image-test builds the Dockerfile (python:3.12-slim, or the stand-in where it cannot be pulled) and
+# runs tests/image against real containers. .ci/run calls it before `make test`.
+image-base:
+	docker/standin-base.sh
+
+image-test: $(STAMP)
+	docker/image-test.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -38,6 +38,7 @@ from analysis.labels import shown_name
 from analysis.request import AnalyzeRequest
 from analysis.request_parts import REST
 from analysis.selection import Selection, select_rows
+from analysis.wording import number, signed
 from common.errors import EmptySelection, InvalidRequest, shown
 
 SMALL_COHORT = 30  # fewer rows than this: a warning says its means and intervals are uncertain
@@ -214,10 +215,6 @@ def compare(values: np.ndarray, raw: np.ndarray, membership: np.ndarray, names: 
     }
 
 
-def _number(value: float) -> str:
-    return f"{value:+.4g}"
-
-
 def summary(comparison: dict[str, Any], target: str, labels: dict[str, str]) -> str:
     """The largest differences in words: the pairs whose mean predictions differ most, and per pair the
     features that account for most of it (named by their `labels`, analysis.labels)."""
@@ -229,14 +226,15 @@ def summary(comparison: dict[str, Any], target: str, labels: dict[str, str]) -> 
     for item in pairs[:SUMMARY_PAIRS]:
         a, b = item["cohorts"]
         drivers = ", ".join(
-            f"{shown_name(labels, f['feature'])} {_number(f['difference'])} "
-            f"(95% interval {f['interval'][0]:.3g} to {f['interval'][1]:.3g}"
+            f"{shown_name(labels, f['feature'])} {signed(f['difference'])} "
+            f"(95% interval {signed(f['interval'][0])} to {signed(f['interval'][1])}"
             + (f", {100 * f['share']:.0f}% of the gap)" if f["share"] is not None else ")")
             for f in item["features"][:SUMMARY_FEATURES])
-        sentences.append(f"'{a}' ({rows[a]} rows) vs '{b}' ({rows[b]} rows): mean {scale} {target} "
-                         f"{item['mean_prediction'][0]:.4g} vs {item['mean_prediction'][1]:.4g} "
-                         f"({_number(item['difference'])}"
-                         + (f"; mean probability {probability[a]:.3f} vs {probability[b]:.3f}" if probability else "")
+        sentences.append(f"'{a}' ({number(rows[a])} rows) vs '{b}' ({number(rows[b])} rows): mean {scale} {target} "
+                         f"{number(item['mean_prediction'][0])} vs {number(item['mean_prediction'][1])} "
+                         f"({signed(item['difference'])}"
+                         + (f"; mean probability {number(probability[a])} vs {number(probability[b])}"
+                            if probability else "")
                          + f"); largest differences: {drivers}.")
     more = len(pairs) - SUMMARY_PAIRS
     if more > 0:

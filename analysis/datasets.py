@@ -273,3 +273,67 @@ def _check_target_statistics(meta: DatasetMeta, column: ColumnStats) -> None:
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
+
+
+# A binary target's positive class (docs/summary.md, "The positive class"): the class whose probability the
+# model predicts and whose log-odds its raw scores and SHAP values are. Unless the request names one, the one
+# class named like a "yes" (case-insensitive; a number equal to 1 too), else the second in sorted order
+# (numbers sorted as numbers).
+POSITIVE_NAMES = ("true", "yes", "1", "positive")
+
+
+def binary_classes(column: ColumnStats) -> list[str]:
+    """A two-valued column's two values as text, from its stored statistics: its top values (text), or its
+    min and max (numbers, written as integers when they are whole)."""
+    if column.type != "numeric":
+        return sorted(column.top_values or {})
+    assert column.min is not None and column.max is not None, "a two-valued numeric column has a min and a max"
+    return [_number_text(column.min), _number_text(column.max)]
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _as_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def matching_class(classes: list[str], wanted: str) -> str | None:
+    """The class of `classes` that `wanted` names: the same text, or the same number ("1" names "1.0")."""
+    if wanted in classes:
+        return wanted
+    number = _as_number(wanted)
+    return next((c for c in classes if number is not None and _as_number(c) == number), None)
+
+
+def default_positive_class(classes: list[str]) -> str:
+    """The positive class of a binary target with these two classes, by the rule above."""
+    named = [c for c in classes if c.strip().lower() in POSITIVE_NAMES or _as_number(c) == 1.0]
+    if len(named) == 1:
+        return named[0]
+    numbers = [_as_number(c) for c in classes]
+    if all(n is not None for n in numbers):
+        return max(classes, key=lambda c: _as_number(c) or 0.0)
+    return sorted(classes)[1]
+
+
+def positive_class(meta: DatasetMeta, target: str, task: Task, requested: str | None) -> str | None:
+    """The plan's positive class of `target` (None unless binary); a 400 naming the two classes when the
+    request names another, or names one for a target that is not binary."""
+    if task != "binary":
+        if requested is not None:
+            raise InvalidRequest(f"positive_class applies to a two-class target; {shown(target)} is a {task} "
+                                 "target.")
+        return None
+    classes = binary_classes(column_of(meta, target))
+    if requested is None:
+        return default_positive_class(classes)
+    found = matching_class(classes, requested)
+    if found is None:
+        raise InvalidRequest(f"positive_class {shown(requested)} is not a class of {shown(target)}; its classes "
+                             f"are {shown(classes[0])} and {shown(classes[1])}.", details={"classes": classes})
+    return found

@@ -58,10 +58,11 @@ def encode_rows(rows: ResultRows, target: str, classes: list[str] | None,
     columns the rows show, in their order), its explained class (multiclass), the model's classes, and an
     interactions analysis's top pairs (their names only: the web checks an interaction plot's pair without
     reading the result's per-row interaction values). `{"ids": {column: [...]}, "explained_class": [...] |
-    null, "classes": [...] | null, "interaction_pairs": [[feature, with], ...] | null}`."""
+    null, "classes": [...] | null, "interaction_pairs": [[feature, with], ...] | null, "target": name}` (the
+    plots name the target in their titles; results stored before it have no "target")."""
     fields = rows.fields()
     ids = {name: rows.column(name) for name in fields if name != target and name not in NOT_IDS}
     explained = rows.column("explained_class") if "explained_class" in fields else None
     named = None if pairs is None else [[pair["feature"], pair["with"]] for pair in pairs]
-    return orjson.dumps({"ids": ids, "explained_class": explained, "classes": classes, "interaction_pairs": named},
-                        option=OPTIONS)
+    return orjson.dumps({"ids": ids, "explained_class": explained, "classes": classes, "interaction_pairs": named,
+                         "target": target}, option=OPTIONS)

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.request_parts import MAX_FILTERS
 from common.errors import InvalidFilter, UnknownColumn, case_hint, shown
 
 MAX_FILTER_CHARS = 1000
-MAX_FILTERS = 100
 _ORDERING = {">", ">=", "<", "<="}
 _OPERATORS = _ORDERING | {"==", "!="}
 _OPERATOR_CHARS = "<>=!"

@@ -42,6 +42,9 @@ class AnalysisPlan(BaseModel):
     dataset_version: str
     target: str
     task: Task
+    # a binary target's positive class (analysis.datasets.positive_class): the model is trained with it as
+    # CatBoost's second class, so its raw scores and SHAP values are log-odds of it; None otherwise
+    positive_class: str | None = None
     features: list[str]
     constant: list[str]  # dropped from the features: a single value
     near_empty: list[str]  # dropped from the features: mostly missing
@@ -68,9 +71,10 @@ def make_plan(frame: pd.DataFrame, meta: DatasetMeta, request: AnalyzeRequest,
     row_cap = limits.interaction_max_rows if resolved.analysis_type == "interactions" else None
     if row_cap is not None:
         explained = selection.capped(explained, row_cap)
+    task = datasets.task_of(datasets.column_of(meta, target))
     plan = AnalysisPlan(
-        request=resolved, dataset_version=meta.version, target=target,
-        task=datasets.task_of(datasets.column_of(meta, target)), features=choice.features,
+        request=resolved, dataset_version=meta.version, target=target, task=task,
+        positive_class=datasets.positive_class(meta, target, task, resolved.positive_class), features=choice.features,
         constant=choice.constant, near_empty=choice.near_empty, max_rows=limits.max_rows, row_cap=row_cap,
         explained_rows=len(explained.frame))
     return plan, explained

@@ -50,6 +50,11 @@ class AnalyzeRequest(BaseModel):
         default_factory=list, max_length=2000, description=(
             "Columns left out of this analysis's features, on top of the dataset's own exclude_columns (e.g. "
             "a column the warnings name as a likely target leak)."))
+    # analysis.datasets.positive_class: checked against the target's two classes at the web (a 400 naming them)
+    positive_class: str | None = Field(default=None, min_length=1, max_length=500, description=(
+        "A two-class target only: the class whose probability the model predicts and whose log-odds the SHAP "
+        "values are. Default: the class named true/yes/1/positive (case-insensitive), else the second in "
+        "sorted order."))
     reuse: bool = Field(default=True, description=(  # store.reuse
         "false: compute afresh even when an identical analysis's result is stored."))
     # POSTed {job_id, status, status_url} when the job ends; the host is checked at the web (common.callbacks)

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
-from analysis.filters import MAX_FILTERS
 from common.errors import shown
 
 MIN_COHORTS, MAX_COHORTS = 2, 6
@@ -24,6 +23,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_COLUMN_CHARS)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 SetValue = Annotated[str, StringConstraints(max_length=MAX_VALUE_CHARS)] | Finite | None
+MAX_FILTERS = 100  # filters in one request (analysis.filters refuses more too)
 CohortFilters = Annotated[list[str], Field(max_length=MAX_FILTERS)]
 
 

@@ -1,7 +1,7 @@
 """The row objects of a result's `results`, built column-wise: every per-row field is gathered with numpy
 for a whole chunk of rows and turned into Python objects once (`tolist`), then the dicts are made by
 zipping those lists. A row is the same dict, key for key and value for value, as one built field by field
-(tests/test_result_rows.py keeps that straightforward construction as the reference); it only costs a
+(tests/unit/analysis/test_result_rows.py keeps that straightforward construction as the reference); it only costs a
 few C-level steps per row instead of a Python function call and a dozen lookups per field."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import data_checks, datasets
+from analysis import data_checks, datasets, wording
 from analysis.dataset_meta import DatasetMeta
 from analysis.features import NEAR_EMPTY_SHARE, FeatureChoice, choose_features, feature_frame
 from analysis.labels import shown_name
@@ -240,8 +240,10 @@ def summary(items: list[dict[str, Any]], target: str, rows: int, binary: bool, l
     sentences = []
     for item in items:
         shifts = sorted(item["mean_shap_change"].items(), key=lambda kv: -abs(kv[1]))[:SUMMARY_FEATURES]
-        through = ", ".join(f"{shown_name(labels, name)} {value:+.4g}" for name, value in shifts)
-        probability = (f" (mean probability {item['mean_probability_change']:+.3f})" if binary else "")
-        sentences.append(f"Scenario '{item['name']}' changes {item['rows_changed']} of {rows} rows and moves the mean "
-                         f"{scale} {target} by {item['mean_change']:+.4g}{probability}, mostly through {through}.")
+        through = ", ".join(f"{shown_name(labels, name)} {wording.signed(value)}" for name, value in shifts)
+        probability = (f" (mean probability {wording.signed(item['mean_probability_change'])})" if binary else "")
+        changed = f"{wording.number(item['rows_changed'])} of {wording.number(rows)} rows"
+        sentences.append(f"Scenario '{item['name']}' changes {changed} "
+                         f"and moves the mean {scale} {target} by {wording.signed(item['mean_change'])}{probability}, "
+                         f"mostly through {through}.")
     return " ".join(sentences)

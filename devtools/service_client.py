@@ -6,6 +6,8 @@ from __future__ import annotations
 import urllib.error
 from typing import Any, ClassVar
 
+import pandas as pd
+
 from common import jobstates
 from devtools.http import Answer, http
 from devtools.waiting import wait_until
@@ -48,11 +50,13 @@ class ServiceClient:
     def put(self, path: str, **kwargs: Any) -> Answer:
         return self.request("PUT", path, **kwargs)
 
-    def upload_csv(self, name: str, data: bytes, query: str = "") -> Answer:
-        """PUT /datasets/<name><query> with `data` as a CSV body; the answer as it came (refusals included)."""
-        return self.request("PUT", f"/datasets/{name}{query}", raw=data, headers={"Content-Type": "text/csv"})
+    def upload_csv(self, name: str, data: bytes | pd.DataFrame, query: str = "") -> Answer:
+        """PUT /datasets/<name><query> with `data` (CSV bytes, or a frame written as CSV) as a CSV body; the
+        answer as it came (refusals included)."""
+        body = data.to_csv(index=False).encode() if isinstance(data, pd.DataFrame) else data
+        return self.request("PUT", f"/datasets/{name}{query}", raw=body, headers={"Content-Type": "text/csv"})
 
-    def uploaded(self, name: str, data: bytes, query: str = "") -> dict[str, Any]:
+    def uploaded(self, name: str, data: bytes | pd.DataFrame, query: str = "") -> dict[str, Any]:
         """`upload_csv`, which must store the dataset (201 created or 200 replaced); its answer."""
         status, answer, _ = self.upload_csv(name, data, query)
         assert status in (200, 201), answer

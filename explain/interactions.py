@@ -1,14 +1,19 @@
-"""SHAP interaction values of the explained rows (`analysis_type: "interactions"`): CatBoost's
-`ShapInteractionValues`, computed from per-leaf tables (explain.interaction_tables, checked against the
-native values) or natively when the tables cannot follow the model.
+"""SHAP interaction values of the explained rows (`analysis_type: "interactions"`): the exact Shapley
+interaction index of the model's trees, computed from the service's per-leaf tables (explain.interaction_tables,
+whose row sums are checked against CatBoost's ShapValues), or from CatBoost's `ShapInteractionValues` when the
+tables cannot follow the model (`native_with_main_effects`).
 
 CatBoost answers, per row, a (F+1) x (F+1) matrix (per class for multiclass: (rows, classes, F+1, F+1)).
 Its first F rows and columns, M, are the interaction values: M[i, i] is feature i's main effect,
 M[i, j] = M[j, i] half of the interaction of features i and j (SHAP splits it equally between the two), and
 row i sums to feature i's ordinary SHAP value. The last row and column are NOT the expected value (measured
 with catboost 1.2: 0 for classifiers, the model's bias in the off-diagonal cells for regression), so they
-are dropped; the base value is the SHAP pass's. `additivity_gap` holds M to the SHAP values and the raw
-prediction of the same rows, batch by batch, and the job refuses a result that disagrees.
+are dropped; the base value is the SHAP pass's. CatBoost's own interaction values do not always add up to its
+own SHAP values (2e-05 apart on some models, explain.interaction_tables), so on the native path the main
+effects are completed from the SHAP values (the index's definition: M[i, i] = phi_i - sum over j != i of
+M[i, j]) and the result never fails because of CatBoost's inconsistency. `additivity_gap` still holds M to the
+SHAP values and the raw prediction of the same rows, batch by batch: the job refuses a result of the service's
+own tables that disagrees (a bug, never reported).
 
 A pair's reported value is M[i, j] + M[j, i], the whole interaction, so for each row
 base value + sum(main effects) + sum over pairs (i < j) of pair values = raw prediction.
@@ -26,6 +31,7 @@ import numpy as np
 import pandas as pd
 from catboost import Pool
 
+from analysis import wording
 from analysis.labels import shown_name
 from analysis.result import Result
 from explain import interaction_tables
@@ -37,7 +43,7 @@ BATCH_CELLS = 4_000_000  # cells of one CatBoost call's answer (32 MB of float64
 
 
 class InteractionsDisagree(ValueError):
-    """CatBoost's interaction values do not add up to the SHAP values of the same rows: never reported.
+    """The service's interaction values do not add up to the SHAP values of the same rows: never reported.
     A ValueError, so the job fails at once instead of being retried (it would disagree again)."""
 
 
@@ -46,8 +52,9 @@ class _Source:
     CatBoost's ShapInteractionValues on a sample row (explain.interaction_tables), else natively."""
 
     def __init__(self, trained: TrainedModel, x: pd.DataFrame, chosen: np.ndarray | None, classes: int,
-                 thread_count: int) -> None:
+                 shap_values: np.ndarray, thread_count: int) -> None:
         self.trained, self.x, self.chosen, self.thread_count = trained, x, chosen, thread_count
+        self.shap_values = shap_values
         prepared = trained.interactions or interaction_tables.prepare(trained.model, x, trained.meta.cat_features)
         self.tables: interaction_tables.InteractionTables | None = prepared[0]
         self.engine: str = prepared[1]
@@ -68,7 +75,17 @@ class _Source:
             if part.ndim == 4:  # multiclass: (rows, classes, F+1, F+1)
                 assert chosen is not None
                 part = part[np.arange(len(part)), chosen]
-            yield start, part[:, :count, :count]
+            yield start, native_with_main_effects(part[:, :count, :count], self.shap_values[start:start + len(part)])
+
+
+def native_with_main_effects(matrix: np.ndarray, shap_values: np.ndarray) -> np.ndarray:
+    """CatBoost's interaction values with each main effect recomputed from the row's SHAP values, so each row
+    sums to them by definition (module docstring); the pairs are CatBoost's."""
+    count = matrix.shape[1]
+    diagonal = np.arange(count)
+    off = matrix.sum(axis=2) - matrix[:, diagonal, diagonal]
+    matrix[:, diagonal, diagonal] = shap_values - off
+    return matrix
 
 
 def additivity_gap(matrix: np.ndarray, shap_values: np.ndarray, base: np.ndarray, raw: np.ndarray) -> float:
@@ -142,7 +159,7 @@ def explain(trained: TrainedModel, x: pd.DataFrame, shap_values: np.ndarray, bas
         position = {cls: k for k, cls in enumerate(trained.meta.class_names)}
         chosen, classes = np.array([position[cls] for cls in explained_class or []], dtype=np.intp), len(position)
         base = np.array([base_value[cls] for cls in explained_class or []], dtype=float)
-    source = _Source(trained, x, chosen, classes, thread_count)
+    source = _Source(trained, x, chosen, classes, shap_values, thread_count)
 
     def check(start: int, matrix: np.ndarray) -> None:
         end = start + len(matrix)
@@ -160,7 +177,7 @@ def sentence(interactions: Interactions, name: Any = str) -> str:
         return "No pair of features interacts in the model."
     first = interactions.pairs[0]
     return (f"The strongest interaction is between {name(first['feature'])} and {name(first['with'])} "
-            f"(mean absolute interaction {first['mean_abs_interaction']:.3g}).")
+            f"(mean absolute interaction {wording.number(first['mean_abs_interaction'])}).")
 
 
 def add_to(result: Result, trained: TrainedModel, x: pd.DataFrame, shap_values: np.ndarray,

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import shap
 
+from analysis import wording
 from analysis.plot_spec import PlotSpec
 
 # Rows drawn at most (a seeded sample beyond): a beeswarm or scatter of more points only takes longer to
@@ -58,10 +59,20 @@ class Stored:
     feature_values: dict[str, list[Any]]
     labels: dict[str, str] = field(default_factory=dict)
     interaction_pairs: list[dict[str, Any]] = field(default_factory=list)
+    target: str = "the target"  # by its label; results stored before plots named it have none
+    row_names: list[str] = field(default_factory=list)  # per row, analysis.wording.row_names
 
     def name(self, column: str) -> str:
         """The words a plot shows for `column`: its label when it has one."""
         return self.labels.get(column, column)
+
+    def scale(self, output_class: str | None) -> str | None:
+        """What the plotted SHAP values are in, for a classification: log-odds of the binary class plotted
+        (the positive class unless another is asked for), a multiclass class's score; None for a regression
+        (they are in the target's own units)."""
+        if self.task == "binary" and self.classes:
+            return f"log-odds of {self.target} = {output_class or self.classes[1]}"
+        return f"score of {self.target} = {output_class}" if self.task == "multiclass" else None
 
 
 def _output(stored: Stored, output_class: str | None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -114,7 +125,7 @@ def _sampled(made: shap.Explanation, limit: int | None) -> shap.Explanation:
     return made[keep]
 
 
-def _waterfall(made: shap.Explanation, rows: np.ndarray, spec: PlotSpec) -> None:
+def _waterfall(stored: Stored, made: shap.Explanation, rows: np.ndarray, spec: PlotSpec) -> None:
     at = np.flatnonzero(rows == spec.row)
     if not len(at):
         raise PlotRefused(f"row {spec.row} is not explained for the class {spec.output_class!r}; its waterfall "
@@ -126,6 +137,22 @@ def _waterfall(made: shap.Explanation, rows: np.ndarray, spec: PlotSpec) -> None
     one = shap.Explanation(values=one.values, base_values=one.base_values, data=one.data, display_data=shown,
                            feature_names=one.feature_names)
     shap.plots.waterfall(one, max_display=spec.max_display, show=False)
+    plt.gca().set_title(_waterfall_title(stored, spec, float(one.base_values), float(one.values.sum())), fontsize=12)
+
+
+def _waterfall_title(stored: Stored, spec: PlotSpec, base: float, total: float) -> str:
+    """The row by its name, what f(x) is in, and for a binary result the probability beside the log-odds."""
+    assert spec.row is not None
+    name = stored.row_names[spec.row] if spec.row < len(stored.row_names) else f"row {spec.row}"
+    scale = stored.scale(spec.output_class)
+    if stored.task != "binary":
+        return f"{name}: {scale}" if scale else f"{name}: predicted {stored.target}"
+    return (f"{name}: f(x) in {scale}\nprobability {wording.number(_probability(base + total))} "
+            f"(base {wording.number(_probability(base))})")
+
+
+def _probability(log_odds: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-log_odds)))
 
 
 def _dependence(made: shap.Explanation, spec: PlotSpec, features: list[str]) -> None:
@@ -183,10 +210,21 @@ def _draw(stored: Stored, spec: PlotSpec) -> int:
         return _interaction(stored, spec)
     made, rows = explanation(stored, spec.output_class)
     if spec.kind == "waterfall":
-        _waterfall(made, rows, spec)
+        _waterfall(stored, made, rows, spec)
     else:
         _DRAW[spec.kind](_sampled(made, ROWS_DRAWN.get(spec.kind)), spec, stored.features)
     return len(rows)
+
+
+def _label_scale(scale: str | None) -> None:
+    """Say on every axis that shows SHAP values what they are in (a classification's log-odds or score):
+    shap's own labels say only "SHAP value"."""
+    if scale is None:
+        return
+    for axes in plt.gcf().axes:
+        for get, put in ((axes.get_xlabel, axes.set_xlabel), (axes.get_ylabel, axes.set_ylabel)):
+            if "SHAP" in get():
+                put(f"{get()}\n({scale})")
 
 
 def render(stored: Stored, spec: PlotSpec) -> bytes:
@@ -194,6 +232,7 @@ def render(stored: Stored, spec: PlotSpec) -> bytes:
     plt.close("all")
     try:
         rows = _draw(stored, spec)
+        _label_scale(stored.scale(spec.output_class))
         if spec.output_class is not None:  # whose values these are: not the default output
             plt.gcf().suptitle(f"class {spec.output_class!r}" + (
                 f": the {rows} rows predicted as it" if stored.task == "multiclass" else ""), y=1.02)

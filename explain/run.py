@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 from catboost import Pool
 
-from analysis import data_checks
+from analysis import data_checks, effects, wording
 from analysis import labels as column_labels
 from analysis.dataset_meta import DatasetMeta
+from analysis.effects import Effect
 from analysis.explained import Explanation, ResultRows, ShapColumns
 from analysis.features import feature_frame
 from analysis.labels import shown_name
@@ -55,8 +56,10 @@ def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
     return values, raw, predictions, float(shap[0, -1]), extra
 
 
-def _summary(request: AnalyzeRequest, meta: DatasetMeta, target: str, ranking: list[tuple[str, float]], direction: dict,
-             rows: int, results: ResultRows) -> str:
+def _summary(request: AnalyzeRequest, meta: DatasetMeta, target: str, ranking: list[tuple[str, float]],
+             found: dict[str, Effect], rows: int, results: ResultRows, predicted: str) -> str:
+    """The summary's body (docs/summary.md): the strongest drivers, and what may be said of their effects in
+    the model (analysis.wording); `predicted` is the model's output in words (analysis.wording.outcome)."""
     total = sum(v for _, v in ranking) or 1.0
     top = ranking[:SUMMARY_DRIVERS]
     labels = column_labels.of(meta)  # the summary names a labelled column by its label (docs/datasets.md, "Labels")
@@ -64,19 +67,19 @@ def _summary(request: AnalyzeRequest, meta: DatasetMeta, target: str, ranking: l
     filters = " and ".join(request.demographic_filters)
     where = (f"rows of '{meta.name}' ({filters or 'all rows'})" if request.data is None
              else f"rows of the request's data{f' ({filters})' if filters else ''}")
+    phrases = [wording.effect_phrase(shown_name(labels, name), found[name], value / total, predicted)
+               for name, value in top]
+    effect_text = " ".join(_sentence(p) for p in phrases if p)
     target = shown_name(labels, target)
-    effects = [f"higher {shown_name(labels, name)} tends to {'raise' if direction[name] > 0 else 'lower'} {target}"
-               for name, _ in top if direction.get(name)]
-    effect_text = _sentence("; ".join(effects)) if effects else ""
     if request.analysis_type == "ranking":
         first = results.first()
-        label = next((str(first[c]) for c in meta.id_columns if first.get(c) is not None), "row 1")
-        top_value = first["prediction"]  # a class for a multiclass target
-        shown_value = f"{top_value:.4g}" if isinstance(top_value, float) else top_value
-        return (f"Ranked {rows} {where} by predicted {target}: {label} ranks first "
+        ids = {c: results.column(c) for c in meta.id_columns if c in results.fields()}
+        label = wording.row_names(ids, rows)[0]  # by its ids, its position when they are not unique
+        shown_value = wording.number(first["prediction"])  # a class for a multiclass target
+        return (f"Ranked {wording.number(rows)} {where} by {predicted}: {label} ranks first "
                 f"with {shown_value}. The ranking is driven mostly by {drivers} of the total SHAP "
                 f"impact. {effect_text}").strip()
-    return (f"Across {rows} {where}, the strongest drivers of {target} are {drivers} "
+    return (f"Across {wording.number(rows)} {where}, the strongest drivers of the {predicted} are {drivers} "
             f"of the mean absolute SHAP impact. {effect_text}").strip()
 
 
@@ -90,21 +93,6 @@ def _ranking(features: list[str], values: np.ndarray) -> list[tuple[str, float]]
     """Features by mean absolute SHAP value, largest first (ties keep the features' order)."""
     importance = np.abs(values).mean(axis=0)
     return [(features[i], float(importance[i])) for i in np.argsort(-importance, kind="stable")]
-
-
-def _directions(x: pd.DataFrame, values: np.ndarray, features: list[str], cat_features: list[str],
-                wanted: list[str]) -> dict:
-    """Per numeric feature of `wanted` (the summary names only the strongest few), the correlation of its
-    values with its SHAP values (the sign says which way it acts)."""
-    direction = {}
-    for i, name in enumerate(features):
-        if name in cat_features or name not in wanted:
-            continue
-        column = x.iloc[:, i].to_numpy(dtype=float)
-        ok = np.isfinite(column)
-        if ok.sum() > 2 and np.std(column[ok]) > 0 and np.std(values[ok, i]) > 0:
-            direction[name] = float(np.corrcoef(column[ok], values[ok, i])[0, 1])
-    return direction
 
 
 def _order(explanation: Explanation, task: str, ranked: bool) -> np.ndarray:
@@ -228,17 +216,18 @@ def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, select
     warnings, flags = _checks(plan, trained, x)
     results = ResultRows(rows, order, row_chunk, flags)
     ranking = _ranking(features, explanation.values)
-    direction = _directions(x, explanation.values, features, trained.meta.cat_features,
-                            [name for name, _ in ranking[:SUMMARY_DRIVERS]])
+    found = effects.effects(x, explanation.values, features, trained.meta.cat_features)
+    predicted = wording.outcome(shown_name(labels, target), trained.meta.task, _positive_class(trained))
     return Result(
         analysis_type=request.analysis_type,
         target_variable=target,
         dataset=meta.name,
         explained_rows=len(x),
         selected_rows=selection.selected_rows,
-        summary=_summary(request, meta, target, ranking, direction, len(x), results),  # analyze adds the note
+        summary=_summary(request, meta, target, ranking, found, len(x), results, predicted),  # analyze adds the note
         feature_importance=[{"feature": name, "importance": value} | (
-            {"label": labels[name]} if name in labels else {}) for name, value in ranking],
+            {"label": labels[name]} if name in labels else {}) | {"effect": found[name].to_json()}
+            for name, value in ranking],
         shap_values=ShapColumns(features, explanation.values, order, x, trained.meta.classes,
                                 explanation.probabilities),
         base_value=explanation.base_value,
@@ -260,11 +249,17 @@ def _checks(plan: AnalysisPlan, trained: TrainedModel, x: pd.DataFrame) -> tuple
     return dropped + data_checks.notes(trained.meta, target, flags, given), flags
 
 
+def _positive_class(trained: TrainedModel) -> str | None:
+    """A binary model's positive class: CatBoost's second class, whose log-odds its raw scores are."""
+    classes = trained.meta.class_names
+    return classes[1] if trained.meta.task == "binary" and len(classes) == 2 else None
+
+
 def _model_info(trained: TrainedModel) -> ModelInfo:
     meta = trained.meta
     return ModelInfo(task=meta.task, metrics=meta.metrics, trained_rows=meta.trained_rows, features=meta.features,
-                     id=trained.model_id, trained_in_this_job=trained.trained_now, trees=meta.trees,
-                     params=dict(meta.params))
+                     id=trained.model_id, trained_in_this_job=trained.trained_now,
+                     positive_class=_positive_class(trained), trees=meta.trees, params=dict(meta.params))
 
 
 def warm_up() -> None:
@@ -273,7 +268,7 @@ def warm_up() -> None:
     The first training or SHAP call in a process calibrates CatBoost's timer (NHPTimer: nine 5 ms
     sleeps, ~45 ms of every job's latency when each job runs in a fresh fork). Everything here is
     single-threaded: with `thread_count=1` on the Pool and the model CatBoost starts no oneTBB worker
-    thread, and a fork parent must not own one (worker/__main__.py, tests/test_worker_fork_safety.py)."""
+    thread, and a fork parent must not own one (worker/__main__.py, tests/unit/worker/test_worker_fork_safety.py)."""
     from catboost import CatBoostRegressor
 
     rows = 20

@@ -16,7 +16,7 @@ import orjson
 import pandas as pd
 from catboost import CatBoost, CatBoostClassifier, CatBoostError, CatBoostRegressor, Pool
 
-from analysis import data_checks
+from analysis import data_checks, datasets
 from analysis.datasets import MAX_CLASSES, Task, task_of_values
 from analysis.features import feature_frame
 from analysis.model_meta import Metrics, ModelMeta
@@ -101,9 +101,12 @@ def catboost_params(params: TrainingParams, n_features: int, thread_count: int) 
             "verbose": False, "allow_writing_files": False}
 
 
-def model_id_for(dataset_version: str, target: str, features: list[str]) -> str:
-    """Hash of the inputs and PARAMS: a change of parameters trains new models instead of reusing old ones."""
-    payload = orjson.dumps([dataset_version, target, features, asdict(PARAMS), BORDER_BUDGET, META_FORMAT],
+def model_id_for(dataset_version: str, target: str, features: list[str], positive_class: str | None = None) -> str:
+    """Hash of the inputs and PARAMS: a change of parameters trains new models instead of reusing old ones. A
+    binary model's positive class is one of its inputs (it fixes CatBoost's class order); the other models'
+    ids are those of the earlier builds."""
+    inputs: list[Any] = [dataset_version, target, features, asdict(PARAMS), BORDER_BUDGET, META_FORMAT]
+    payload = orjson.dumps(inputs + ([positive_class] if positive_class is not None else []),
                            option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(payload).hexdigest()[:24]
 
@@ -182,17 +185,36 @@ def _fit(model: CatBoost, split: _Split, params: TrainingParams) -> None:
               early_stopping_rounds=params.early_stopping_rounds)
 
 
+def class_order(y: np.ndarray, target: str, positive_class: str | None) -> list[str]:
+    """A binary target's two classes as CatBoost's `class_names`: the positive class (the plan's, else the
+    rule's, analysis.datasets.default_positive_class) second, so the raw scores are its log-odds."""
+    classes = sorted({str(v) for v in y})
+    positive = (datasets.default_positive_class(classes) if positive_class is None
+                else datasets.matching_class(classes, positive_class))
+    if positive is None:
+        raise TrainingError(f"positive_class {positive_class!r} is not a class of {target!r} ({classes}).")
+    return [next(c for c in classes if c != positive), positive]
+
+
+def _model(task: Task, split: _Split, target: str, kwargs: dict[str, Any], positive_class: str | None) -> CatBoost:
+    if task == "regression":
+        return CatBoostRegressor(**kwargs)
+    if task == "multiclass":
+        return CatBoostClassifier(**kwargs, loss_function="MultiClass")
+    # CatBoost's own mechanism fixes the class order: class_names[1] is the class Logloss scores
+    return CatBoostClassifier(**kwargs, loss_function="Logloss",
+                              class_names=class_order(split.y, target, positive_class))
+
+
 def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: int,
-          params: TrainingParams = PARAMS, task: Task | None = None) -> tuple[CatBoost, ModelMeta]:
-    """Fit on a seeded 80% split (early-stopped on the other 20%) and measure on that held-out 20%. `task` is
-    the analysis plan's; without one (a default target's warm-up training, tests) the one rule decides."""
+          params: TrainingParams = PARAMS, task: Task | None = None,
+          positive_class: str | None = None) -> tuple[CatBoost, ModelMeta]:
+    """Fit on a seeded 80% split (early-stopped on the other 20%) and measure on that held-out 20%. `task` and
+    `positive_class` are the analysis plan's; without them (a default target's warm-up training, tests) the
+    rules decide (analysis.datasets.task_of, default_positive_class)."""
     task, split = _split(frame, target, features, task)
     kwargs = catboost_params(params, len(features), thread_count)
-    model: CatBoost
-    if task == "regression":
-        model = CatBoostRegressor(**kwargs)
-    else:
-        model = CatBoostClassifier(**kwargs, loss_function="MultiClass" if task == "multiclass" else "Logloss")
+    model = _model(task, split, target, kwargs, positive_class)
     started = time.perf_counter()
     try:
         _fit(model, split, params)

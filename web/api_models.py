@@ -1,6 +1,6 @@
 """The answers of every route as pydantic models: the OpenAPI document (web/openapi.py) is generated from
 them and from analysis.request.AnalyzeRequest. The routes build their bodies directly (the poll path sends
-stored bytes as they are); tests/test_openapi.py and the schema fuzzing check that they conform."""
+stored bytes as they are); tests/service/test_openapi.py and the schema fuzzing check that they conform."""
 
 from __future__ import annotations
 
@@ -89,10 +89,47 @@ class JobError(BaseModel):
     message: str
 
 
+class Effect(BaseModel):
+    """The shape of a feature's effect in the model, from its SHAP values (docs/summary.md, "Effect shapes")."""
+
+    shape: Literal["increasing", "decreasing", "non_monotonic", "unclear", "categorical"]
+    statistic: str | None = Field(default=None, description="Numeric features: monotone_r2, the share of the "
+                                  "SHAP values' variance the best monotone fit of the feature explains.")
+    value: float | None = Field(default=None, description="The statistic's value (None: too few rows).")
+    high_at: Literal["low", "middle", "high", "ends"] | None = Field(
+        default=None, description="non_monotonic only: where the feature's contribution is highest.")
+    highest: list[str] | None = Field(default=None, description="categorical only: the categories with the "
+                                      "highest mean SHAP value.")
+    lowest: list[str] | None = Field(default=None, description="categorical only: those with the lowest.")
+
+
 class FeatureImportance(BaseModel):
     feature: str
     importance: float
     label: str | None = Field(default=None, description="The column's label, when the dataset gives it one.")
+    effect: Effect | None = Field(default=None, description="The shape of its effect in the model (docs/summary.md).")
+
+
+class Model(BaseModel):
+    """Which model explained the rows, and how good it is on held-out rows."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    task: Literal["regression", "binary", "multiclass"]
+    metrics: dict[str, float | int | None] = Field(description=(
+        "Held-out: r2, rmse, mae; accuracy, log_loss, majority_accuracy, auc for binary."))
+    trained_rows: int
+    features: list[str]
+    trained_in_this_job: bool
+    positive_class: str | None = Field(default=None, description=(
+        "binary only: the class whose probability `prediction` is; raw_prediction, base_value and the SHAP "
+        "values are log-odds of it. The request's positive_class, else the class named true/yes/1/positive, "
+        "else the second in sorted order (docs/summary.md)."))
+    trees: int | None = Field(default=None, description="How many trees the model has (null: a model stored "
+                              "before the count was recorded).")
+    params: dict[str, Any] = Field(default_factory=dict, description="The training parameters as CatBoost took "
+                                   "them: iterations, depth, learning_rate, border_count, random_seed, ...")
 
 
 class InteractionPair(BaseModel):
@@ -140,10 +177,7 @@ class AnalysisResult(BaseModel):
         "One object per explained row. A row of the request's `data` with values outside the model's training "
         "range (a number beyond the min/max, a category never seen) has `out_of_range`: the names of those "
         "features; other rows have no such key."))
-    model: dict[str, Any] = Field(description=(
-        "id, task, metrics (held-out: r2, rmse, mae; accuracy, log_loss, majority_accuracy, auc for binary), "
-        "trained_rows, features, trained_in_this_job, trees (the model's tree count), params (its training "
-        "parameters: iterations, depth, learning_rate, border_count, ...)."))
+    model: Model
     version_info: dict[str, str]
     warnings: list[str] = Field(description=(
         "What the service did unasked and what the client should know about the data: rows sampled, columns "
@@ -172,7 +206,7 @@ class AnalysisResultFields(BaseModel):
     shap_values: dict[str, list[float | None]] | None = None
     base_value: float | dict[str, float] | None = None
     results: list[dict[str, Any]] | None = None
-    model: dict[str, Any] | None = None
+    model: Model | None = None
     version_info: dict[str, str] | None = None
     warnings: list[str] | None = None
     timings: dict[str, float | str] | None = None

@@ -5,7 +5,7 @@ spectree collects the routes of flask's current app and documents the views its 
 returned. Those wrappers validate requests and read a whole response back into memory to check it, which
 would undo the streaming of large results, so they are never served: the document is built on a private
 Flask app holding, for each served route, spectree's wrapper around the served view (for its docstring,
-name and recorded declaration), declared in the order of web.api_docs.Tag. tests/test_openapi.py
+name and recorded declaration), declared in the order of web.api_docs.Tag. tests/service/test_openapi.py
 fails when a served route or method is not documented, and the schema fuzzing checks that the served
 answers conform to the document.
 

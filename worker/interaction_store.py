@@ -1,7 +1,7 @@
-"""A model's interaction tables in Redis (explain.interaction_tables): built and checked against CatBoost's
-native ShapInteractionValues by the model's first interactions analysis, stored beside its SHAP tables,
-read by every later one. The check costs about a second per row on the wide table (native values of 131
-features), so it is paid once per model, like the SHAP tables' check, not once per job."""
+"""A model's interaction tables in Redis (explain.interaction_tables): built by the model's first interactions
+analysis and checked there (their row sums against CatBoost's ShapValues, not against its
+ShapInteractionValues, which are inconsistent for some models), stored beside its SHAP tables, read by every
+later one: built and checked once per model, like the SHAP tables, not once per job."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from store import dataset_store
 from worker import table_store
 
 log = logging.getLogger(__name__)
+# how the earlier builds' note ended when the tables differed from CatBoost's ShapInteractionValues, a check no
+# longer made (explain.interaction_tables): such a model's tables are built and checked again
+STALE_NOTE = "from ShapInteractionValues"
 
 
 def attach(client: redis.Redis, trained: TrainedModel, frame: pd.DataFrame) -> None:
@@ -26,10 +29,10 @@ def attach(client: redis.Redis, trained: TrainedModel, frame: pd.DataFrame) -> N
     key = keys.model_interaction_tables(trained.model_id)
     raw = client.get(key)
     native = table_store.native_note(raw)
-    if native is not None:
+    if native is not None and not native.endswith(STALE_NOTE):
         trained.interactions = (None, native)
         return
-    tables = interaction_tables.from_bytes(raw) if isinstance(raw, bytes) else None
+    tables = interaction_tables.from_bytes(raw) if isinstance(raw, bytes) and native is None else None
     if tables is not None:
         trained.interactions = (tables, "leaf_table")
         return

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from rq import get_current_job
 from rq.job import Job
 
-from analysis import feature_values, features, rows_table
+from analysis import datasets, feature_values, features, rows_table
 from analysis.dataset_meta import DatasetMeta
 from analysis.encoding import encode, encode_to
 from analysis.plan import AnalysisPlan, PlanLimits, make_plan
@@ -63,7 +63,8 @@ def compute(plan: AnalysisPlan, job: Job | None = None) -> Result:
     report_progress(job, "loading_model")
     step = time.perf_counter()
     trained = get_or_train(ctx.redis, frame, plan.dataset_version, plan.target, plan.features,
-                           settings.threads_per_job, lock_ttl=settings.model_lock_ttl, kept=ctx.models, task=plan.task)
+                           settings.threads_per_job, lock_ttl=settings.model_lock_ttl, kept=ctx.models, task=plan.task,
+                           positive_class=plan.positive_class)
     if plan.request.analysis_type == "interactions":  # its tables are checked and stored once per model
         interaction_store.attach(ctx.redis, trained, frame)
     timings["model_s"] = time.perf_counter() - step
@@ -184,8 +185,10 @@ def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
                                "not trained.")
     else:
         report_progress(job, "loading_model")
+        task = datasets.task_of(datasets.column_of(meta, target))  # as the plan of its first analysis decides
         trained = get_or_train(ctx.redis, frame, version, target, features.choose_features(meta, target).features,
-                               ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl, kept=ctx.models)
+                               ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl, kept=ctx.models,
+                               task=task, positive_class=datasets.positive_class(meta, target, task, None))
         kept_models.leave_for_parent(job, dataset, trained.model_id)
         model = trained.meta
         result.trained = trained.trained_now

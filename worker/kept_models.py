@@ -8,13 +8,13 @@ form again (any dataset but `default`), and explained its rows again. After an a
 ends, the parent now loads that job's model and its dataset's frame once, and explains every row of that
 dataset version with the model's leaf tables (explain.engine.dataset_shap); every horse forked afterwards
 inherits them (copy-on-write) and takes its selection's rows from them. A row's values do not depend on
-the other rows, so they are the numbers the horse would compute (tests/test_kept_models.py compares the
+the other rows, so they are the numbers the horse would compute (tests/unit/worker/test_kept_models.py compares the
 encoded results). Model ids and dataset versions are content hashes, so a kept entry never goes stale; a
 kept model is still used only while Redis holds it (one EXISTS), so a model deleted there (its dataset
 replaced, or removed by an operator or a benchmark) is trained again as before.
 
 In the parent nothing is built and CatBoost runs single-threaded only (thread_count=1 on the Pool and the
-leaf indexing), so it starts no thread there (tests/test_worker_fork_safety.py)."""
+leaf indexing), so it starts no thread there (tests/unit/worker/test_worker_fork_safety.py)."""
 
 from __future__ import annotations
 

@@ -108,7 +108,8 @@ def _kept_alive(lock: Lock, ttl: float) -> Iterator[None]:
 
 def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str, target: str,
                  features: list[str], thread_count: int, lock_ttl: float = LOCK_TTL,
-                 kept: KeptModels | None = None, task: Task | None = None) -> TrainedModel:
+                 kept: KeptModels | None = None, task: Task | None = None,
+                 positive_class: str | None = None) -> TrainedModel:
     """The stored model for these inputs; trained here, under a lock, if nobody has trained it yet. A model
     `kept` in memory by the worker parent (worker.kept_models) is used as it is while Redis still holds it.
 
@@ -125,7 +126,7 @@ def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str,
         found = _from_redis(client, model_id, frame)  # another process may have trained it while we waited
         if found:
             return found
-        model, meta = train(frame, target, features, thread_count, task=task)
+        model, meta = train(frame, target, features, thread_count, task=task, positive_class=positive_class)
         meta = meta.model_copy(update={"id": model_id, "dataset_version": dataset_version, "target": target})
         tables, note, blob = _prepare(model, frame, meta)
         meta = meta.model_copy(update={"shap_engine_note": note})

@@ -13,7 +13,7 @@ import orjson
 import redis
 from rq.exceptions import NoSuchJobError
 
-from analysis import feature_values, rows_table
+from analysis import feature_values, rows_table, wording
 from analysis.plot_spec import PlotSpec
 from common import keys
 from common.errors import result_gone
@@ -71,7 +71,9 @@ def load(client: redis.Redis, analysis_id: str, kind: str = "bar") -> plots.Stor
                         classes=rows.get("classes"), feature_values=values,
                         labels={entry["feature"]: entry["label"] for entry in fields["feature_importance"]
                                 if "label" in entry},
-                        interaction_pairs=fields.get("interactions", {}).get("pairs", []))
+                        interaction_pairs=fields.get("interactions", {}).get("pairs", []),
+                        target=rows.get("target") or "the target",  # none in plot rows stored before it
+                        row_names=wording.row_names(rows["ids"], len(matrix)))
 
 
 def _stored_apart(client: redis.Redis, analysis_id: str) -> tuple[list[str], np.ndarray, dict] | None:

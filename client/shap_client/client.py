@@ -128,14 +128,14 @@ class Client:
                 sample_size: int | None = None, data: pd.DataFrame | list[Mapping[str, Any]] | None = None,
                 callback_url: str | None = None, reuse: bool = True, exclude_columns: Iterable[str] = (),
                 cohorts: Mapping[str, Iterable[str]] | None = None,
-                scenarios: Iterable[Mapping[str, Any]] | None = None) -> Job:
+                scenarios: Iterable[Mapping[str, Any]] | None = None, positive_class: str | None = None) -> Job:
         """POST /analyze; returns the queued `Job` at once (call `.wait()` or `.result()` on it). With
         `reuse=False` the service computes afresh even when an identical analysis's result is stored;
         `exclude_columns` leaves columns out of the features (e.g. a likely leak the warnings name).
         `cohorts` ({name: [filters]}) asks for analysis_type "comparison", `scenarios` ([{"name", "set",
         "add", "multiply"}]) for "what_if", unless `analysis_type` names it. `analysis_type="interactions"`
         adds SHAP interaction values (`AnalysisResult.interaction_pairs`, `.interaction_values`,
-        `.main_effects`)."""
+        `.main_effects`). `positive_class` names a two-class target's class whose log-odds the SHAP values are."""
         body: dict[str, Any] = {"analysis_type": analysis_type, "dataset": dataset,
                                 "demographic_filters": list(demographic_filters)}
         if target_variable is not None:
@@ -150,6 +150,8 @@ class Client:
             body["reuse"] = False
         if exclude_columns:
             body["exclude_columns"] = list(exclude_columns)
+        if positive_class is not None:
+            body["positive_class"] = positive_class
         body.update(_question(analysis_type, cohorts, scenarios))
         answer = self.request("POST", "/analyze", json=body)
         return Job(self, answer["job_id"])

@@ -27,7 +27,10 @@ class AnalysisResult:
     For an interactions analysis (else None): `interaction_pairs`, the top pairs (columns `feature`,
     `with`, `mean_abs_interaction`, strongest first); `interaction_values`, one column per top pair (columns
     a MultiIndex of (feature, with)) and one row per explained row, aligned with `rows`; `main_effects`, one
-    column per feature and one row per explained row, aligned with `rows`."""
+    column per feature and one row per explained row, aligned with `rows`.
+
+    `positive_class` (binary targets, else None): the class whose probability `prediction` is; the SHAP
+    values, `base_value` and `raw_prediction` are log-odds of it."""
 
     summary: str
     importance: pd.DataFrame
@@ -37,6 +40,7 @@ class AnalysisResult:
     model: dict[str, Any]
     warnings: list[str]
     raw: dict[str, Any] = field(repr=False)
+    positive_class: str | None = None
     comparison: Comparison | None = None
     scenarios: dict[str, ScenarioOutcome] = field(default_factory=dict)
     interaction_pairs: pd.DataFrame | None = None
@@ -53,7 +57,8 @@ class AnalysisResult:
         shap_values = pd.DataFrame(result.get("shap_values") or {}, index=rows.index if len(rows) else None)
         return cls(summary=result.get("summary", ""), importance=importance, rows=rows, shap_values=shap_values,
                    base_value=result.get("base_value", 0.0), model=result.get("model") or {},
-                   warnings=list(result.get("warnings") or []), raw=result, **parts(result),
+                   warnings=list(result.get("warnings") or []), raw=result,
+                   positive_class=(result.get("model") or {}).get("positive_class"), **parts(result),
                    **_interaction_frames(result.get("interactions"), rows.index if len(rows) else None))
 
     def base_values(self) -> Any:
@@ -90,7 +95,16 @@ class AnalysisResult:
         shown = dict(zip(self.importance["feature"], self.importance["label"], strict=True))
         return shap.Explanation(values=self.shap_values.to_numpy(dtype=float), base_values=self.base_values(),
                                 data=_numbers(frame), feature_names=[shown.get(f, f) for f in self.shap_values.columns],
-                                display_data=None if data is None else frame.to_numpy(dtype=object))
+                                display_data=None if data is None else frame.to_numpy(dtype=object),
+                                output_names=self.output_name())
+
+    def output_name(self) -> str:
+        """What the SHAP values are in: log-odds of the positive class (binary), the predicted class's score
+        (multiclass), else the predicted target."""
+        target = self.raw.get("target_variable", "prediction")
+        if self.positive_class is not None:
+            return f"log-odds of {target} = {self.positive_class}"
+        return f"score of the predicted class of {target}" if isinstance(self.base_value, dict) else str(target)
 
 
 def _numbers(frame: pd.DataFrame) -> Any:

@@ -32,7 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def put(stack: Stack, name: str, data: bytes, query: str = "") -> tuple[int, dict]:
-    status, body, _ = stack.request("PUT", f"/datasets/{name}{query}", raw=data, headers=CSV)
+    status, body, _ = stack.upload_csv(name, data, query)
     return status, body
 
 

@@ -5,7 +5,7 @@ import * as charts from "./charts.js";
 import { loadDatasets, loadMetadata, renderColumns, submitUpload, suggestName } from "./dataset.js";
 import { $, fmt, options, saveFile, showError } from "./dom.js";
 import { addFilter, composedFilters, setColumns, validateSoon } from "./filters.js";
-import { namer } from "./labels.js";
+import { namer, rowNamer } from "./labels.js";
 import { renderRows, renderSummary, resultsCsv, sortChoices, sortedRows } from "./results.js";
 
 const RUNNING = new Set(["queued", "started", "deferred", "scheduled"]);
@@ -137,12 +137,13 @@ async function showResult(body) {
   sortChoices(state.result);
   const features = state.result.feature_importance.map((f) => f.feature);
   const nameOf = namer(state.result);
+  state.rowName = rowNamer(state.result, state.meta?.id_columns);
   options($("dependence-feature"), features.map((f) => [f, nameOf(f)]), features[0]);
   charts.clear("waterfall-chart");
   $("waterfall-caption").textContent = "Waterfall: choose a row in the table";
   refreshTable();
   await Promise.all([charts.importanceBar(state.result.feature_importance, pickFeature),
-    charts.beeswarm(state.result, valuesOf, pickFeature), pickFeature(features[0])]);
+    charts.beeswarm(state.result, valuesOf, pickFeature, state.rowName), pickFeature(features[0])]);
   $("results").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
@@ -165,14 +166,26 @@ async function selectRow(index) {
   refreshTable();
   // keep the focus on the chosen row (the table was redrawn), without scrolling the wide table sideways
   document.querySelector(`#rows-table tr[data-row="${index}"]`)?.focus({ preventScroll: true });
-  $("waterfall-caption").textContent = `Waterfall of row ${index + 1} (prediction ${fmt(state.result.results[index].prediction)})`;
+  $("waterfall-caption").textContent = waterfallCaption(state.result, index);
   await charts.waterfall(state.result, index, valuesOf);
+}
+
+// "Waterfall of C0259: probability of churned = yes 0.9489 (log-odds 2.921)": the row by its name, the prediction
+// in words (a binary one as the probability of the positive class, beside the log-odds the chart is drawn in)
+function waterfallCaption(result, index) {
+  const row = result.results[index];
+  const name = state.rowName(index);
+  if (result.model.task === "binary") {
+    return `Waterfall of ${name}: probability of ${result.target_variable} = ${result.model.positive_class} ` +
+      `${fmt(row.prediction)} (log-odds ${fmt(row.raw_prediction)})`;
+  }
+  return `Waterfall of ${name}: predicted ${result.target_variable} ${fmt(row.prediction)}`;
 }
 
 async function pickFeature(feature) {
   state.feature = feature;
   $("dependence-feature").value = feature;
-  await charts.dependence(state.result, feature, valuesOf);
+  await charts.dependence(state.result, feature, valuesOf, state.rowName);
 }
 
 // --- downloads -------------------------------------------------------------------------------------

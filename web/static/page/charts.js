@@ -1,5 +1,5 @@
 import { fmt } from "./dom.js";
-import { namer } from "./labels.js";
+import { namer, probability, scaleOf } from "./labels.js";
 
 // The interactive charts, drawn in the browser from the result with Vega-Lite (vendored: /page/vendor).
 // Colours are Okabe-Ito's colour-blind-safe blue and vermillion, and Vega's blue-orange scheme for values.
@@ -65,7 +65,7 @@ function ranks(values) {
   return values.map((v) => (v == null ? null : place.get(v)));
 }
 
-function swarmPoints(result, valuesOf) {
+function swarmPoints(result, valuesOf, rowName) {
   const features = result.feature_importance.slice(0, SWARM_FEATURES).map((f) => f.feature);
   const nameOf = namer(result);
   const rows = result.results.length;
@@ -75,7 +75,7 @@ function swarmPoints(result, valuesOf) {
     const placed = ranks(values);
     const points = [];
     for (let i = 0; i < rows; i += step) {
-      points.push({ feature, name: nameOf(feature), row: i + 1, shap: result.shap_values[feature][i], value: values[i] ?? "unknown",
+      points.push({ feature, name: nameOf(feature), row: rowName(i), shap: result.shap_values[feature][i], value: values[i] ?? "unknown",
                     rank: placed[i], jitter: jitter(i) });
     }
     return points;
@@ -83,8 +83,9 @@ function swarmPoints(result, valuesOf) {
 }
 
 // SHAP value of every row (up to SWARM_ROWS) for the top features; colour is the feature's value.
-export async function beeswarm(result, valuesOf, onPick) {
-  const points = swarmPoints(result, valuesOf);
+export async function beeswarm(result, valuesOf, onPick, rowName) {
+  const points = swarmPoints(result, valuesOf, rowName);
+  const scale = scaleOf(result);
   const order = [...new Set(points.map((p) => p.name))];
   const view = await draw("beeswarm-chart", {
     width: "container", height: { step: 34 }, data: { values: points },
@@ -92,7 +93,7 @@ export async function beeswarm(result, valuesOf, onPick) {
     encoding: {
       y: { field: "name", type: "nominal", sort: order, title: null },
       yOffset: { field: "jitter", type: "quantitative", scale: { domain: [-0.5, 0.5] } },
-      x: { field: "shap", type: "quantitative", title: "SHAP value (impact on the prediction)" },
+      x: { field: "shap", type: "quantitative", title: `SHAP value (${scale ?? "impact on the prediction"})` },
       color: { field: "rank", type: "quantitative", title: "feature value", scale: { scheme: "blueorange" },
                legend: { labelExpr: "datum.value === 0 ? 'low' : datum.value === 1 ? 'high' : ''",
                          values: [0, 1], orient: "bottom", gradientLength: 120 } },
@@ -133,15 +134,20 @@ export async function waterfall(result, index, valuesOf) {
   const base = typeof result.base_value === "number" ? result.base_value : result.base_value[row.explained_class];
   const steps = waterfallSteps(result, index, valuesOf, base);
   const raw = row.raw_prediction;
+  const scale = scaleOf(result);
+  // a binary result's f(x) is log-odds: its probability is shown beside it
+  const chance = result.model?.task === "binary"
+    ? `   probability ${fmt(probability(raw))} (base ${fmt(probability(base))})` : "";
   await draw("waterfall-chart", {
     width: "container", height: { step: 24 }, data: { values: steps },
-    title: { text: `f(x) = ${raw.toPrecision(5)}   from E[f(x)] = ${base.toPrecision(5)}`,
-             fontSize: 12, fontWeight: "normal" },
+    title: { text: `f(x) = ${fmt(raw)}   from E[f(x)] = ${fmt(base)}${chance}`,
+             subtitle: scale ? `in ${scale}` : undefined, fontSize: 12, fontWeight: "normal" },
     encoding: { y: { field: "label", type: "nominal", sort: null, title: null } },
     layer: [
       { mark: { type: "bar" },
         encoding: {
-          x: { field: "start", type: "quantitative", scale: { zero: false }, title: "model output (raw)" },
+          x: { field: "start", type: "quantitative", scale: { zero: false },
+               title: scale ? `model output (${scale})` : "model output (predicted value)" },
           x2: { field: "end" },
           color: { condition: { test: "datum.shap >= 0", value: POSITIVE }, value: NEGATIVE },
           tooltip: [{ field: "label", title: "feature" }, { field: "shap", title: "SHAP", format: "+.4~g" }],
@@ -153,11 +159,12 @@ export async function waterfall(result, index, valuesOf) {
 }
 
 // SHAP value against the feature's value for every row where the value is known.
-export async function dependence(result, feature, valuesOf) {
+export async function dependence(result, feature, valuesOf, rowName) {
   const name = namer(result)(feature);
+  const scale = scaleOf(result);
   const values = valuesOf(feature);
   const step = Math.max(1, Math.ceil(values.length / DEPENDENCE_ROWS));
-  const points = result.shap_values[feature].map((shap, i) => ({ row: i + 1, shap, value: values[i] }))
+  const points = result.shap_values[feature].map((shap, i) => ({ row: rowName(i), shap, value: values[i] }))
     .filter((p, i) => p.value != null && i % step === 0);
   const numeric = points.every((p) => typeof p.value === "number");
   await draw("dependence-chart", {
@@ -165,7 +172,7 @@ export async function dependence(result, feature, valuesOf) {
     mark: { type: "circle", size: 22, opacity: 0.7, color: NEGATIVE },
     encoding: {
       x: { field: "value", type: numeric ? "quantitative" : "nominal", title: name, scale: { zero: false } },
-      y: { field: "shap", type: "quantitative", title: `SHAP value of ${name}` },
+      y: { field: "shap", type: "quantitative", title: `SHAP value of ${name}${scale ? ` (${scale})` : ""}` },
       tooltip: [{ field: "row" }, { field: "value", title: name }, { field: "shap", title: "SHAP", format: ".4~g" }],
     },
   }, "canvas");

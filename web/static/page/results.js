@@ -1,7 +1,7 @@
 // The result: summary and facts, the sortable table of explained rows, and the CSV of every row.
 
 import { $, el, fmt, options } from "./dom.js";
-import { namer } from "./labels.js";
+import { namer, scaleOf } from "./labels.js";
 
 export const PAGE_ROWS = 25;
 const TABLE_FEATURES = 6;
@@ -12,7 +12,8 @@ export function renderSummary(result) {
   const metrics = Object.entries(result.model.metrics ?? {}).filter(([name]) => name !== "holdout_rows")
     .map(([name, value]) => `${name} ${fmt(value)}`).join(", ");
   $("result-facts").textContent = `${fmt(result.explained_rows)} of ${fmt(result.selected_rows)} selected rows ` +
-    `explained · ${result.model.task} model of ${result.target_variable}` + (metrics ? ` (held-out ${metrics})` : "");
+    `explained · ${result.model.task} model of ${result.target_variable}` + (metrics ? ` (held-out ${metrics})` : "") +
+    (scaleOf(result) ? ` · SHAP values in ${scaleOf(result)}` : "");
   $("result-warnings").replaceChildren(...result.warnings.map((w) => el("li", {}, w)));
 }
 

@@ -1,0 +1,252 @@
+"""How /job_status serves results (issue 5): gzip when accepted, `?fields=` subsets, blocking long polls.
+
+Real parts: a private redis-server, the web app on a real Waitress server, real forking workers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+from typing import Any
+
+import pytest
+
+from common import jobstates, keys
+from common.rqtypes import JSONQueue
+from devtools.stack import Stack
+from devtools.tables import described_default
+
+ANALYSIS: dict[str, Any] = {"target_variable": "Mortgage_Approvals", "sample_size": 300}
+
+
+def get(stack: Stack, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    """One GET with exactly these headers (urllib would add its own), the body as sent (not decoded)."""
+    connection = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
+    try:
+        connection.request("GET", path, headers={**stack.headers(), **(headers or {})})
+        response = connection.getresponse()
+        return response.status, response.read(), {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def finished(stack: Stack) -> str:
+    job_id = stack.analyze(ANALYSIS)
+    assert stack.wait_job(job_id)["status"] == "finished"
+    return job_id
+
+
+def test_finished_result_is_sent_gzip_compressed_when_the_client_accepts_it(stack: Stack, finished: str) -> None:
+    status, plain, plain_headers = get(stack, f"/job_status/{finished}")
+    assert status == 200 and "content-encoding" not in plain_headers
+    assert "Accept-Encoding" in plain_headers["vary"]
+
+    for _ in range(2):  # compressed once, then served from the stored copy
+        status, packed, headers = get(stack, f"/job_status/{finished}", {"Accept-Encoding": "gzip, deflate"})
+        assert status == 200
+        assert headers["content-encoding"] == "gzip"
+        assert "Accept-Encoding" in headers["vary"]
+        assert int(headers["content-length"]) == len(packed) < len(plain)
+        assert gzip.decompress(packed) == plain
+
+    client = stack.redis()
+    ttl = client.ttl(keys.job_answer_gzip(finished))
+    assert 0 < ttl <= client.ttl(keys.job_result(finished))
+
+    _, refused, headers = get(stack, f"/job_status/{finished}", {"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in headers and refused == plain
+
+
+def test_small_answers_are_not_compressed(web_only: Stack) -> None:
+    # on the analysis queue (only its jobs are the API's), with no worker: it stays queued
+    queued = JSONQueue(web_only.settings.queue_name, connection=web_only.redis())
+    job_id = queued.enqueue(jobstates.ANALYSIS_FUNC, kwargs={"request": dict(ANALYSIS)}).id
+    status, body, headers = get(web_only, f"/job_status/{job_id}", {"Accept-Encoding": "gzip"})
+    assert status == 200 and "content-encoding" not in headers
+    assert json.loads(body)["status"] == "queued"
+
+
+def test_fields_returns_only_the_asked_fields_of_the_result(stack: Stack, finished: str) -> None:
+    _, plain, _ = get(stack, f"/job_status/{finished}")
+    full = json.loads(plain)
+
+    status, body, _ = get(stack, f"/job_status/{finished}?fields=feature_importance,summary")
+    assert status == 200
+    assert get(stack, f"/job_status/{finished}?fields=feature_importance,summary")[1] == body  # kept, same
+    answer = json.loads(body)
+    assert list(answer["result"]) == ["summary", "feature_importance"]  # the result's own order
+    assert answer["result"]["summary"] == full["result"]["summary"]
+    assert answer["result"]["feature_importance"] == full["result"]["feature_importance"]
+    assert {k: v for k, v in answer.items() if k != "result"} == {k: v for k, v in full.items() if k != "result"}
+
+    status, body, _ = get(stack, f"/job_status/{finished}?fields=shap_values,base_value,results")
+    assert status == 200
+    subset = json.loads(body)["result"]
+    assert subset == {name: full["result"][name] for name in ("shap_values", "base_value", "results")}
+
+    status, packed, headers = get(stack, f"/job_status/{finished}?fields=shap_values", {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert json.loads(gzip.decompress(packed))["result"] == {"shap_values": full["result"]["shap_values"]}
+
+
+def test_unknown_or_empty_fields_are_a_400_naming_them(stack: Stack, finished: str) -> None:
+    status, body, _ = get(stack, f"/job_status/{finished}?fields=summary,shap_valuez")
+    answer = json.loads(body)
+    assert status == 400 and answer["success"] is False
+    assert "shap_valuez" in answer["error"] and answer["details"]["unknown_fields"] == ["shap_valuez"]
+
+    status, body, _ = get(stack, f"/job_status/{finished}?fields=,")
+    assert status == 400 and "fields" in json.loads(body)["error"]
+
+
+def test_long_poll_returns_the_finished_result(stack: Stack) -> None:
+    job_id = stack.analyze({**ANALYSIS, "demographic_filters": ["Income > 60000"]})
+    status, body, _ = get(stack, f"/job_status/{job_id}?wait=30")
+    answer = json.loads(body)
+    if answer["status"] != "finished":  # a slow machine: the job may take longer than one long poll
+        answer = stack.wait_job(job_id)
+    assert status == 200 and answer["status"] == "finished"
+    assert answer["result"]["explained_rows"] > 0
+
+
+def test_long_poll_returns_a_failed_job_with_its_error(stack: Stack) -> None:
+    # constant on the rows with a target only: a column constant everywhere is refused by the web (a 400)
+    csv = "x,constant\n" + "".join(f"{i},5\n" for i in range(30)) + ",6\n" * 10
+    status, answer, _ = stack.request("PUT", "/datasets/serving-constant", raw=csv.encode(),
+                                      headers={"Content-Type": "text/csv"})
+    assert status in (200, 201), answer
+    job_id = stack.analyze({"dataset": "serving-constant", "target": "x"})  # its only feature: constant there
+    status, body, _ = get(stack, f"/job_status/{job_id}?wait=30")
+    answer = json.loads(body)
+    if answer["status"] not in jobstates.TERMINAL:
+        answer = stack.wait_job(job_id)
+    assert answer["status"] == "failed" and "constant" in answer["error"]["message"]
+    assert "result" not in answer
+
+
+def test_long_poll_of_a_job_nobody_runs_ends_when_the_wait_is_over(web_only: Stack) -> None:
+    queued = JSONQueue(web_only.settings.queue_name, connection=web_only.redis())  # no worker: it stays queued
+    job_id = queued.enqueue(jobstates.ANALYSIS_FUNC, kwargs={"request": dict(ANALYSIS)}).id
+    status, body, _ = get(web_only, f"/job_status/{job_id}?wait=1.5")
+    assert status == 200 and json.loads(body)["status"] == "queued"
+
+
+def test_stored_result_is_indexed_by_field(stack: Stack, finished: str) -> None:
+    """The worker records where each field's value lies in the stored bytes."""
+    from common.rqtypes import JSONJob
+
+    client = stack.redis()
+    payload = client.get(keys.job_result(finished))
+    assert payload is not None
+    index = JSONJob.fetch(finished, connection=client).meta["result_index"]
+    result = json.loads(payload)
+    assert list(index) == list(result)
+    for name, (start, end) in index.items():
+        assert json.loads(payload[start:end]) == result[name]
+
+
+@pytest.fixture(scope="module")
+def default_table() -> tuple[dict, Any]:
+
+    return described_default(rows=400, seed=7)
+
+
+@pytest.mark.parametrize(("target", "analysis_type"), [("Mortgage_Approvals", "ranking"),
+                                                       ("Province", "correlation"), ("Province", "ranking")])
+def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tuple[dict, Any], target: str,
+                                                             analysis_type: str) -> None:
+    """The worker builds and stores result rows a chunk at a time (AGGRESSIVE_MEMORY_MANAGEMENT: smaller
+    chunks); the bytes, the field index and additivity do not depend on the chunk size."""
+    import numpy as np
+
+    from analysis import datasets
+    from analysis.encoding import encode, encode_to
+    from analysis.request import AnalyzeRequest
+    from explain.run import analyze
+    from explain.training import TrainedModel, train
+
+    meta, frame = default_table
+    features = datasets.feature_columns(meta, target)
+    model, model_meta = train(frame, target, features, thread_count=1)
+    trained = TrainedModel("test", model, model_meta)
+    request = AnalyzeRequest.model_validate({"analysis_type": analysis_type, "sample_size": 250})
+
+    def run(chunk: int, batch: int) -> bytes:
+        result = analyze(frame, meta, request, target, trained, thread_count=1, batch_size=batch, max_rows=10_000,
+                         row_chunk=chunk)
+        result.timings = {}  # the only part that differs from run to run
+        parts: list[bytes | memoryview] = []
+        index = encode_to(result, parts.append)
+        payload = b"".join(parts)
+        assert payload == encode(result)
+        parsed = json.loads(payload)
+        assert list(index) == list(parsed)
+        assert all(json.loads(payload[start:end]) == parsed[name] for name, (start, end) in index.items())
+        return payload
+
+    whole = run(10_000, 10_000)
+    assert run(7, 33) == whole
+    result = json.loads(whole)
+    rows = result["results"]
+    assert len(rows) == 250
+    if analysis_type == "ranking":
+        assert [row["rank"] for row in rows] == list(range(1, 251))
+    if model_meta.task == "multiclass" and analysis_type == "correlation":  # rows in explained order
+        matrix = np.array([result["shap_values"][f] for f in features])
+        chosen = [row["explained_class"] for row in rows]
+        base = np.array([result["base_value"][c] for c in chosen])
+        raw = np.array([row["raw_prediction"] for row in rows])
+        assert np.max(np.abs(base + matrix.sum(axis=0) - raw)) < 1e-6
+
+
+def test_a_stored_answer_larger_than_a_slice_is_read_whole(redis_server) -> None:
+    """The web sends large stored answers slice by slice (GETRANGE) instead of reading them at once."""
+    from web.answers import SLICE_BYTES, Stored
+
+    client = redis_server.client()
+    value = bytes(range(256)) * (SLICE_BYTES * 2 // 256 + 1000)
+    client.set("big", value)
+    first = client.getrange("big", 0, SLICE_BYTES - 1)
+    chunks = list(Stored("big", len(value), first).chunks(client))
+    assert len(chunks) == 3 and all(len(chunk) <= SLICE_BYTES for chunk in chunks)
+    assert b"".join(chunks) == value
+
+
+def test_a_served_answer_is_not_served_again_once_its_job_is_gone(stack: Stack) -> None:
+    """Finished answers are kept by the web process, but only served while the job and result exist."""
+    from common.rqtypes import JSONJob
+
+    job_id = stack.analyze(ANALYSIS)
+    assert stack.wait_job(job_id)["status"] == "finished"
+    for headers in ({}, {"Accept-Encoding": "gzip"}):
+        assert get(stack, f"/job_status/{job_id}", headers)[0] == 200
+        assert get(stack, f"/job_status/{job_id}", headers)[0] == 200
+    JSONJob.fetch(job_id, connection=stack.redis()).delete()
+    for headers in ({}, {"Accept-Encoding": "gzip"}):
+        status, body, _ = get(stack, f"/job_status/{job_id}", headers)
+        assert status == 404 and json.loads(body)["code"]
+
+
+def test_result_writer_appends_in_pieces_and_renames_into_place(redis_server) -> None:
+    """A result larger than the writer's buffer reaches Redis in appended pieces under a temporary key,
+    renamed to the result key at the end with the result's TTL; a small one is one SET."""
+    from worker.result_writer import ResultWriter
+
+    client = redis_server.client()
+    pieces = [f"piece-{i:04d};".encode() * 7 for i in range(300)]
+    writer = ResultWriter(client, "shap:result:big", ttl=600, flush_bytes=1000)
+    for index, piece in enumerate(pieces):
+        writer.write(piece if index % 2 else memoryview(piece))
+        if index == 150:
+            assert client.exists("shap:result:big:partial") and not client.exists("shap:result:big")
+    assert writer.close() == sum(map(len, pieces))
+    assert client.get("shap:result:big") == b"".join(pieces)
+    assert 0 < client.ttl("shap:result:big") <= 600
+    assert not client.exists("shap:result:big:partial")
+
+    small = ResultWriter(client, "shap:result:small", ttl=60, flush_bytes=1000)
+    small.write(b'{"a":1}')
+    small.close()
+    assert client.get("shap:result:small") == b'{"a":1}' and 0 < client.ttl("shap:result:small") <= 60
