@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pyarrow.types as pat
 
+from analysis import names as name_rule
 from analysis.dataset_meta import DatasetMeta
-from analysis.datasets import MAX_COLUMNS, STORAGE, normalised
+from analysis.datasets import CELL_BYTES, MAX_COLUMNS, STORAGE, check_decoded_size, normalised
+from analysis.names import MAX_COLUMN_NAME_CHARS
 from common.errors import InvalidDataset, shown
 
 BATCH_ROWS = 65536  # rows per record batch: a reader's peak is a batch, not a second copy of the table
 PARQUET_MAGIC = b"PAR1"
 PARQUET_EXPANSION = 64  # most uncompressed bytes a Parquet upload may declare per byte sent
+DECODE_ROWS = 4096  # rows a Parquet upload is decoded by, its decoded size checked after each
+TEMPORAL_TEXT_BYTES = 40  # the longest ISO text a date or time becomes (analysis.datasets counts it as text)
+THRIFT_LIMIT = 16 * 2**20  # most bytes (strings) or entries (lists) of the file's metadata pyarrow will read
 
 
 def to_arrow(frame: pd.DataFrame) -> bytes:
@@ -57,14 +63,15 @@ def is_parquet(data: bytes) -> bool:
 
 def _scalar_columns(schema: pa.Schema) -> pa.Schema:
     """Numbers, booleans and text as they are; dates and times as ISO text (as a CSV would carry them);
-    anything nested or binary is refused by name."""
+    anything nested or binary is refused by name (from the schema, before anything is decoded)."""
     fields = []
     refused = []
     for field in schema:
         kind = field.type.value_type if pat.is_dictionary(field.type) else field.type
-        if pat.is_integer(kind) or pat.is_floating(kind) or pat.is_boolean(kind) or pat.is_string(kind) \
-                or pat.is_large_string(kind):
+        if pat.is_integer(kind) or pat.is_floating(kind) or pat.is_boolean(kind):
             fields.append(field)
+        elif pat.is_string(kind) or pat.is_large_string(kind):
+            fields.append(pa.field(field.name, kind))
         elif pat.is_temporal(kind) or pat.is_decimal(kind):
             fields.append(pa.field(field.name, pa.string() if pat.is_temporal(kind) else pa.float64()))
         else:
@@ -75,23 +82,74 @@ def _scalar_columns(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields)
 
 
-def read_parquet(data: bytes, max_rows: int) -> pd.DataFrame:
-    """A Parquet upload as a frame, its size checked from the file's own metadata before it is read."""
+def _is_text(kind: pa.DataType) -> bool:
+    kind = kind.value_type if pat.is_dictionary(kind) else kind
+    return bool(pat.is_string(kind) or pat.is_large_string(kind))
+
+
+def _text_bytes(column: pa.Array) -> int:
+    """The bytes of text a batch's column decodes to: for a dictionary-read column, each row's value counted
+    once per row (computed on the indices: the values are never repeated in memory to count them)."""
+    if isinstance(column, pa.DictionaryArray):
+        lengths = pc.binary_length(column.dictionary)
+        return int(pc.sum(pc.take(lengths, column.indices)).as_py() or 0)
+    if _is_text(column.type):
+        return int(pc.sum(pc.binary_length(column)).as_py() or 0)
+    return 0
+
+
+def _count(parquet: pq.ParquetFile, text: list[str], decoded: int, max_bytes: int) -> None:
+    """Add the bytes of every text column to `decoded` (what the fixed-width cells come to), reading one
+    column at a time in batches, as dictionaries (a value repeated in every row is held once), and keeping
+    nothing; refuse (DatasetTooLarge) as soon as the sum passes `max_bytes`. One column at a time: the
+    reader hands each batch the dictionary of its column chunk so far, so a high-cardinality column costs
+    its dictionary for a moment, never every column's at once."""
+    for name in text:
+        for batch in parquet.iter_batches(batch_size=DECODE_ROWS, columns=[name], use_threads=False):
+            decoded += _text_bytes(batch.column(0))
+            check_decoded_size(decoded, max_bytes, "Parquet file")
+
+
+def _open(data: bytes, **options: object) -> pq.ParquetFile:
     try:
-        parquet = pq.ParquetFile(pa.BufferReader(data))
+        return pq.ParquetFile(pa.BufferReader(data), thrift_string_size_limit=THRIFT_LIMIT,
+                              thrift_container_size_limit=THRIFT_LIMIT, **options)
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidDataset(f"The body is not a readable Parquet file: {str(exc)[:200]}") from None
-    info = parquet.metadata
+        raise InvalidDataset(f"The body is not a readable Parquet file: {shown(str(exc), quoted=False)}") from None
+
+
+def read_parquet(data: bytes, max_rows: int, max_bytes: int | None = None) -> pd.DataFrame:
+    """A Parquet upload as a frame. Before anything is decoded: its shape, its names (analysis.names) and
+    its types from the schema, what its fixed-width cells and its decompressed pages come to from the
+    metadata. Then a first decoding pass over the text columns that keeps nothing (`_count`): their decoded
+    bytes, summed with the fixed-width cells, against `max_bytes` (MAX_DATASET_MB), so a file whose
+    dictionary or run-length encoding expands without end is refused once its table passes the bound,
+    before any of the table is built. Only then the table."""
+    parquet = _open(data)
+    info, schema = parquet.metadata, parquet.schema_arrow
     if info.num_columns > MAX_COLUMNS:
         raise InvalidDataset(f"The Parquet file has {info.num_columns} columns; at most {MAX_COLUMNS} are allowed.")
     if info.num_rows > max_rows:
         raise InvalidDataset(f"The Parquet file has {info.num_rows} rows; at most {max_rows} (MAX_ROWS) are allowed.")
+    name_rule.check_all(schema.names, "The Parquet file", MAX_COLUMN_NAME_CHARS, InvalidDataset)
+    wanted = _scalar_columns(schema)
+    chunks = [info.row_group(g).column(c) for g in range(info.num_row_groups) for c in range(info.num_columns)]
+    check_decoded_size(sum(max(chunk.total_uncompressed_size, 0) for chunk in chunks), max_bytes, "Parquet file")
     declared = sum(info.row_group(i).total_byte_size for i in range(info.num_row_groups))
     if declared > PARQUET_EXPANSION * len(data):
         raise InvalidDataset(f"The Parquet file declares {declared} bytes of data in {len(data)} bytes; "
                              "send it with less extreme compression.")
+    text = [field.name for field in schema if _is_text(field.type)]
+    fixed = info.num_rows * (len(schema) * CELL_BYTES + sum(TEMPORAL_TEXT_BYTES for field in schema
+                                                            if pat.is_temporal(field.type)))
+    check_decoded_size(fixed, max_bytes, "Parquet file")
     try:
-        table = parquet.read().cast(_scalar_columns(parquet.schema_arrow))
+        if max_bytes is not None:  # a first pass counts, keeping nothing: a refusal builds no part of the table
+            _count(_open(data, read_dictionary=text), text, fixed, max_bytes)
+        # the whole table is now known to fit, so each plain batch does too
+        table = pa.Table.from_batches((batch.cast(wanted) for batch in _open(data).iter_batches(
+            batch_size=DECODE_ROWS, use_threads=False)), schema=wanted)
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidDataset(f"The Parquet file could not be read: {str(exc)[:200]}") from None
-    return normalised(table.to_pandas())
+        raise InvalidDataset(f"The Parquet file could not be read: {shown(str(exc), quoted=False)}") from None
+    # each column's Arrow memory is released as it is converted: the table and the frame never both whole
+    return normalised(table.to_pandas(split_blocks=True, self_destruct=True))

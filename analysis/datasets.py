@@ -17,15 +17,24 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from analysis import names as name_rule
 from analysis.dataset_meta import ColumnStats, DatasetMeta
-from common.errors import InvalidDataset, InvalidRequest, UnknownColumn, case_hint, first_case_hint, shown
+from analysis.names import MAX_COLUMN_NAME_CHARS
+from common.errors import (
+    DatasetTooLarge,
+    InvalidDataset,
+    InvalidRequest,
+    UnknownColumn,
+    case_hint,
+    first_case_hint,
+    shown,
+)
 
 # One bounded character class, matched against the WHOLE name (fullmatch: `$` would accept "name\n").
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MIN_ROWS = 10
 MAX_COLUMNS = 2000
 STORAGE = "arrow-ipc"  # DatasetMeta.storage: how analysis.columnar stores a dataset (older ones hold CSV text)
-MAX_COLUMN_NAME_CHARS = 500
 MAX_CLASSES = 20  # most classes of a categorical target (explain.training refuses more, too)
 Task = Literal["regression", "binary", "multiclass"]
 
@@ -65,20 +74,7 @@ def _read_header(data: bytes) -> list[str]:
                              "must name every column, separated by commas.") from None
     if not header or all(not h.strip() for h in header):
         raise InvalidDataset("The CSV has no header row; the first line must name every column.")
-    long = [i + 1 for i, h in enumerate(header) if len(h) > MAX_COLUMN_NAME_CHARS]
-    if long:
-        raise InvalidDataset(f"The CSV header has column names over {MAX_COLUMN_NAME_CHARS} characters at "
-                             f"positions {long[:20]}; shorten them.")
-    blanks = [i + 1 for i, h in enumerate(header) if not h.strip()]
-    if blanks:
-        raise InvalidDataset(f"The CSV header has empty column names at positions {blanks[:20]}; name every "
-                             "column.")
-    seen: set[str] = set()
-    duplicates = sorted({h for h in header if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
-    if duplicates:
-        raise InvalidDataset(f"The CSV header repeats column names {shown(duplicates)}; each name must be unique.",
-                             details={"duplicated_columns": duplicates[:20]})
-    return header
+    return name_rule.check_all(header, "The CSV header", MAX_COLUMN_NAME_CHARS, InvalidDataset)
 
 
 def parse_csv(data: bytes, id_columns: Sequence[str] = ()) -> pd.DataFrame:
@@ -98,32 +94,40 @@ def normalised(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _checked_names(names: list[str], what: str) -> list[str]:
-    """Column names of a Parquet upload obey the rules of a CSV header: named, unique."""
-    blanks = [i + 1 for i, h in enumerate(names) if not h.strip()]
-    if blanks:
-        raise InvalidDataset(f"The {what} has empty column names at positions {blanks[:20]}; name every column.")
-    seen: set[str] = set()
-    duplicates = sorted({h for h in names if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
-    if duplicates:
-        listed = [shown(name, quoted=False) for name in duplicates[:20]]  # Parquet names have no length cap
-        raise InvalidDataset(f"The {what} repeats column names {listed}; each name must be unique.",
-                             details={"duplicated_columns": listed})
-    return names
-
-
-def _read(data: bytes, form: str, max_rows: int, id_columns: Sequence[str]) -> tuple[list[str], pd.DataFrame]:
-    """The header and the parsed frame of an upload, CSV or Parquet."""
+def _read(data: bytes, form: str, max_rows: int, id_columns: Sequence[str],
+          max_bytes: int | None) -> tuple[list[str], pd.DataFrame]:
+    """The header and the parsed frame of an upload, CSV or Parquet, its decoded size bounded by `max_bytes`
+    (MAX_DATASET_MB) before it is built."""
     if form == "parquet":
         from analysis import columnar  # pyarrow's Parquet reader, only for Parquet uploads
 
-        frame = columnar.read_parquet(data, max_rows)
-        return _checked_names([str(c) for c in frame.columns], "Parquet file"), frame
+        frame = columnar.read_parquet(data, max_rows, max_bytes)  # its names checked before it is decoded
+        return [str(c) for c in frame.columns], frame
     header = _read_header(data)
+    check_decoded_size(csv_decoded_bound(data, len(header)), max_bytes, "CSV")
     try:
         return header, parse_csv(data, id_columns)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         raise InvalidDataset(f"The CSV could not be parsed: {shown(str(exc), quoted=False)}") from None
+
+
+CELL_BYTES = 8  # a decoded cell: a float64/int64, or the reference to a text value (its bytes counted apart)
+
+
+def check_decoded_size(size: int, max_bytes: int | None, what: str) -> None:
+    """DatasetTooLarge (413) when a table would decode to more than `max_bytes` (MAX_DATASET_MB)."""
+    if max_bytes is not None and size > max_bytes:
+        raise DatasetTooLarge(f"The {what} decodes to at least {size / 2**20:.1f} MiB of table (8 bytes a cell plus "
+                              f"the bytes of its text); at most {max_bytes / 2**20:g} MiB (MAX_DATASET_MB) are "
+                              "allowed: send fewer rows or columns, or shorter text.",
+                              details={"decoded_bytes_at_least": size, "max_bytes": max_bytes,
+                                       "setting": "MAX_DATASET_MB"})
+
+
+def csv_decoded_bound(data: bytes, columns: int) -> int:
+    """An upper bound of what a CSV decodes to, before it is parsed: a cell per column on every line, and text
+    no longer than the bytes that carry it."""
+    return (data.count(b"\n") + 1) * columns * CELL_BYTES + len(data)
 
 
 def column_type(series: pd.Series) -> str:
@@ -164,13 +168,14 @@ def _known_options(options: DatasetOptions, names: list[str]) -> list[str]:
     return names
 
 
-def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int,
+def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int, max_bytes: int | None = None,
              form: str = "csv") -> tuple[DatasetMeta, pd.DataFrame]:
     """Validate an upload (CSV bytes, or a Parquet file when `form` is "parquet") and build the dataset's
-    metadata; raise InvalidDataset saying what to change."""
+    metadata; raise InvalidDataset saying what to change, DatasetTooLarge (413) when it would decode to more
+    than `max_bytes` (MAX_DATASET_MB; None: no bound, for the service's own tables)."""
     if not data.strip():
         raise InvalidDataset("The CSV body is empty." if form == "csv" else "The Parquet body is empty.")
-    header, frame = _read(data, form, max_rows, options.id_columns)
+    header, frame = _read(data, form, max_rows, options.id_columns, max_bytes)
     what = "CSV" if form == "csv" else "Parquet file"
     if len(header) < 2:
         raise InvalidDataset("A dataset needs at least two columns (a target and a feature).")

@@ -10,11 +10,12 @@ from typing import Any
 
 import orjson
 
+from analysis import names as name_rule
 from analysis.dataset_meta import DatasetMeta
+from analysis.names import MAX_LABEL_CHARS
 from common.errors import InvalidRequest, UnknownColumn, shown
 
 MAX_LABELS_BYTES = 256 * 1024  # the JSON text of one labels object
-MAX_LABEL_CHARS = 200  # one label
 
 
 class InvalidLabels(InvalidRequest):
@@ -57,14 +58,8 @@ def checked(labels: dict[str, Any], columns: list[str]) -> dict[str, str]:
         if not isinstance(value, str):
             raise InvalidLabels(f"the label of {shown(key)} must be a string, not {type(value).__name__}.")
         text = value.strip()
-        if len(text) > MAX_LABEL_CHARS:
-            raise InvalidLabels(f"the label of {shown(key)} has {len(text)} characters; at most "
-                                f"{MAX_LABEL_CHARS} are allowed.")
-        if any(ord(c) < 32 or ord(c) == 127 for c in text):
-            raise InvalidLabels(f"the label of {shown(key)} holds control characters (line breaks, tabs...); "
-                                "send one line of text.")
-        if text:
-            result[key] = text
+        if text:  # the one rule for names (analysis.names): one line, no control or bidi characters
+            result[key] = name_rule.check(text, f"the label of {shown(key)},", MAX_LABEL_CHARS, InvalidLabels)
     return result
 
 

@@ -7,19 +7,34 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
+from analysis import names as name_rule
+from analysis.names import MAX_COLUMN_NAME_CHARS, MAX_QUESTION_NAME_CHARS
 from common.errors import shown
 
 MIN_COHORTS, MAX_COHORTS = 2, 6
 REST = "rest"  # the cohort of the selected rows that no other cohort holds; its filter list stays empty
 MAX_SCENARIOS = 10
 MAX_CHANGES = 50  # columns one of set/add/multiply of a scenario may name
-MAX_NAME_CHARS = 64  # a cohort's or a scenario's name
-MAX_COLUMN_CHARS = 500  # analysis.datasets.MAX_COLUMN_NAME_CHARS
+MAX_NAME_CHARS = MAX_QUESTION_NAME_CHARS  # a cohort's or a scenario's name
+MAX_COLUMN_CHARS = MAX_COLUMN_NAME_CHARS
 MAX_VALUE_CHARS = 1000  # a categorical value a scenario sets
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_CHARS)]
+
+
+def _one_line(name: str) -> str:
+    """The one rule for names (analysis.names) beyond the length StringConstraints checks: no control, format
+    (bidi) or line-separator characters."""
+    bad = name_rule.refused_characters(name)
+    if bad:
+        raise ValueError(f"name {shown(name)} holds control characters, format characters or line separators "
+                         f"({', '.join(bad[:10])}); a name is one line of visible text")
+    return name
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_CHARS),
+                 AfterValidator(_one_line)]
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_COLUMN_CHARS)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 SetValue = Annotated[str, StringConstraints(max_length=MAX_VALUE_CHARS)] | Finite | None

@@ -258,6 +258,35 @@ def _hostile_rows(h: dict[str, Any] | None, add: Any) -> None:
         f"{fmt(h['ping_quiet_p50_ms'])} / {fmt(h['ping_flood_p50_ms'])}", "flood p50 < 50",
         h["ping_flood_p50_ms"] < 50)
     add(b, "/ping p99 / max under the flood (ms)", f"{fmt(h['ping_flood_p99_ms'])} / {fmt(h['ping_flood_max_ms'])}")
+    d = h.get("decode_bound")
+    if d:
+        b = "hostile Parquet: decode bound (MAX_DATASET_MB default)"
+        add(b, f"refusals of a {d['file_bytes']:,}-byte file decoding to ~1 GB, 2 clients: count / p50 / max (ms)",
+            f"{d['refusals']} / {fmt(d['refusal_p50_ms'])} / {fmt(d['refusal_max_ms'])}", "413, max < 2000",
+            d["refusal_max_ms"] < 2000)
+        add(b, "/ping during the refusals: p50 / p99 / max (ms)",
+            f"{fmt(d['ping_p50_ms'])} / {fmt(d['ping_p99_ms'])} / {fmt(d['ping_max_ms'])}", "max < 1000",
+            d["ping_max_ms"] < 1000)
+        add(b, "web RSS before / peak before / peak after (MB)",
+            f"{fmt(d['web_rss_before_mb'])} / {fmt(d['web_peak_before_mb'])} / {fmt(d['web_peak_after_mb'])}",
+            "peak grows < MAX_DATASET_MB (256 MiB)", d["web_peak_after_mb"] - d["web_rss_before_mb"] < 256 * 1.048576)
+    n = h.get("stored_near_the_bound")
+    if n:
+        b = "hostile Parquet: decode bound (MAX_DATASET_MB default)"
+        add(b, f"a table that fits stored ({fmt(n['file_mb'])} MB file, {fmt(n['decoded_mb'])} MiB decoded): "
+            "upload (s)", n["upload_s"])
+        add(b, "that table: web RSS before / peak after (MB); growth per decoded MiB",
+            f"{fmt(n['web_rss_before_mb'])} / {fmt(n['web_peak_after_mb'])}; {fmt(n['growth_per_decoded'])}",
+            "growth < 5 x decoded + 250 MB", n["web_growth_mb"] < 5 * n["decoded_mb"] * 1.048576 + 250)
+    f = h.get("plot_flood")
+    if f:
+        b = "hostile plots: 400 distinct waterfalls on one analysis, 4 clients"
+        add(b, "answers by status", ", ".join(f"{k}: {v}" for k, v in sorted(f["answers"].items())))
+        add(b, "most renders queued at once", f["most_renders_queued"], "≤ PLOT_QUEUE_PER_JOB (8)",
+            f["most_renders_queued"] <= 8)
+        add(b, "/ping during the flood: p50 / p99 / max (ms)",
+            f"{fmt(f['ping_p50_ms'])} / {fmt(f['ping_p99_ms'])} / {fmt(f['ping_max_ms'])}")
+        add(b, "web RSS before / peak after (MB)", f"{fmt(f['web_rss_before_mb'])} / {fmt(f['web_peak_after_mb'])}")
 
 
 def _shap_engine_rows(e: dict[str, Any] | None, add: Any) -> None:

@@ -1,6 +1,7 @@
 """Completion callbacks: which URLs the service may call, the notification's body and its signature.
 
-A callback_url is checked at the web before anything is enqueued: http or https only, no user info,
+A callback_url is checked at the web before anything is enqueued: printable ASCII without spaces (what
+a request line can carry, so a URL that could never be delivered is refused), http or https only, no user info,
 and a host that CALLBACK_ALLOWED_HOSTS names, so a client cannot turn the service against addresses
 the operator did not allow (internal ones, say). The receiver checks `X-Signature`: `sha256=` and the
 hex HMAC-SHA256 of the exact body bytes under CALLBACK_SECRET."""
@@ -37,6 +38,11 @@ def check_url(url: str, settings: Settings) -> str:
     if settings.callback_secret is None or not settings.callback_allowed_hosts:
         raise CallbackNotAllowed("This service sends no callbacks (CALLBACK_SECRET and CALLBACK_ALLOWED_HOSTS "
                                  "are not both set); leave callback_url out and poll status_url.")
+    deliverable = url.isascii() and url.isprintable() and " " not in url
+    if not deliverable:
+        raise CallbackNotAllowed("callback_url holds characters an HTTP request line cannot carry (spaces, line "
+                                 "breaks or other control characters, or non-ASCII text), so it could never be "
+                                 "called; percent-encode them (and write a non-ASCII host in its xn-- form).")
     try:
         parts = urlsplit(url)
         port = parts.port  # ValueError for a port that is not a number in range

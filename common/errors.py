@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from common.escape import one_line
+
 SHOWN_CHARS = 200  # an error message quotes at most this much of what the client sent
 
 
 def shown(value: object, *, quoted: bool = True, limit: int = SHOWN_CHARS) -> str:
     """`value` as an error message quotes it (repr, or str when not `quoted`), cut to `limit` characters:
-    a 1 MB filter must not come back as a 3 MB error body."""
+    a 1 MB filter must not come back as a 3 MB error body. Either way on one line, its control, format and
+    line-separator characters escaped (repr escapes them; common.escape for str)."""
     if isinstance(value, str) and len(value) > limit:
-        cut = repr(value[:limit]) if quoted else value[:limit]
+        cut = repr(value[:limit]) if quoted else one_line(value[:limit])
         return f"{cut}... ({len(value) - limit} more characters)"
-    text = repr(value) if quoted else str(value)
+    text = repr(value) if quoted else one_line(str(value))
     return text if len(text) <= limit + 2 else f"{text[:limit]}... (cut)"
 
 
@@ -118,6 +121,24 @@ class UploadTooLarge(PayloadTooLarge):
     """A request body over MAX_UPLOAD_MB (an upload or an analysis)."""
 
     code = "upload_too_large"
+
+
+class DatasetTooLarge(PayloadTooLarge):
+    """413: the upload would decode to a table larger than MAX_DATASET_MB (checked before it is built)."""
+
+    code = "dataset_too_large"
+
+
+class TooManyRenders(ServiceError):
+    """429: too many plot renders are queued (PLOT_QUEUE_PER_JOB for one analysis, PLOT_QUEUE_MAX in all);
+    the answer carries Retry-After."""
+
+    status = 429
+    code = "too_many_renders"
+
+    def __init__(self, message: str, *, retry_after: int, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
 
 
 class RedisUnavailable(ServiceError):

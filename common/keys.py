@@ -60,6 +60,23 @@ def version_retired(dataset_version: str) -> str:
     return f"{PREFIX}version:{dataset_version}:retired"
 
 
+def version_pins(dataset_version: str) -> str:
+    """Set of the ids of the analyses accepted on one dataset version that have not ended yet: while it is
+    not empty, a replaced version's rows and meta stay readable under version_data/version_meta
+    (store.dataset_store, docs/decisions/0017-pinned-dataset-versions.md)."""
+    return f"{PREFIX}version:{dataset_version}:pins"
+
+
+def version_data(dataset_version: str) -> str:
+    """A replaced dataset version's stored rows, kept while analyses accepted on it have not ended."""
+    return f"{PREFIX}version:{dataset_version}:data"
+
+
+def version_meta(dataset_version: str) -> str:
+    """A replaced dataset version's meta (as it was when it was replaced), kept with version_data."""
+    return f"{PREFIX}version:{dataset_version}:meta"
+
+
 def version_results(dataset_version: str) -> str:
     """Set of the ids of the jobs whose results were computed on one dataset version."""
     return f"{PREFIX}version:{dataset_version}:results"
@@ -107,3 +124,11 @@ CLEANUP_TOTALS = f"{PREFIX}stats:cleanup"  # hash: action -> count since the Red
 def reusable_result(fingerprint: str) -> str:
     """The id of the finished job whose result answers every analysis request with this fingerprint."""
     return f"{PREFIX}reuse:{fingerprint}"
+
+
+def plot_renders(analysis_id: str) -> str:
+    """Sorted set: the render jobs (worker.plot_job) queued or running for one analysis, by enqueue time."""
+    return f"{PREFIX}plots:pending:{analysis_id}"
+
+
+PLOT_RENDERS = f"{PREFIX}plots:pending"  # sorted set: every render job queued or running, by enqueue time

@@ -14,11 +14,15 @@ from datetime import UTC, datetime
 
 import orjson
 
+from common.escape import TABLE, one_line
+
 ContextProvider = Callable[[], dict[str, str]]
 _providers: list[ContextProvider] = []
 _bound: dict[str, str] = {}
 CONTEXT_FIELDS = ("job_id", "request_id")
 REQUEST_ID_MAX = 128
+CONTINUATION = "  | "  # starts each line of a traceback in the text format
+JSON_TABLE = {code: f"\\u{code:04x}" for code in TABLE if code >= 0x7F}  # what JSON itself leaves raw
 
 
 def add_context(provider: ContextProvider) -> None:
@@ -54,7 +58,10 @@ class ContextFilter(logging.Filter):
 
 
 class JSONFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, process, logger, message, job_id/request_id when known, exc."""
+    """One JSON object per line: ts, level, process, logger, message, job_id/request_id when known, exc.
+    JSON escapes line feeds and the C0 controls; the characters a line splitter also breaks on that JSON
+    allows raw (NEL U+0085, U+2028, U+2029) and the bidi and other format characters are escaped too, so
+    the object stays on one line for every reader."""
 
     def __init__(self, process: str) -> None:
         super().__init__()
@@ -72,17 +79,34 @@ class JSONFormatter(logging.Formatter):
                 line[name] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(line, default=str).decode()
+        return orjson.dumps(line, default=str).decode().translate(JSON_TABLE)
 
 
 class TextFormatter(logging.Formatter):
+    """`<time> <process> <LEVEL> <logger>: <message> [job_id=...] [request_id=...]`, one line per record.
+
+    The message is escaped here, whoever logged it (the service, RQ announcing a job with its description
+    and arguments, Waitress, Flask): no line break, carriage return, NEL, line separator or bidi control of
+    client origin reaches the log raw (common.escape), so no client text can start a line. A traceback
+    follows on lines that each start with CONTINUATION (its text escaped the same way), never with a time."""
+
     def __init__(self, process: str) -> None:
-        super().__init__(f"%(asctime)s {process} %(levelname)s %(name)s: %(message)s%(context)s")
+        super().__init__()
+        self.process = process
 
     def format(self, record: logging.LogRecord) -> str:
-        record.context = "".join(f" [{name}={getattr(record, name)}]" for name in CONTEXT_FIELDS
-                                 if getattr(record, name, None))
-        return super().format(record)
+        context = "".join(f" [{name}={one_line(str(getattr(record, name)))}]" for name in CONTEXT_FIELDS
+                          if getattr(record, name, None))
+        message = one_line(record.getMessage(), keep_tabs=True)
+        line = f"{self.formatTime(record)} {self.process} {record.levelname} {record.name}: {message}{context}"
+        extra = []
+        if record.exc_info:
+            extra.append(self.formatException(record.exc_info))
+        if record.stack_info:
+            extra.append(self.formatStack(record.stack_info))
+        for block in extra:
+            line += "".join(f"\n{CONTINUATION}{one_line(part, keep_tabs=True)}" for part in block.split("\n"))
+        return line
 
 
 class _ServiceHandler(logging.StreamHandler):

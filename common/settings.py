@@ -210,6 +210,13 @@ class Settings:
     max_upload_mb: float = _setting(_positive_float, 50.0, "Largest request body (dataset upload or analysis) in "
                                     "MiB; larger gets 413 upload_too_large. A CSV of 100,000 rows x 134 columns is "
                                     "about 85 MiB: set 100 to upload it.")
+    max_dataset_mb: float = _setting(_positive_float, 256.0, "Largest table an uploaded dataset may decode to, in "
+                                     "MiB: 8 bytes per cell plus the bytes of its text, whatever the file's "
+                                     "encoding (Parquet dictionaries, run lengths, compression). Checked before "
+                                     "and while the upload is decoded, never after: larger is a 413 "
+                                     "dataset_too_large. The default holds 100,000 rows x 134 numeric columns "
+                                     "(102 MiB) with room; the web grows by at most about 5x this plus 250 MB "
+                                     "while it stores an upload (docs/hostile-input.md).")
     max_rows: int = _setting(_positive_int, 100000, "Most rows in a dataset and most rows one analysis explains "
                              "(also the default sample_size).")
     interaction_max_rows: int = _setting(_positive_int, 2000, "Most rows an interactions analysis explains (its "
@@ -235,8 +242,9 @@ class Settings:
     worker_name: str | None = _setting(_text, None, "First name a worker tries (diagnostics and tests); when a "
                                        "live worker holds it, a fresh unique name is used.")
     result_reuse: bool = _setting(_bool, True, "Answer an analysis identical to a finished one (same dataset "
-                                  "version and request) with that job's stored result instead of computing it "
-                                  "again; a request with \"reuse\": false always computes.")
+                                  "version and request) with the latest stored result of that analysis instead "
+                                  "of computing it again; a request with \"reuse\": false always computes (and "
+                                  "its result then answers later identical requests).")
     model_lock_ttl: float = _setting(_positive_float, 30.0, "Seconds a model-training lock outlives its holder: "
                                      "the training job renews it every third of this; when the job's process "
                                      "dies, another job may train the model this long after.")
@@ -245,10 +253,19 @@ class Settings:
     callback_allowed_hosts: tuple[str, ...] = _setting(_host_patterns, (), "Comma-separated hosts a "
                                                        "`callback_url` may name (`*.example.com` for its subdomains, "
                                                        "or IP addresses); empty: callbacks refused.", "empty")
-    callback_timeout: float = _setting(_positive_float, 5.0, "Seconds one callback attempt may take (connect and "
-                                       "answer); at most 30.")
+    callback_timeout: float = _setting(_positive_float, 5.0, "Seconds one callback attempt may take in all: "
+                                       "connect, status line, headers and body (a receiver that trickles its "
+                                       "answer is cut off there, and the attempt is logged and retried like any "
+                                       "failure); at most 30. The scheduled cleanup, which shares the maintenance "
+                                       "worker, starts at most this plus a second late.")
     callback_retries: int = _setting(_non_negative_int, 5, "Further attempts after a callback fails (non-2xx or "
                                      "no answer), after 1, 2, 4, ... seconds (at most 60 each).")
+    plot_queue_per_job: int = _setting(_positive_int, 8, "Most plot renders queued or running for one analysis; "
+                                       "a request for another plot of it is a 429 too_many_renders with "
+                                       "Retry-After (a request for a plot already being drawn shares that render).")
+    plot_queue_max: int = _setting(_positive_int, 64, "Most plot renders queued or running in all; beyond it a "
+                                   "new plot is a 429 too_many_renders with Retry-After. Analyses go first "
+                                   "either way: the workers take renders only when no analysis waits.")
     long_poll_limit: int | None = _setting(_positive_int, None, "Most GET /job_status?wait= requests that wait at "
                                            "once; below WEB_THREADS, so /ping and plain polls always find a thread. "
                                            "A poll beyond it answers the job's current state at once.",
@@ -290,6 +307,10 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_dataset_bytes(self) -> int:
+        return int(self.max_dataset_mb * 1024 * 1024)
 
     @property
     def waitress_max_body(self) -> int:

@@ -111,7 +111,8 @@ def put_dataset(name: str) -> Response:
     """Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body
     (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field
     `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it;
-    `labels` (query, or a multipart field) gives columns readable names."""
+    `labels` (query, or a multipart field) gives columns readable names. 413 payload_too_large beyond
+    MAX_UPLOAD_MB; 413 dataset_too_large when the table it decodes to would pass MAX_DATASET_MB."""
     from analysis import columnar, datasets
 
     svc = services()
@@ -120,7 +121,8 @@ def put_dataset(name: str) -> Response:
     options = datasets.DatasetOptions(id_columns=_names("id_columns"), exclude_columns=_names("exclude_columns"),
                                       default_target=request.args.get("default_target") or None)
     data, form = _upload()
-    meta, frame = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows, form=form)
+    meta, frame = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows,
+                                    max_bytes=svc.settings.max_dataset_bytes, form=form)
     stored = columnar.to_arrow(frame)  # jobs read these columns, never the upload's text again
     meta = meta.model_copy(update={"labels": _uploaded_labels(meta.names), "stored_bytes": len(stored),
                                    "origin": dataset_store.ORIGIN_UPLOAD})

@@ -9,7 +9,15 @@ from flask import Flask, Response, current_app, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from common.errors import InvalidRequest, RedisOutOfMemory, RedisUnavailable, ServiceError, UploadTooLarge, shown
+from common.errors import (
+    InvalidRequest,
+    RedisOutOfMemory,
+    RedisUnavailable,
+    ServiceError,
+    TooManyRenders,
+    UploadTooLarge,
+    shown,
+)
 from common.redis_conn import REDIS_UNREACHABLE
 from web.responses import json_response
 
@@ -79,8 +87,10 @@ def to_service_error(exc: Exception) -> ServiceError:
 
 def error_response(error: ServiceError, extra: dict[str, Any] | None = None) -> Response:
     """The one error answer: the error body (with `extra` fields), its status, and Retry-After when
-    Redis is unavailable (the only error a client should simply retry)."""
+    Redis is unavailable or too many plot renders wait (the errors a client should simply retry)."""
     response = json_response(error_body(error) | (extra or {}), error.status)
+    if isinstance(error, TooManyRenders):
+        response.headers["Retry-After"] = str(error.retry_after)
     return retry_later(response) if isinstance(error, RedisUnavailable) else response
 
 

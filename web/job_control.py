@@ -1,6 +1,6 @@
 """How DELETE /job_status/<id> (web.job_routes) ends a job: cancel it if it has not started, atomically
 against a worker taking it; stop it if it runs (RQ's stop-job command), waiting a moment for it to end;
-and cancel its waiting callback notification."""
+and cancel its waiting callback notification (docs/decisions/0016-honest-cancels.md)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rq.serializers import JSONSerializer
 
 from common import callbacks, jobstates
 from common.rqtypes import JSONJob
+from store import dataset_store
 from web.answers import snapshot
 from web.services import Services
 
@@ -23,8 +24,10 @@ _NOT_STARTED = frozenset({jobstates.QUEUED, jobstates.DEFERRED, jobstates.SCHEDU
 
 
 def cancel_waiting(svc: Services, job: Job) -> str:
-    """Cancel the job if it has not started, atomically against a worker taking it (WATCH on its hash).
-    Returns the status it had when the cancel was decided."""
+    """Cancel the job if it has not started, atomically against a worker taking it: both WATCH the job's
+    hash, and a worker runs a job only if it is not `canceled`, marking it `started` in the same transaction
+    (worker.rq_worker.ShapWorker.take), so `canceled` here means it never runs. Returns the status it had
+    when the cancel was decided."""
     with svc.redis.pipeline() as pipe:
         while True:
             try:
@@ -36,9 +39,13 @@ def cancel_waiting(svc: Services, job: Job) -> str:
                 pipe.multi()
                 job.cancel(pipeline=pipe)
                 pipe.execute()
-                return jobstates.CANCELED
+                break
             except redis.WatchError:
                 continue
+    version = dataset_store.pinned_version(job)  # it never runs: its dataset version is free of it
+    if version is not None:
+        dataset_store.release(svc.redis, version, job.id)
+    return jobstates.CANCELED
 
 
 def stop_running(svc: Services, job_id: str) -> None:

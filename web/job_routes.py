@@ -210,12 +210,14 @@ def rows(job_id: str) -> Response:
 
 
 @blueprint.get("/job_status/<job_id>/plots/<kind>")
-@documented(Tag.ANALYSIS, {200: None, 202: "PlotPending"}, 401, 404, 409, 500, 503, 507, query="PlotQuery")
+@documented(Tag.ANALYSIS, {200: None, 202: "PlotPending"}, 401, 404, 409, 429, 500, 503, 507, query="PlotQuery")
 def plot(job_id: str, kind: str) -> Response:
     """A SHAP plot of a finished analysis, drawn by shap.plots with matplotlib in a worker: bar, beeswarm,
     waterfall (?row=), dependence (?feature=, ?color=), heatmap, interaction (?feature=, ?with=: a pair of an
     interactions analysis); PNG or SVG. 202 with the render job while it is drawn (poll status_url, or
-    ?wait=N); the same plot asked again is served from the stored image."""
+    ?wait=N); the same plot asked again is served from the stored image. 429 too_many_renders, with
+    Retry-After, when PLOT_QUEUE_PER_JOB renders of the analysis (or PLOT_QUEUE_MAX in all) already wait
+    (store.plot_queue); a request for a plot already being drawn shares that render."""
     # 400 names a bad parameter; 404 for an unknown job or an expired result, 409 while it is unfinished
     svc = services()
     plot_params.names_of(request.args)

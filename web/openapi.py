@@ -117,7 +117,7 @@ _DOCS_ASSET_TYPES = ("text/javascript", "text/css", "text/html", "application/oc
 
 
 def _finish(document: dict[str, Any]) -> dict[str, Any]:
-    """What spectree cannot declare: the CSV body of PUT /datasets, Retry-After on every 503, non-JSON pages,
+    """What spectree cannot declare: the CSV body of PUT /datasets, Retry-After on every 429 and 503, non-JSON pages,
     the links from a submitted analysis to its status."""
     document["paths"]["/datasets/{name}"]["put"]["requestBody"] = _CSV_BODY
     for status in ("200", "202"):
@@ -129,10 +129,11 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
         job_id["description"] = "The job_id POST /analyze answered."
     for path, operations in document["paths"].items():
         for operation in operations.values():
-            answer = operation["responses"].get("503")
-            if answer is not None:
-                answer["headers"] = {"Retry-After": {"schema": {"type": "integer"},
-                                                     "description": "Seconds to wait before retrying."}}
+            for status in ("429", "503"):  # too_many_renders; Redis unreachable
+                answer = operation["responses"].get(status)
+                if answer is not None:
+                    answer["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                                         "description": "Seconds to wait before retrying."}}
             if path in ("/docs", "/"):
                 operation["responses"]["200"] = {"description": "HTML page", "content": {"text/html": {
                     "schema": {"type": "string"}}}}

@@ -15,6 +15,7 @@ from common import jobstates, keys
 from common.errors import InvalidRequest, NotFound, PlotFailed
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob, JSONQueue
+from store import plot_queue
 from web import long_poll, storage_guard
 from web.services import Services
 
@@ -62,7 +63,10 @@ def _render_job(svc: Services, job_id: str, spec: PlotSpec) -> Job:
         ended_stored = status == jobstates.FINISHED and "stored" in (render.return_value() or {})
         if status in _PENDING or status == jobstates.FAILED or (status == jobstates.FINISHED and not ended_stored):
             return render  # running, or ended with an outcome to report (a refusal, a failure)
-    queue = JSONQueue(svc.settings.plots_queue_name, connection=svc.redis)
+    settings = svc.settings
+    plot_queue.admit(svc.redis, job_id, spec.render_job_id(job_id), per_job=settings.plot_queue_per_job,
+                     most=settings.plot_queue_max, ttl=settings.job_timeout + RENDER_RECORD_TTL)  # else 429
+    queue = JSONQueue(settings.plots_queue_name, connection=svc.redis)
     return queue.enqueue(jobstates.PLOT_FUNC, kwargs={"analysis_id": job_id, "spec": spec.to_json()},
                          job_id=spec.render_job_id(job_id), job_timeout=svc.settings.job_timeout,
                          result_ttl=RENDER_RECORD_TTL, failure_ttl=RENDER_RECORD_TTL,

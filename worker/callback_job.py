@@ -1,13 +1,17 @@
 """The RQ job that delivers a completion callback (run by the maintenance worker, never an analysis horse).
 
-One attempt per run: a POST of `{job_id, status, status_url}` with its HMAC signature and a timeout of
-CALLBACK_TIMEOUT. A non-2xx answer or no answer raises, and RQ's Retry (set by the web) runs the job
+One attempt per run: a POST of `{job_id, status, status_url}` with its HMAC signature, the whole attempt
+(connect, status line, headers and body) bounded by CALLBACK_TIMEOUT, and every attempt logged with its
+outcome. A non-2xx answer, no answer or no complete answer in time raises, and RQ's Retry (set by the web) runs the job
 again after its backoff. No redirect is followed: the next location could be a host nobody allowed."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
+import socket
+import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,15 +30,56 @@ class CallbackDeliveryError(Exception):
     Not a ServiceError or ValueError on purpose, so the worker's no-retry rule for bad input skips it."""
 
 
+class AttemptTimedOut(CallbackDeliveryError):
+    """The attempt as a whole (connect, status line, headers and body) took CALLBACK_TIMEOUT: retried."""
+
+
+class _Deadline:
+    """Ends an attempt at its deadline whatever it is waiting for: http.client's timeout bounds each socket
+    operation, so a receiver that sends one header line every few seconds never trips it. At the deadline a
+    timer shuts the connection's socket down, and the read blocked on it returns at once."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.connection = connection
+        self.fired = threading.Event()
+        self.timer = threading.Timer(seconds, self._fire)
+        self.timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.cancel()
+
+    def _fire(self) -> None:
+        self.fired.set()
+        sock = self.connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # closed meanwhile: the attempt ended by itself
+                sock.shutdown(socket.SHUT_RDWR)
+
+
 def _post(url: str, payload: bytes, headers: dict[str, str], timeout: float) -> int:
+    """POST `payload`; the status code, within `timeout` seconds in all (connect, headers and body), else
+    AttemptTimedOut."""
     parts = urlsplit(url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = kind(parts.hostname or "", parts.port, timeout=timeout)
     try:
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection.request("POST", target, body=payload, headers=headers)
-        response = connection.getresponse()
-        response.read(64 * 1024)  # a bounded read, so the connection can close cleanly
+        with _Deadline(connection, timeout) as deadline:
+            try:
+                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                connection.request("POST", target, body=payload, headers=headers)
+                response = connection.getresponse()
+                response.read(64 * 1024)  # a bounded read, so the connection can close cleanly
+            except (OSError, http.client.HTTPException) as exc:
+                if deadline.fired.is_set():
+                    raise AttemptTimedOut(f"no complete answer from {url} within {timeout:g}s "
+                                          "(CALLBACK_TIMEOUT)") from exc
+                raise
+        if deadline.fired.is_set():
+            raise AttemptTimedOut(f"no complete answer from {url} within {timeout:g}s (CALLBACK_TIMEOUT)")
         return response.status
     finally:
         connection.close()
@@ -57,6 +102,10 @@ def send_callback(job_id: str, url: str, status_url: str) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         answer = _post(url, payload, headers, settings.callback_timeout)
+    except AttemptTimedOut as exc:
+        log.warning("callback of job %s attempt %d to %s timed out after %.3fs: %s", job_id, attempt, url,
+                    time.perf_counter() - started, exc)
+        raise
     except (OSError, http.client.HTTPException) as exc:
         log.warning("callback of job %s attempt %d to %s failed after %.3fs: %s: %s", job_id, attempt, url,
                     time.perf_counter() - started, type(exc).__name__, exc)

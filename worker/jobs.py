@@ -50,14 +50,19 @@ def report_progress(job: Job | None, stage: str) -> None:
 def compute(plan: AnalysisPlan, job: Job | None = None) -> Result:
     """The whole analysis in this process, as `plan` decided it; returns the result object (numpy arrays
     inside; its `shap_values` and `results` are built while it is encoded: `encode` or `encode_to`)."""
+    return _compute(plan, job)[0]
+
+
+def _compute(plan: AnalysisPlan, job: Job | None) -> tuple[Result, DatasetMeta]:
+    """`compute`, and the dataset meta of the version it explained: the plan's own (docs/decisions/
+    0017-pinned-dataset-versions.md), kept readable by the web's pin even when the dataset was replaced."""
     ctx = context.current()
     settings = ctx.settings
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
     report_progress(job, "loading_data")
-    meta, frame = default_dataset.frame(ctx.redis, ctx.frames, plan.request.dataset, settings)
-    plan, replaced = _current(plan, meta, frame)
+    meta, frame = _pinned_frame(ctx, plan)
     timings["dataset_load_s"] = time.perf_counter() - started
 
     report_progress(job, "loading_model")
@@ -79,20 +84,17 @@ def compute(plan: AnalysisPlan, job: Job | None = None) -> Result:
         progress=lambda stage: report_progress(job, stage),
     )
     result.timings = timings | result.timings
-    result.warnings = replaced + result.warnings
-    return result
+    return result, meta
 
 
-def _current(plan: AnalysisPlan, meta: DatasetMeta, frame: pd.DataFrame) -> tuple[AnalysisPlan, list[str]]:
-    """`plan` when its dataset version is the stored one. A dataset replaced after the plan was made has only
-    its new version stored: the plan is made again on it, by the same rules and limits, and a warning says so
-    (keeping the accepted version readable is the truthful-answers work, docs/decisions)."""
-    if meta.version == plan.dataset_version:
-        return plan, []
-    limits = PlanLimits(plan.max_rows, what_if_max_cells=2**62, interaction_max_rows=plan.row_cap or plan.max_rows)
-    again, _ = make_plan(frame, meta, plan.request, limits)
-    return again, [f"dataset {meta.name!r} was replaced after this analysis was accepted (on version "
-                   f"{plan.dataset_version}); it explains the version stored when it ran, {meta.version}."]
+def _pinned_frame(ctx: context.WorkerContext, plan: AnalysisPlan) -> tuple[DatasetMeta, pd.DataFrame]:
+    """The plan's dataset version, parsed: the stored dataset when it still is that version, else the copy a
+    replace kept for the analyses accepted on it (store.dataset_store.load_version); the built-in dataset is
+    loaded first if nobody has yet."""
+    name = plan.request.dataset
+    if name == default_dataset.NAME and not ctx.redis.exists(keys.dataset_meta(name)):
+        default_dataset.ensure_loaded(ctx.redis, ctx.settings)
+    return ctx.frames.get_version(ctx.redis, name, plan.dataset_version)
 
 
 def _legacy_plan(request: dict[str, Any]) -> AnalysisPlan:
@@ -116,7 +118,8 @@ def run_analysis(plan: dict[str, Any] | None = None, request: dict[str, Any] | N
     before the plan existed (accepted work is never lost across a deploy): it is planned here, once."""
     job = get_current_job()
     started = time.perf_counter()
-    result = compute(AnalysisPlan.model_validate(plan) if plan is not None else _legacy_plan(request or {}), job)
+    typed = AnalysisPlan.model_validate(plan) if plan is not None else _legacy_plan(request or {})
+    result, explained = _compute(typed, job)
     if job is not None and job.enqueued_at and job.started_at:
         result.timings["queue_wait_s"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
     step = time.perf_counter()
@@ -138,9 +141,16 @@ def run_analysis(plan: dict[str, Any] | None = None, request: dict[str, Any] | N
                  trained_in_this_job=result.model.trained_in_this_job)
     report_progress(job, "done")
     fingerprint = JobMeta.of(job).fingerprint
-    if fingerprint:  # the result is stored: identical requests may now be answered by it
+    if fingerprint and fingerprint == _fingerprint_of(typed, explained):  # stored: identical requests may reuse it
         reuse.remember(ctx.redis, fingerprint, job.id, ctx.settings.result_ttl)
     return {"result_key": keys.job_result(job.id), "bytes": payload_bytes}
+
+
+def _fingerprint_of(plan: AnalysisPlan, explained: DatasetMeta) -> str:
+    """The fingerprint of what this job really explained (the version and labels it read), computed as the
+    web computes a request's: a result is remembered only under it (docs/decisions/0017)."""
+    return reuse.fingerprint(plan.request, reuse.dataset_key(explained),
+                             interaction_max_rows=context.current().settings.interaction_max_rows)
 
 
 def store_feature_values(ctx: context.WorkerContext, job_id: str, result: Result) -> float:

@@ -20,6 +20,7 @@ from common.errors import result_gone
 from common.job_meta import JobMeta
 from common.rqtypes import JSONJob
 from explain import plots
+from store import plot_queue
 from worker import context
 
 # what a plot reads of the result (feature_importance: the labels the result was summarized with); the
@@ -92,17 +93,24 @@ def render_plot(analysis_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     """RQ entry point: draw the plot `spec` (PlotSpec.to_json) of the analysis `analysis_id` and store it."""
     ctx = context.current()
     plot = PlotSpec.from_json(spec)
-    stored = load(ctx.redis, analysis_id, plot.kind)
+    try:
+        return _render(ctx.redis, analysis_id, plot)
+    finally:  # drawn, refused, gone or failed: its place in the plot queue is free (store.plot_queue)
+        plot_queue.release(ctx.redis, analysis_id, plot.render_job_id(analysis_id))
+
+
+def _render(client: redis.Redis, analysis_id: str, plot: PlotSpec) -> dict[str, Any]:
+    stored = load(client, analysis_id, plot.kind)
     if stored is None:
         return {"gone": result_gone(analysis_id)}
     try:
         image = plots.render(stored, plot)
     except plots.PlotRefused as exc:
         return {"refused": str(exc)}
-    ttl: Any = ctx.redis.pttl(keys.job_result(analysis_id))
+    ttl: Any = client.pttl(keys.job_result(analysis_id))
     if not ttl or ttl <= 0:
         return {"gone": result_gone(analysis_id)}
-    with ctx.redis.pipeline(transaction=True) as pipe:
+    with client.pipeline(transaction=True) as pipe:
         pipe.hset(keys.job_plots(analysis_id), plot.digest(), image)
         pipe.pexpire(keys.job_plots(analysis_id), ttl)  # as long as the result (it is renewed by each render)
         pipe.execute()

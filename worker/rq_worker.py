@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from datetime import UTC
 from typing import Any
 
 import redis
 from rq import worker_registration
 from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.timeouts import BaseTimeoutException, JobTimeoutException, UnixSignalDeathPenalty
 from rq.utils import now
-from rq.worker import Worker
+from rq.worker import SHUTDOWN_SIGNAL, Worker, WorkerStatus
 
 from common import logs, metrics
 from common.errors import ServiceError
@@ -24,7 +27,10 @@ from common.redis_conn import REDIS_UNREACHABLE
 from common.rqtypes import JSONJob, JSONQueue
 from fleet import naming
 from fleet.liveness import JOB_MONITORING_INTERVAL, WORKER_TTL
+from store import dataset_store
 from worker import context, kept_models, plot_loading
+
+log = logging.getLogger(__name__)
 
 # Errors that say the request or its data cannot be explained (or that it ran out of time), not that a
 # worker died: running the job again would fail again.
@@ -86,7 +92,11 @@ class ShapWorker(Worker):
     * a work horse that outlived its job's timeout and was then killed (by RQ's own monitor at
       timeout + 60 s, or by the cleanup's stop command) ends the job `failed` with a JobTimeout error,
       without a retry, as RQ's in-horse timeout would have: not `stopped`, not "the worker died";
-    * its timeout is JobDeathPenalty, so a timeout that fires while CatBoost trains is still a timeout.
+    * its timeout is JobDeathPenalty, so a timeout that fires while CatBoost trains is still a timeout;
+    * it takes a dequeued job atomically against DELETE /job_status/<id> (web.job_control, docs/decisions/
+      0016-honest-cancels.md): in one WATCH/MULTI on the job's hash it runs the job only if it is not
+      `canceled`, marking it `started` on this worker at once; a job canceled after RQ popped it is dropped
+      unrun. A stop that arrives between that mark and the fork kills the horse as soon as it exists.
     """
 
     death_penalty_class = JobDeathPenalty
@@ -155,8 +165,13 @@ class ShapWorker(Worker):
 
     def execute_job(self, job: Job, queue) -> None:
         """RQ's forking execution, with the job's id and the request id that enqueued it on every log line of
-        this worker and of its work horse (forked inside, so it inherits them) until the job ends."""
+        this worker and of its work horse (forked inside, so it inherits them) until the job ends; a job
+        canceled before this worker took it is dropped unrun."""
         _bind(job)  # again: a job can reach here without dequeue_any (RQ's execute_job is public)
+        if not self.take(job):
+            self.drop_canceled(job)
+            logs.unbind(*logs.CONTEXT_FIELDS)
+            return
         if job.func_name == PLOT_FUNC:
             plot_loading.load()  # here, in the parent, once: the horse it forks (and later ones) inherit it
         try:
@@ -165,10 +180,67 @@ class ShapWorker(Worker):
             logs.unbind(*logs.CONTEXT_FIELDS)
         if job.func_name == ANALYSIS_FUNC:
             record_outcome(job)  # refreshes the job: its meta names what the horse used
+            release_version(job)
         elif job.func_name == TRAINING_FUNC and not _refreshed(job):
             return
         if job.func_name in (ANALYSIS_FUNC, TRAINING_FUNC):
             kept_models.keep_for_next_jobs(context.current(), job)
+
+    def take(self, job: Job) -> bool:
+        """The one decision between this worker and a cancel (web.job_control.cancel_waiting WATCHes the same
+        hash): False when the job is canceled; else, in the same transaction, the job is `started` on this
+        worker and is its current job, so a DELETE from now on stops it (RQ's stop-job command)."""
+        with self.connection.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(job.key)
+                    if _text(pipe.hget(job.key, "status")) == JobStatus.CANCELED:
+                        return False
+                    pipe.multi()
+                    job.prepare_for_execution(self.name, pipeline=pipe)
+                    self.set_current_job_id(job.id, pipeline=pipe)
+                    # RQ's prepare_execution, in the same MULTI: the started job is in the StartedJobRegistry
+                    # at once, so a worker dying now leaves an orphan the fleet's repair finds
+                    self.execution = Execution.create(job, self.get_heartbeat_ttl(job), pipeline=pipe,
+                                                      worker_name=self.name)
+                    self.set_state(WorkerStatus.BUSY, pipeline=pipe)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+
+    def prepare_execution(self, job: Job) -> Execution:
+        """RQ's, unless take() already did it for this job."""
+        if self.execution is not None and self.execution.job_id == job.id:
+            return self.execution
+        return super().prepare_execution(job)
+
+    def drop_canceled(self, job: Job) -> None:
+        """A job canceled after RQ moved it to the intermediate queue: it leaves that list (RQ's cleanup
+        would otherwise fail it as stuck) and stays `canceled` in RQ's canceled registry, never run."""
+        self.connection.lrem(JSONQueue(job.origin, connection=self.connection).intermediate_queue_key, 0, job.id)
+        self.log.info("Worker %s: job %s was canceled before it started; not run", self.name, job.id)
+
+    def fork_work_horse(self, job: Job, queue) -> None:
+        super().fork_work_horse(job, queue)  # only the parent returns
+        if self._stopped_job_id == job.id:  # a stop came between take() and the fork: kill_horse skipped it
+            self.kill_horse()
+
+    def kill_horse(self, sig=SHUTDOWN_SIGNAL) -> None:
+        """RQ's, made safe for a stop that comes as the horse is forked. With no horse yet (pid 0, where
+        os.getpgid(0) names this worker's own group) the stop is only remembered (RQ's _stopped_job_id) and
+        fork_work_horse kills the horse it forks; a horse that has not yet left this process's group
+        (os.setpgrp, its first step) is killed alone, not with the group it still shares with its parent."""
+        if not self.horse_pid:
+            return
+        try:
+            alone = os.getpgid(self.horse_pid) == os.getpgrp()
+        except ProcessLookupError:
+            return  # it has ended and been reaped
+        if alone:
+            os.kill(self.horse_pid, sig)
+            return
+        super().kill_horse(sig)
 
     def set_current_job_working_time(self, current_job_working_time, pipeline=None):
         if pipeline is not None:
@@ -198,6 +270,22 @@ def record_outcome(job: Job) -> None:
     meta = JobMeta.of(job)
     timings = {k: v for k, v in (meta.timings or {}).items() if isinstance(v, int | float)}
     metrics.observe_job(JobStatus(status).value, error_type, timings, bool(meta.trained_in_this_job))
+
+
+def release_version(job: Job) -> None:
+    """An analysis that has ended (not one requeued for a retry) no longer needs the dataset version it was
+    accepted on (store.dataset_store.release)."""
+    version = dataset_store.pinned_version(job)
+    if version is None or job.get_status(refresh=False) not in OUTCOMES:
+        return
+    try:
+        dataset_store.release(job.connection, version, job.id)
+    except REDIS_UNREACHABLE as exc:  # the pin expires with JOBS_KEPT_S
+        log.warning("job %s: could not release dataset version %s: %s", job.id, version, exc)
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _refreshed(job: Job) -> bool:

@@ -17,6 +17,7 @@ from shap_client.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
     ShapServiceError,
+    TooManyRequests,
     Unauthorized,
     WaitTimeout,
 )
@@ -25,5 +26,5 @@ from shap_client.questions import Comparison, ScenarioOutcome
 from shap_client.result import AnalysisResult
 
 __all__ = ["AnalysisResult", "Client", "Comparison", "Conflict", "InvalidRequest", "Job", "JobCanceled", "JobFailed",
-           "NotFound", "PayloadTooLarge", "ScenarioOutcome", "ServiceUnavailable", "ShapServiceError", "Unauthorized",
-           "WaitTimeout"]
+           "NotFound", "PayloadTooLarge", "ScenarioOutcome", "ServiceUnavailable", "ShapServiceError",
+           "TooManyRequests", "Unauthorized", "WaitTimeout"]

@@ -24,7 +24,8 @@ DEFAULT_TIMEOUT = 60.0  # seconds; a long poll asks the service to wait at most 
 class Client:
     """One service. `api_key` goes in X-API-KEY (None when the service has no API_KEY).
 
-    A 503 (the service's Redis is unreachable; nothing was enqueued) is retried up to `retries` times,
+    A 503 (the service's Redis is unreachable; nothing was enqueued) or a 429 (too many plot renders
+    waiting) is retried up to `retries` times,
     after the service's Retry-After or an exponential backoff (`backoff` * 2**attempt, at most
     `max_backoff` seconds). A request that could not connect is retried the same way; a request lost
     after it was sent is retried only when repeating it is harmless (GET, PUT, DELETE)."""
@@ -76,7 +77,7 @@ class Client:
                 if response.status_code < 400:
                     return response
                 failure = errors.from_response(response.status_code, _json_or_text(response))
-                if response.status_code != 503:
+                if response.status_code not in errors.RETRIED:  # 429 and 503 pass by themselves
                     raise failure
                 retry_after = response.headers.get("Retry-After")
             if attempt >= self.retries:

@@ -46,6 +46,11 @@ class ServiceUnavailable(ShapServiceError):
     """503 (Redis unreachable) or no connection, after every retry."""
 
 
+class TooManyRequests(ShapServiceError):
+    """429 (e.g. `too_many_renders`: PLOT_QUEUE_PER_JOB or PLOT_QUEUE_MAX plot renders already wait), after
+    every retry: like a 503 it is retried after the service's Retry-After."""
+
+
 class JobFailed(ShapServiceError):
     """The job ended `failed`; `code` is the service's error type (e.g. `WorkerDied`, `JobTimeout`)."""
 
@@ -59,7 +64,9 @@ class WaitTimeout(ShapServiceError, TimeoutError):
 
 
 _BY_STATUS: dict[int, type[ShapServiceError]] = {400: InvalidRequest, 401: Unauthorized, 404: NotFound,
-                                                  409: Conflict, 413: PayloadTooLarge, 503: ServiceUnavailable}
+                                                  409: Conflict, 413: PayloadTooLarge, 429: TooManyRequests,
+                                                  503: ServiceUnavailable}
+RETRIED = frozenset({429, 503})  # answers that pass by themselves: retried after Retry-After
 
 
 def from_response(status: int, body: Any) -> ShapServiceError:

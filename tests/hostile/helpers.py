@@ -23,3 +23,14 @@ def csv_bytes(rows: int = 30, **columns: Any) -> bytes:
     for i in range(rows):
         lines.append(",".join(str(v(i) if callable(v) else v) for v in columns.values()))
     return ("\n".join(lines) + "\n").encode()
+
+
+def multipart(filename: str, data: bytes, **fields: str) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body with the file in field `file` (and text `fields`), and its header."""
+    boundary = "hostile-boundary-7f3a"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                 "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), {
+        "Content-Type": f"multipart/form-data; boundary={boundary}"}

@@ -1,5 +1,5 @@
-"""No repeated work: an identical analysis is answered by the first one's stored result, through the real
-web, Redis and forking workers."""
+"""No repeated work: an identical analysis is answered by the latest stored result of that analysis
+(docs/decisions/0018), through the real web, Redis and forking workers."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def submit(stack: Stack, body: dict) -> tuple[int, dict]:
     return status, answer
 
 
-def test_identical_request_is_answered_by_the_first_jobs_result(stack: Stack) -> None:
+def test_identical_request_is_answered_by_the_stored_result(stack: Stack) -> None:
     """The second identical request gets the finished first job at once (200, cached) and the same result."""
     status, first = submit(stack, REQUEST)
     assert (status, first["cached"], first["status"]) == (202, False, "queued")
@@ -66,3 +66,16 @@ def test_an_expired_result_is_not_reused(stack: Stack) -> None:
     stack.redis().delete(keys.job_result(first["job_id"]))
     status, again = submit(stack, body)
     assert (status, again["cached"]) == (202, False) and again["job_id"] != first["job_id"]
+
+
+def test_the_latest_stored_result_answers_not_the_first(stack: Stack) -> None:
+    """A `"reuse": false` run of the same analysis computes afresh and then answers later identical requests
+    (fingerprint -> job id is overwritten when a result is stored): the latest, not the first, as the docs say."""
+    body = {**REQUEST, "sample_size": 211}
+    _, first = submit(stack, body)
+    stack.wait_job(first["job_id"])
+    status, fresh = submit(stack, {**body, "reuse": False})
+    assert (status, fresh["cached"]) == (202, False) and fresh["job_id"] != first["job_id"]
+    stack.wait_job(fresh["job_id"])
+    status, again = submit(stack, body)
+    assert (status, again["cached"], again["job_id"]) == (200, True, fresh["job_id"])
