@@ -72,7 +72,8 @@ RUN mkdir -p /etc/supervisor /data \
 # Every %(ENV_X)s that supervisord.conf expands. scripts/entrypoint.py recomputes them from the settings
 # at start; these defaults let supervisord and `docker exec … supervisorctl` (which skips the entrypoint)
 # parse the file. DATA_DIR, HOST, PORT and WEB_THREADS are also settings (docs/configuration.md); WORKER_COUNT
-# is deliberately not set here so that its default stays the CPU count. HOST: a container listens on
+# is deliberately not set here so that its default stays the CPU count; REDIS_MAXMEMORY (from REDIS_MAXMEMORY_MB)
+# is recomputed at start from the container's cgroup memory limit (1024mb: its value without a limit). HOST: a container listens on
 # every interface of its own network namespace (set API_KEY when it is reachable from outside).
 # LOG_FORMAT=json: in the container every program logs one JSON object per line (docs/operations.md, Structured logs).
 ENV DATA_DIR=/data \
@@ -81,9 +82,10 @@ ENV DATA_DIR=/data \
     WEB_THREADS=16 \
     APP_DIR=/app \
     REDIS_AUTOSTART=true \
+    REDIS_MAXMEMORY=1024mb \
     WORKER_NUMPROCS=1 \
     WORKER_STOPWAITSECS=615 \
-    WAITRESS_MAX_BODY=53477376 \
+    WAITRESS_MAX_BODY=209715200 \
     LOG_FORMAT=json
 
 USER 10001:10001

@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet -e './clients/python[shap]'
+	$(BIN)/pip install --quiet -e './clients/python[shap,arrow]'
 	@touch $(STAMP)
 
 run: $(STAMP)

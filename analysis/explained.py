@@ -25,6 +25,7 @@ class Explanation:
     predictions: list[Any]
     base_value: Any
     extra: dict[str, Any]  # per-task columns: predicted_class, or explained_class and probability
+    probabilities: np.ndarray | None = None  # multiclass: (rows, classes), every class's probability
 
 
 class ShapColumns:
@@ -34,8 +35,10 @@ class ShapColumns:
     (analysis.feature_values) with `classes`, the model's (None for a regression)."""
 
     def __init__(self, features: list[str], values: np.ndarray, order: np.ndarray,
-                 frame: pd.DataFrame | None = None, classes: list[Any] | None = None) -> None:
+                 frame: pd.DataFrame | None = None, classes: list[Any] | None = None,
+                 probabilities: np.ndarray | None = None) -> None:
         self.features = features
+        self.probabilities = probabilities  # multiclass: (rows, classes) by position, the rows table's
         self.values = values
         self.order = order
         self.frame = frame

@@ -29,11 +29,14 @@ class ModelInfo:
     trained_in_this_job: bool
     # a binary model's positive class: its raw scores and SHAP values are log-odds of it (docs/summary.md)
     positive_class: str | None = None
+    trees: int | None = None  # how many trees the model has (None: a model stored before it was recorded)
+    params: dict[str, Any] = field(default_factory=dict)  # the training parameters, as CatBoost took them
 
     def to_json(self) -> dict[str, Any]:
         found = {"task": self.task, "metrics": self.metrics.as_dict(), "trained_rows": self.trained_rows,
                  "features": self.features, "id": self.id, "trained_in_this_job": self.trained_in_this_job}
-        return found | ({"positive_class": self.positive_class} if self.positive_class is not None else {})
+        found |= {"positive_class": self.positive_class} if self.positive_class is not None else {}
+        return found | {"trees": self.trees, "params": self.params}
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,13 @@ class UnsupportedMediaType(ServiceError):
     code = "unsupported_media_type"
 
 
+class NotAcceptable(ServiceError):
+    """No format the client accepts (Accept, or format=) is one the route can answer in."""
+
+    status = 406
+    code = "not_acceptable"
+
+
 class Unauthorized(ServiceError):
     status = 401
     code = "unauthorized"
@@ -106,9 +113,21 @@ class NotFound(ServiceError):
     code = "not_found"
 
 
+class Gone(NotFound):
+    """What was asked for existed once and will not again (e.g. a form an earlier build never stored)."""
+
+    code = "gone"
+
+
 class PayloadTooLarge(ServiceError):
     status = 413
     code = "payload_too_large"
+
+
+class UploadTooLarge(PayloadTooLarge):
+    """A request body over MAX_UPLOAD_MB (an upload or an analysis)."""
+
+    code = "upload_too_large"
 
 
 class DatasetTooLarge(PayloadTooLarge):

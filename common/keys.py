@@ -98,6 +98,12 @@ def job_plot_rows(job_id: str) -> str:
     return f"{PREFIX}result:{job_id}:rows"
 
 
+def job_rows_table(job_id: str) -> str:
+    """The explained rows of a finished analysis as one Arrow IPC stream (analysis.rows_table), what
+    GET /job_status/<id>/rows cuts and serves; written with the result, same TTL, removed with it."""
+    return f"{PREFIX}result:{job_id}:table"
+
+
 def job_plots(job_id: str) -> str:
     """Hash of a finished analysis's rendered plots: field = the plot's parameters, value = image bytes.
     Outside the result's prefix on purpose: a render must not invalidate the web's kept /job_status answers

@@ -215,6 +215,11 @@ class Settings:
                                              "empty")
     redis_url: str | None = _setting(_redis_url, None, "External Redis (redis://, rediss://, unix://). Unset: an "
                                      "embedded Redis on a unix socket in DATA_DIR.")
+    redis_maxmemory_mb: int = _setting(_non_negative_int, lambda v: _default_redis_maxmemory_mb(), "maxmemory of the "
+                                       "embedded Redis in MiB (0: none). From 90 % of it (of any Redis's maxmemory) "
+                                       "new uploads, analyses and renders are refused with 507 insufficient_storage, "
+                                       "so RQ's own writes always find room.", "40 % of the container's memory "
+                                       "limit (cgroup); 1024 without a limit")
     redis_timeout: float = _setting(_positive_float, 5.0, "Seconds for a Redis connect or command before the web "
                                     "answers 503.")
     redis_socket_keepalive: bool = _setting(_bool, True, "TCP keepalive on Redis connections.")
@@ -239,7 +244,8 @@ class Settings:
                                       "Seconds after which the cleanup stops a job that is still running.",
                                       "JOB_TIMEOUT + 120")
     max_upload_mb: float = _setting(_positive_float, 50.0, "Largest request body (dataset upload or analysis) in "
-                                    "MiB; larger gets 413.")
+                                    "MiB; larger gets 413 upload_too_large. A CSV of 100,000 rows x 134 columns is "
+                                    "about 85 MiB: set 100 to upload it.")
     max_dataset_mb: float = _setting(_positive_float, 256.0, "Largest table an uploaded dataset may decode to, in "
                                      "MiB: 8 bytes per cell plus the bytes of its text, whatever the file's "
                                      "encoding (Parquet dictionaries, run lengths, compression). Checked before "
@@ -344,6 +350,13 @@ class Settings:
         return int(self.max_dataset_mb * 1024 * 1024)
 
     @property
+    def waitress_max_body(self) -> int:
+        """Waitress's own body limit, set above the app's so that the app answers a body over MAX_UPLOAD_MB with
+        its JSON 413 upload_too_large: 4 x MAX_UPLOAD_MB, at least MAX_UPLOAD_MB + 64 MiB. Waitress reads a
+        body before the app sees it, so a larger one is refused by Waitress itself (plain text) unread."""
+        return max(4 * self.max_upload_bytes, self.max_upload_bytes + 64 * 2**20)
+
+    @property
     def effective_shap_batch_size(self) -> int:
         if self.aggressive_memory_management:
             return max(1, min(self.shap_batch_size, 1000))
@@ -399,6 +412,32 @@ def _key_checks(values: dict[str, Any]) -> list[str]:
 
 
 MAX_CALLBACK_TIMEOUT = 30.0  # a receiver that needs longer should answer first and work afterwards
+
+
+CGROUP_MEMORY_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")  # v2, v1
+REDIS_SHARE_OF_CONTAINER = 0.4  # the rest: web, workers (a model and a job's matrices each), page cache
+REDIS_MAXMEMORY_WITHOUT_LIMIT_MB = 1024
+
+
+def container_memory_limit() -> int | None:
+    """The container's memory limit in bytes (cgroup v2, else v1), None when there is none: the host's RAM is
+    not what the container may use."""
+    for path in CGROUP_MEMORY_LIMITS:
+        try:
+            with open(path) as found:
+                text = found.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # v1 writes a huge number for "no limit", v2 "max"
+            return int(text)
+    return None
+
+
+def _default_redis_maxmemory_mb() -> int:
+    limit = container_memory_limit()
+    if limit is None:
+        return REDIS_MAXMEMORY_WITHOUT_LIMIT_MB
+    return max(64, int(limit * REDIS_SHARE_OF_CONTAINER / 2**20))
 
 
 def _cpu_count() -> int:

@@ -51,7 +51,8 @@ class Stack(ServiceClient):
 
     def start_web(self) -> Stack:
         self.app = app = create_app(self.settings)
-        self._server = create_server(app, host="127.0.0.1", port=self.port, threads=self.settings.web_threads)
+        self._server = create_server(app, host="127.0.0.1", port=self.port, threads=self.settings.web_threads,
+                                     max_request_body_size=self.settings.waitress_max_body)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         wait_until(lambda: self.get("/ping")[0] == 200, 10, message="web /ping")

@@ -44,7 +44,7 @@ def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
         proba /= proba.sum(axis=1, keepdims=True)
         predictions: list[Any] = [classes[k] for k in chosen]
         return values, raw[rows, chosen], predictions, base_value, {
-            "explained_class": predictions, "probability": proba[rows, chosen]}
+            "explained_class": predictions, "probability": proba[rows, chosen]}, proba
     values = shap[:, :-1]
     extra: dict[str, Any] = {}
     if task == "binary":
@@ -228,7 +228,8 @@ def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, select
         feature_importance=[{"feature": name, "importance": value} | (
             {"label": labels[name]} if name in labels else {}) | {"effect": found[name].to_json()}
             for name, value in ranking],
-        shap_values=ShapColumns(features, explanation.values, order, x, trained.meta.classes),
+        shap_values=ShapColumns(features, explanation.values, order, x, trained.meta.classes,
+                                explanation.probabilities),
         base_value=explanation.base_value,
         results=results,
         model=_model_info(trained),
@@ -258,7 +259,7 @@ def _model_info(trained: TrainedModel) -> ModelInfo:
     meta = trained.meta
     return ModelInfo(task=meta.task, metrics=meta.metrics, trained_rows=meta.trained_rows, features=meta.features,
                      id=trained.model_id, trained_in_this_job=trained.trained_now,
-                     positive_class=_positive_class(trained))
+                     positive_class=_positive_class(trained), trees=meta.trees, params=dict(meta.params))
 
 
 def warm_up() -> None:

@@ -37,8 +37,9 @@ def environment(settings: Settings) -> dict[str, str]:
         "WORKER_NUMPROCS": str(settings.worker_count),
         "THREADS_PER_JOB": str(settings.threads_per_job),
         "REDIS_AUTOSTART": "true" if settings.embedded_redis else "false",
+        "REDIS_MAXMEMORY": f"{settings.redis_maxmemory_mb}mb",
         "WORKER_STOPWAITSECS": str(settings.job_timeout + WORKER_STOP_GRACE),
-        "WAITRESS_MAX_BODY": str(settings.max_upload_bytes + 1024 * 1024),
+        "WAITRESS_MAX_BODY": str(settings.waitress_max_body),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         metrics.ENV: str(metrics.directory(settings.data_dir)),  # GET /metrics merges every program's samples
     }

@@ -207,7 +207,7 @@ def forget_version(client: redis.Redis, version: str, *, models: bool = True, re
                    keys.model_interaction_tables(model_id)]
     for job_id in job_ids:
         doomed += [keys.job_result(job_id), keys.job_answer_gzip(job_id), keys.job_feature_values(job_id),
-                   keys.job_plot_rows(job_id), keys.job_plots(job_id)]
+                   keys.job_plot_rows(job_id), keys.job_rows_table(job_id), keys.job_plots(job_id)]
     for start in range(0, len(doomed), 500):
         client.unlink(*doomed[start:start + 500])
     return Forgotten(models=len(model_ids), results=len(job_ids))

@@ -18,7 +18,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import as_text
 
 from common import jobstates, keys
-from common.errors import InvalidRequest, NotFound, result_gone, shown
+from common.errors import Gone, InvalidRequest, NotFound, result_gone, shown
 from common.job_meta import JobMeta
 from common.rqtypes import JSONJob
 from web.responses import gzip_chunks
@@ -95,6 +95,15 @@ def envelope(job: Job | Snapshot, status: str) -> dict[str, Any]:
 
 def expired(job: Job) -> NotFound:
     return NotFound(result_gone(job.id))
+
+
+def rows_gone(job: Job, result_kept: bool) -> NotFound:
+    """No rows table: expired with the result, or the result was stored by a build before tables existed."""
+    if not result_kept:
+        return expired(job)
+    return Gone(f"Job {job.id!r} was computed by an earlier version of the service, which stored no rows "
+                    "table; its JSON result (GET /job_status/<id>) is served until it expires. Submit the analysis "
+                    "again for /rows.")
 
 
 @dataclass

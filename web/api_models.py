@@ -28,7 +28,8 @@ class ErrorBody(BaseModel):
     success: Literal[False]
     error: str = Field(description="What went wrong and what to change.")
     code: str = Field(description="Machine code, e.g. invalid_request, unauthorized, not_found, "
-                      "job_already_ended, payload_too_large, redis_unavailable.")
+                      "job_already_ended, upload_too_large, not_acceptable, gone, insufficient_storage, "
+                      "redis_unavailable.")
     details: Any = Field(default=None, description="Structured detail, e.g. one entry per invalid field.")
 
 
@@ -136,6 +137,10 @@ class Model(BaseModel):
         "binary only: the class whose probability `prediction` is; raw_prediction, base_value and the SHAP "
         "values are log-odds of it. The request's positive_class, else the class named true/yes/1/positive, "
         "else the second in sorted order (docs/summary.md)."))
+    trees: int | None = Field(default=None, description="How many trees the model has (null: a model stored "
+                              "before the count was recorded).")
+    params: dict[str, Any] = Field(default_factory=dict, description="The training parameters as CatBoost took "
+                                   "them: iterations, depth, learning_rate, border_count, random_seed, ...")
 
 
 class InteractionPair(BaseModel):
@@ -250,6 +255,27 @@ class JobStatusQuery(BaseModel):
     wait: float | None = Field(default=None, ge=0, le=30, description="Seconds to long-poll until the job ends.")
     fields: str | None = Field(default=None, description="Comma-separated result fields to return, e.g. "
                                "summary,feature_importance.", examples=["summary,feature_importance"])
+
+
+class RowsQuery(BaseModel):
+    """The query of GET /job_status/<id>/rows: which columns, which rows, in which order and format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["arrow", "csv", "parquet", "json"] | None = Field(
+        default=None, description="The answer's format when the Accept header cannot be set (a link): arrow (Arrow "
+        "IPC stream, the default), csv, parquet or json (columnar: column name to list). Wins over Accept.")
+    columns: str | None = Field(default=None, description="Comma-separated columns and prefixes ending in * (e.g. "
+                                "row,prediction,shap_*); default: every column but value_*. `row` is always sent.",
+                                examples=["row,prediction,shap_*"])
+    sort: str | None = Field(default=None, description="A column to sort the rows by (after sampling).")
+    order: Literal["asc", "desc"] = Field(default="asc", description="The sort's direction.")
+    sample: int | None = Field(default=None, ge=1, description="A uniform random sample of this many rows (all rows "
+                               "when there are fewer), the same rows for the same seed; kept in the results' order "
+                               "unless sorted.")
+    seed: int = Field(default=0, ge=0, description="The sample's seed.")
+    offset: int = Field(default=0, ge=0, description="Rows to skip (after sampling and sorting).")
+    limit: int | None = Field(default=None, ge=0, description="Most rows to send (after offset).")
 
 
 class Column(BaseModel):

@@ -18,6 +18,7 @@ from common.errors import InvalidDataset, ServiceError, shown
 from common.job_meta import JobMeta, Progress
 from common.rqtypes import JSONJob
 from store import dataset_store
+from web import storage_guard
 from web.api_docs import Tag, documented
 from web.request_checks import json_bytes
 from web.responses import json_response
@@ -117,6 +118,7 @@ def put_dataset(name: str) -> Response:
 
     svc = services()
     datasets.check_name(name)
+    storage_guard.check_room(svc, "a dataset upload")
     options = datasets.DatasetOptions(id_columns=_names("id_columns"), exclude_columns=_names("exclude_columns"),
                                       default_target=request.args.get("default_target") or None)
     data, form = _upload()

@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import redis.exceptions
-from flask import Flask, Response
+from flask import Flask, Response, current_app, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from common.errors import (
     InvalidRequest,
-    PayloadTooLarge,
     RedisOutOfMemory,
     RedisUnavailable,
     ServiceError,
     TooManyRenders,
+    UploadTooLarge,
     shown,
 )
 from common.redis_conn import REDIS_UNREACHABLE
@@ -51,9 +51,18 @@ def _from_validation(exc: ValidationError) -> InvalidRequest:
     return InvalidRequest(f"The request body is invalid: {text}.", details=problems)
 
 
+def _too_large() -> UploadTooLarge:
+    """413 naming the setting, its value and the body's size."""
+    limit = current_app.extensions["shap"].settings.max_upload_mb
+    size = f" ({request.content_length:,} bytes)" if request.content_length else ""
+    return UploadTooLarge(f"The request body{size} is larger than MAX_UPLOAD_MB ({limit:g} MiB) allows; send less "
+                          "data, or raise MAX_UPLOAD_MB (a 100,000 x 134 CSV is about 85 MiB: MAX_UPLOAD_MB=100).",
+                          details={"max_upload_mb": limit})
+
+
 def _from_http(exc: HTTPException) -> ServiceError:
     if isinstance(exc, RequestEntityTooLarge):
-        return PayloadTooLarge("The request body is larger than MAX_UPLOAD_MB allows; send less data.")
+        return _too_large()
     error = ServiceError(exc.description or exc.name)
     error.status = exc.code or 500
     error.code = exc.name.lower().replace(" ", "_")

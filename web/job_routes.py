@@ -5,6 +5,7 @@
 - DELETE: cancel the job if it waits, stop it if it runs (web.job_control);
 - GET .../feature_values: the explained rows' feature values of a finished analysis, stored by the worker
   beside the result and sent as stored;
+- GET .../rows: the explained rows as one table (Arrow, CSV, Parquet or columnar JSON; web.rows_answer);
 - GET .../plots/<kind>: a SHAP plot of a finished analysis (web.plot_params checks its query,
   web.plot_renders has a worker draw it)."""
 
@@ -22,12 +23,14 @@ from flask.blueprints import BlueprintSetupState
 from rq.exceptions import InvalidJobOperation
 from rq.job import Job
 
+from analysis import rows_table
 from common import jobstates, keys, metrics
 from common.errors import InvalidRequest, JobAlreadyEnded
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob
-from web import answers, job_control, long_poll, plot_params, plot_renders
+from web import answers, job_control, long_poll, plot_params, plot_renders, rows_answer
 from web.api_docs import Tag, documented
+from web.api_models import RowsQuery
 from web.finished_jobs import finished
 from web.responses import json_chunks_response, json_response, json_stream_response, maybe_gzip
 from web.services import Services, services
@@ -179,14 +182,35 @@ def feature_values(job_id: str) -> Response:
     (plots and pages pair them with the SHAP values); 404 unknown job, 409 job_not_finished."""
     svc = services()
     job = finished(svc, job_id)
-    payload: Any = svc.redis.get(keys.job_feature_values(job.id))
+    table: Any = svc.redis.get(keys.job_rows_table(job.id))
+    if table is not None:
+        return json_chunks_response([rows_table.feature_values_json(table, job.id)], gzip_ok=_accepts_gzip())
+    payload: Any = svc.redis.get(keys.job_feature_values(job.id))  # stored apart by a build before the table
     if payload is None:  # expired with the result
         raise answers.expired(job)
     return json_chunks_response([payload], gzip_ok=_accepts_gzip())  # sent as stored
 
 
+@blueprint.get("/job_status/<job_id>/rows")
+@documented(Tag.ANALYSIS, {200: None}, 401, 404, 406, 409, 503, query="RowsQuery")
+def rows(job_id: str) -> Response:
+    """The explained rows of a finished analysis as one table, a row per explained row in the order of its
+    results: row, id columns, target, prediction, raw_prediction, predicted_class, probability (or
+    probability_<class>), shap_<feature>, value_<feature>. Arrow IPC stream by default; csv, parquet or json by
+    Accept or format=; columns=, sort=/order=, sample=/seed=, offset=/limit= cut it."""
+    query = RowsQuery.model_validate(request.args.to_dict())
+    accept = {mime: quality for mime, quality in request.accept_mimetypes} if "Accept" in request.headers else None
+    format_name = rows_answer.negotiate(query, accept)
+    svc = services()
+    job = finished(svc, job_id)
+    stored: Any = svc.redis.get(keys.job_rows_table(job.id))
+    if stored is None:
+        raise answers.rows_gone(job, svc.redis.exists(keys.job_result(job.id)) == 1)
+    return rows_answer.answer(stored, query, format_name).response()
+
+
 @blueprint.get("/job_status/<job_id>/plots/<kind>")
-@documented(Tag.ANALYSIS, {200: None, 202: "PlotPending"}, 401, 404, 409, 429, 500, 503, query="PlotQuery")
+@documented(Tag.ANALYSIS, {200: None, 202: "PlotPending"}, 401, 404, 409, 429, 500, 503, 507, query="PlotQuery")
 def plot(job_id: str, kind: str) -> Response:
     """A SHAP plot of a finished analysis, drawn by shap.plots with matplotlib in a worker: bar, beeswarm,
     waterfall (?row=), dependence (?feature=, ?color=), heatmap, interaction (?feature=, ?with=: a pair of an

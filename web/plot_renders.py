@@ -16,7 +16,7 @@ from common.errors import InvalidRequest, NotFound, PlotFailed
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob, JSONQueue
 from store import plot_queue
-from web import long_poll
+from web import long_poll, storage_guard
 from web.services import Services
 
 RENDER_RECORD_TTL = 600  # seconds a render job's record is kept; the image lives as long as the result
@@ -30,6 +30,7 @@ def drawn(svc: Services, job_id: str, spec: PlotSpec, wait: float) -> bytes | Jo
     image = _stored(svc, job_id, spec)
     if image is not None:
         return image
+    storage_guard.check_room(svc, "drawing a new plot")
     render = _render_job(svc, job_id, spec)
     if wait and render.get_status(refresh=False) in _PENDING:
         long_poll.wait_if_a_thread_is_free(svc, render, wait)

@@ -17,6 +17,7 @@ from common import callbacks, jobstates, keys, metrics
 from common.errors import ServiceError, shown
 from common.job_meta import JobMeta, Progress
 from store import dataset_store, reuse
+from web import storage_guard
 from web.api_docs import Tag, documented
 from web.request_checks import checked_request, json_body
 from web.responses import json_response
@@ -48,6 +49,7 @@ def analyze() -> Response:
             if found is not None:  # answered by the latest stored result of the identical analysis
                 return json_response({"success": True, "job_id": found, "status": jobstates.FINISHED,
                                       "cached": True, "status_url": url_for("jobs.job_status", job_id=found)}, 200)
+        storage_guard.check_room(svc, "a new analysis")
         job = _enqueue_analysis(svc, checked.plan, digest)
         if job is not None:
             return _queued(svc, analysis, job)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from rq import get_current_job
 from rq.job import Job
 
-from analysis import datasets, feature_values, features
+from analysis import datasets, feature_values, features, rows_table
 from analysis.dataset_meta import DatasetMeta
 from analysis.encoding import encode, encode_to
 from analysis.plan import AnalysisPlan, PlanLimits, make_plan
@@ -154,18 +154,17 @@ def _fingerprint_of(plan: AnalysisPlan, explained: DatasetMeta) -> str:
 
 
 def store_feature_values(ctx: context.WorkerContext, job_id: str, result: Result) -> float:
-    """Store the explained rows' feature values, and the rows' ids and classes the plot routes check, beside
-    the result, for as long as it (the web serves the values as they are); returns the seconds it took."""
+    """Store the explained rows' table (GET .../rows and .../feature_values, the plots' SHAP and feature values)
+    and the rows' ids and classes the plot routes check, beside the result, for as long as it; returns the
+    seconds it took. The feature values are stored once, in the table (value_<feature>)."""
     started = time.perf_counter()
+    ttl = ctx.settings.result_ttl
     columns = result.shap_values
-    if columns.frame is None:
-        return 0.0
-    values = feature_values.encode(job_id, columns.features, columns.frame, columns.order)
     pairs = result.interactions["pairs"] if result.interactions is not None else None
     rows = feature_values.encode_rows(result.results, result.target_variable, columns.classes, pairs)
     with ctx.redis.pipeline(transaction=False) as pipe:
-        pipe.set(keys.job_feature_values(job_id), values, ex=ctx.settings.result_ttl)
-        pipe.set(keys.job_plot_rows(job_id), rows, ex=ctx.settings.result_ttl)
+        pipe.set(keys.job_rows_table(job_id), rows_table.to_ipc(rows_table.build(result)), ex=ttl)
+        pipe.set(keys.job_plot_rows(job_id), rows, ex=ttl)
         pipe.execute()
     return time.perf_counter() - started
 

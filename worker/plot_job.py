@@ -13,7 +13,7 @@ import orjson
 import redis
 from rq.exceptions import NoSuchJobError
 
-from analysis import feature_values, wording
+from analysis import feature_values, rows_table, wording
 from analysis.plot_spec import PlotSpec
 from common import keys
 from common.errors import result_gone
@@ -26,6 +26,7 @@ from worker import context
 # what a plot reads of the result (feature_importance: the labels the result was summarized with); the
 # interaction plot also reads `interactions` (per-row values of the top pairs: large, so only for it)
 FIELDS = ("shap_values", "base_value", "model", "feature_importance")
+PLOT_FIELDS = ("base_value", "model", "feature_importance")  # the SHAP values come from the rows table
 
 
 def result_fields(client: redis.Redis, analysis_id: str, fields: tuple[str, ...] = FIELDS) -> dict[str, Any] | None:
@@ -49,16 +50,23 @@ def result_fields(client: redis.Redis, analysis_id: str, fields: tuple[str, ...]
 
 
 def load(client: redis.Redis, analysis_id: str, kind: str = "bar") -> plots.Stored | None:
-    """What the plots of one analysis are drawn from; None when its result or feature values are gone."""
-    fields = result_fields(client, analysis_id, FIELDS + (("interactions",) if kind == "interaction" else ()))
-    raw: Any = client.mget([keys.job_feature_values(analysis_id), keys.job_plot_rows(analysis_id)])
-    raw_values, raw_rows = raw
-    if fields is None or raw_values is None or raw_rows is None:
+    """What the plots of one analysis are drawn from; None when its result or rows are gone. SHAP and feature
+    values come from the rows table (feature values stored apart by an earlier build are read as before)."""
+    fields = result_fields(client, analysis_id, PLOT_FIELDS + (("interactions",) if kind == "interaction" else ()))
+    raw: Any = client.mget([keys.job_rows_table(analysis_id), keys.job_plot_rows(analysis_id)])
+    raw_table, raw_rows = raw
+    if fields is None or raw_rows is None:
         return None
-    features, values = feature_values.decode(raw_values)
+    if raw_table is not None:
+        table = rows_table.from_ipc(raw_table)
+        features = rows_table.features_of(table)
+        matrix, values = rows_table.shap_matrix(table, features), rows_table.feature_values(table, features)
+    else:
+        found = _stored_apart(client, analysis_id)
+        if found is None:
+            return None
+        features, matrix, values = found
     rows = orjson.loads(raw_rows)
-    shap_values = fields["shap_values"]
-    matrix = np.array([shap_values[name] for name in features], dtype=float).T.reshape(-1, len(features))
     return plots.Stored(features=features, values=matrix, base_value=fields["base_value"],
                         task=fields["model"]["task"], explained_class=rows.get("explained_class"),
                         classes=rows.get("classes"), feature_values=values,
@@ -67,6 +75,18 @@ def load(client: redis.Redis, analysis_id: str, kind: str = "bar") -> plots.Stor
                         interaction_pairs=fields.get("interactions", {}).get("pairs", []),
                         target=rows.get("target") or "the target",  # none in plot rows stored before it
                         row_names=wording.row_names(rows["ids"], len(matrix)))
+
+
+def _stored_apart(client: redis.Redis, analysis_id: str) -> tuple[list[str], np.ndarray, dict] | None:
+    """An earlier build's analysis: feature values stored apart, SHAP values in the JSON result."""
+    raw: Any = client.get(keys.job_feature_values(analysis_id))
+    shap = result_fields(client, analysis_id, ("shap_values",))
+    if raw is None or shap is None:
+        return None
+    features, values = feature_values.decode(raw)
+    columns = shap["shap_values"]
+    matrix = np.array([columns[name] for name in features], dtype=float).T.reshape(-1, len(features))
+    return features, matrix, values
 
 
 def render_plot(analysis_id: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -57,14 +57,19 @@ def test_bad_analysis_request_is_rejected_and_not_enqueued(web_only: Stack, body
 
 
 def test_oversized_body_gets_413(redis_server: RedisServer) -> None:
-    """A body larger than MAX_UPLOAD_MB is refused with 413 in the canonical shape."""
+    """A body larger than MAX_UPLOAD_MB is refused with 413 upload_too_large in the canonical shape, naming the
+    setting and its value (Waitress's own limit is above the app's, so the app answers)."""
     small = Stack(redis_server, env={"MAX_UPLOAD_MB": "0.01"}).start_web()
     try:
         status, answer, _ = small.request("POST", "/analyze", raw=b'{"data": [' + b'{"Income": 1},' * 2000 + b"]}",
                                           headers={"Content-Type": "application/json"})
         assert status == 413
-        assert_error(answer, "payload_too_large", "MAX_UPLOAD_MB")
+        assert_error(answer, "upload_too_large", "MAX_UPLOAD_MB", "0.01 MiB")
         assert queued_jobs(small) == 0
+        csv = b"a,b\n" + b"1,2\n" * 20_000  # 80 KB: over the app's limit, far under Waitress's
+        status, answer, _ = small.request("PUT", "/datasets/big", raw=csv, headers={"Content-Type": "text/csv"})
+        assert status == 413
+        assert_error(answer, "upload_too_large", "MAX_UPLOAD_MB")
     finally:
         small.stop()
 

@@ -166,3 +166,19 @@ def test_429_is_retried_after_retry_after_then_raised_typed():
         client.datasets()
     assert (limited.value.status, limited.value.code, limited.value.retry_after) == (429, "too_many_renders", 1.0)
     assert len(seen) == 2 and seen[1] - seen[0] >= 0.95
+
+
+def test_rows_and_the_explanation_come_from_arrow_without_the_json_matrix(client: Client):
+    """job.rows() is the /rows table as a DataFrame (pyarrow, the `arrow` extra), indexed by row; explanation()
+    reads the same Arrow table and never fetches the whole JSON result, yet holds the JSON's very values."""
+    job = client.analyze("Mortgage_Approvals", sample_size=150)
+    explanation = job.explanation(timeout=180)
+    assert job._result is None  # only the small fields were read as JSON
+    top = job.rows("prediction", sort="prediction", order="desc", limit=25)
+    assert list(top.columns) == ["prediction"] and len(top) == 25 and top["prediction"].is_monotonic_decreasing
+    result = job.result()
+    assert np.array_equal(explanation.values, result.shap_values.to_numpy(dtype=float))
+    assert np.array_equal(explanation.base_values, result.base_values())
+    frame = job.rows()
+    assert frame.index.tolist() == list(range(150))
+    assert frame["raw_prediction"].tolist() == result.rows["raw_prediction"].tolist()

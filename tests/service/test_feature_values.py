@@ -49,8 +49,9 @@ def test_feature_values_follow_the_results_order_with_categories_as_strings(stac
         assert [g for g in got if g is not None] == [e for e in expected if isinstance(e, str) or e == e], name
     assert isinstance(answer["values"]["Region"][0], str | None)
     client = stack.redis()
-    # written just after the result, with the same TTL: they expire within a second of it
-    values_ms, result_ms = client.pttl(keys.job_feature_values(job_id)), client.pttl(keys.job_result(job_id))
+    # stored once, in the rows table, written just after the result with its TTL: they expire within a second
+    assert not client.exists(keys.job_feature_values(job_id))
+    values_ms, result_ms = client.pttl(keys.job_rows_table(job_id)), client.pttl(keys.job_result(job_id))
     assert values_ms > 0 and abs(values_ms - result_ms) < 1000
 
 
@@ -71,9 +72,9 @@ def test_forgetting_a_dataset_version_removes_its_feature_values(stack: Stack) -
     job_id = stack.wait_job(stack.analyze({"dataset": "look-forget", "target": "Score"}))["job_id"]
     client = stack.redis()
     version = dataset_store.load_meta(client, "look-forget").version
-    assert client.exists(keys.job_feature_values(job_id))
+    assert client.exists(keys.job_rows_table(job_id))
     dataset_store.forget_version(client, version)
-    assert not client.exists(keys.job_feature_values(job_id))
+    assert not client.exists(keys.job_rows_table(job_id))
     status, _, _ = stack.get(f"/job_status/{job_id}/feature_values")
     assert status == 404
 
@@ -102,3 +103,16 @@ def test_the_result_carries_the_models_classes_for_the_plot_rows() -> None:
     result = analyze(frame, meta, AnalyzeRequest(dataset="t", target_variable="y"), "y",
                      TrainedModel("t", model, model_meta), thread_count=1, batch_size=64, max_rows=10_000)
     assert result.shap_values.classes == model_meta.classes == ["no", "yes"]
+
+
+def test_feature_values_stored_apart_by_an_earlier_build_are_still_served(stack: Stack) -> None:
+    """A result an earlier build stored kept its feature values in a key of their own and no rows table: that
+    key is served as it is until it expires."""
+    upload(stack, "look-old", rows=100)
+    job_id = stack.wait_job(stack.analyze({"dataset": "look-old", "target": "Score"}))["job_id"]
+    client = stack.redis()
+    _, answer, _ = stack.get(f"/job_status/{job_id}/feature_values")
+    client.delete(keys.job_rows_table(job_id))
+    client.set(keys.job_feature_values(job_id), b'{"success":true,"job_id":"x","features":[],"values":{}}')
+    status, old, _ = stack.get(f"/job_status/{job_id}/feature_values")
+    assert status == 200 and old["job_id"] == "x" and answer["job_id"] == job_id

@@ -162,14 +162,14 @@ def test_a_failed_render_is_a_500_naming_the_error_and_the_next_request_draws_ag
     removed, so once the cause is gone the same request draws the plot."""
     job_id = analyses["regression"]
     client = stack.redis()
-    kept = client.get(keys.job_feature_values(job_id))
-    client.set(keys.job_feature_values(job_id), b"not json", keepttl=True)  # unreadable: the render raises
+    kept = client.get(keys.job_rows_table(job_id))
+    client.set(keys.job_rows_table(job_id), b"not arrow", keepttl=True)  # unreadable: the render raises
     path = f"/job_status/{job_id}/plots/bar"
     try:
         status, answer, _ = get(stack, path, {"max_display": "3", "wait": "30"})
-        assert status == 500 and answer["code"] == "plot_failed" and "JSONDecodeError" in answer["error"], answer
+        assert status == 500 and answer["code"] == "plot_failed" and "ArrowInvalid" in answer["error"], answer
     finally:
-        client.set(keys.job_feature_values(job_id), kept, keepttl=True)
+        client.set(keys.job_rows_table(job_id), kept, keepttl=True)
     status, image, _ = get(stack, path, {"max_display": "3", "wait": "30"})
     assert status == 200 and image.startswith(PNG_MAGIC)
 

@@ -34,6 +34,7 @@ calls.append(client.get(f"/job_status/{job_id}"))
 calls.append(client.get(f"/job_status/{job_id}?wait=0.2"))
 calls.append(client.get("/job_status/none"))
 calls.append(client.get(f"/job_status/{job_id}/feature_values"))
+calls.append(client.get(f"/job_status/{job_id}/rows?format=csv"))
 calls.append(client.get(f"/job_status/{job_id}/plots/bar?wait=0.2"))
 calls.append(client.get(f"/job_status/{job_id}/plots/pie"))
 calls.append(client.delete(f"/job_status/{job_id}"))
@@ -56,6 +57,6 @@ def test_web_never_imports_catboost_shap_or_matplotlib(redis_server: RedisServer
         "/ping", "/health", "/analyze", "/job_status/<job_id>", "/metadata", "/datasets", "/datasets/<name>",
         "/worker-status", "/admin/redis_ping", "/admin/queue_status", "/admin/cleanup_jobs", "/openapi.json",
         "/docs", "/docs/<path:name>", "/metrics", "/datasets/<name>/labels", "/job_status/<job_id>/feature_values",
-        "/job_status/<job_id>/plots/<kind>",
+        "/job_status/<job_id>/plots/<kind>", "/job_status/<job_id>/rows",
         "/", "/page/<path:name>", "/filters/validate", "/whoami",
     }

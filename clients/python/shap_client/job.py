@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from typing import TYPE_CHECKING, Any
 
 from shap_client import errors
-from shap_client.result import AnalysisResult
+from shap_client.result import AnalysisResult, _numbers
 
 if TYPE_CHECKING:
     import pandas as pd
     import shap
 
     from shap_client.client import Client
+
+def _has_pyarrow() -> bool:
+    return importlib.util.find_spec("pyarrow") is not None
+
 
 TERMINAL = frozenset({"finished", "failed", "stopped", "canceled"})
 MAX_SERVER_WAIT = 30  # the most seconds one GET /job_status?wait= may ask for
@@ -34,9 +39,9 @@ class Job:
     def status_path(self) -> str:
         return f"/job_status/{self.id}"
 
-    def _poll(self, wait: float = 0) -> dict[str, Any]:
-        params = {"wait": f"{wait:g}"} if wait > 0 else None
-        self._last = answer = self.client.request("GET", self.status_path, params=params)
+    def _poll(self, wait: float = 0, fields: str | None = None) -> dict[str, Any]:
+        params = ({"wait": f"{wait:g}"} if wait > 0 else {}) | ({"fields": fields} if fields else {})
+        self._last = answer = self.client.request("GET", self.status_path, params=params or None)
         return answer
 
     def status(self) -> str:
@@ -48,17 +53,18 @@ class Job:
         """`{"stage", "percent"}` as of the last status read."""
         return dict((self._last or self._poll())["progress"])
 
-    def wait(self, timeout: float | None = None) -> str:
+    def wait(self, timeout: float | None = None, fields: str | None = None) -> str:
         """Long-poll until the job ends (the service answers the moment it does); returns the final state.
-        Raises WaitTimeout when `timeout` seconds pass first (None: wait as long as it takes)."""
+        Raises WaitTimeout when `timeout` seconds pass first (None: wait as long as it takes). `fields`: the
+        result fields the final answer carries (all when None)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        answer = self._poll()
+        answer = self._poll(fields=fields)
         while answer["status"] not in TERMINAL:
             left = MAX_SERVER_WAIT if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise errors.WaitTimeout(f"job {self.id} is still {answer['status']} after {timeout}s",
                                          code="wait_timeout")
-            answer = self._poll(wait=max(1, min(MAX_SERVER_WAIT, int(left))))
+            answer = self._poll(wait=max(1, min(MAX_SERVER_WAIT, int(left))), fields=fields)
         return answer["status"]
 
     def result(self, timeout: float | None = None) -> AnalysisResult:
@@ -66,7 +72,12 @@ class Job:
         as `code` when the job failed, JobCanceled when it was canceled or stopped."""
         if self._result is not None:
             return self._result
-        state = self.wait(timeout)
+        self._result = AnalysisResult.from_json(self._finished(timeout)["result"])
+        return self._result
+
+    def _finished(self, timeout: float | None, fields: str | None = None) -> dict[str, Any]:
+        """The finished job's status answer (with `fields` of its result); JobFailed or JobCanceled otherwise."""
+        state = self.wait(timeout, fields)
         answer = self._last or {}
         if state == "failed":
             error = answer.get("error") or {}
@@ -74,8 +85,26 @@ class Job:
                                    code=error.get("type"), details=error)
         if state != "finished":
             raise errors.JobCanceled(f"job {self.id} ended {state} and has no result", code=state)
-        self._result = AnalysisResult.from_json(answer["result"])
-        return self._result
+        return answer
+
+    def rows(self, columns: str | list[str] | None = None, *, sort: str | None = None, order: str = "asc",
+             sample: int | None = None, seed: int = 0, offset: int = 0, limit: int | None = None,
+             timeout: float | None = None) -> pd.DataFrame:
+        """The explained rows as one DataFrame, read as Arrow from GET /job_status/<id>/rows (the `arrow` extra:
+        pyarrow); no JSON matrix is fetched or parsed. Columns: row, id columns, target, prediction,
+        raw_prediction, predicted_class, probability (or probability_<class>), shap_<feature>, value_<feature>;
+        `columns` takes names and prefixes such as "shap_*" (default: all but value_*); `sort`/`order`,
+        `sample`/`seed` (a uniform sample, the same for a seed), `offset`/`limit` cut the rows."""
+        import pyarrow.ipc as ipc  # the `arrow` extra
+
+        self._finished(timeout, fields="success")
+        query: dict[str, Any] = {"order": order, "seed": seed, "offset": offset}
+        named = ",".join(columns) if isinstance(columns, list) else columns
+        query |= {k: v for k, v in {"columns": named, "sort": sort, "sample": sample, "limit": limit}.items()
+                  if v is not None}
+        response = self.client.send("GET", f"{self.status_path}/rows", params=query,
+                                    headers={"Accept": "application/vnd.apache.arrow.stream"})
+        return ipc.open_stream(response.content).read_all().to_pandas().set_index("row")
 
     def feature_values(self, timeout: float | None = None) -> pd.DataFrame:
         """Every explained row's feature values (GET /job_status/<id>/feature_values; waits for the result
@@ -91,6 +120,8 @@ class Job:
         """The result as a `shap.Explanation` (e.g. `shap.plots.beeswarm(job.explanation())`), its data the
         rows' feature values: `data` when given, else the service's (`feature_values()`; from a service
         without them, only each row's top contributors' values)."""
+        if data is None and _has_pyarrow():
+            return self._arrow_explanation(timeout)
         result = self.result(timeout)
         if data is None:
             try:
@@ -98,6 +129,26 @@ class Job:
             except errors.NotFound:  # a service (or a result) from before feature values were stored
                 data = None
         return result.explanation(data)
+
+    def _arrow_explanation(self, timeout: float | None) -> shap.Explanation:
+        """explanation() from /rows: SHAP values and feature values as Arrow; the base value, features and labels
+        from the result's small fields."""
+        import numpy as np
+        import shap
+
+        head = self._finished(timeout, fields="base_value,feature_importance,model")["result"]
+        frame = self.rows("predicted_class,shap_*,value_*") if head["model"]["task"] == "multiclass" \
+            else self.rows("shap_*,value_*")
+        features = list(head["model"]["features"])
+        labels = {item["feature"]: item.get("label") or item["feature"] for item in head["feature_importance"]}
+        base = head["base_value"]
+        bases = frame["predicted_class"].map(lambda c: base[str(c)]).to_numpy(dtype=float) \
+            if isinstance(base, dict) else np.full(len(frame), float(base))
+        values = frame[[f"value_{f}" for f in features]].set_axis(features, axis=1)
+        return shap.Explanation(values=frame[[f"shap_{f}" for f in features]].to_numpy(dtype=float),
+                                base_values=bases, data=_numbers(values),
+                                feature_names=[labels.get(f, f) for f in features],
+                                display_data=values.to_numpy(dtype=object))
 
     def plot(self, kind: str, *, timeout: float | None = 120, **params: Any) -> bytes:
         """A SHAP plot drawn by the service (GET /job_status/<id>/plots/<kind>) as PNG or SVG bytes: `kind`

@@ -1,0 +1,122 @@
+"""GET /job_status/<id>/rows: the stored rows table (analysis.rows_table) cut to the request's columns and rows,
+in the format the client asks for by `format=` or `Accept`: Arrow IPC stream (the default), CSV, Parquet or
+columnar JSON. Every format is written by pyarrow's own writers (JSON: orjson of the columns)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+from flask import Response
+
+from analysis import rows_table
+from common.errors import InvalidRequest, NotAcceptable, shown
+from web.api_models import RowsQuery
+
+ARROW = "application/vnd.apache.arrow.stream"
+FORMATS = {"arrow": ARROW, "csv": "text/csv", "parquet": "application/vnd.apache.parquet", "json": "application/json"}
+NAMES_SHOWN = 20
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _csv(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def _parquet(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def _json(table: pa.Table) -> bytes:
+    """Columnar JSON, column name to list; NaN and infinities as null (orjson)."""
+    return orjson.dumps({name: table.column(name).to_pylist() for name in table.column_names})
+
+
+WRITERS: dict[str, Callable[[pa.Table], bytes]] = {"arrow": _ipc, "csv": _csv, "parquet": _parquet, "json": _json}
+
+
+def negotiate(query: RowsQuery, accept: Mapping[str, float] | None) -> str:
+    """The answer's format: `format=` when given, else the best of Accept that is one of FORMATS (*/* or no
+    Accept: Arrow); anything else is a 406 listing the formats."""
+    if query.format is not None:
+        return query.format
+    if accept is None:
+        return "arrow"
+    ranked = sorted(((quality, mime) for mime, quality in accept.items() if quality > 0), reverse=True)
+    for _, mime in ranked:
+        if mime in ("*/*", "application/*"):
+            return "arrow"
+        for name, media in FORMATS.items():
+            if mime == media:
+                return name
+    raise NotAcceptable(f"The rows can be sent as {list(FORMATS.values())} (Accept), or chosen with "
+                        f"format={'|'.join(FORMATS)}; none of them is acceptable to this request.",
+                        details={"formats": FORMATS})
+
+
+def _picked(names: list[str], asked: str | None) -> list[str]:
+    """The columns asked for, in the table's order, `row` first; prefixes end in *."""
+    if asked is None:
+        return [name for name in names if not name.startswith("value_")]
+    wanted = [part.strip() for part in asked.split(",") if part.strip()]
+    unknown = [part for part in wanted if not any(_matches(name, part) for name in names)]
+    if unknown or not wanted:
+        listed = [shown(part, quoted=False) for part in unknown[:NAMES_SHOWN]]
+        raise InvalidRequest(f"columns names {listed}, which the rows do not have (or none); name columns or "
+                             f"prefixes ending in * among {names[:NAMES_SHOWN]}...",
+                             details={"unknown_columns": listed})
+    return ["row", *[name for name in names if name != "row" and any(_matches(name, part) for part in wanted)]]
+
+
+def _matches(name: str, part: str) -> bool:
+    return name.startswith(part[:-1]) if part.endswith("*") else name == part
+
+
+def _rows(table: pa.Table, query: RowsQuery) -> pa.Table:
+    """Sample (uniform, seeded, kept in order), then sort, then offset and limit."""
+    if query.sample is not None and query.sample < table.num_rows:
+        picked = np.sort(np.random.default_rng(query.seed).choice(table.num_rows, query.sample, replace=False))
+        table = table.take(pa.array(picked))
+    if query.sort is not None:
+        if query.sort not in table.column_names:
+            raise InvalidRequest(f"sort names {shown(query.sort)}, which the rows do not have; sort by one of "
+                                 f"{table.column_names[:NAMES_SHOWN]}...")
+        order = "ascending" if query.order == "asc" else "descending"
+        table = table.take(pc.sort_indices(table, sort_keys=[(query.sort, order, "at_end")]))
+    end = None if query.limit is None else query.offset + query.limit
+    return table.slice(query.offset, None if end is None else max(0, end - query.offset))
+
+
+@dataclass(frozen=True)
+class RowsAnswer:
+    body: bytes
+    mimetype: str
+
+    def response(self) -> Response:
+        response = Response(self.body, mimetype=self.mimetype)
+        response.headers["Vary"] = "Accept"
+        return response
+
+
+def answer(stored: bytes, query: RowsQuery, format_name: str) -> RowsAnswer:
+    """The stored table's IPC stream cut to `query`, written as `format_name`."""
+    table = rows_table.from_ipc(stored)
+    table = _rows(table, query).select(_picked(table.column_names, query.columns))
+    return RowsAnswer(WRITERS[format_name](table), FORMATS[format_name])
