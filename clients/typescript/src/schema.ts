@@ -104,6 +104,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/job_status/{job_id}/rows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The explained rows of a finished analysis as one table, a row per explained row in the order of its results: row, id columns, target, prediction, raw_prediction, predicted_class, probability (or probability_<class>), shap_<feature>, value_<feature>. Arrow IPC stream by default; csv, parquet or json by Accept or format=; columns=, sort=/order=, sample=/seed=, offset=/limit= cut it. */
+        get: operations["rows"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/job_status/{job_id}/plots/{kind}": {
         parameters: {
             query?: never;
@@ -430,7 +447,7 @@ export interface components {
             error: string;
             /**
              * Code
-             * @description Machine code, e.g. invalid_request, unauthorized, not_found, job_already_ended, payload_too_large, redis_unavailable.
+             * @description Machine code, e.g. invalid_request, unauthorized, not_found, job_already_ended, upload_too_large, not_acceptable, gone, insufficient_storage, redis_unavailable.
              */
             code: string;
             /**
@@ -785,6 +802,62 @@ export interface components {
             values: {
                 [key: string]: (number | string | null)[];
             };
+        };
+        /**
+         * RowsQuery
+         * @description The query of GET /job_status/<id>/rows: which columns, which rows, in which order and format.
+         */
+        RowsQuery: {
+            /**
+             * Format
+             * @description The answer's format when the Accept header cannot be set (a link): arrow (Arrow IPC stream, the default), csv, parquet or json (columnar: column name to list). Wins over Accept.
+             * @default null
+             */
+            format: ("arrow" | "csv" | "parquet" | "json") | null;
+            /**
+             * Columns
+             * @description Comma-separated columns and prefixes ending in * (e.g. row,prediction,shap_*); default: every column but value_*. `row` is always sent.
+             * @default null
+             * @example row,prediction,shap_*
+             */
+            columns: string | null;
+            /**
+             * Sort
+             * @description A column to sort the rows by (after sampling).
+             * @default null
+             */
+            sort: string | null;
+            /**
+             * Order
+             * @description The sort's direction.
+             * @default asc
+             * @enum {string}
+             */
+            order: "asc" | "desc";
+            /**
+             * Sample
+             * @description A uniform random sample of this many rows (all rows when there are fewer), the same rows for the same seed; kept in the results' order unless sorted.
+             * @default null
+             */
+            sample: number | null;
+            /**
+             * Seed
+             * @description The sample's seed.
+             * @default 0
+             */
+            seed: number;
+            /**
+             * Offset
+             * @description Rows to skip (after sampling and sorting).
+             * @default 0
+             */
+            offset: number;
+            /**
+             * Limit
+             * @description Most rows to send (after offset).
+             * @default null
+             */
+            limit: number | null;
         };
         /**
          * PlotQuery
@@ -1668,6 +1741,19 @@ export interface components {
              * @default null
              */
             positive_class: string | null;
+            /**
+             * Trees
+             * @description How many trees the model has (null: a model stored before the count was recorded).
+             * @default null
+             */
+            trees: number | null;
+            /**
+             * Params
+             * @description The training parameters as CatBoost took them: iterations, depth, learning_rate, border_count, random_seed, ...
+             */
+            params?: {
+                [key: string]: unknown;
+            };
         } & {
             [key: string]: unknown;
         };
@@ -2265,6 +2351,100 @@ export interface operations {
             };
         };
     };
+    rows: {
+        parameters: {
+            query?: {
+                /** @description The answer's format when the Accept header cannot be set (a link): arrow (Arrow IPC stream, the default), csv, parquet or json (columnar: column name to list). Wins over Accept. */
+                format?: ("arrow" | "csv" | "parquet" | "json") | null;
+                /** @description Comma-separated columns and prefixes ending in * (e.g. row,prediction,shap_*); default: every column but value_*. `row` is always sent. */
+                columns?: string | null;
+                /** @description A column to sort the rows by (after sampling). */
+                sort?: string | null;
+                /** @description The sort's direction. */
+                order?: "asc" | "desc";
+                /** @description A uniform random sample of this many rows (all rows when there are fewer), the same rows for the same seed; kept in the results' order unless sorted. */
+                sample?: number | null;
+                /** @description The sample's seed. */
+                seed?: number;
+                /** @description Rows to skip (after sampling and sorting). */
+                offset?: number;
+                /** @description Most rows to send (after offset). */
+                limit?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description The job_id POST /analyze answered. */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Acceptable */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     plot: {
         parameters: {
             query?: {
@@ -2376,6 +2556,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Insufficient Storage */
+            507: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
