@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import datasets
 from analysis.dataset_meta import DatasetMeta
 from analysis.filters import apply_filters, parse_filters
 from analysis.labels import shown_name
@@ -56,7 +55,7 @@ def _masks(selected: Selection, frame: pd.DataFrame, meta: DatasetMeta,
            request: AnalyzeRequest) -> dict[str, np.ndarray]:
     """Per cohort, which selected rows it holds (quantile filters use the whole dataset, as everywhere)."""
     assert request.cohorts is not None
-    types = datasets.column_types(meta)
+    types = meta.column_types()
     masks: dict[str, np.ndarray] = {}
     for name, texts in request.cohorts.items():
         if name == REST:

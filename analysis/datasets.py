@@ -223,15 +223,6 @@ def task_of_values(target: pd.Series) -> Task:
     return task_of(_column_summary(target, "numeric" if numeric else "categorical"))
 
 
-def column_of(meta: DatasetMeta, name: str) -> ColumnStats:
-    """A column's stored statistics."""
-    return meta.column(name)
-
-
-def column_types(meta: DatasetMeta) -> dict[str, str]:
-    return meta.column_types()
-
-
 def feature_columns(meta: DatasetMeta, target: str) -> list[str]:
     """Columns a model of `target` learns from: all but the target, id columns and excluded columns."""
     skip = {target, *meta.id_columns, *meta.exclude_columns}
@@ -244,7 +235,7 @@ def resolve_target(meta: DatasetMeta, requested: str | None) -> str:
     target = requested or meta.default_target
     if not target:
         raise InvalidRequest(f"Dataset {shown(meta.name)} has no default_target; name a target_variable.")
-    types = column_types(meta)
+    types = meta.column_types()
     if target not in types:
         hint = case_hint(target, types)
         raise UnknownColumn(f"target_variable {shown(target)} is not a column of dataset {shown(meta.name)}."
@@ -253,7 +244,7 @@ def resolve_target(meta: DatasetMeta, requested: str | None) -> str:
     if types[target] == "id":
         raise InvalidRequest(f"target_variable {shown(target)} is an id column; choose a numeric or categorical "
                              "one.")
-    _check_target_statistics(meta, column_of(meta, target))
+    _check_target_statistics(meta, meta.column(target))
     if not feature_columns(meta, target):
         raise InvalidDataset(f"No feature is left to explain {shown(target)} with: every other column of dataset "
                              f"{shown(meta.name)} is an id or excluded; upload it with fewer exclude_columns.")
@@ -334,7 +325,7 @@ def positive_class(meta: DatasetMeta, target: str, task: Task, requested: str | 
             raise InvalidRequest(f"positive_class applies to a two-class target; {shown(target)} is a {task} "
                                  "target.")
         return None
-    classes = binary_classes(column_of(meta, target))
+    classes = binary_classes(meta.column(target))
     if requested is None:
         return default_positive_class(classes)
     found = matching_class(classes, requested)

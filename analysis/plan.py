@@ -71,7 +71,7 @@ def make_plan(frame: pd.DataFrame, meta: DatasetMeta, request: AnalyzeRequest,
     row_cap = limits.interaction_max_rows if resolved.analysis_type == "interactions" else None
     if row_cap is not None:
         explained = selection.capped(explained, row_cap)
-    task = datasets.task_of(datasets.column_of(meta, target))
+    task = datasets.task_of(meta.column(target))
     plan = AnalysisPlan(
         request=resolved, dataset_version=meta.version, target=target, task=task,
         positive_class=datasets.positive_class(meta, target, task, resolved.positive_class), features=choice.features,

@@ -49,7 +49,7 @@ def check(frame: pd.DataFrame, meta: DatasetMeta, request: AnalyzeRequest, selec
     if request.analysis_type not in QUESTIONS:
         return selection
     target = datasets.resolve_target(meta, request.target_variable)
-    if datasets.task_of(datasets.column_of(meta, target)) == "multiclass":
+    if datasets.task_of(meta.column(target)) == "multiclass":
         refuse_multiclass(request.analysis_type, target)
     if request.cohorts is not None:
         return comparison.select_cohorts(frame, meta, request, max_rows)

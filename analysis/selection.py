@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis import datasets
 from analysis.dataset_meta import DatasetMeta
 from analysis.filters import absent_values, apply_filters, missing_notes, parse_filters
 from analysis.request import AnalyzeRequest
@@ -24,7 +23,7 @@ class Selection:
 def select_rows(frame: pd.DataFrame, meta: DatasetMeta, request: AnalyzeRequest, max_rows: int) -> Selection:
     """The rows to explain: the given `data` rows or the dataset's, filtered, then sampled."""
     warnings: list[str] = []
-    filters = parse_filters(request.demographic_filters, datasets.column_types(meta))
+    filters = parse_filters(request.demographic_filters, meta.column_types())
     candidates = frame if request.data is None else _given_rows(request.data, meta, max_rows, warnings)
     keep = apply_filters(candidates, filters, reference=frame)
     warnings += missing_notes(filters, candidates)

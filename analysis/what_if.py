@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import data_checks, datasets, wording
+from analysis import data_checks, wording
 from analysis.dataset_meta import DatasetMeta
 from analysis.features import NEAR_EMPTY_SHARE, FeatureChoice, choose_features, feature_frame
 from analysis.labels import shown_name
@@ -53,7 +53,7 @@ def _not_a_feature(column: str, choice: FeatureChoice, exclude: Sequence[str]) -
 
 
 def _check_columns(scenario: Scenario, meta: DatasetMeta, target: str, exclude: Sequence[str]) -> None:
-    types = datasets.column_types(meta)
+    types = meta.column_types()
     choice = choose_features(meta, target, exclude)  # the model's very features (analysis.features)
     features = set(choice.features)
     where = f"scenario {shown(scenario.name)}"
@@ -84,7 +84,7 @@ def _numbers(series: pd.Series) -> pd.Series:
 def apply(rows: pd.DataFrame, scenario: Scenario, meta: DatasetMeta) -> pd.DataFrame:
     """A copy of `rows` with the scenario's changes (numeric columns of `data` rows are read as numbers,
     as the model reads them: a value that is no number is missing)."""
-    types = datasets.column_types(meta)
+    types = meta.column_types()
     changed = rows.copy()
     for column, value in scenario.set.items():
         if types[column] == "numeric":
@@ -118,7 +118,7 @@ def _column_changed(rows: pd.DataFrame, changed: pd.DataFrame, column: str, nume
 def changed_columns(rows: pd.DataFrame, changed: pd.DataFrame, scenario: Scenario,
                     meta: DatasetMeta) -> dict[str, np.ndarray]:
     """Per column of the scenario, which rows it changed there (_column_changed)."""
-    types = datasets.column_types(meta)
+    types = meta.column_types()
     return {column: _column_changed(rows, changed, column, types[column] == "numeric")
             for column in scenario.columns()}
 

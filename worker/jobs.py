@@ -195,7 +195,7 @@ def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
                                "not trained.")
     else:
         report_progress(job, "loading_model")
-        task = datasets.task_of(datasets.column_of(meta, target))  # as the plan of its first analysis decides
+        task = datasets.task_of(meta.column(target))  # as the plan of its first analysis decides
         trained = get_or_train(ctx.redis, frame, version, target, features.choose_features(meta, target).features,
                                ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl, kept=ctx.models,
                                task=task, positive_class=datasets.positive_class(meta, target, task, None))

@@ -38,7 +38,7 @@ def test_the_stored_statistics_and_the_values_give_one_task(described: tuple[dic
     """Numeric, binary (numbers, strings, with gaps) and multiclass targets: the one rule, read from the
     stored statistics (the web's plan) or from the values (training without a plan), gives one task."""
     meta, frame = described
-    assert datasets.task_of(datasets.column_of(meta, target)) == checked_task(frame[target])
+    assert datasets.task_of(meta.column(target)) == checked_task(frame[target])
 
 
 def test_training_follows_the_plans_task(described: tuple[dict, pd.DataFrame]) -> None:

@@ -115,7 +115,7 @@ def test_a_set_value_is_compared_as_the_model_reads_it() -> None:
     holding False only, and on rows that all hold True it changes nothing (a 400)."""
     given = pd.DataFrame({"flag": [True, False] * 20, "a": np.arange(40.0), "y": np.arange(40.0)})
     meta, frame = datasets.describe(datasets.to_csv_bytes(given), datasets.DatasetOptions(), name="t", max_rows=100)
-    assert datasets.column_types(meta)["flag"] == "categorical"
+    assert meta.column_types()["flag"] == "categorical"
     scenario = Scenario(name="all true", set={"flag": "True"})
     assert what_if.changed_rows(frame, what_if.apply(frame, scenario, meta), scenario, meta).sum() == 20
     with pytest.raises(what_if.NoChange):
