@@ -22,6 +22,7 @@ from analysis.datasets import Task
 from analysis.features import FeatureChoice
 from analysis.request import AnalyzeRequest
 from analysis.selection import Selection
+from common.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class PlanLimits:
     max_rows: int
     what_if_max_cells: int
     interaction_max_rows: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> PlanLimits:
+        return cls(settings.max_rows, settings.what_if_max_cells, settings.interaction_max_rows)
 
 
 class AnalysisPlan(BaseModel):

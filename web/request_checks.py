@@ -78,6 +78,5 @@ def checked_request(svc: Services, body: Any) -> CheckedRequest:
     meta, frame = default_dataset.frame(svc.redis, svc.frames, datasets.check_name(parsed.dataset), settings)
     if parsed.callback_url is not None:
         callbacks.check_url(parsed.callback_url, settings)
-    limits = plan.PlanLimits(settings.max_rows, settings.what_if_max_cells, settings.interaction_max_rows)
-    made, explained = plan.make_plan(frame, meta, parsed, limits)
+    made, explained = plan.make_plan(frame, meta, parsed, plan.PlanLimits.of(settings))
     return CheckedRequest(made, meta, explained)

@@ -102,8 +102,7 @@ def _legacy_plan(request: dict[str, Any]) -> AnalysisPlan:
     ctx = context.current()
     parsed = AnalyzeRequest.model_validate(request)
     meta, frame = default_dataset.frame(ctx.redis, ctx.frames, parsed.dataset, ctx.settings)
-    limits = PlanLimits(ctx.settings.max_rows, ctx.settings.what_if_max_cells, ctx.settings.interaction_max_rows)
-    return make_plan(frame, meta, parsed, limits)[0]
+    return make_plan(frame, meta, parsed, PlanLimits.of(ctx.settings))[0]
 
 
 # Streaming sizes: (result rows built at a time, JSON bytes held before they are appended to Redis).
