@@ -53,8 +53,7 @@ class JobMeta(BaseModel):
     @staticmethod
     def save(job: Job, **fields: Any) -> None:
         """Set `fields` (checked against JobMeta) in the job's meta and save them; other keys stay."""
-        checked = JobMeta.model_validate(fields).model_dump(include=set(fields))
-        job.meta.update(checked)
+        JobMeta.note(job, **fields)
         job.save_meta()
 
     @staticmethod
