@@ -134,13 +134,16 @@ class Target:
     port: int
     path: str
     headers: dict[str, str]
+    requests: int | None = None  # each client stops after this many requests (or at the deadline)
 
 
 def _client_thread(target: Target, deadline: float, latencies: list[float], sizes: list[int],
                    errors: list[str]) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", target.port, timeout=30)
+    sent = 0
     try:
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline and (target.requests is None or sent < target.requests):
+            sent += 1
             started = time.perf_counter()
             try:
                 connection.request("GET", target.path, headers=target.headers)
@@ -175,10 +178,11 @@ def _client_process(target: Target, threads: int, start_at: float, duration: flo
 
 
 def load(port: int, path: str, *, clients: int = 16, duration: float = 4.0, processes: int = 2,
-         headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """`clients` concurrent keep-alive GETs of one path for `duration` seconds, from `processes`
-    client processes (so the client's own GIL is not the limit); requests/s and latency percentiles."""
-    target = Target(port, path, dict(headers or {}))
+         headers: dict[str, str] | None = None, requests: int | None = None) -> dict[str, Any]:
+    """`clients` concurrent keep-alive GETs of one path for `duration` seconds (or until each client has
+    sent `requests`, `duration` then a cap), from `processes` client processes
+    (so the client's own GIL is not the limit); requests/s and latency percentiles."""
+    target = Target(port, path, dict(headers or {}), requests)
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     per_process = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
@@ -197,8 +201,9 @@ def load(port: int, path: str, *, clients: int = 16, duration: float = 4.0, proc
         errors += err
     for worker in workers:
         worker.join(30)
+    elapsed = time.time() - start_at if requests is not None else duration  # the clients' own wall time
     return {
-        "rps": rounded(len(latencies) / duration, 1),
+        "rps": rounded(len(latencies) / elapsed, 1),
         "p50_ms": rounded(1000 * percentile(latencies, 50), 2) if latencies else None,
         "p99_ms": rounded(1000 * percentile(latencies, 99), 2) if latencies else None,
         "requests": len(latencies),
@@ -222,6 +227,16 @@ def waitress_command(port: int, call: str, web_threads: int = 16) -> list[str]:
     args[0] = str(Path(sys.executable).parent / args[0])
     index = args.index("--call")
     return [*args[:index], "--call", call]
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: a page shared by n processes (a forked worker's copy-on-write pages, a
+    library's code) counts 1/n in each, so a sum over processes counts it once."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as handle:
+        for line in handle:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
