@@ -267,6 +267,15 @@ class Settings:
                                     "the gather (or one native `ShapValues` call).")
     aggressive_memory_management: bool = _setting(_bool, False, "Smaller SHAP batches (at most 1000 rows) and "
                                                   "float32 feature frames, for small instances.")
+    kept_shap_mb: int = _setting(_non_negative_int, 128, "Most MiB of every-row SHAP values (float64) each "
+                                 "analysis worker keeps in memory between jobs, for all the models it keeps: "
+                                 "after a job, its model's values for every row of its dataset are computed once "
+                                 "when they fit (the least recently used models lose theirs first), and a warm "
+                                 "analysis takes its rows' values from them instead of computing them. The "
+                                 "default fits 100,000 rows x 132 features (101.5 MiB); each worker's memory "
+                                 "grows by up to this much (docs/how-it-works.md). 0: none kept, every analysis "
+                                 "computes its rows' values (about 1 s per 100,000 rows x 132 features on one "
+                                 "core). Not used under AGGRESSIVE_MEMORY_MANAGEMENT.")
     data_dir: str = _setting(_directory, lambda v: _path("./data"), "Embedded Redis data, supervisord socket, pid file "
                              "and logs.", "./data (/data in the container)")
     default_dataset_path: str | None = _setting(_readable_file, None, "A CSV that replaces the built-in `default` "
@@ -355,6 +364,10 @@ class Settings:
         its JSON 413 upload_too_large: 4 x MAX_UPLOAD_MB, at least MAX_UPLOAD_MB + 64 MiB. Waitress reads a
         body before the app sees it, so a larger one is refused by Waitress itself (plain text) unread."""
         return max(4 * self.max_upload_bytes, self.max_upload_bytes + 64 * 2**20)
+
+    @property
+    def kept_shap_bytes(self) -> int:
+        return self.kept_shap_mb * 2**20
 
     @property
     def effective_shap_batch_size(self) -> int:

@@ -93,7 +93,16 @@ class DatasetShap:
         positions = self.index.get_indexer(x.index)
         if len(positions) != len(x) or (positions < 0).any():
             return None
+        if len(positions) == len(self.index) and np.array_equal(positions, np.arange(len(positions))):
+            return _read_only(self.shap), _read_only(self.raw)  # every row in order: no copy (100 MB at 100,000 rows)
         return self.shap[positions], self.raw[positions]
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """A view of kept values that cannot be written through: they serve every later analysis too."""
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def dataset_shap(model: CatBoost, tables: LeafTables, frame: pd.DataFrame, version: str, x: pd.DataFrame,

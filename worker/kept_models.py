@@ -7,7 +7,8 @@ analysis read the model and its tables from Redis and parsed them, fetched and d
 form again (any dataset but `default`), and explained its rows again. After an analysis or training job
 ends, the parent now loads that job's model and its dataset's frame once, and explains every row of that
 dataset version with the model's leaf tables (explain.engine.dataset_shap); every horse forked afterwards
-inherits them (copy-on-write) and takes its selection's rows from them. A row's values do not depend on
+inherits them (copy-on-write) and takes its selection's rows from them (up to KEPT_SHAP_MB of values in
+all: docs/decisions/0021-kept-values-cover-100000-rows.md). A row's values do not depend on
 the other rows, so they are the numbers the horse would compute (tests/unit/worker/test_kept_models.py compares the
 encoded results). Model ids and dataset versions are content hashes, so a kept entry never goes stale; a
 kept model is still used only while Redis holds it (one EXISTS), so a model deleted there (its dataset
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODELS_KEPT = 4  # a wide model with its tables is about 2 MB
-MAX_DATASET_SHAP_BYTES = 64 * 2**20  # every row's SHAP values are kept per model up to this size,
-DATASET_SHAP_BUDGET = 128 * 2**20  # and for all kept models together (the least recently used lose theirs)
+# every row's SHAP values are kept up to KEPT_SHAP_MB (common.settings) for all kept models together: one
+# budget, so the latest model's values are kept whenever they alone fit (docs/decisions/0021)
 DATASET_SHAP_BATCH = 10_000  # rows explained at a time while computing them (bounds the leaf-index array)
 
 
@@ -77,7 +78,7 @@ class KeptModels:
             self._models.popitem(last=False)
         return model
 
-    def within_budget(self, budget: int = DATASET_SHAP_BUDGET) -> None:
+    def within_budget(self, budget: int) -> None:
         """Drop the every-row values of the least recently kept models until the rest fit in `budget`."""
         models = list(self._models.values())  # least recent first
         total = sum(m.dataset_shap.shap.nbytes for m in models if m.dataset_shap is not None)
@@ -89,16 +90,21 @@ class KeptModels:
                 model.dataset_shap = None
 
 
-def explain_every_row(model: TrainedModel, version: str, frame: pd.DataFrame) -> None:
+def values_bytes(rows: int, features: int, classes: int = 0) -> int:
+    """The bytes of every row's float64 SHAP values (one column per feature and the base value, per class)."""
+    return rows * (features + 1) * 8 * max(1, classes)
+
+
+def explain_every_row(model: TrainedModel, version: str, frame: pd.DataFrame, budget: int) -> None:
     """Compute, once per model, the SHAP values of every row of the dataset version it was trained on, so a
     horse takes its selection's rows from them (explain.run); single-threaded, leaf tables only, and
-    only while the matrix stays small (MAX_DATASET_SHAP_BYTES)."""
+    only while the matrix fits in `budget` bytes (KEPT_SHAP_MB)."""
     from analysis.features import feature_frame
     from explain.engine import dataset_shap
 
     meta = model.meta
-    size = len(frame) * (len(meta.features) + 1) * 8 * max(1, len(meta.classes or []))
-    if model.tables is None or meta.dataset_version != version or size > MAX_DATASET_SHAP_BYTES:
+    size = values_bytes(len(frame), len(meta.features), len(meta.classes or []))
+    if model.tables is None or meta.dataset_version != version or size > budget:
         return
     if model.dataset_shap is not None and model.dataset_shap.version == version:
         return
@@ -125,9 +131,10 @@ def keep_for_next_jobs(ctx: WorkerContext, job: Job) -> None:
     try:
         meta, frame = ctx.frames.get(ctx.redis, dataset)
         model = ctx.models.keep(ctx.redis, model_id)
-        if model is not None and not ctx.settings.aggressive_memory_management:  # float32 inputs: not these values
-            explain_every_row(model, meta.version, frame)
-            ctx.models.within_budget()
+        budget = ctx.settings.kept_shap_bytes
+        if model is not None and budget and not ctx.settings.aggressive_memory_management:  # float32: not these
+            explain_every_row(model, meta.version, frame, budget)
+            ctx.models.within_budget(budget)
     except UnknownDataset as exc:  # deleted since the job ran
         log.info("nothing kept for job %s: %s", job.id, exc)
     except REDIS_UNREACHABLE as exc:

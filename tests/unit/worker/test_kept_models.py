@@ -11,14 +11,16 @@ from analysis import datasets
 from analysis.encoding import encode
 from analysis.request import AnalyzeRequest
 from common import keys
+from common.settings import Settings
 from devtools.redis_server import RedisServer
 from devtools.tables import described_default
 from explain.run import analyze
 from explain.training import TrainedModel
 from worker import model_store
-from worker.kept_models import KeptModels, explain_every_row
+from worker.kept_models import KeptModels, explain_every_row, values_bytes
 
 TARGET = "Mortgage_Approvals"
+BUDGET = Settings.from_env({}).kept_shap_bytes
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +101,7 @@ def encoded(table: tuple[dict, pd.DataFrame], trained: TrainedModel, **request: 
 
 @pytest.mark.parametrize("request_fields", [
     {"sample_size": 120},
+    {"sample_size": 300},  # every row in order: the kept values themselves, read-only
     {"analysis_type": "ranking", "demographic_filters": ["Age > 40"]},
     {"analysis_type": "ranking", "sample_size": 1},
 ])
@@ -112,7 +115,7 @@ def test_rows_taken_from_the_kept_values_give_the_same_result(redis_server: Redi
     model = KeptModels().keep(client, plain.model_id)
     assert model is not None and model.dataset_shap is None
     meta, frame = table
-    explain_every_row(model, meta.version, frame)
+    explain_every_row(model, meta.version, frame, BUDGET)
     assert model.dataset_shap is not None and len(model.dataset_shap.shap) == len(frame)
     assert encoded(table, model, **request_fields) == encoded(table, plain, **request_fields)
 
@@ -126,7 +129,7 @@ def test_rows_a_request_sends_are_explained_now(redis_server: RedisServer,
     model = KeptModels().keep(client, plain.model_id)
     assert model is not None
     meta, frame = table
-    explain_every_row(model, meta.version, frame)
+    explain_every_row(model, meta.version, frame, BUDGET)
     sent = frame.iloc[[5, 3]].drop(columns=[TARGET]).to_dict(orient="records")
     assert model.dataset_shap is not None
     model.dataset_shap.shap[:] = 0.0  # were the kept values used, the result would show it
@@ -142,9 +145,44 @@ def test_every_row_values_stay_within_their_budget(redis_server: RedisServer,
     meta, frame = table
     older, newer = kept.keep(client, first.model_id), kept.keep(client, second.model_id)
     assert older is not None and newer is not None
-    explain_every_row(older, meta.version, frame)
-    explain_every_row(newer, meta.version, frame)
+    explain_every_row(older, meta.version, frame, BUDGET)
+    explain_every_row(newer, meta.version, frame, BUDGET)
     assert older.dataset_shap is not None and newer.dataset_shap is not None
     kept.within_budget(budget=newer.dataset_shap.shap.nbytes)
     assert older.dataset_shap is None and newer.dataset_shap is not None
     assert kept.get(client, first.model_id) is older
+
+
+def test_values_over_the_budget_are_not_kept(redis_server: RedisServer, table: tuple[dict, pd.DataFrame]) -> None:
+    """A model whose every-row values exceed the budget keeps none (KEPT_SHAP_MB=0: never any)."""
+    client = redis_server.client()
+    model = KeptModels().keep(client, train_stored(client, table).model_id)
+    assert model is not None
+    meta, frame = table
+    needed = values_bytes(len(frame), len(model.meta.features))
+    explain_every_row(model, meta.version, frame, needed - 1)
+    assert model.dataset_shap is None
+    explain_every_row(model, meta.version, frame, needed)
+    assert model.dataset_shap is not None and model.dataset_shap.shap.nbytes == needed
+
+
+def test_the_default_budget_keeps_100000_rows_of_132_features() -> None:
+    """Issue 19 item 5: the latest model's values of 100,000 rows x 132 features fit the default budget."""
+    assert values_bytes(100_000, 132) <= BUDGET
+
+
+def test_every_row_in_order_is_taken_without_a_copy(redis_server: RedisServer,
+                                                    table: tuple[dict, pd.DataFrame]) -> None:
+    """All rows in the dataset's order are the kept arrays themselves (no copy of 100 MB at 100,000 rows),
+    read-only so that no analysis can change what the later ones read; any other selection is a copy."""
+    client = redis_server.client()
+    model = KeptModels().keep(client, train_stored(client, table).model_id)
+    assert model is not None
+    meta, frame = table
+    explain_every_row(model, meta.version, frame, BUDGET)
+    kept = model.dataset_shap
+    assert kept is not None
+    found = kept.rows(frame)
+    assert found is not None and np.shares_memory(found[0], kept.shap) and not found[0].flags.writeable
+    some = kept.rows(frame.iloc[::-1])
+    assert some is not None and not np.shares_memory(some[0], kept.shap)
