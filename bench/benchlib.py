@@ -239,6 +239,13 @@ def pss_mb(pid: int) -> float:
     return 0.0
 
 
+def reset_peak_rss(pid: int) -> None:
+    """Set a process's VmHWM (peak RSS) back to its current RSS (proc(5), clear_refs: 5), so that the next
+    reading of VmHWM is the peak of what happens from now on."""
+    with open(f"/proc/{pid}/clear_refs", "w") as handle:
+        handle.write("5")
+
+
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
     with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as handle:
         for line in handle:

@@ -42,6 +42,9 @@ SCRIPTS: dict[str, list[str]] = {
     "hostile_input": [],
     "analysis_types": [],
     "interactions": [],
+    # issue 19: the columnar answer; `make bench` runs the two sizes that fit its time limit, the issue's
+    # full sizes are one separate run (--sizes 1650,10000,33000,100000, about 25 minutes on 2 cores)
+    "rows_answer": ["--sizes", "1650,10000"],
 }
 TIME_LIMIT = 900  # seconds per script
 
@@ -210,7 +213,36 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
     _hostile_rows(results.get("hostile_input"), add)
     _analysis_type_rows(results.get("analysis_types"), add)
     _interactions_rows(results.get("interactions"), add)
+    _rows_answer_rows(results.get("rows_answer"), add)
     return out
+
+
+def _rows_answer_rows(r: dict[str, Any] | None, add: Any) -> None:
+    """Issue 19's delivery: per size, the two clients against the baselines; then its targets table."""
+    if not r:
+        return
+    b = "rows answer (issue 19), wide table resampled"
+    for c in r["sizes"]:
+        n = f"{c['rows']:,} rows"
+        for case in ("warm", "cold"):
+            add(b, f"{n}: {case} JSON / Arrow client (s)",
+                f"{fmt(c[f'{case}_json_client_s'])} / {fmt(c[f'{case}_arrow_client_s'])}")
+        add(b, f"{n}: native ShapValues / training alone, same run (s)",
+            f"{fmt(c['native_shap_values_s'])} / {fmt(c['training_alone_s'])}")
+        add(b, f"{n}: ratio warm Arrow / native; cold Arrow / training",
+            f"{fmt(c['ratio_warm_arrow_to_native'])}; {fmt(c['ratio_cold_arrow_to_training_alone'])}")
+        add(b, f"{n}: encode (s); Redis bytes per explained row", f"{fmt(c['arrow_job_timings_s'].get('encode_s'))}; "
+            f"{fmt(c['redis_bytes_per_explained_row'])}")
+        add(b, f"{n}: web peak serving Arrow / JSON clients, worker parent RSS (MB)",
+            f"{fmt(c['web_peak_serving_arrow_mb'])} / {fmt(c['web_peak_serving_json_mb'])}, "
+            f"{fmt(c['worker_parent_rss_mb'])}")
+        k = c["kept_values"]
+        add(b, f"{n}: SHAP computed / taken from kept values / parent's one-off (s); values MB",
+            f"{fmt(k['computed_s'], 4)} / {fmt(k['taken_s'], 4)} / {fmt(k['parent_computes_s'], 4)}; "
+            f"{fmt(k['values_mb'])}")
+    for t in r["targets"]:
+        value = "not measured" if t["value"] is None else t["value"]
+        add(b, f"target: {t['figure']}", value, f"{t['target']} ({fmt(t['limit'])})", t["met"])
 
 
 def _analysis_type_rows(a: dict[str, Any] | None, add: Any) -> None:
@@ -329,7 +361,7 @@ def render(results: dict[str, dict[str, Any]]) -> None:
     lines += [f"| {b} | {f} | {v} | {t} | {ok} |" for b, f, v, t, ok in rows(results)]
     lines += ["", "Commands: `make bench`, or one script: `.venv/bin/python bench/<name>.py` "
               "(analysis_latency, queue_overhead, poll_serving, throughput, cold_start, memory, shap_path, training, "
-              "wide_e2e, scaling, shap_engine, hostile_input, analysis_types, interactions); "
+              "wide_e2e, scaling, shap_engine, hostile_input, analysis_types, interactions, rows_answer); "
               "each prints one JSON line.", ""]
     log = ""
     if RESULTS_MD.exists() and MARKER in RESULTS_MD.read_text():
