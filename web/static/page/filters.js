@@ -3,6 +3,7 @@
 
 import { postJSON } from "./api.js";
 import { $, el, fmt, options } from "./dom.js";
+import { parseFilter } from "./link.js";
 
 const OPERATORS = [">", ">=", "<", "<=", "==", "!=", "high", "low"];
 const QUANTILE = new Set(["high", "low"]);
@@ -43,6 +44,19 @@ export function addFilter(onChange, preset = {}) {
   $("filters").append(row);
   valueHints(row);
   return row;
+}
+
+// A linked request's filters back into the builder; returns the ones it cannot show (not the page's own form).
+export function restoreFilters(filters, onChange) {
+  $("filters").replaceChildren();
+  const names = columns.map((c) => c.name);
+  const unshown = [];
+  for (const text of filters ?? []) {
+    const preset = parseFilter(text, names, OPERATORS);
+    if (preset) addFilter(onChange, preset);
+    else unshown.push(text);
+  }
+  return unshown;
 }
 
 function quoted(value) {
