@@ -343,6 +343,11 @@ function wire() {
   $("analysis-form").addEventListener("submit", runAnalysis);
   $("run-again").addEventListener("click", () => runAnalysis());
   $("cancel").addEventListener("click", cancelJob);
+  // a link pasted into this tab's address bar changes only the fragment: no reload, so it is opened here
+  window.addEventListener("hashchange", () => {
+    state.link = readLink();
+    refreshDatasets();
+  });
   wireResult();
 }
 
