@@ -23,7 +23,8 @@ function fitted(container) {
   return { ...BASE, config: { ...BASE.config, axis: { labelLimit }, title: { limit: container.clientWidth } } };
 }
 
-async function draw(id, spec, renderer = "svg") {
+// Also the editors' charts (editor_charts.js): one embedding, one fitting, one finalize per container.
+export async function draw(id, spec, renderer = "svg") {
   views[id]?.finalize();
   const container = document.getElementById(id);
   const embedded = await window.vegaEmbed(container, { ...fitted(container), ...spec }, { actions: false, renderer });
@@ -127,8 +128,9 @@ function waterfallSteps(result, index, valuesOf, base) {
   return steps;
 }
 
-// How one row's prediction is built from the base value, feature by feature.
-export async function waterfall(result, index, valuesOf) {
+// How one row's prediction is built from the base value, feature by feature, drawn in `target` (the row
+// editor draws its edited row's in its own box).
+export async function waterfall(result, index, valuesOf, target = "waterfall-chart") {
   const row = result.results[index];
   // a multiclass result has a base value per class: the row is explained for its predicted class
   const base = typeof result.base_value === "number" ? result.base_value : result.base_value[row.explained_class];
@@ -138,7 +140,7 @@ export async function waterfall(result, index, valuesOf) {
   // a binary result's f(x) is log-odds: its probability is shown beside it
   const chance = result.model?.task === "binary"
     ? `   probability ${fmt(probability(raw))} (base ${fmt(probability(base))})` : "";
-  await draw("waterfall-chart", {
+  await draw(target, {
     width: "container", height: { step: 24 }, data: { values: steps },
     title: { text: `f(x) = ${fmt(raw)}   from E[f(x)] = ${fmt(base)}${chance}`,
              subtitle: scale ? `in ${scale}` : undefined, fontSize: 12, fontWeight: "normal" },
