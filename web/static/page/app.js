@@ -4,6 +4,7 @@ import { ApiError, apiKey, fetchPlot, getJSON, postJSON, remove, waitForJob } fr
 import * as charts from "./charts.js";
 import { loadDatasets, loadMetadata, renderColumns, submitUpload, suggestName } from "./dataset.js";
 import { $, fmt, options, saveFile, showError } from "./dom.js";
+import * as editors from "./editors.js";
 import { addFilter, composedFilters, setColumns, validateSoon } from "./filters.js";
 import { namer, rowNamer } from "./labels.js";
 import { renderRows, renderSummary, resultsCsv, sortChoices, sortedRows } from "./results.js";
@@ -19,10 +20,10 @@ function analysisRequest() {
   if (sample) request.sample_size = Number(sample);  // 2.5 goes as it is: the service says what to change
   const excluded = $("exclude-columns").value.split(",").map((c) => c.trim()).filter(Boolean);
   if (excluded.length) request.exclude_columns = excluded;
-  return request;
+  return { ...request, ...editors.requestParts() };  // cohorts or scenarios, as the type asks
 }
 
-const revalidate = () => state.meta && validateSoon(analysisRequest);
+const revalidate = () => state.meta && validateSoon(analysisRequest, editors.refusal);
 
 async function selectDataset(name) {
   try {
@@ -37,6 +38,7 @@ async function selectDataset(name) {
   // without a default target, the last column: where a table usually keeps what it is about
   const targets = state.meta.columns.filter((c) => c.type !== "id").map((c) => [c.name, c.name]);
   options($("target"), targets, state.meta.default_target ?? targets.at(-1)?.[0]);
+  editors.setDataset(state.meta, revalidate);
   renderColumns(state.meta, $("target").value);
   revalidate();
 }
@@ -83,6 +85,7 @@ function showCanceled(body) {
 async function runAnalysis(event) {
   event.preventDefault();
   showError($("analysis-error"), null);
+  editors.refusal(null);
   $("run").disabled = true;
   try {
     const accepted = await postJSON("/analyze", analysisRequest());
@@ -95,7 +98,7 @@ async function runAnalysis(event) {
     else if (state.canceled && ["canceled", "stopped"].includes(body.status)) showCanceled(body);
     else if (!RUNNING.has(body.status)) showError($("analysis-error"), new Error(jobFailure(body)));
   } catch (error) {
-    showError($("analysis-error"), error);
+    if (!editors.refusal(error)) showError($("analysis-error"), error);  // a cohort's or scenario's: beside it
   } finally {
     $("run").disabled = false;
     $("cancel").hidden = true;
@@ -143,6 +146,7 @@ async function showResult(body) {
   $("results").hidden = false;
   $("results").dataset.jobId = body.job_id;
   renderSummary(state.result);
+  const questions = editors.showResult(state.result);  // a comparison's cohorts, a what-if's scenarios
   sortChoices(state.result);
   const features = state.result.feature_importance.map((f) => f.feature);
   const nameOf = namer(state.result);
@@ -152,7 +156,7 @@ async function showResult(body) {
   $("waterfall-caption").textContent = "Waterfall: choose a row in the table";
   refreshTable();
   await Promise.all([charts.importanceBar(state.result.feature_importance, pickFeature),
-    charts.beeswarm(state.result, valuesOf, pickFeature, state.rowName), pickFeature(features[0])]);
+    charts.beeswarm(state.result, valuesOf, pickFeature, state.rowName), pickFeature(features[0]), questions]);
   $("results").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
@@ -259,6 +263,7 @@ function wire() {
   $("add-filter").addEventListener("click", () => addFilter(revalidate).querySelector("select").focus());
   $("analysis-form").addEventListener("submit", runAnalysis);
   $("cancel").addEventListener("click", cancelJob);
+  editors.wire(revalidate);
   wireResult();
 }
 
