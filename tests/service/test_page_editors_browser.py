@@ -90,6 +90,10 @@ def test_a_comparison_of_two_cohorts_shows_each_cohorts_importance_and_intervals
                                                                            ("warm", ["x1 > 5"])]
     page.wait_for_selector("#cohort-importance-chart svg")
     shots.take("comparison")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_function("document.documentElement.scrollWidth <= 390")  # the editor and its charts refit
+    shots.take("comparison-phone")
+    page.set_viewport_size({"width": 1280, "height": 800})
     bars = min(10, len(result["feature_importance"])) * 2
     assert page.locator("#cohort-importance-chart svg g.mark-rect path").count() == bars
     cells = page.locator("#cohorts-table tbody tr")
@@ -170,6 +174,10 @@ def test_editing_one_row_shows_its_new_prediction_and_waterfall(
     assert page.locator("#row-waterfall-chart svg g.mark-rect path").count() == len(edited["feature_importance"])
     assert "9.5 = x1" in (page.locator("#row-waterfall-chart svg").text_content() or "")
     shots.take("row-edited")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_function("document.documentElement.scrollWidth <= 390")  # the inputs and the waterfall refit
+    shots.take("row-edited-phone")
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     page.fill("[data-column='x2']", "")  # missing is a value the model reads too
     page.wait_for_function(f"document.querySelector('#row-prediction').dataset.jobId !== '{edited_job}'",

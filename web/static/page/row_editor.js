@@ -184,5 +184,8 @@ export function wire() {
     const row = event.target.closest("tr[data-row]");
     if (row) $("row-pick").value = Number(row.dataset.row) + 1;
   });
-  for (const id of ["target", "exclude-columns"]) $(id).addEventListener("change", close);
+  // another target or exclusion is another model with other features: the row keeps the values it can
+  for (const id of ["target", "exclude-columns"]) {
+    $(id).addEventListener("change", () => { if (!$("row-editor-body").hidden) open(editedRow(), loadedFrom); });
+  }
 }
