@@ -2,7 +2,7 @@
 // filters built with the page's own filter builder (filters.js), and optionally "rest"; the result's `comparison`
 // part drawn as each cohort's importance and each pair's differences with their bootstrap intervals.
 
-import { draw } from "./charts.js";
+import { CATEGORY_COLOURS, draw } from "./charts.js";
 import { $, el, fmt } from "./dom.js";
 import { addFilter, composedFilters, presetOf } from "./filters.js";
 import { namer } from "./labels.js";
@@ -12,8 +12,6 @@ const REST = "rest";  // analysis.request_parts.REST: the selected rows no other
 const MAX_COHORTS = 6;  // analysis.request_parts.MAX_COHORTS, "rest" included
 const CHART_FEATURES = 10;
 const PAIR_FEATURES = 8;
-// Okabe-Ito's colour-blind-safe qualitative colours: cohorts are categories, none above another
-export const CATEGORY_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000"];
 let onChange = () => {};
 
 const changed = () => {

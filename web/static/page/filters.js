@@ -3,6 +3,7 @@
 
 import { postJSON } from "./api.js";
 import { $, el, fmt, options } from "./dom.js";
+import { parseFilter } from "./link.js";
 
 const OPERATORS = [">", ">=", "<", "<=", "==", "!=", "high", "low"];
 const QUANTILE = new Set(["high", "low"]);
@@ -45,6 +46,19 @@ export function addFilter(onChange, preset = {}, { list = $("filters"), label = 
   list.append(row);
   valueHints(row);
   return row;
+}
+
+// A linked request's filters back into the builder; returns the ones it cannot show (not the page's own form).
+export function restoreFilters(filters, onChange) {
+  $("filters").replaceChildren();
+  const names = columns.map((c) => c.name);
+  const unshown = [];
+  for (const text of filters ?? []) {
+    const preset = parseFilter(text, names, OPERATORS);
+    if (preset) addFilter(onChange, preset);
+    else unshown.push(text);
+  }
+  return unshown;
 }
 
 function quoted(value) {
@@ -91,17 +105,6 @@ export function validateSoon(request, onAnswer = () => false) {
   }, DEBOUNCE_MS);
 }
 
-// A filter string back into the builder's preset {column, op, value} (a link reopening a request, cohorts.js):
-// the longest column name it starts with, then its operator; null when it is none the builder writes.
-export function presetOf(text) {
-  const quantile = /^(high|low) (.+)$/.exec(text);
-  if (quantile && columns.some((c) => c.name === quantile[2])) return { column: quantile[2], op: quantile[1], value: "" };
-  const names = columns.map((c) => c.name).sort((a, b) => b.length - a.length);
-  const column = names.find((name) => text.startsWith(`${name} `));
-  if (!column) return null;
-  const rest = text.slice(column.length + 1);
-  const op = [...OPERATORS].sort((a, b) => b.length - a.length).find((o) => !QUANTILE.has(o) && rest.startsWith(`${o} `));
-  if (!op) return null;
-  const value = rest.slice(op.length + 1);
-  return { column, op, value: /^".*"$/.test(value) ? value.slice(1, -1) : value };
-}
+// A filter string back into the builder's preset {column, op, value} (a cohort's, cohorts.js); null when it is none
+// the builder writes.
+export const presetOf = (text) => parseFilter(text, columns.map((c) => c.name), OPERATORS);

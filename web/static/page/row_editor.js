@@ -7,6 +7,7 @@
 import { getJSON, postJSON } from "./api.js";
 import * as charts from "./charts.js";
 import { $, el, fmt } from "./dom.js";
+import { writeLink } from "./link.js";
 
 const DEBOUNCE_MS = 250;
 const WAIT_S = 10;  // each long poll (GET /job_status/<id>?wait=); the service caps it at 30
@@ -120,11 +121,13 @@ async function ask() {
   const ticket = ++latest;
   $("row-state").textContent = "predicting…";
   try {
-    const accepted = await postJSON("/analyze", request());
+    const posted = request();
+    const accepted = await postJSON("/analyze", posted);
     const body = await settled(accepted.job_id);
     if (ticket !== latest) return;
     if (body.status !== "finished") throw new Error(`The job ended ${body.status}: ${body.error?.message ?? "no message"}`);
     await show(body.result, accepted.job_id);
+    writeLink(posted, null);  // the address reopens this row in the editor (restore), not a result
   } catch (error) {
     if (ticket === latest) showError(error);
   } finally {
@@ -149,8 +152,19 @@ async function show(result, jobId) {
   $("row-prediction").textContent = `${text}: ${fmt(value)}` +
     (change ? ` (${change > 0 ? "+" : ""}${fmt(change)} from ${against}, ${fmt(baseline)})` : "");
   $("row-prediction").dataset.jobId = jobId;  // the analysis shown: tests and the curious read it
+  await charts.waterfall(result, rowOf(result), "row-waterfall-chart");
+}
+
+// The one explained row as a /rows row (what charts.waterfall reads): its SHAP values and the values it was sent.
+function rowOf(result) {
+  const [explained] = result.results;
   const values = editedRow();
-  await charts.waterfall(result, 0, (feature) => [values[feature] ?? null], "row-waterfall-chart");
+  const row = { raw_prediction: explained.raw_prediction, predicted_class: explained.explained_class };
+  for (const feature of Object.keys(result.shap_values)) {
+    row[`shap_${feature}`] = result.shap_values[feature][0];
+    row[`value_${feature}`] = values[feature] ?? null;
+  }
+  return row;
 }
 
 function showError(error) {

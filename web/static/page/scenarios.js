@@ -2,8 +2,7 @@
 // of changes (set a column to a value, add a number to it, multiply it by one); the result's `scenarios` part drawn
 // as each scenario's change of the predictions and of each feature's SHAP value.
 
-import { draw } from "./charts.js";
-import { CATEGORY_COLOURS } from "./cohorts.js";
+import { CATEGORY_COLOURS, draw } from "./charts.js";
 import { $, el, fmt, options } from "./dom.js";
 import { namer } from "./labels.js";
 
@@ -153,7 +152,7 @@ function scenarioTable(result, nameOf) {
     const through = Object.entries(s.mean_shap_change).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 3)
       .map(([feature, value]) => `${nameOf(feature)} ${signed(value)}`).join(", ");
     return el("tr", {}, el("th", { scope: "row" }, s.name), el("td", {}, changesInWords(s)),
-      el("td", { class: "num" }, `${fmt(s.rows_changed)} of ${fmt(s.changes.length)}`),
+      el("td", { class: "num" }, `${fmt(s.rows_changed)} of ${fmt(result.explained_rows)}`),
       el("td", { class: `num ${s.mean_change >= 0 ? "pos" : "neg"}` }, signed(s.mean_change)),
       ...(binary ? [el("td", { class: "num" }, signed(s.mean_probability_change))] : []),
       el("td", {}, through));
