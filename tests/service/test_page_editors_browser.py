@@ -109,6 +109,11 @@ def test_a_comparison_of_two_cohorts_shows_each_cohorts_importance_and_intervals
     feature = pair["features"][0]
     assert first[0] == feature["feature"]
     assert all(shown(end).lstrip("-") in first[2] for end in feature["interval"])
+
+    page.reload()  # the address holds the request and the job: the cohorts and their result come back
+    page.wait_for_selector("#cohort-importance-chart svg", timeout=JOB_WAIT_MS)
+    assert page.locator("#cohorts .c-name").evaluate_all("names => names.map((n) => n.value)") == ["north", "warm"]
+    assert page.locator("#cohorts > li").nth(1).locator(".f-value").input_value() == "5"
     assert seen.errors == []
 
 
@@ -179,6 +184,9 @@ def test_editing_one_row_shows_its_new_prediction_and_waterfall(
     shots.take("row-edited-phone")
     page.set_viewport_size({"width": 1280, "height": 800})
 
+    page.reload()  # the address holds the edited row's request: the editor reopens on it and predicts it again
+    page.wait_for_selector("#row-prediction:not(:empty)", timeout=JOB_WAIT_MS)
+    assert page.input_value("[data-column='x1']") == "9.5"
     page.fill("[data-column='x2']", "")  # missing is a value the model reads too
     page.wait_for_function(f"document.querySelector('#row-prediction').dataset.jobId !== '{edited_job}'",
                            timeout=JOB_WAIT_MS)
