@@ -1,6 +1,6 @@
 """The page's single-row editor (issue 23 item 1): from a changed value to its answer, through the HTTP API the page
 uses. Each change is one POST /analyze of the edited row as `data` (the built-in table `default`, target
-Mortgage_Approvals, the model trained once by the first request), then GET /job_status/<id>?wait=10 until it is
+Mortgage_Approvals, the model trained once by the first request), then GET /job_status/<id>?wait=30 until it is
 finished; the clock stops at the finished answer's last byte, as in bench/analysis_latency.py. Every change gives
 the row another Income, so no answer is a stored one (the page sends reuse true, as here). The page debounces
 changes (row_editor.js, DEBOUNCE_MS 250) and draws the waterfall after the answer (a few ms); the figure the page's

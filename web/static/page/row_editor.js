@@ -4,14 +4,14 @@
 // the one the page's analyses use (trained once, then reused), so on the built-in table an answer takes a fraction
 // of a second (bench/row_editor.py).
 
-import { getJSON, postJSON } from "./api.js";
+import { jobRows, postJSON, waitForJob } from "./api.js";
 import * as charts from "./charts.js";
 import { $, el, fmt } from "./dom.js";
 import { writeLink } from "./link.js";
 
 const DEBOUNCE_MS = 250;
-const WAIT_S = 10;  // each long poll (GET /job_status/<id>?wait=); the service caps it at 30
-const RUNNING = new Set(["queued", "started", "deferred", "scheduled"]);
+// what the prediction and the waterfall of one row read of its result (a one-row result is small anyway)
+const FIELDS = ["target_variable", "feature_importance", "shap_values", "base_value", "results", "model"];
 let meta = null;
 let features = [];
 let timer = null;
@@ -109,13 +109,6 @@ function askSoon(delay) {
   timer = setTimeout(ask, delay);
 }
 
-async function settled(jobId) {
-  for (;;) {
-    const body = await getJSON(`/job_status/${encodeURIComponent(jobId)}?wait=${WAIT_S}`);
-    if (!RUNNING.has(body.status)) return body;
-  }
-}
-
 // One analysis of the edited row; the newest change's answer wins, an older one is dropped.
 async function ask() {
   const ticket = ++latest;
@@ -123,7 +116,8 @@ async function ask() {
   try {
     const posted = request();
     const accepted = await postJSON("/analyze", posted);
-    const body = await settled(accepted.job_id);
+    // long polls until it ends; a newer change does not cancel it (it is a fraction of a second), only drops it
+    const body = await waitForJob(accepted.job_id, FIELDS, () => {}, () => false);
     if (ticket !== latest) return;
     if (body.status !== "finished") throw new Error(`The job ended ${body.status}: ${body.error?.message ?? "no message"}`);
     await show(body.result, accepted.job_id);
@@ -179,8 +173,7 @@ async function loadRow() {
   try {
     if (!jobId || $("results").hidden) throw new Error("Run an analysis first: a row is picked from its result (or start from a blank row).");
     if (!Number.isInteger(number) || number < 1) throw new Error("Give the row's number as the result's table shows it (1 or more).");
-    const query = new URLSearchParams({ format: "json", columns: "row,value_*", offset: number - 1, limit: 1 });
-    const table = await getJSON(`/job_status/${encodeURIComponent(jobId)}/rows?${query}`);
+    const table = await jobRows(jobId, { columns: "row,value_*", offset: number - 1, limit: 1 });
     if (!table.row?.length) throw new Error(`The result has no row ${number}: it has fewer rows.`);
     const values = Object.fromEntries(Object.entries(table).filter(([name]) => name.startsWith("value_"))
       .map(([name, column]) => [name.slice(6), column[0]]));
