@@ -68,6 +68,8 @@ def test_a_comparison_of_two_cohorts_shows_each_cohorts_importance_and_intervals
     choose(page, keyed_stack, "comparison")
     assert page.locator("#cohorts-box").is_visible() and page.locator("#scenarios-box").is_hidden()
     page.locator("#cohorts > li").nth(0).locator(".c-name").fill("north")
+    page.locator("#cohorts > li").nth(1).locator(".c-name").fill("north")  # a JSON object holds a name once
+    page.wait_for_selector("#cohorts-error:has-text(\"Cohort names 'north' are given more than once\")")
     cohort_filter(page, 0, "region", "==", "north")
     page.locator("#cohorts > li").nth(1).locator(".c-name").fill("warm")
     cohort_filter(page, 1, "x1", ">", "plenty")

@@ -74,8 +74,20 @@ export function restore(request) {
   fill(entries.filter(([name]) => name !== REST), entries.some(([name]) => name === REST));
 }
 
+// Names the request cannot carry twice: `cohorts` is a JSON object, so a second "north" would silently replace the
+// first before the service could refuse it (as it refuses names equal but for spaces, analysis.request_parts).
+function repeatedNames() {
+  const names = [...$("cohorts").querySelectorAll(".c-name")].map((input) => input.value.trim());
+  if ($("cohort-rest").checked) names.push(REST);
+  return [...new Set(names.filter((name, i) => names.indexOf(name) !== i))];
+}
+
+// The service's refusal of the cohorts, or (none) the names given twice, which only the page can see.
 export function showError(error) {
-  $("cohorts-error").textContent = error ? error.message ?? String(error) : "";
+  const repeated = repeatedNames();
+  const local = repeated.length ? `Cohort names ${repeated.map((n) => `'${n}'`).join(", ")} are given more than ` +
+    "once; give each cohort its own name (only the last of a name would be sent)." : "";
+  $("cohorts-error").textContent = error ? error.message ?? String(error) : local;
 }
 
 export function wire() {
