@@ -105,9 +105,9 @@ def test_a_comparison_of_two_cohorts_shows_each_cohorts_importance_and_intervals
         assert texts[0] == cohort["name"] and texts[2] == str(cohort["rows"])
         assert texts[3] == shown(cohort["mean_prediction"])
     pair = comparison["pairs"][0]
-    caption = page.locator("table.pair caption").first.inner_text()
+    caption = page.locator(".pair-caption").first.inner_text()
     assert caption.startswith("north minus warm:") and shown(pair["difference"]).lstrip("-") in caption
-    first = page.locator("table.pair tbody tr").first.locator("th, td").all_inner_texts()
+    first = page.locator("table[data-pair='0'] tbody tr").first.locator("th, td").all_inner_texts()
     feature = pair["features"][0]
     assert first[0] == feature["feature"]
     assert all(shown(end).lstrip("-") in first[2] for end in feature["interval"])

@@ -110,8 +110,8 @@ function cohortTable(comparison, probability) {
     el("td", {}, c.name === REST ? "rows no other cohort holds" : c.filters.join(" and ") || "every selected row"),
     el("td", { class: "num" }, fmt(c.rows)), el("td", { class: "num" }, fmt(c.mean_prediction)),
     ...(probability ? [el("td", { class: "num" }, fmt(c.mean_probability))] : [])));
-  return el("table", { class: "data", id: "cohorts-table" }, el("caption", {}, "Cohorts"), el("thead", {}, head),
-    el("tbody", {}, rows));
+  return el("div", { class: "table-wrap" }, el("table", { class: "data", id: "cohorts-table" },
+    el("caption", {}, "Cohorts"), el("thead", {}, head), el("tbody", {}, rows)));
 }
 
 function pairTable(pair, nameOf, index) {
@@ -124,8 +124,10 @@ function pairTable(pair, nameOf, index) {
     el("td", { class: "num" }, f.share == null ? "" : `${fmt(100 * f.share)} %`)));
   const caption = `${first} minus ${second}: mean ${fmt(pair.mean_prediction[0])} vs ${fmt(pair.mean_prediction[1])}, ` +
     `difference ${signed(pair.difference)} (95 % interval ${interval(pair.interval)})`;
-  return el("table", { class: "data pair", "data-pair": index }, el("caption", {}, caption), el("thead", {}, head),
-    el("tbody", {}, rows));
+  // the pair's sentence above its table, not its caption: a caption is as wide as its table, cut on a phone
+  return el("div", { class: "pair" }, el("p", { class: "pair-caption" }, caption),
+    el("div", { class: "table-wrap" }, el("table", { class: "data", "data-pair": index, "aria-label": caption },
+      el("thead", {}, head), el("tbody", {}, rows))));
 }
 
 // Each cohort's mean |SHAP| for the features that matter most in any cohort, bars side by side per feature.

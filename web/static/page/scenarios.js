@@ -157,8 +157,8 @@ function scenarioTable(result, nameOf) {
       ...(binary ? [el("td", { class: "num" }, signed(s.mean_probability_change))] : []),
       el("td", {}, through));
   });
-  return el("table", { class: "data", id: "scenarios-table" }, el("caption", {}, "Scenarios"), el("thead", {}, head),
-    el("tbody", {}, rows));
+  return el("div", { class: "table-wrap" }, el("table", { class: "data", id: "scenarios-table" },
+    el("caption", {}, "Scenarios"), el("thead", {}, head), el("tbody", {}, rows)));
 }
 
 // Each scenario's mean change of SHAP value for the features it moves most, bars side by side per feature.
