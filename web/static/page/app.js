@@ -6,6 +6,7 @@ import { ApiError, RUNNING, apiKey, fetchBlob, fetchPlot, getJSON, jobStatus, po
 import * as charts from "./charts.js";
 import { loadDatasets, loadMetadata, renderColumns, submitUpload, suggestName } from "./dataset.js";
 import { $, fmt, options, saveFile, showError } from "./dom.js";
+import * as editors from "./editors.js";
 import { addFilter, composedFilters, restoreFilters, setColumns, validateSoon } from "./filters.js";
 import { showInteractions } from "./interactions.js";
 import { namer } from "./labels.js";
@@ -15,7 +16,7 @@ import { SUMMARY_FIELDS, dataName, featureSample, loadResult, rowNamer, swarmSam
 
 // The editors' modules (`import * as editor from "./editor.js"`, then listed here): each may export
 // restore(request), called with a linked request once its dataset is chosen, to show its part of it.
-const EDITORS = [];
+const EDITORS = [editors];  // editors.js gathers the cohort, scenario and row editors
 
 const state = { meta: null, job: null, result: null, rowName: (row) => `row ${row}`, selected: null, rows: [],
                 feature: null, sortKey: "prediction", order: "desc", page: 0, canceled: false, request: null,
@@ -28,14 +29,14 @@ function analysisRequest() {
   if (sample) request.sample_size = Number(sample);  // 2.5 or 0 go as they are: the service says what to change
   const excluded = $("exclude-columns").value.split(",").map((c) => c.trim()).filter(Boolean);
   if (excluded.length) request.exclude_columns = excluded;
-  return request;
+  return { ...request, ...editors.requestParts() };  // cohorts or scenarios, as the type asks
 }
 
 // A change of the request: the refusal of the previous one no longer applies (its cause may be gone), and the
 // service checks the new one.
 function revalidate() {
   showError($("analysis-error"), null);
-  if (state.meta) validateSoon(analysisRequest);
+  if (state.meta) validateSoon(analysisRequest, editors.refusal);
 }
 
 async function selectDataset(name) {
@@ -52,6 +53,7 @@ async function selectDataset(name) {
   // without a default target, the last column: where a table usually keeps what it is about
   const targets = state.meta.columns.filter((c) => c.type !== "id").map((c) => [c.name, c.name]);
   options($("target"), targets, state.meta.default_target ?? targets.at(-1)?.[0]);
+  editors.setDataset(state.meta, revalidate);
   renderColumns(state.meta, $("target").value);
   revalidate();
   return true;
@@ -150,6 +152,7 @@ async function runAnalysis(event) {
   event?.preventDefault();
   showError($("analysis-error"), null);
   showError($("link-state"), null);
+  editors.refusal(null);
   $("run-again").hidden = true;
   $("run").disabled = true;
   try {
@@ -160,7 +163,7 @@ async function runAnalysis(event) {
     await followJob(accepted.job_id, { job_id: accepted.job_id, status: accepted.status === "finished" ? "queued"
       : accepted.status });
   } catch (error) {
-    showError($("analysis-error"), error);
+    if (!editors.refusal(error)) showError($("analysis-error"), error);  // a cohort's or scenario's: beside it
   } finally {
     $("run").disabled = false;
     $("cancel").hidden = true;
@@ -187,6 +190,7 @@ async function showResult(body) {
   $("results").hidden = false;
   $("results").dataset.jobId = body.job_id;
   renderSummary(state.result);
+  const questions = editors.showResult(state.result);  // a comparison's cohorts, a what-if's scenarios
   sortChoices(state.result);
   const features = state.result.feature_importance.map((f) => f.feature);
   const nameOf = namer(state.result);
@@ -197,7 +201,7 @@ async function showResult(body) {
   $("waterfall-caption").textContent = "Waterfall: choose a row in the table";
   await Promise.all([refreshTable(), charts.importanceBar(state.result.feature_importance, pickFeature),
     swarmSample(state.job, state.result).then((columns) => charts.beeswarm(state.result, columns, pickFeature, state.rowName)),
-    pickFeature(features[0]), showInteractions(state.job, state.result, state.rowName)]);
+    pickFeature(features[0]), showInteractions(state.job, state.result, state.rowName), questions]);
   $("results").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
@@ -343,6 +347,7 @@ function wire() {
   $("analysis-form").addEventListener("submit", runAnalysis);
   $("run-again").addEventListener("click", () => runAnalysis());
   $("cancel").addEventListener("click", cancelJob);
+  editors.wire(revalidate);
   // a link pasted into this tab's address bar changes only the fragment: no reload, so it is opened here
   window.addEventListener("hashchange", () => {
     state.link = readLink();

@@ -36,9 +36,9 @@ export function axisTitle(text, room) {
 }
 
 const width = (id) => document.getElementById(id).clientWidth;
-const $waterfall = () => document.getElementById("waterfall-chart");
 
-async function draw(id, spec, renderer = "svg") {
+// Also the editors' charts (cohorts.js, scenarios.js): one embedding, one fitting, one finalize per container.
+export async function draw(id, spec, renderer = "svg") {
   views[id]?.finalize();
   const container = document.getElementById(id);
   const embedded = await window.vegaEmbed(container, { ...fitted(container), ...spec }, { actions: false, renderer });
@@ -159,22 +159,23 @@ function waterfallDomain(steps, plotWidth) {
   return [low - span * 0.02, high + span * labelShare];
 }
 
-// How one row's prediction is built from the base value, feature by feature; `row` is a /rows row (every column).
-export async function waterfall(result, row) {
+// How one row's prediction is built from the base value, feature by feature; `row` is a /rows row (every column),
+// drawn in `target` (the row editor draws its edited row's in its own box).
+export async function waterfall(result, row, target = "waterfall-chart") {
   // a multiclass result has a base value per class: the row is explained for its predicted class
   const base = typeof result.base_value === "number" ? result.base_value : result.base_value[row.predicted_class];
   const steps = waterfallSteps(result, row, base);
   const raw = row.raw_prediction;
   const scale = scaleOf(result);
-  const room = width("waterfall-chart");
+  const room = width(target);
   // a binary result's f(x) is log-odds: its probability is shown beside it
   const chance = result.model?.task === "binary"
     ? `probability ${fmt(probability(raw))} (base ${fmt(probability(base))})` : "";
   const heading = `f(x) = ${fmt(raw)}   from E[f(x)] = ${fmt(base)}`;
-  await draw("waterfall-chart", {
+  await draw(target, {
     width: "container", height: { step: 24 }, data: { values: steps },
     // "value = name" labels get half a narrow chart, so a name is read whole at a phone's width
-    config: { ...fitted($waterfall()).config, axisY: { labelLimit: Math.min(260, Math.max(60, Math.round(room / 2))) } },
+    config: { ...fitted(document.getElementById(target)).config, axisY: { labelLimit: Math.min(260, Math.max(60, Math.round(room / 2))) } },
     title: { text: chance && (heading.length + chance.length + 3) * CHAR_PX > room ? [heading, chance]
       : `${heading}${chance ? `   ${chance}` : ""}`, subtitle: scale ? `in ${scale}` : undefined, fontSize: 12,
              fontWeight: "normal", anchor: "start", frame: "bounds" },  // from the chart's left edge: never cut
