@@ -348,6 +348,11 @@ function wire() {
   $("run-again").addEventListener("click", () => runAnalysis());
   $("cancel").addEventListener("click", cancelJob);
   editors.wire(revalidate);
+  // a link pasted into this tab's address bar changes only the fragment: no reload, so it is opened here
+  window.addEventListener("hashchange", () => {
+    state.link = readLink();
+    refreshDatasets();
+  });
   wireResult();
 }
 

@@ -36,6 +36,7 @@ export function axisTitle(text, room) {
 }
 
 const width = (id) => document.getElementById(id).clientWidth;
+const $waterfall = () => document.getElementById("waterfall-chart");
 
 // Also the editors' charts (cohorts.js, scenarios.js): one embedding, one fitting, one finalize per container.
 export async function draw(id, spec, renderer = "svg") {
@@ -119,7 +120,7 @@ export async function beeswarm(result, columns, onPick, rowName) {
                     values: [0, 1], orient: "bottom", gradientLength: 120 } } } },
       { transform: [{ filter: "datum.category != null" }], mark: dot,
         encoding: { fill: { field: "category", type: "nominal", title: "category", scale: { range: CATEGORY_COLOURS },
-                            legend: { orient: "bottom", columns: 4, symbolLimit: 16 } } } },
+                            legend: { orient: "top", columns: 4, symbolLimit: 16 } } } },
     ],
     resolve: { scale: { color: "independent" } },
   }, "canvas");
@@ -174,15 +175,17 @@ export async function waterfall(result, row, target = "waterfall-chart") {
   const heading = `f(x) = ${fmt(raw)}   from E[f(x)] = ${fmt(base)}`;
   await draw(target, {
     width: "container", height: { step: 24 }, data: { values: steps },
+    // "value = name" labels get half a narrow chart, so a name is read whole at a phone's width
+    config: { ...fitted($waterfall()).config, axisY: { labelLimit: Math.min(260, Math.max(60, Math.round(room / 2))) } },
     title: { text: chance && (heading.length + chance.length + 3) * CHAR_PX > room ? [heading, chance]
       : `${heading}${chance ? `   ${chance}` : ""}`, subtitle: scale ? `in ${scale}` : undefined, fontSize: 12,
-             fontWeight: "normal" },
+             fontWeight: "normal", anchor: "start", frame: "bounds" },  // from the chart's left edge: never cut
     encoding: { y: { field: "label", type: "nominal", sort: null, title: null } },
     layer: [
       { mark: { type: "bar" },
         encoding: {
-          x: { field: "start", type: "quantitative", scale: { domain: waterfallDomain(steps, room * 2 / 3), nice: false },
-               title: axisTitle(scale ? `model output (${scale})` : "model output (predicted value)", room * 2 / 3) },
+          x: { field: "start", type: "quantitative", scale: { domain: waterfallDomain(steps, room / 2), nice: false },
+               title: axisTitle(scale ? `model output (${scale})` : "model output (predicted value)", room / 2) },
           x2: { field: "end" },
           color: { condition: { test: "datum.shap >= 0", value: POSITIVE }, value: NEGATIVE },
           tooltip: [{ field: "label", title: "feature" }, { field: "shap", title: "SHAP", format: "+.4~g" }],
@@ -229,5 +232,7 @@ export async function dependence(result, feature, columns, rowName, partner = nu
       tooltip,
     },
   }, "canvas");
+  // what the canvas shows, for a reader of the page's DOM (a test): the feature and its colour
+  Object.assign(document.getElementById(id).dataset, { feature, colouredBy: partner ?? "" });
   return points.length;
 }
