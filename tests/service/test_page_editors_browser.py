@@ -152,6 +152,8 @@ def test_a_what_if_scenario_shows_its_change_of_predictions_and_shap(
     assert texts[4].startswith("x1 ")  # the feature it moves the prediction through most
     bars = page.locator("#scenario-shap-chart svg g.mark-rect path").count()
     assert bars == min(10, len(result["feature_importance"]))
+    # one tick per row (240 rows: no sampling), the spread of the mean change
+    assert page.locator("#scenario-changes-chart svg g.mark-rect path").count() == len(answered["changes"])
     assert seen.errors == []
 
 
@@ -205,7 +207,8 @@ def test_each_editor_restores_the_request_it_writes(page: Page, keyed_stack: Sta
     comparison = {"analysis_type": "comparison",
                   "cohorts": {"north": ["region == north", "high x1"], "odd": ['region != "=x"'], "rest": []}}
     what_if = {"analysis_type": "what_if", "scenarios": [
-        {"name": "both", "set": {"region": "east", "x2": 4.5}, "add": {"x1": -1}, "multiply": {"x3": 1.1}}]}
+        {"name": "both", "set": {"region": "east", "x2": 4.5}, "add": {"x1": -1}, "multiply": {"x3": 1.1}},
+        {"name": "gone", "set": {"x2": None}}]}
     edited = {"analysis_type": "correlation", "data": [{"region": "west", "x1": 3.25, "x2": None, "x3": 7}]}
     written = page.evaluate("""async (requests) => {
         const editors = await import("/page/editors.js");
