@@ -328,3 +328,38 @@ def test_nothing_is_clipped_at_390_px(browser: Browser, stack: Stack, tmp_path: 
     shots.take("phone")
     docs_screenshot(page, "page-390.png")
     context.close()
+
+
+def classes_frame(rows: int = 300) -> pd.DataFrame:
+    """Two numbers, a two-class target (`churned`) and a four-class one (`tier`) that follow them."""
+    rng = random.Random(5)
+    a = [rng.uniform(0, 10) for _ in range(rows)]
+    b = [rng.uniform(0, 10) for _ in range(rows)]
+    return pd.DataFrame({"client": [f"c{i:03d}" for i in range(rows)], "a": a, "b": b,
+                         "churned": ["yes" if x + rng.gauss(0, 1) > 5 else "no" for x in a],
+                         "tier": [("bronze", "silver", "gold", "platinum")[min(3, int((x + y) / 5))]
+                                  for x, y in zip(a, b, strict=True)]})
+
+
+@pytest.mark.parametrize(("target", "caption"), [("churned", "probability of churned = "), ("tier", "predicted tier ")])
+def test_two_class_and_multiclass_results_read_through_rows(context: BrowserContext, stack: Stack, target: str,
+                                                            caption: str) -> None:
+    """A binary result's waterfall is in log-odds beside its probability; a multiclass one's rows sort by the
+    score of their predicted class and its waterfall starts at that class's base value; no script error."""
+    stack.uploaded("classes", classes_frame(), "?id_columns=client&exclude_columns=" + (
+        "tier" if target == "churned" else "churned"))
+    traffic = Traffic()
+    page = counted_page(context, traffic)
+    page.goto(stack.base + "/")
+    enter_key(page)
+    page.select_option("#dataset", "classes")
+    page.wait_for_selector("#columns-table caption:has-text('Columns of classes')")
+    page.select_option("#target", target)
+    page.click("#run")
+    wait_for_result(page)
+    page.locator("#rows-table tbody tr").first.click()
+    page.wait_for_selector(f"#waterfall-caption:has-text('{caption}')")
+    page.wait_for_selector("#waterfall-chart svg g.mark-rect path")
+    page.click("#next-page")
+    page.wait_for_selector("#page-state:has-text('page 2 of')")
+    assert traffic.errors == []

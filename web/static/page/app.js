@@ -332,7 +332,10 @@ function wire() {
   });
   $("reload-datasets").addEventListener("click", () => refreshDatasets($("dataset").value));
   $("dataset").addEventListener("change", () => selectDataset($("dataset").value));
-  $("upload-file").addEventListener("change", () => suggestName($("upload-file").files[0]));
+  $("upload-file").addEventListener("change", () => {
+    showError($("upload-state"), null);  // the last upload's refusal was of another file
+    suggestName($("upload-file").files[0]);
+  });
   $("upload-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const name = await submitUpload();
@@ -367,6 +370,7 @@ function wireResult() {
     download(`/job_status/${encodeURIComponent(state.job)}/rows?format=csv`, `results-${state.job}.csv`));
   $("download-json").addEventListener("click", () =>
     download(`/job_status/${encodeURIComponent(state.job)}`, `result-${state.job}.json`));
+  $("plot-kind").addEventListener("change", () => showError($("download-state"), null));  // another plot
   $("download-png").addEventListener("click", () => downloadPlot("png"));
   $("download-svg").addEventListener("click", () => downloadPlot("svg"));
 }

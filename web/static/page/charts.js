@@ -36,7 +36,6 @@ export function axisTitle(text, room) {
 }
 
 const width = (id) => document.getElementById(id).clientWidth;
-const $waterfall = () => document.getElementById("waterfall-chart");
 
 // Also the editors' charts (cohorts.js, scenarios.js): one embedding, one fitting, one finalize per container.
 export async function draw(id, spec, renderer = "svg") {
@@ -176,7 +175,7 @@ export async function waterfall(result, row, target = "waterfall-chart") {
   await draw(target, {
     width: "container", height: { step: 24 }, data: { values: steps },
     // "value = name" labels get half a narrow chart, so a name is read whole at a phone's width
-    config: { ...fitted($waterfall()).config, axisY: { labelLimit: Math.min(260, Math.max(60, Math.round(room / 2))) } },
+    config: { ...fitted(document.getElementById(target)).config, axisY: { labelLimit: Math.min(260, Math.max(60, Math.round(room / 2))) } },
     title: { text: chance && (heading.length + chance.length + 3) * CHAR_PX > room ? [heading, chance]
       : `${heading}${chance ? `   ${chance}` : ""}`, subtitle: scale ? `in ${scale}` : undefined, fontSize: 12,
              fontWeight: "normal", anchor: "start", frame: "bounds" },  // from the chart's left edge: never cut
