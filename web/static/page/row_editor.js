@@ -17,7 +17,7 @@ let features = [];
 let timer = null;
 let latest = 0;
 let baseline = null;  // the prediction of the row as loaded (or blank), which each edit's is compared with
-let loadedFrom = null;  // "row 5 of job <id>" or "blank"
+let loadedFrom = null;  // "row 5" (of the last result), "blank" or "link"
 
 export function setDataset(datasetMeta) {
   meta = datasetMeta;
@@ -61,6 +61,9 @@ function open(values, from) {
 }
 
 function close() {
+  clearTimeout(timer);  // a change still waiting would post a row of another dataset's columns
+  latest += 1;  // and an answer still coming is of a row no longer shown
+  $("row-state").textContent = "";
   features = [];
   baseline = null;
   $("row-fields").replaceChildren();
