@@ -263,6 +263,11 @@ def test_interactions_show_the_pairs_and_the_chosen_pairs_chart(context: Browser
     page.wait_for_selector(f"#interaction-caption:has-text('coloured by {pairs[1]['with']}')")
     assert buttons.nth(1).get_attribute("aria-pressed") == "true"
     assert not page.locator("#plot-kind option[value='interaction']").is_disabled()
+    # the waterfall plot is of the chosen row: offered once a row is chosen
+    assert page.locator("#plot-kind option[value='waterfall']").is_disabled()
+    page.locator("#rows-table tbody tr").first.click()
+    page.wait_for_selector("#waterfall-chart svg")
+    assert not page.locator("#plot-kind option[value='waterfall']").is_disabled()
     shots.take("interactions")
     assert traffic.errors == []
 
@@ -325,6 +330,15 @@ def test_nothing_is_clipped_at_390_px(browser: Browser, stack: Stack, tmp_path: 
     assert outside == []
     labels = page.locator("#waterfall-chart svg .role-axis-label text").all_text_contents()
     assert labels and not any(label.endswith("…") for label in labels), labels
+    # the beeswarm (a canvas): its x title's lines, measured in the axis title's font, fit its plot
+    widest = page.evaluate("""() => {
+        const chart = document.querySelector('#beeswarm-chart');
+        const context = document.createElement('canvas').getContext('2d');
+        context.font = 'bold 11px system-ui, sans-serif';
+        return [JSON.parse(chart.dataset.xTitle).map((line) => context.measureText(line).width),
+                Number(chart.dataset.plotWidth)];
+    }""")
+    assert len(widest[0]) == 2 and max(widest[0]) <= widest[1], widest  # broken onto two lines, each fits
     shots.take("phone")
     docs_screenshot(page, "page-390.png")
     context.close()

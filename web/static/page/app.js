@@ -148,7 +148,9 @@ async function followJob(jobId, first) {
   else if (!RUNNING.has(body.status)) showError($("analysis-error"), new Error(jobFailure(body)));
 }
 
-async function runAnalysis(event) {
+// Run the form's request, or `linked`: the request of a link whose job expired, sent again as it was (with any
+// part the form could not show).
+async function runAnalysis(event, linked = null) {
   event?.preventDefault();
   showError($("analysis-error"), null);
   showError($("link-state"), null);
@@ -156,7 +158,7 @@ async function runAnalysis(event) {
   $("run-again").hidden = true;
   $("run").disabled = true;
   try {
-    const request = analysisRequest();
+    const request = linked ?? analysisRequest();
     const accepted = await postJSON("/analyze", request);
     state.request = request;
     writeLink(request, accepted.job_id);
@@ -348,7 +350,7 @@ function wire() {
   $("target").addEventListener("change", () => renderColumns(state.meta, $("target").value));
   $("add-filter").addEventListener("click", () => addFilter(revalidate).querySelector("select").focus());
   $("analysis-form").addEventListener("submit", runAnalysis);
-  $("run-again").addEventListener("click", () => runAnalysis());
+  $("run-again").addEventListener("click", () => runAnalysis(null, state.request));
   $("cancel").addEventListener("click", cancelJob);
   editors.wire(revalidate);
   // a link pasted into this tab's address bar changes only the fragment: no reload, so it is opened here
