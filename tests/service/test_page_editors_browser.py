@@ -152,6 +152,8 @@ def test_a_what_if_scenario_shows_its_change_of_predictions_and_shap(
     assert texts[4].startswith("x1 ")  # the feature it moves the prediction through most
     bars = page.locator("#scenario-shap-chart svg g.mark-rect path").count()
     assert bars == min(10, len(result["feature_importance"]))
+    # one tick per row (240 rows: no sampling), the spread of the mean change
+    assert page.locator("#scenario-changes-chart svg g.mark-rect path").count() == len(answered["changes"])
     assert seen.errors == []
 
 
@@ -205,7 +207,8 @@ def test_each_editor_restores_the_request_it_writes(page: Page, keyed_stack: Sta
     comparison = {"analysis_type": "comparison",
                   "cohorts": {"north": ["region == north", "high x1"], "odd": ['region != "=x"'], "rest": []}}
     what_if = {"analysis_type": "what_if", "scenarios": [
-        {"name": "both", "set": {"region": "east", "x2": 4.5}, "add": {"x1": -1}, "multiply": {"x3": 1.1}}]}
+        {"name": "both", "set": {"region": "east", "x2": 4.5}, "add": {"x1": -1}, "multiply": {"x3": 1.1}},
+        {"name": "gone", "set": {"x2": None}}]}
     edited = {"analysis_type": "correlation", "data": [{"region": "west", "x1": 3.25, "x2": None, "x3": 7}]}
     written = page.evaluate("""async (requests) => {
         const editors = await import("/page/editors.js");
@@ -223,3 +226,22 @@ def test_each_editor_restores_the_request_it_writes(page: Page, keyed_stack: Sta
     assert written[2]["data"] == edited["data"]
     assert page.locator("#scenarios-box").is_hidden() and page.locator("#cohorts-box").is_hidden()
     page.wait_for_selector("#row-prediction:not(:empty)", timeout=JOB_WAIT_MS)  # a restored row is predicted
+
+
+def test_the_row_editor_explains_a_class_target_from_a_blank_row(
+        page: Page, keyed_stack: Stack, sites: str, seen: Seen) -> None:
+    """region (four classes) as the target: a blank row's predicted class, its probability and its waterfall."""
+    choose(page, keyed_stack, "correlation")
+    page.select_option("#target", "region")
+    page.click("#row-blank")
+    page.wait_for_selector("#row-prediction:not(:empty)", timeout=JOB_WAIT_MS)
+    assert page.locator("[data-column='region']").count() == 0 and page.locator("[data-column='score']").count() == 1
+    job_id = page.locator("#row-prediction").get_attribute("data-job-id")
+    result = keyed_stack.get(f"/job_status/{job_id}")[1]["result"]
+    [row] = result["results"]
+    assert result["model"]["task"] == "multiclass"
+    assert page.locator("#row-prediction").inner_text() == (
+        f"predicted region {row['prediction']}, probability: {shown(row['probability'])}")
+    assert page.locator("#row-waterfall-chart svg g.mark-rect path").count() == len(result["feature_importance"])
+    assert "missing = x1" in (page.locator("#row-waterfall-chart svg").text_content() or "")
+    assert seen.errors == []

@@ -17,7 +17,7 @@ let features = [];
 let timer = null;
 let latest = 0;
 let baseline = null;  // the prediction of the row as loaded (or blank), which each edit's is compared with
-let loadedFrom = null;  // "row 5 of job <id>" or "blank"
+let loadedFrom = null;  // "row 5" (of the last result), "blank" or "link"
 
 export function setDataset(datasetMeta) {
   meta = datasetMeta;
@@ -61,6 +61,9 @@ function open(values, from) {
 }
 
 function close() {
+  clearTimeout(timer);  // a change still waiting would post a row of another dataset's columns
+  latest += 1;  // and an answer still coming is of a row no longer shown
+  $("row-state").textContent = "";
   features = [];
   baseline = null;
   $("row-fields").replaceChildren();
@@ -129,22 +132,33 @@ async function ask() {
   }
 }
 
-function predictionText(result) {
+// The prediction in words: a number (a regression's value, a binary target's probability) and, for a multiclass
+// target, its predicted class, whose probability the number then is.
+function predictionOf(result) {
   const row = result.results[0];
+  const target = result.target_variable;
   if (result.model.task === "binary") {
-    return { value: row.prediction, text: `probability of ${result.target_variable} = ${result.model.positive_class}` };
+    return { value: row.prediction, text: `probability of ${target} = ${result.model.positive_class}` };
   }
-  if (result.model.task === "multiclass") return { value: row.probability, text: `predicted ${result.target_variable} ${row.prediction}, probability` };
-  return { value: row.prediction, text: `predicted ${result.target_variable}` };
+  if (result.model.task === "multiclass") {
+    return { value: row.probability, label: row.prediction, text: `predicted ${target} ${row.prediction}, probability` };
+  }
+  return { value: row.prediction, text: `predicted ${target}` };
+}
+
+// Beside the prediction, how it moved from the row as loaded: a number's change, or the class it was before
+// (two classes' probabilities are no change of one number).
+function fromBaseline(now) {
+  const against = loadedFrom === "blank" ? "the blank row" : "the row as loaded";
+  if (now.label !== baseline.label) return ` (${against}: ${baseline.label}, ${fmt(baseline.value)})`;
+  const change = now.value - baseline.value;
+  return change ? ` (${change > 0 ? "+" : ""}${fmt(change)} from ${against}, ${fmt(baseline.value)})` : "";
 }
 
 async function show(result, jobId) {
-  const { value, text } = predictionText(result);
-  baseline ??= value;
-  const change = value - baseline;
-  const against = loadedFrom === "blank" ? "the blank row" : "the row as loaded";
-  $("row-prediction").textContent = `${text}: ${fmt(value)}` +
-    (change ? ` (${change > 0 ? "+" : ""}${fmt(change)} from ${against}, ${fmt(baseline)})` : "");
+  const now = predictionOf(result);
+  baseline ??= now;
+  $("row-prediction").textContent = `${now.text}: ${fmt(now.value)}${fromBaseline(now)}`;
   $("row-prediction").dataset.jobId = jobId;  // the analysis shown: tests and the curious read it
   await charts.waterfall(result, rowOf(result), "row-waterfall-chart");
 }

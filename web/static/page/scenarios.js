@@ -7,9 +7,11 @@ import { $, el, fmt, options } from "./dom.js";
 import { namer } from "./labels.js";
 
 export const TYPE = "what_if";
-const OPERATIONS = [["set", "set to"], ["add", "add"], ["multiply", "multiply by"]];
+// "missing" is `set` to null: its own choice, since an empty value means "not typed yet" (as in a filter)
+const OPERATIONS = [["set", "set to"], ["missing", "set to missing"], ["add", "add"], ["multiply", "multiply by"]];
 const MAX_SCENARIOS = 10;  // analysis.request_parts.MAX_SCENARIOS
 const CHART_FEATURES = 10;
+const CHANGE_ROWS = 1500;  // points a scenario's row chart draws at most (every k-th row): as the beeswarm's sample
 let columns = [];
 let onChange = () => {};
 
@@ -35,7 +37,8 @@ function valueHints(change) {
   const column = columns.find((c) => c.name === change.querySelector(".s-column").value);
   const op = change.querySelector(".s-op").value;
   const input = change.querySelector(".s-value");
-  input.placeholder = op === "multiply" ? "e.g. 1.1" : op === "add" ? "e.g. 10"
+  input.disabled = op === "missing";
+  input.placeholder = op === "missing" ? "no value" : op === "multiply" ? "e.g. 1.1" : op === "add" ? "e.g. 10"
     : column?.type === "numeric" ? `e.g. ${fmt(column.median)}` : "a value";
   change.querySelector("datalist").replaceChildren(...(op === "set" ? Object.keys(column?.top_values ?? {}) : [])
     .map((v) => el("option", { value: v })));
@@ -77,8 +80,10 @@ function addScenario(scenario) {
                      onclick: () => { item.remove(); syncAddButton(); changed(); } }, "Remove")),
     list);
   $("scenarios").append(item);
-  for (const [op] of OPERATIONS) {
-    for (const [column, value] of Object.entries(scenario[op] ?? {})) addChange(list, label, { column, op, value });
+  for (const op of ["set", "add", "multiply"]) {
+    for (const [column, value] of Object.entries(scenario[op] ?? {})) {
+      addChange(list, label, op === "set" && value === null ? { column, op: "missing" } : { column, op, value });
+    }
   }
   if (!list.children.length) addChange(list, label);
   syncAddButton();
@@ -101,9 +106,13 @@ function scenarioOf(item) {
   const scenario = { name: item.querySelector(".s-name").value.trim() };
   for (const change of item.querySelectorAll(".change")) {
     const value = change.querySelector(".s-value").value.trim();
-    if (!value) continue;  // left out until a value is typed, as an empty filter is
     const column = change.querySelector(".s-column").value;
     const op = change.querySelector(".s-op").value;
+    if (op === "missing") {
+      scenario.set = { ...scenario.set, [column]: null };
+      continue;
+    }
+    if (!value) continue;  // left out until a value is typed, as an empty filter is
     scenario[op] ??= {};
     scenario[op][column] = op === "set" ? typed(column, value) : (Number.isFinite(Number(value)) ? Number(value) : value);
   }
@@ -183,6 +192,27 @@ async function shapChangeChart(result, nameOf) {
   });
 }
 
+// Each row's change of prediction per scenario (on the raw scale, as `changes`): how the mean is spread.
+async function changesChart(result) {
+  const binary = result.scenarios.some((s) => s.probability_changes);
+  const values = result.scenarios.flatMap((s) => {
+    const changes = binary ? s.probability_changes : s.changes;
+    const step = Math.max(1, Math.ceil(changes.length / CHANGE_ROWS));
+    return changes.filter((_, i) => i % step === 0).map((change) => ({ scenario: s.name, change }));
+  });
+  await draw("scenario-changes-chart", {
+    width: "container", height: { step: 36 }, data: { values },
+    mark: { type: "tick", opacity: 0.5, thickness: 1 },
+    encoding: {
+      y: { field: "scenario", type: "nominal", sort: null, title: null },
+      x: { field: "change", type: "quantitative",
+           title: binary ? "change of each row's probability" : "change of each row's prediction" },
+      color: { field: "scenario", type: "nominal", sort: null, scale: { range: CATEGORY_COLOURS }, legend: null },
+      tooltip: [{ field: "scenario" }, { field: "change", format: "+.4~g" }],
+    },
+  });
+}
+
 // The `scenarios` part of a result, or nothing when the result has none.
 export async function showResult(result) {
   const view = $("scenarios-view");
@@ -190,5 +220,5 @@ export async function showResult(result) {
   if (!result.scenarios) return;
   const nameOf = namer(result);
   $("scenarios-tables").replaceChildren(scenarioTable(result, nameOf));
-  await shapChangeChart(result, nameOf);
+  await Promise.all([changesChart(result), shapChangeChart(result, nameOf)]);
 }
