@@ -376,4 +376,8 @@ def test_two_class_and_multiclass_results_read_through_rows(context: BrowserCont
     page.wait_for_selector("#waterfall-chart svg g.mark-rect path")
     page.click("#next-page")
     page.wait_for_selector("#page-state:has-text('page 2 of')")
+    with page.expect_download() as download:  # the whole result, read only when asked for
+        page.click("#download-json")
+    saved = json.loads(Path(download.value.path()).read_text())
+    assert saved["status"] == "finished" and len(saved["result"]["results"]) == len(classes_frame())
     assert traffic.errors == []
