@@ -43,6 +43,67 @@ def run_length_bomb(rows: int = 100_000, columns: int = 2000) -> bytes:
     return parquet_bytes(pa.table({f"c{i}": zeros for i in range(columns)}), compression="zstd")
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+
+def _i32_fields(*values: int) -> bytes:
+    """Thrift compact fields 1, 2, 3... holding i32 `values` (each field header: id delta 1, type 5)."""
+    return b"".join(b"\x15" + _varint((v << 1) ^ (v >> 31)) for v in values)
+
+
+def data_page_header(uncompressed: int, compressed: int, values: int) -> bytes:
+    """A Parquet PageHeader (parquet.thrift) of a v1 data page, PLAIN values, no levels: type 0, the two sizes,
+    then field 5, the DataPageHeader (num_values, PLAIN, RLE, RLE)."""
+    return _i32_fields(0, uncompressed, compressed) + b"\x2c" + _i32_fields(values, 0, 3, 3) + b"\x00\x00"
+
+
+def _zstd(chunks: Iterator[bytes]) -> bytes:
+    """One zstd frame of `chunks`, compressed as a stream (pyarrow's codec; the whole text is never in memory)."""
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, "zstd") as stream:
+        for chunk in chunks:
+            stream.write(chunk)
+    return sink.getvalue().to_pybytes()
+
+
+def _replace_text_page(declared: int, frame: bytes, rows: int = 100) -> bytes:
+    """A valid file of pyarrow's (y, text; one zstd data page of incompressible text), whose text page is replaced
+    in place by a page of `frame` declaring `declared` decompressed bytes; the bytes left are a zstd skippable
+    frame, so every offset and size in the footer stays as pyarrow wrote it (the column chunk's metadata says
+    about 100 KB, whatever the new page holds)."""
+    text = pa.array([np.random.default_rng(i).bytes(500).hex() for i in range(rows)], pa.string())
+    table = pa.table({"y": pa.array(np.arange(rows) % 2), "text": text},
+                     schema=pa.schema([("y", pa.int64()), pa.field("text", pa.string(), nullable=False)]))
+    data = bytearray(parquet_bytes(table, compression="zstd", use_dictionary=False, write_statistics=False))
+    chunk = pq.ParquetFile(pa.BufferReader(bytes(data))).metadata.row_group(0).column(1)
+    start, length = chunk.data_page_offset, chunk.total_compressed_size
+    compressed = length - len(data_page_header(declared, length, rows))
+    header = data_page_header(declared, compressed, rows)
+    padding = compressed - len(frame) - 8
+    assert len(header) + compressed == length and padding >= 0, (len(frame), length)
+    skippable = b"\x50\x2a\x4d\x18" + padding.to_bytes(4, "little") + bytes(padding)
+    data[start:start + length] = header + frame + skippable
+    return bytes(data)
+
+
+def page_bomb(decompressed_mb: int = 512, rows: int = 100) -> bytes:
+    """A compression bomb in one page: its header says, truly, that it decompresses to `decompressed_mb` MiB
+    (`rows` values of 'x' repeated), while the footer's column chunk says about 100 KB."""
+    each = decompressed_mb * 2**20 // rows - 4
+    value = each.to_bytes(4, "little") + b"x" * each  # PLAIN: a 4-byte length, then the bytes
+    return _replace_text_page(rows * len(value), _zstd(iter([value] * rows)))
+
+
+def lying_page_header(rows: int = 100) -> bytes:
+    """A page whose header lies about its own size: it declares 2 GiB - 1 decompressed; its data is 1,400 bytes."""
+    return _replace_text_page(2**31 - 1, _zstd(iter([(10).to_bytes(4, "little") + b"x" * 10] * rows)))
+
+
 def web_peak_mb(service: Service) -> float:
     """The web process's peak resident memory (VmHWM) in MB."""
     pid = service.pids("waitress-serve")[0]
@@ -58,7 +119,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     running.stop()
 
 
-@pytest.mark.parametrize("make", [dictionary_bomb, run_length_bomb], ids=["dictionary", "run_length"])
+@pytest.mark.parametrize("make", [dictionary_bomb, run_length_bomb, page_bomb, lying_page_header],
+                         ids=["dictionary", "run_length", "page_bomb", "lying_page_header"])
 def test_a_parquet_that_decodes_past_the_bound_is_a_fast_413_with_the_web_bounded(service: Service, make) -> None:
     data = make()
     assert len(data) < 2_000_000, len(data)  # small on the wire: the expansion is the encoding's
@@ -134,3 +196,39 @@ def test_a_table_just_under_the_bound_is_stored_with_the_web_within_the_document
     assert status == 201, body
     grown = web_peak_mb(service) - before
     assert grown < 5 * BOUND_MB + 250, f"the web grew by {grown:.0f} MB"
+
+
+@pytest.mark.parametrize("options", [{}, {"data_page_version": "2.0"}, {"compression": "gzip", "use_dictionary": False},
+                                     {"compression": "none", "write_page_checksum": True, "data_page_size": 4096},
+                                     {"compression": "snappy", "write_statistics": True, "write_page_index": True}],
+                         ids=["default", "v2", "gzip_plain", "uncompressed_small_pages", "snappy_statistics"])
+def test_the_page_headers_read_agree_with_what_pyarrow_wrote(options: dict[str, object]) -> None:
+    """For honest files of every kind pyarrow writes, the pages read from their headers are the column chunk's:
+    their headers and declared sizes add up to its total_uncompressed_size, and the values to its num_values."""
+    from analysis import parquet_pages
+
+    rng = np.random.default_rng(5)
+    table = pa.table({"y": pa.array(np.arange(30_000) % 2), "x": pa.array(rng.random(30_000)),
+                      "text": pa.array([None if i % 7 == 0 else f"t{i % 500}" for i in range(30_000)]),
+                      "unique": pa.array([f"u{i:08d}" for i in range(30_000)])})
+    data = parquet_bytes(table, **options)
+    info = pq.ParquetFile(pa.BufferReader(data)).metadata
+    for c in range(info.num_columns):
+        chunk = info.row_group(0).column(c)
+        start = min(chunk.dictionary_page_offset or chunk.data_page_offset, chunk.data_page_offset)
+        pages = list(parquet_pages.chunk_pages(data, start, chunk.total_compressed_size, chunk.num_values))
+        start_of = [start] + [p.end + p.compressed for p in pages[:-1]]
+        assert sum(p.end - s + p.uncompressed for p, s in zip(pages, start_of, strict=True)) \
+            == chunk.total_uncompressed_size
+        assert sum(p.values for p in pages if p.kind != parquet_pages.DICTIONARY_PAGE) == chunk.num_values
+
+
+def test_a_page_bomb_as_crafted_is_a_valid_file_arrow_decodes_in_full() -> None:
+    """The crafted page (a small one) is real Parquet: Arrow decodes it to the values its header declares, while
+    the footer's column chunk declares a fraction of them (the lie the page-header check does not believe)."""
+    data = page_bomb(decompressed_mb=4)
+    table = pq.read_table(pa.BufferReader(data))
+    assert table.num_rows == 100 and set(table.column("text").to_pylist()) == {"x" * (4 * 2**20 // 100 - 4)}
+    assert pq.ParquetFile(pa.BufferReader(data)).metadata.row_group(0).column(1).total_uncompressed_size < 2**17
+    with pytest.raises(datasets.DatasetTooLarge, match="MAX_DATASET_MB"):
+        columnar.read_parquet(data, 100, 2 * 2**20)
