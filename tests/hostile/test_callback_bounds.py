@@ -168,8 +168,8 @@ def test_a_callback_host_whose_name_never_resolves_is_cut_off_at_callback_timeou
         url = "http://hook.hostile.test:9/hook"
         job_id = stack.analyze({"data": [{"Income": 60000, "Age": 40}], "callback_url": url})
         assert stack.wait_job(job_id)["status"] == "finished"
-        log = wait_until(lambda: (text := maintenance_log(stack)).count("timed out after") >= 2 and text, 60,
-                         message="both attempts' log lines")
+        log = str(wait_until(lambda: (text := maintenance_log(stack)).count("timed out after") >= 2 and text, 60,
+                             message="both attempts' log lines"))
         for attempt in (1, 2):
             line = next(x for x in log.splitlines() if f"callback of job {job_id} attempt {attempt} to {url} "
                         "timed out after" in x)
