@@ -1,7 +1,9 @@
 """Issue 22, finding 1: a Parquet file that decodes to gigabytes. A 9.5 KB file (one 10,000-character
 string, dictionary-encoded, in 100,000 rows) took the web to 2.7 GB: the declared-size check read the
 file's metadata, which counts the dictionary once. MAX_DATASET_MB now bounds the decoded table, checked
-before and while it is built: a 413 dataset_too_large, fast, /ping answering, the web's peak bounded."""
+before and while it is built: a 413 dataset_too_large, fast, /ping answering, the web's peak bounded.
+The page headers too: Arrow decompresses each page to the size its own header declares, whatever the footer
+says, so a one-page bomb under a footer that lies (or a header declaring 2 GiB) was decompressed first."""
 
 from __future__ import annotations
 
