@@ -174,3 +174,13 @@ def test_a_page_bomb_as_crafted_is_a_valid_file_arrow_decodes_in_full() -> None:
     assert pq.ParquetFile(pa.BufferReader(data)).metadata.row_group(0).column(1).total_uncompressed_size < 2**17
     with pytest.raises(datasets.DatasetTooLarge, match="MAX_DATASET_MB"):
         columnar.read_parquet(data, 100, 2 * 2**20)
+
+
+def test_a_file_of_more_pages_than_honest_writers_make_is_refused_by_its_page_count() -> None:
+    """Each page header is read in Python (~20 us): 120,000 one-value pages are a 400 once the count passes
+    100,000 plus 4 per column chunk, not minutes of one core."""
+    table = pa.table({"y": pa.array(np.arange(60_000) % 2), "x": pa.array(np.arange(60_000))})
+    data = parquet_bytes(table, data_page_size=1, write_batch_size=1, use_dictionary=False, compression="none",
+                         write_statistics=False)
+    with pytest.raises(datasets.InvalidDataset, match="more than 100008 pages"):
+        columnar.read_parquet(data, 100_000, 2**30)
