@@ -152,10 +152,10 @@ def feature_values(table: pa.Table, features: list[str]) -> dict[str, list[Any]]
     return {name: table.column(f"value_{name}").to_pylist() for name in features}
 
 
-def feature_values_json(data: bytes, job_id: str) -> bytes:
-    """GET /job_status/<id>/feature_values's answer, made from the stored table (no second stored copy):
-    `{"success", "job_id", "features", "values": {feature: [value per row]}}`; NaN and infinities as null."""
-    table = from_ipc(data)
+def feature_values_json(table: pa.Table, job_id: str) -> bytes:
+    """GET /job_status/<id>/feature_values's answer, made from the rows table with its value_ columns (no second
+    stored copy): `{"success", "job_id", "features", "values": {feature: [value per row]}}`; NaN and infinities
+    as null."""
     features = features_of(table)
     return orjson.dumps({"success": True, "job_id": job_id, "features": features,
                          "values": feature_values(table, features)})

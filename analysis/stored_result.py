@@ -10,7 +10,7 @@ RowBuilder from the same values (tests/unit/analysis/test_stored_result.py). Pur
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -65,8 +65,9 @@ class ResultHead(BaseModel):
         return [name for name in self.fields if name not in PER_ROW]
 
 
-def layout_of(result: Result, dataset_rows: bool, cat_features: Sequence[str]) -> RowsLayout:
-    """The layout of `result`'s rows (`dataset_rows`: their values are read from the dataset version)."""
+def layout_of(result: Result, dataset_rows: bool) -> RowsLayout:
+    """The layout of `result`'s rows (`dataset_rows`: their values are read from the dataset version). The
+    categorical features are those the model read as text (analysis.features.feature_frame: the others are floats)."""
     columns, rows = result.shap_values, result.results
     row_fields = {}
     for name in rows.fields():
@@ -80,9 +81,10 @@ def layout_of(result: Result, dataset_rows: bool, cat_features: Sequence[str]) -
             row_fields[name] = rows_table.data_name(name)
     x = columns.frame
     assert x is not None
+    text = [str(name) for name, dtype in x.dtypes.items() if not (isinstance(dtype, np.dtype) and dtype.kind == "f")]
     return RowsLayout(
         row_fields=row_fields, ranked=rows.ranked, flags=rows.flags_by_row(),
-        features=list(columns.features), cat_features=[f for f in columns.features if f in set(cat_features)],
+        features=list(columns.features), cat_features=text,
         classes=None if columns.classes is None else [str(c) for c in columns.classes], target=result.target_variable,
         values="dataset" if dataset_rows else "table", dataset=result.dataset,
         dataset_version=result.version_info.dataset_version,
@@ -235,3 +237,20 @@ def json_pieces(head: ResultHead, table: pa.Table | None, values: RowValues | No
         else:
             yield orjson.dumps(head.parts[name], option=OPTIONS)
     yield b"}"
+
+
+NOT_IDS = frozenset({"prediction", "raw_prediction", "predicted_class", "explained_class", "probability"})
+
+
+def plot_rows(head: ResultHead, table: pa.Table) -> dict[str, Any]:
+    """What the plot routes need of the rows, in the form builds before the head stored it apart
+    (analysis.feature_values.encode_rows): `{"ids": {column: [...]}, "explained_class": [...] | null, "classes":
+    [...] | null, "interaction_pairs": [[feature, with], ...] | null, "target": name}`."""
+    layout = head.layout
+    ids = {name: table.column(column).to_pylist() for name, column in layout.row_fields.items()
+           if name != layout.target and name not in NOT_IDS}
+    explained = table.column("predicted_class").to_pylist() if "explained_class" in layout.row_fields else None
+    interactions = head.parts.get("interactions")
+    pairs = None if interactions is None else [[pair["feature"], pair["with"]] for pair in interactions["pairs"]]
+    return {"ids": ids, "explained_class": explained, "classes": layout.classes, "interaction_pairs": pairs,
+            "target": layout.target}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -46,11 +46,21 @@ def json_chunks_response(chunks: list[bytes], status: int = 200, *, gzip_ok: boo
     return response
 
 
-def json_stream_response(chunks: Iterable[bytes], length: int, *, gzipped: bool = False) -> Response:
-    """JSON of a known length sent as it is produced (Waitress writes each chunk as it comes)."""
-    response = Response(chunks, mimetype="application/json")
-    response.headers["Content-Length"] = str(length)
-    if gzipped:
+def json_generated_response(chunks: Iterable[bytes], *, gzip_ok: bool = False) -> Response:
+    """JSON sent as it is produced (Waitress writes each chunk as it comes, chunked: its length is not known
+    before it is made), gzip-compressed on the way when the client accepts it: the web never holds the whole."""
+    response = Response(_gzipped(chunks) if gzip_ok else chunks, mimetype="application/json")
+    if gzip_ok:
         response.headers["Content-Encoding"] = "gzip"
     response.headers["Vary"] = "Accept-Encoding"
     return response
+
+
+def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """One gzip member of the chunks, compressed a chunk at a time."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    for chunk in chunks:
+        packed = compressor.compress(chunk)
+        if packed:
+            yield packed
+    yield compressor.flush()

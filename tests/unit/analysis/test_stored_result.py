@@ -33,11 +33,11 @@ def table() -> tuple[Any, pd.DataFrame]:
     return described()
 
 
-def stored(result: Any, frame: pd.DataFrame, dataset_rows: bool, cat_features: list[str]) -> tuple[bytes, bytes]:
+def stored(result: Any, dataset_rows: bool) -> tuple[bytes, bytes]:
     """What the worker stores: the rows table's IPC stream and the head."""
     x = result.shap_values.frame
     positions = x.index.to_numpy() if dataset_rows else None
-    layout = stored_result.layout_of(result, dataset_rows, cat_features)
+    layout = stored_result.layout_of(result, dataset_rows)
     return rows_table.to_ipc(rows_table.build(result, positions)), stored_result.head_bytes(result, layout)
 
 
@@ -58,7 +58,7 @@ def run(table: tuple[Any, pd.DataFrame], target: str, request: dict[str, Any], d
     result = analyze(frame, meta, parsed, target, trained, thread_count=1, batch_size=64, max_rows=10_000,
                      float_dtype=dtype, row_chunk=37)
     expected = encode(result)
-    ipc, head = stored(result, frame, parsed.data is None, model_meta.cat_features)
+    ipc, head = stored(result, parsed.data is None)
     assert rebuilt(ipc, head, frame) == expected
     whole = orjson.loads(expected)
     for fields in (["summary"], ["results", "model"], ["shap_values"], ["base_value", "feature_importance"]):
