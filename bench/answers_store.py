@@ -4,7 +4,9 @@ answer cache with its CLIENT TRACKING connection), both measured in the same run
 the whole product as `make run` starts it (2 workers x 1 thread).
 
 The baseline is `--baseline` (default: main) exported with `git archive` into a temp directory and started from
-there (its own code, this virtualenv), beside this tree's service; the two take turns, run by run. For each:
+there (its own code, this virtualenv), beside this tree's service twice: as configured (each web process keeps
+the finished answers it wrote, FINISHED_ANSWERS_MB) and with FINISHED_ANSWERS_MB=0 (every read writes the answer
+again). The three take turns, run by run. For each:
   - a JSON client, warm, end to end on the wide table (1,650 of its 1,700 rows x 132 features): POST /analyze,
     GET /job_status?wait=30 until finished, the answer's last byte (identity, and gzip as httpx asks for it),
     parsed with orjson after the clock (bench/analysis_latency.end_to_end);
@@ -167,21 +169,23 @@ class TreeService(Service):
 
 
 @contextlib.contextmanager
-def two_builds(ref: str) -> Iterator[dict[str, Any]]:
-    """This tree's service and `ref`'s (exported with git archive), both running."""
+def three_services(ref: str) -> Iterator[dict[str, Any]]:
+    """`ref`'s service (exported with git archive), and this tree's with and without its kept finished answers
+    (FINISHED_ANSWERS_MB=0), all running."""
     tree = Path(tempfile.mkdtemp(prefix="answers-store-baseline-"))
     archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     before = TreeService(tree / "data")
     before.tree = tree
     with scratch("answers-store") as directory:
-        after = Service(directory)
+        services = {"before": before, "after": Service(directory / "kept"),
+                    "after_nothing_kept": Service(directory / "none", env={"FINISHED_ANSWERS_MB": "0"})}
         try:
-            before.start(wait_for_workers=2)
-            after.start(wait_for_workers=2)
-            yield {"before": before, "after": after}
+            for service in services.values():
+                service.start(wait_for_workers=2)
+            yield services
         finally:
-            for service in (before, after):
+            for service in services.values():
                 if service.alive():
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         service.stop(timeout=60)
@@ -190,7 +194,7 @@ def two_builds(ref: str) -> Iterator[dict[str, Any]]:
 
 def measure(ref: str, runs: int, reads: int) -> dict[str, Any]:
     target = wide_table.TARGETS[0]
-    with two_builds(ref) as services:
+    with three_services(ref) as services:
         for service in services.values():
             wide_table.upload(service)
         body = {"dataset": "wide", "target_variable": target, "sample_size": WIDE_ROWS, "reuse": False}
@@ -207,7 +211,7 @@ def measure(ref: str, runs: int, reads: int) -> dict[str, Any]:
             web_pid = service.pids("waitress-serve")[0]
             large[name] |= {"web_rss_mb": rounded(rss_mb(web_pid), 1),
                             "web_peak_rss_mb": rounded(rss_mb(web_pid, "VmHWM"), 1)}
-    return {name: {"wide": wide[name], "large": large[name]} for name in ("before", "after")}
+    return {name: {"wide": wide[name], "large": large[name]} for name in services}
 
 
 def ratios(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
@@ -227,8 +231,10 @@ def main() -> None:
     args = parser.parse_args()
     found = measure(args.baseline, args.runs, args.reads)
     emit("answers_store", {"baseline": args.baseline, **found,
-                           "ratio_after_to_before": ratios(found["before"], found["after"]), "runs": args.runs,
-                           "reads": args.reads, "machine": machine()})
+                           "ratio_after_to_before": ratios(found["before"], found["after"]),
+                           "ratio_nothing_kept_to_before": ratios(found["before"], found["after_nothing_kept"]),
+                           "ratio_after_to_nothing_kept": ratios(found["after_nothing_kept"], found["after"]),
+                           "runs": args.runs, "reads": args.reads, "machine": machine()})
 
 
 if __name__ == "__main__":

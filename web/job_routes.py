@@ -1,7 +1,8 @@
 """Everything under /job_status/<id>:
 
 - GET: a job's state, and once it finished its result, written from the stored rows table and head and sent
-  as it is written (web.answers), optionally after a long poll (web.long_poll);
+  as it is written (web.answers), or sent as this process kept it (web.finished_answers), optionally after a
+  long poll (web.long_poll);
 - DELETE: cancel the job if it waits, stop it if it runs (web.job_control);
 - GET .../feature_values: the explained rows' feature values of a finished analysis, from its rows table (or
   the dataset version its rows are from);
@@ -12,7 +13,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -34,7 +35,7 @@ from web import answers, job_control, long_poll, plot_params, plot_renders, rows
 from web.api_docs import Tag, documented
 from web.api_models import RowsQuery
 from web.finished_jobs import finished
-from web.responses import json_chunks_response, json_generated_response, json_response
+from web.responses import gzip_stream, json_chunks_response, json_generated_response, json_response
 from web.services import Services, services
 
 blueprint = Blueprint("jobs", __name__)
@@ -75,6 +76,10 @@ class Ask:
         args = request.args if request.query_string else {}  # most polls have no query to parse
         return cls(job_id, long_poll.wait_of(args), _fields_param(args), _accepts_gzip())
 
+    @property
+    def variant(self) -> str:
+        return "gzip" if self.gzip_ok else "identity"
+
 
 @blueprint.get("/job_status/<job_id>")
 @documented(Tag.ANALYSIS, {200: "JobStatus"}, 401, 404, 503, query="JobStatusQuery")
@@ -83,6 +88,9 @@ def job_status(job_id: str) -> Response:
     (at most 30 s) until it ends; ?fields= returns only those result fields; gzip on Accept-Encoding."""
     svc = services()
     ask = Ask.parse(job_id)
+    kept = _kept(svc, ask)
+    if kept is not None:
+        return kept
     snapshot = answers.snapshot(svc, job_id)
     waiting = ask.wait and snapshot.status not in jobstates.TERMINAL
     if waiting and long_poll.wait_if_a_thread_is_free(svc, JSONJob(job_id, connection=svc.redis), ask.wait):
@@ -90,6 +98,17 @@ def job_status(job_id: str) -> Response:
     if snapshot.status not in (jobstates.FINISHED, jobstates.FAILED):
         return json_chunks_response([orjson.dumps(answers.envelope(snapshot, snapshot.status))], gzip_ok=ask.gzip_ok)
     return _ended(svc, ask, answers.fetch(svc, job_id))
+
+
+def _kept(svc: Services, ask: Ask) -> Response | None:
+    """The finished answer this process kept (web.finished_answers), while its job and result still exist."""
+    found = None if ask.fields else svc.answers.get(ask.job_id, ask.variant)
+    if found is None:
+        return None
+    if svc.redis.exists(JSONJob.key_for(ask.job_id), keys.job_result_head(ask.job_id)) != 2:
+        svc.answers.discard(ask.job_id)
+        return None
+    return json_chunks_response([found], gzipped=ask.gzip_ok)
 
 
 def _ended(svc: Services, ask: Ask, job: Job) -> Response:
@@ -108,7 +127,11 @@ def _ended(svc: Services, ask: Ask, job: Job) -> Response:
     pieces = answers.result_pieces(svc, job, stored, ask.fields)
     if ask.fields and not any(name in PER_ROW for name in ask.fields):  # small: sent whole
         return json_chunks_response([b"".join([head, *pieces, b"}"])], gzip_ok=ask.gzip_ok)
-    return json_generated_response(chain([head], pieces, [b"}"]), gzip_ok=ask.gzip_ok)
+    chunks: Iterable[bytes] = chain([head], pieces, [b"}"])
+    chunks = gzip_stream(chunks) if ask.gzip_ok else chunks
+    if not ask.fields:
+        chunks = svc.answers.keeping(ask.job_id, ask.variant, chunks)
+    return json_generated_response(chunks, gzipped=ask.gzip_ok)
 
 
 def _stored_json(svc: Services, ask: Ask, job: Job, head: bytes) -> Response:
@@ -120,7 +143,8 @@ def _stored_json(svc: Services, ask: Ask, job: Job, head: bytes) -> Response:
     if stored is None:
         raise answers.expired(job)
     if stored.size > len(stored.first) or ask.gzip_ok:  # larger than a slice: streamed, never held whole
-        return json_generated_response(chain([head], stored.chunks(svc.redis), [b"}"]), gzip_ok=ask.gzip_ok)
+        chunks: Iterable[bytes] = chain([head], stored.chunks(svc.redis), [b"}"])
+        return json_generated_response(gzip_stream(chunks) if ask.gzip_ok else chunks, gzipped=ask.gzip_ok)
     return json_chunks_response([head, stored.first, b"}"])
 
 

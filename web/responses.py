@@ -46,17 +46,17 @@ def json_chunks_response(chunks: list[bytes], status: int = 200, *, gzip_ok: boo
     return response
 
 
-def json_generated_response(chunks: Iterable[bytes], *, gzip_ok: bool = False) -> Response:
+def json_generated_response(chunks: Iterable[bytes], *, gzipped: bool = False) -> Response:
     """JSON sent as it is produced (Waitress writes each chunk as it comes, chunked: its length is not known
-    before it is made), gzip-compressed on the way when the client accepts it: the web never holds the whole."""
-    response = Response(_gzipped(chunks) if gzip_ok else chunks, mimetype="application/json")
-    if gzip_ok:
+    before it is made; `gzipped`: the chunks are a gzip stream, `gzip_stream`): the web never holds the whole."""
+    response = Response(chunks, mimetype="application/json")
+    if gzipped:
         response.headers["Content-Encoding"] = "gzip"
     response.headers["Vary"] = "Accept-Encoding"
     return response
 
 
-def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
+def gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """One gzip member of the chunks, compressed a chunk at a time."""
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     for chunk in chunks:

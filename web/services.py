@@ -11,6 +11,7 @@ from common.redis_conn import web_redis
 from common.rqtypes import JSONQueue
 from common.settings import Settings
 from store.frame_cache import FrameCache
+from web.finished_answers import FinishedAnswers
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Services:
     maintenance_queue: JSONQueue
     callback_queue: JSONQueue
     frames: FrameCache
+    answers: FinishedAnswers
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -33,6 +35,7 @@ class Services:
             maintenance_queue=JSONQueue(settings.maintenance_queue_name, connection=client),
             callback_queue=JSONQueue(settings.callback_queue_name, connection=client),
             frames=FrameCache(),
+            answers=FinishedAnswers(settings.finished_answers_mb * 2**20),
         )
 
 

@@ -240,3 +240,33 @@ def test_a_served_answer_is_not_served_again_once_its_job_is_gone(stack: Stack) 
     for headers in ({}, {"Accept-Encoding": "gzip"}):
         status, body, _ = get(stack, f"/job_status/{job_id}", headers)
         assert status == 404 and json.loads(body)["code"]
+
+
+def test_a_kept_answer_is_served_only_while_its_result_exists(stack: Stack) -> None:
+    """The web keeps a finished answer it wrote (FINISHED_ANSWERS_MB) and sends it again, the same bytes, only
+    while Redis still holds the job and the result's head: a removed result is never answered from memory."""
+    job_id = stack.analyze(ANALYSIS | {"sample_size": 80, "reuse": False})
+    assert stack.wait_job(job_id)["status"] == "finished"
+    kept = stack.app.extensions["shap"].answers
+    for headers, variant in (({}, "identity"), ({"Accept-Encoding": "gzip"}, "gzip")):
+        first = get(stack, f"/job_status/{job_id}", headers)[1]
+        assert kept.get(job_id, variant) == first == get(stack, f"/job_status/{job_id}", headers)[1]
+    stack.redis().delete(keys.job_result_head(job_id))
+    status, body, _ = get(stack, f"/job_status/{job_id}")
+    assert status == 404 and json.loads(body)["code"] == "not_found"
+    assert kept.get(job_id, "identity") is None
+
+
+def test_kept_answers_stay_within_their_bound() -> None:
+    from web.finished_answers import ENTRY_BYTES, FinishedAnswers
+
+    kept = FinishedAnswers(max_bytes=100)
+    for name in ("a", "b", "c"):
+        kept.put(name, "identity", bytes(40))
+    assert kept.size <= 100 and kept.get("a", "identity") is None and kept.get("c", "identity") is not None
+    kept.put("big", "identity", bytes(101))
+    assert kept.get("big", "identity") is None
+    assert list(FinishedAnswers(0).keeping("x", "identity", [b"ab", b"c"])) == [b"ab", b"c"]
+    whole = FinishedAnswers(2 * ENTRY_BYTES)
+    assert b"".join(whole.keeping("x", "gzip", [b"ab", b"c"])) == b"abc" == whole.get("x", "gzip")
+    assert list(whole.keeping("y", "gzip", [bytes(ENTRY_BYTES), b"1"])) and whole.get("y", "gzip") is None
