@@ -26,7 +26,7 @@ from analysis.result import Result
 from analysis.rows import RowBuilder
 
 PER_ROW = ("shap_values", "results")  # the result's fields kept in the rows table, not in the head
-CHUNK_ROWS = 10_000  # result rows built and written at a time (as the worker did: explain.run.ROW_CHUNK)
+CHUNK_ROWS = 2_000  # result rows built and written at a time: a piece of about 6 MB of JSON on the wide table
 MULTICLASS_PROBABILITY = "probability"  # a multiclass row's probability: its explained class's probability_<class>
 
 
