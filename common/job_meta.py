@@ -33,7 +33,8 @@ class JobMeta(BaseModel):
     fingerprint: str | None = None  # identical analyses' fingerprint (store.reuse), when reuse is on
     # written by an analysis when it ends
     timings: dict[str, float | str] | None = None
-    result_index: dict[str, list[int]] | None = None  # byte ranges of the fields of a JSON result an earlier build stored
+    # byte ranges of the fields of a JSON result an earlier build stored (read only: nothing writes it any more)
+    result_index: dict[str, list[int]] | None = None
     peak_rss_mb: float | None = None
     trained_in_this_job: bool | None = None
     # named by a horse for its worker parent (worker.kept_models)
