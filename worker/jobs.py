@@ -80,7 +80,7 @@ def _compute(plan: AnalysisPlan, job: Job | None) -> tuple[Result, DatasetMeta, 
         thread_count=settings.threads_per_job,
         batch_size=settings.effective_shap_batch_size,
         float_dtype="float32" if settings.aggressive_memory_management else "float64",
-        row_chunk=STREAM_SIZES[settings.aggressive_memory_management][0],
+        row_chunk=ROW_CHUNKS[settings.aggressive_memory_management],
         progress=lambda stage: report_progress(job, stage),
     )
     result.timings = timings | result.timings
@@ -116,7 +116,8 @@ def _legacy_plan(request: dict[str, Any]) -> AnalysisPlan:
     return make_plan(frame, meta, parsed, PlanLimits.of(ctx.settings))[0]
 
 
-STREAM_SIZES = {False: (ROW_CHUNK,), True: (1_000,)}  # result rows built at a time, by AGGRESSIVE_MEMORY_MANAGEMENT
+# result rows built at a time when a result is encoded in-process, by AGGRESSIVE_MEMORY_MANAGEMENT
+ROW_CHUNKS = {False: ROW_CHUNK, True: 1_000}
 
 
 def run_analysis(plan: dict[str, Any] | None = None, request: dict[str, Any] | None = None) -> dict[str, Any]:
