@@ -19,6 +19,7 @@ again). The three take turns, run by run. For each:
   - the web's RSS after those reads.
 
     .venv/bin/python bench/answers_store.py [--runs 7] [--reads 20] [--baseline main]
+    .venv/bin/python bench/answers_store.py --in-process 100000   # the worker's side alone, at 100,000 rows
 """
 
 from __future__ import annotations
@@ -223,12 +224,57 @@ def ratios(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def in_process(rows: int) -> dict[str, Any]:
+    """One `rows`-row result of the wide table resampled (bench/rows_answer.resampled), in this process: the
+    worker's stored form (rows table + head) against main's encoder (analysis.encoding.encode) on the same
+    result, and the JSON the web writes back from the stored form, compared byte for byte."""
+    from rows_answer import resampled
+
+    from analysis import datasets, rows_table, stored_result
+    from analysis.encoding import encode
+    from analysis.request import AnalyzeRequest
+    from explain.run import analyze
+    from explain.training import TrainedModel, train
+    from worker.jobs import stored_form
+
+    target = wide_table.TARGETS[0]
+    meta, frame = datasets.describe(resampled(rows).to_csv(index=False).encode(), wide_table.options(target),
+                                    name="big", max_rows=rows)
+    model, model_meta = train(frame.iloc[:2000], target, datasets.feature_columns(meta, target), thread_count=1)
+    result = analyze(frame, meta, AnalyzeRequest.model_validate({"sample_size": rows}), target,
+                     TrainedModel("big", model, model_meta), thread_count=1, batch_size=20_000, max_rows=rows)
+    started = time.perf_counter()
+    head, table = stored_form(result, result.shap_values.frame.index.to_numpy())
+    figures: dict[str, Any] = {"rows": rows, "features": len(model_meta.features),
+                               "stored_form_s": rounded(time.perf_counter() - started),
+                               "table_bytes_per_row": rounded(len(table) / rows, 1), "head_bytes": len(head)}
+    started = time.perf_counter()
+    encoded = encode(result)
+    figures["main_json_encode_s"] = rounded(time.perf_counter() - started)
+    del result
+    started = time.perf_counter()
+    found = stored_result.read_head(head)
+    rows_read = rows_table.from_ipc(table)
+    values = stored_result.DatasetValues(frame, stored_result.positions(rows_read), found.layout)
+    written = b"".join(stored_result.json_pieces(found, rows_read, values))
+    figures["json_written_from_stored_s"] = rounded(time.perf_counter() - started)
+    figures |= {"json_bytes": len(encoded), "json_written_identical": written == encoded,
+                "ratio_stored_form_to_main_encode":
+                    rounded(figures["stored_form_s"] / figures["main_json_encode_s"], 3)}
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--reads", type=int, default=20)
     parser.add_argument("--baseline", default="main")
+    parser.add_argument("--in-process", type=int, metavar="ROWS",
+                        help="instead: one ROWS-row result in this process (stored form against main's encoder)")
     args = parser.parse_args()
+    if args.in_process:
+        emit("answers_store_in_process", in_process(args.in_process) | {"machine": machine()})
+        return
     found = measure(args.baseline, args.runs, args.reads)
     emit("answers_store", {"baseline": args.baseline, **found,
                            "ratio_after_to_before": ratios(found["before"], found["after"]),
