@@ -64,9 +64,11 @@ async function refreshDatasets(selected) {
 // --- the job --------------------------------------------------------------------------------------
 
 function showProgress(body) {
-  const { stage, percent } = body.progress ?? { stage: body.status, percent: 0 };
+  const { stage, percent, iteration, iterations } = body.progress ?? { stage: body.status, percent: 0 };
+  // while CatBoost trains, the trees it has built: a long training shows it moves
+  const trees = iteration != null && iterations ? ` (tree ${iteration} of at most ${iterations})` : "";
   $("job-progress").value = percent;
-  $("job-state").textContent = `${body.status}: ${stage.replaceAll("_", " ")} · ${percent} %`;
+  $("job-state").textContent = `${body.status}: ${stage.replaceAll("_", " ")}${trees} · ${percent} %`;
 }
 
 function jobFailure(body) {
