@@ -42,6 +42,6 @@ def test_a_polling_client_sees_the_iteration_increase_while_the_model_trains(sta
     assert iterations == sorted(iterations) and all(1 <= i <= p["iterations"] == 300
                                                     for i, p in zip(iterations, training, strict=True))
     percents = [p["percent"] for p in training]
-    assert percents == sorted(percents) and 10 <= percents[0] and percents[-1] <= 50
+    assert percents == sorted(percents) and percents[0] >= 10 and percents[-1] <= 50
     # the other stages carry no iteration
     assert all("iteration" not in p for p in seen if p["stage"] != "training")

@@ -62,7 +62,7 @@ def test_training_reports_its_trees_through_catboosts_callback() -> None:
     frame = _frame()
     features = [f"f{i}" for i in range(5)]
     heard: list[tuple[int, int]] = []
-    model, meta = train(frame, "y", features, thread_count=1, on_iteration=lambda i, n: heard.append((i, n)))
+    _, meta = train(frame, "y", features, thread_count=1, on_iteration=lambda i, n: heard.append((i, n)))
     _, without = train(frame, "y", features, thread_count=1)
     assert heard and heard[0] == (1, 300)  # info.iteration counts the trees built
     assert [i for i, _ in heard] == sorted({i for i, _ in heard}) and all(1 <= i <= n == 300 for i, n in heard)

@@ -6,6 +6,7 @@ import { namer, probability, scaleOf } from "./labels.js";
 
 export const NEGATIVE = "#0072B2";
 export const POSITIVE = "#D55E00";
+const CATEGORY_GREY = "#777777";  // a text feature's points in the beeswarm: no order among its values
 export const BAR_FEATURES = 15;
 const SWARM_FEATURES = 12;
 const SWARM_ROWS = 1500;
@@ -73,10 +74,12 @@ function swarmPoints(result, valuesOf, rowName) {
   return features.flatMap((feature) => {
     const values = valuesOf(feature);
     const placed = ranks(values);
+    // categories have no low and high: their points stay grey (as the service's beeswarm draws them)
+    const categorical = values.some((v) => typeof v === "string");
     const points = [];
     for (let i = 0; i < rows; i += step) {
       points.push({ feature, name: nameOf(feature), row: rowName(i), shap: result.shap_values[feature][i], value: values[i] ?? "unknown",
-                    rank: placed[i], jitter: jitter(i) });
+                    rank: placed[i], categorical, jitter: jitter(i) });
     }
     return points;
   });
@@ -94,7 +97,8 @@ export async function beeswarm(result, valuesOf, onPick, rowName) {
       y: { field: "name", type: "nominal", sort: order, title: null },
       yOffset: { field: "jitter", type: "quantitative", scale: { domain: [-0.5, 0.5] } },
       x: { field: "shap", type: "quantitative", title: `SHAP value (${scale ?? "impact on the prediction"})` },
-      color: { field: "rank", type: "quantitative", title: "feature value", scale: { scheme: "blueorange" },
+      color: { condition: { test: "datum.categorical", value: CATEGORY_GREY },
+               field: "rank", type: "quantitative", title: "feature value", scale: { scheme: "blueorange" },
                legend: { labelExpr: "datum.value === 0 ? 'low' : datum.value === 1 ? 'high' : ''",
                          values: [0, 1], orient: "bottom", gradientLength: 120 } },
       tooltip: [{ field: "name", title: "feature" }, { field: "value" }, { field: "shap", title: "SHAP", format: ".4~g" },
