@@ -239,6 +239,19 @@ async function downloadPlot(format) {
   }
 }
 
+// The service's stand-alone HTML report (GET /job_status/<id>/report): fetched with the key, saved as a file.
+async function downloadReport() {
+  const status = $("download-state");
+  try {
+    status.textContent = "building the report…";
+    const path = `/job_status/${encodeURIComponent(state.job)}/report?download=1&wait=10`;
+    saveFile(await fetchPlot(path), `report-${state.job}.html`);
+    status.textContent = "";
+  } catch (error) {
+    showError(status, error);
+  }
+}
+
 function wire() {
   $("api-key").value = apiKey.get();
   $("key-form").addEventListener("submit", (event) => {
@@ -274,6 +287,7 @@ function wireResult() {
     saveFile(new Blob([resultsCsv(state.result)], { type: "text/csv" }), `results-${state.job}.csv`));
   $("download-json").addEventListener("click", () =>
     saveFile(new Blob([JSON.stringify(state.status)], { type: "application/json" }), `result-${state.job}.json`));
+  $("download-report").addEventListener("click", downloadReport);
   $("download-png").addEventListener("click", () => downloadPlot("png"));
   $("download-svg").addEventListener("click", () => downloadPlot("svg"));
 }
