@@ -170,6 +170,11 @@ def _known_options(options: DatasetOptions, names: list[str]) -> list[str]:
     return names
 
 
+# what a one-column upload is told: a CSV's delimiter may be none of those the service detects
+ONE_COLUMN = {"csv": " The CSV's first line has no comma, semicolon or tab between names; send delimiter= naming "
+                     "the one it uses.", "parquet": ""}
+
+
 def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int, max_bytes: int | None = None,
              form: str = "csv", fmt: CsvFormat = COMMAS) -> tuple[DatasetMeta, pd.DataFrame]:
     """Validate an upload (CSV bytes in format `fmt`, or a Parquet file when `form` is "parquet") and build the
@@ -180,9 +185,7 @@ def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int, 
     header, frame = _read(data, form, max_rows, options.id_columns, max_bytes, fmt)
     what = "CSV" if form == "csv" else "Parquet file"
     if len(header) < 2:
-        raise InvalidDataset("A dataset needs at least two columns (a target and a feature)." + (
-            " The CSV's first line has no comma, semicolon or tab between names; send delimiter= naming the one "
-            "it uses." if form == "csv" else ""))
+        raise InvalidDataset("A dataset needs at least two columns (a target and a feature)." + ONE_COLUMN[form])
     if len(header) > MAX_COLUMNS:
         raise InvalidDataset(f"The {what} has {len(header)} columns; at most {MAX_COLUMNS} are allowed.")
     if len(frame) < MIN_ROWS:
