@@ -42,6 +42,7 @@ SCRIPTS: dict[str, list[str]] = {
     "hostile_input": [],
     "analysis_types": [],
     "interactions": [],
+    "row_editor": [],
 }
 TIME_LIMIT = 900  # seconds per script
 
@@ -210,7 +211,23 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
     _hostile_rows(results.get("hostile_input"), add)
     _analysis_type_rows(results.get("analysis_types"), add)
     _interactions_rows(results.get("interactions"), add)
+    _row_editor_rows(results.get("row_editor"), add)
     return out
+
+
+def _row_editor_rows(r: dict[str, Any] | None, add: Any) -> None:
+    if not r:
+        return
+    b = "page row editor (default, 1 data row)"
+    add(b, "changed value -> finished answer, median / p90 (s)",
+        f"{fmt(r['change_to_answer_median_s'])} / {fmt(r['change_to_answer_p90_s'])}")
+    add(b, "debounce + p90: change -> new waterfall on the page (s)", r["page_change_to_waterfall_p90_s"], "≤ 1",
+        r["page_change_to_waterfall_p90_s"] <= 1)
+    add(b, "same request repeated, stored answer, median (s)", r["stored_answer_median_s"])
+    add(b, "ratio change / stored answer", r["ratio_change_to_stored"])
+    add(b, "job stages, median (s)", ", ".join(f"{k.removesuffix('_s')} {fmt(v, 4)}"
+                                                 for k, v in r["job_stages_median_s"].items()))
+    add(b, "first row of a target, model trained (s)", r["first_analysis_with_training_s"])
 
 
 def _analysis_type_rows(a: dict[str, Any] | None, add: Any) -> None:
@@ -329,7 +346,7 @@ def render(results: dict[str, dict[str, Any]]) -> None:
     lines += [f"| {b} | {f} | {v} | {t} | {ok} |" for b, f, v, t, ok in rows(results)]
     lines += ["", "Commands: `make bench`, or one script: `.venv/bin/python bench/<name>.py` "
               "(analysis_latency, queue_overhead, poll_serving, throughput, cold_start, memory, shap_path, training, "
-              "wide_e2e, scaling, shap_engine, hostile_input, analysis_types, interactions); "
+              "wide_e2e, scaling, shap_engine, hostile_input, analysis_types, interactions, row_editor); "
               "each prints one JSON line.", ""]
     log = ""
     if RESULTS_MD.exists() and MARKER in RESULTS_MD.read_text():

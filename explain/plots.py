@@ -16,9 +16,10 @@ Colours are the page's (web/static/page/charts.js): Okabe-Ito's colour-blind-saf
 values and vermillion for positive ones, given to shap through its own means: its style configuration
 (`shap.plots._style.style_context`, the one way its bar and waterfall take colours) and the `color`/`cmap`
 arguments of beeswarm, scatter and heatmap (matplotlib colormaps from blue to vermillion). Categories carry
-no order: a dependence plot coloured by a text feature gives each category its own Okabe-Ito colour, named
-in the legend, and the beeswarm draws a text feature's points in shap's neutral grey (shap leaves a
-non-numeric feature uncoloured) instead of a low-to-high gradient in alphabetical order."""
+no order: a dependence plot coloured by a text feature gives each category its own colour of the page's
+Okabe-Ito palette, named in the legend, and the beeswarm draws a text feature's points in shap's neutral grey
+(shap's beeswarm has one colour bar, for numbers, and leaves a non-numeric feature uncoloured) instead of a
+low-to-high gradient in alphabetical order."""
 
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ MISSING = "missing"  # how a plot displays a value the row does not have
 # The page's palette (web/static/page/charts.js NEGATIVE, POSITIVE): Okabe-Ito blue and vermillion.
 NEGATIVE = "#0072B2"
 POSITIVE = "#D55E00"
-# Okabe-Ito's other colours, for categories (no order among them); yellow is left out: unreadable on white
-CATEGORY_COLOURS = (NEGATIVE, POSITIVE, "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+# Categories (no order among them), as the page colours them (charts.js CATEGORY_COLOURS): Okabe & Ito (2008)
+# without black, and grey last, for the eighth and later categories
+CATEGORY_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
 VALUE_COLOURS = LinearSegmentedColormap.from_list("okabe_ito_values", [NEGATIVE, POSITIVE])  # low -> high
 SHAP_COLOURS = LinearSegmentedColormap.from_list("okabe_ito_diverging", [NEGATIVE, "#ffffff", POSITIVE])
 
@@ -157,14 +159,14 @@ def category_colours(codes: np.ndarray) -> ListedColormap:
     low, high = (float(known.min()), float(known.max())) if len(known) else (0.0, 0.0)
     count = int(high - low) + 1
     size = count + 2
-    colours = [CATEGORY_COLOURS[-1]] * size
+    colours = [CATEGORY_COLOURS[-1]] * size  # every colour the norm may pick is set below
     if count == 1:
         return ListedColormap([CATEGORY_COLOURS[0]] * size)
     bounds = np.linspace(low, high, min(int(high - low + 2), size - 1))
     norm = BoundaryNorm(bounds, size - 1)
     centres = (bounds[:-1] + bounds[1:]) / 2
     for code in range(count):
-        colour = CATEGORY_COLOURS[code % (len(CATEGORY_COLOURS) - 1)]
+        colour = CATEGORY_COLOURS[min(code, len(CATEGORY_COLOURS) - 1)]
         colours[int(norm(low + code))] = colours[int(norm(centres[min(code, len(centres) - 1)]))] = colour
     return ListedColormap(colours)
 

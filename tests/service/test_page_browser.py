@@ -156,7 +156,7 @@ def assert_csv_matches(path: Path, result: dict) -> None:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(result["results"]) == result["explained_rows"]
     for position, (row, expected) in enumerate(zip(rows, result["results"], strict=True)):
-        assert row["row"] == str(position + 1) and row["site"] == expected["site"]
+        assert row["row"] == str(position) and row["site"] == expected["site"]  # the rows table's 0-based row
         assert float(row["prediction"]) == expected["prediction"]
         for feature, values in result["shap_values"].items():
             assert math.isclose(float(row[f"shap_{feature}"]), values[position], rel_tol=0, abs_tol=1e-12)

@@ -127,6 +127,8 @@ def test_the_page_and_the_plots_share_the_palette() -> None:
     charts = (Path(__file__).parents[3] / "web" / "static" / "page" / "charts.js").read_text()
     assert f'export const NEGATIVE = "{plots.NEGATIVE}";' in charts
     assert f'export const POSITIVE = "{plots.POSITIVE}";' in charts
+    declared = charts.split("export const CATEGORY_COLOURS = [", 1)[1].split("]", 1)[0]
+    assert tuple(colour.strip().strip('"') for colour in declared.split(",")) == plots.CATEGORY_COLOURS
 
 
 def categories(count: int) -> plots.Stored:
@@ -139,7 +141,7 @@ def categories(count: int) -> plots.Stored:
                                         "c": [names[i % count] for i in range(rows)]})
 
 
-@pytest.mark.parametrize("count", [2, 3, 5, 6])
+@pytest.mark.parametrize("count", [2, 3, 5, 8])
 def test_a_dependence_plot_gives_each_category_its_own_colour(count: int) -> None:
     """Coloured by a text feature, each category gets a distinct Okabe-Ito colour (no gradient)."""
     import matplotlib.pyplot as plt

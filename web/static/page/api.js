@@ -2,6 +2,10 @@
 
 const KEY_NAME = "shap-microservice.api-key";
 const PLOT_RETRIES = 90;  // a plot is rendered by a worker: 202 until it is ready, polled once a second
+const LONG_POLL_SECONDS = 20;  // the service answers the moment the job ends (at most 30 s a request)
+
+// The job states in which a job is still to end (the service's jobstates): the page's one list of them.
+export const RUNNING = new Set(["queued", "started", "deferred", "scheduled"]);
 
 export const apiKey = {
   get: () => sessionStorage.getItem(KEY_NAME) ?? "",
@@ -73,14 +77,37 @@ export function uploadDataset(name, file, query, onProgress) {
   });
 }
 
-// Poll a job until it ends; onProgress(status body) after each poll. Returns the final status body.
-export async function waitForJob(jobId, onProgress, isCanceled) {
+// The job's status body, with only `fields` of its result once it finished (no field list: no result at all
+// is asked for beyond the status, since `fields` is how the page avoids the whole result).
+export const jobStatus = (jobId, fields, wait = 0) => {
+  const query = new URLSearchParams({ fields: fields.join(",") });
+  if (wait) query.set("wait", wait);
+  return getJSON(`/job_status/${encodeURIComponent(jobId)}?${query}`);
+};
+
+// Long-poll a job until it ends (?wait=: the service answers as soon as it ends, or with its progress after
+// LONG_POLL_SECONDS); onProgress(status body) after each answer. Returns the final status body, with `fields`.
+export async function waitForJob(jobId, fields, onProgress, isCanceled) {
   for (;;) {
-    const body = await getJSON(`/job_status/${encodeURIComponent(jobId)}`);
+    const body = await jobStatus(jobId, fields, LONG_POLL_SECONDS);
     onProgress(body);
-    if (!["queued", "started", "deferred", "scheduled"].includes(body.status) || isCanceled()) return body;
-    await sleep(500);
+    if (!RUNNING.has(body.status) || isCanceled()) return body;
   }
+}
+
+// GET /job_status/<id>/rows in its columnar JSON form ({column: [values]}); query: columns, sort, order,
+// offset, limit, sample, seed (docs/api.md, "The rows table").
+export function jobRows(jobId, query) {
+  const params = new URLSearchParams({ format: "json" });
+  for (const [name, value] of Object.entries(query)) if (value != null) params.set(name, value);
+  return getJSON(`/job_status/${encodeURIComponent(jobId)}/rows?${params}`);
+}
+
+// A download of bytes the service writes (the rows as CSV, the whole result): fetched with the key header.
+export async function fetchBlob(path) {
+  const response = await fetch(path, { headers: headers() });
+  if (response.status !== 200) checked(response.status, await response.text());
+  return response.blob();
 }
 
 // A rendered plot's bytes; the service answers 202 while a worker renders it.

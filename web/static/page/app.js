@@ -1,44 +1,75 @@
-// The page's wiring: dataset -> analysis -> job -> result. Plain ES modules; the charts are Vega-Lite.
+// The page's wiring: dataset -> analysis -> job -> result, and the address that reopens it (link.js). Plain ES
+// modules; the charts are Vega-Lite; the result is read a part at a time (resultdata.js).
 
-import { ApiError, apiKey, fetchPlot, getJSON, postJSON, remove, waitForJob } from "./api.js";
+import { ApiError, RUNNING, apiKey, fetchBlob, fetchPlot, getJSON, jobStatus, postJSON, remove,
+  waitForJob } from "./api.js";
 import * as charts from "./charts.js";
 import { loadDatasets, loadMetadata, renderColumns, submitUpload, suggestName } from "./dataset.js";
 import { $, fmt, options, saveFile, showError } from "./dom.js";
-import { addFilter, composedFilters, setColumns, validateSoon } from "./filters.js";
-import { namer, rowNamer } from "./labels.js";
-import { renderRows, renderSummary, resultsCsv, sortChoices, sortedRows } from "./results.js";
+import * as editors from "./editors.js";
+import { addFilter, composedFilters, restoreFilters, setColumns, validateSoon } from "./filters.js";
+import { showInteractions } from "./interactions.js";
+import { namer } from "./labels.js";
+import { lastDataset, readLink, writeLink } from "./link.js";
+import { renderRows, renderSummary, sortChoices } from "./results.js";
+import { SUMMARY_FIELDS, dataName, featureSample, loadResult, rowNamer, swarmSample, tablePage } from "./resultdata.js";
 
-const RUNNING = new Set(["queued", "started", "deferred", "scheduled"]);
-const state = { meta: null, job: null, result: null, values: null, fallback: null, selected: null,
-                feature: null, sortKey: "prediction", order: "desc", page: 0, ordered: [], canceled: false };
+// The editors' modules (`import * as editor from "./editor.js"`, then listed here): each may export
+// restore(request), called with a linked request once its dataset is chosen, to show its part of it.
+const EDITORS = [editors];  // editors.js gathers the cohort, scenario and row editors
+
+const state = { meta: null, job: null, result: null, rowName: (row) => `row ${row}`, selected: null, rows: [],
+                feature: null, sortKey: "prediction", order: "desc", page: 0, canceled: false, request: null,
+                link: readLink(), tableTicket: 0 };
 
 function analysisRequest() {
   const request = { dataset: $("dataset").value, target_variable: $("target").value,
                     analysis_type: $("analysis-type").value, demographic_filters: composedFilters() };
   const sample = $("sample-size").value.trim();
-  if (sample) request.sample_size = Number(sample);  // 2.5 goes as it is: the service says what to change
+  if (sample) request.sample_size = Number(sample);  // 2.5 or 0 go as they are: the service says what to change
   const excluded = $("exclude-columns").value.split(",").map((c) => c.trim()).filter(Boolean);
   if (excluded.length) request.exclude_columns = excluded;
-  return request;
+  return { ...request, ...editors.requestParts() };  // cohorts or scenarios, as the type asks
 }
 
-const revalidate = () => state.meta && validateSoon(analysisRequest);
+// A change of the request: the refusal of the previous one no longer applies (its cause may be gone), and the
+// service checks the new one.
+function revalidate() {
+  showError($("analysis-error"), null);
+  if (state.meta) validateSoon(analysisRequest, editors.refusal);
+}
 
 async function selectDataset(name) {
   try {
     state.meta = await loadMetadata(name);
   } catch (error) {
     showError($("dataset-info"), error);
-    return;
+    return false;
   }
+  lastDataset.set(name);
   setColumns(state.meta);
   $("results").hidden = true;  // the result shown was another dataset's
   state.result = null;
   // without a default target, the last column: where a table usually keeps what it is about
   const targets = state.meta.columns.filter((c) => c.type !== "id").map((c) => [c.name, c.name]);
   options($("target"), targets, state.meta.default_target ?? targets.at(-1)?.[0]);
+  editors.setDataset(state.meta, revalidate);
   renderColumns(state.meta, $("target").value);
   revalidate();
+  return true;
+}
+
+// A linked request into the form: the dataset's controls, the filters, then each editor's part.
+function applyRequest(request) {
+  if (request.target_variable) $("target").value = request.target_variable;
+  renderColumns(state.meta, $("target").value);
+  if (request.analysis_type) $("analysis-type").value = request.analysis_type;
+  $("sample-size").value = request.sample_size ?? "";
+  $("exclude-columns").value = (request.exclude_columns ?? []).join(", ");
+  const unshown = restoreFilters(request.demographic_filters, revalidate);
+  for (const editor of EDITORS) editor.restore?.(request);
+  revalidate();
+  if (unshown.length) showError($("link-state"), new Error(`Filters the builder cannot show were left out: ${unshown.join("; ")}`));
 }
 
 // An analyst key (ANALYST_API_KEYS) may not change datasets: the upload controls are disabled, saying why.
@@ -49,15 +80,38 @@ async function applyRole() {
   $("upload-role").hidden = !analyst;
 }
 
+// The datasets, then the dataset to show: the one asked for, else the link's, else the last one used.
 async function refreshDatasets(selected) {
+  const link = state.link;
   try {
-    await loadDatasets(selected);
+    const datasets = await loadDatasets(selected ?? link.request?.dataset ?? lastDataset.get() ?? undefined);
     await applyRole();
     $("key-state").textContent = apiKey.get() ? "key in use for this tab" : "";
-    await selectDataset($("dataset").value);
+    if (!selected && link.request && !datasets.some((d) => d.name === link.request.dataset)) {
+      showError($("link-state"), new Error(`The linked dataset ${link.request.dataset} is not on this service.`));
+      state.link = { job: null, request: null };
+    }
+    if (!(await selectDataset($("dataset").value))) return;
+    if (!selected && state.link.request) await openLink(state.link);
   } catch (error) {
     const hint = error instanceof ApiError && error.status === 401 ? " Enter the API key above." : "";
     $("key-state").textContent = error.message + hint;
+  }
+}
+
+// A link opened: its request in the form, and its job's result (or, once the job has expired, an offer to run
+// the same request again). Opened once: later dataset reloads keep what the analyst changed since.
+async function openLink(link) {
+  state.link = { job: null, request: null };
+  applyRequest(link.request);
+  state.request = link.request;
+  if (!link.job) return;
+  try {
+    await followJob(link.job, await jobStatus(link.job, SUMMARY_FIELDS));
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 404)) throw error;
+    $("link-state").textContent = `The linked result (job ${link.job}) is no longer kept by the service. `;
+    $("run-again").hidden = false;
   }
 }
 
@@ -82,22 +136,38 @@ function showCanceled(body) {
   $("job-state").textContent = body.status === "stopped" ? "Stopped (it was running)." : "Canceled.";
 }
 
-async function runAnalysis(event) {
-  event.preventDefault();
+// Wait for a job (long polls) from its first status body, then show its result or how it ended.
+async function followJob(jobId, first) {
+  state.job = jobId;
+  state.canceled = false;
+  $("job").hidden = false;
+  showProgress(first);
+  $("cancel").hidden = !RUNNING.has(first.status);
+  const body = RUNNING.has(first.status) ? await waitForJob(jobId, SUMMARY_FIELDS, showProgress, () => state.canceled)
+    : first;
+  if (body.status === "finished") await showResult(body);
+  else if (state.canceled && ["canceled", "stopped"].includes(body.status)) showCanceled(body);
+  else if (!RUNNING.has(body.status)) showError($("analysis-error"), new Error(jobFailure(body)));
+}
+
+// Run the form's request, or `linked`: the request of a link whose job expired, sent again as it was (with any
+// part the form could not show).
+async function runAnalysis(event, linked = null) {
+  event?.preventDefault();
   showError($("analysis-error"), null);
+  showError($("link-state"), null);
+  editors.refusal(null);
+  $("run-again").hidden = true;
   $("run").disabled = true;
   try {
-    const accepted = await postJSON("/analyze", analysisRequest());
-    state.job = accepted.job_id;
-    state.canceled = false;
-    $("job").hidden = false;
-    $("cancel").hidden = accepted.status === "finished";
-    const body = await waitForJob(state.job, showProgress, () => state.canceled);
-    if (body.status === "finished") await showResult(body);
-    else if (state.canceled && ["canceled", "stopped"].includes(body.status)) showCanceled(body);
-    else if (!RUNNING.has(body.status)) showError($("analysis-error"), new Error(jobFailure(body)));
+    const request = linked ?? analysisRequest();
+    const accepted = await postJSON("/analyze", request);
+    state.request = request;
+    writeLink(request, accepted.job_id);
+    await followJob(accepted.job_id, { job_id: accepted.job_id, status: accepted.status === "finished" ? "queued"
+      : accepted.status });
   } catch (error) {
-    showError($("analysis-error"), error);
+    if (!editors.refusal(error)) showError($("analysis-error"), error);  // a cohort's or scenario's: beside it
   } finally {
     $("run").disabled = false;
     $("cancel").hidden = true;
@@ -115,77 +185,77 @@ async function cancelJob() {
 
 // --- the result ------------------------------------------------------------------------------------
 
-async function loadFeatureValues(jobId) {
-  try {
-    return (await getJSON(`/job_status/${encodeURIComponent(jobId)}/feature_values`)).values;
-  } catch (error) {
-    if (error instanceof ApiError && [404, 405].includes(error.status)) return null;  // older service
-    throw error;
-  }
-}
-
-// Each feature's value per row: the service's feature_values, else what top_contributors carry.
-function valuesOf(feature) {
-  if (state.values?.[feature]) return state.values[feature];
-  state.fallback ??= {};
-  if (!state.fallback[feature]) {
-    state.fallback[feature] = state.result.results.map((row) =>
-      row.top_contributors?.find((c) => c.feature === feature)?.value ?? null);
-  }
-  return state.fallback[feature];
-}
-
 async function showResult(body) {
   state.job = body.job_id;
-  state.result = body.result;
-  state.status = body;
-  state.values = await loadFeatureValues(body.job_id);
-  state.fallback = null;
+  state.result = await loadResult(body);
+  state.rowName = await rowNamer(body.job_id, state.meta?.id_columns ?? []);
   Object.assign(state, { selected: null, sortKey: "prediction", order: "desc", page: 0 });
+  $("job").hidden = true;
   $("results").hidden = false;
   $("results").dataset.jobId = body.job_id;
   renderSummary(state.result);
+  const questions = editors.showResult(state.result);  // a comparison's cohorts, a what-if's scenarios
   sortChoices(state.result);
   const features = state.result.feature_importance.map((f) => f.feature);
   const nameOf = namer(state.result);
-  state.rowName = rowNamer(state.result, state.meta?.id_columns);
   options($("dependence-feature"), features.map((f) => [f, nameOf(f)]), features[0]);
+  options($("dependence-colour"), [["", "no colour"], ...features.map((f) => [f, nameOf(f)])], "");
+  offerPlots();
   charts.clear("waterfall-chart");
   $("waterfall-caption").textContent = "Waterfall: choose a row in the table";
-  refreshTable();
-  await Promise.all([charts.importanceBar(state.result.feature_importance, pickFeature),
-    charts.beeswarm(state.result, valuesOf, pickFeature, state.rowName), pickFeature(features[0])]);
+  await Promise.all([refreshTable(), charts.importanceBar(state.result.feature_importance, pickFeature),
+    swarmSample(state.job, state.result).then((columns) => charts.beeswarm(state.result, columns, pickFeature, state.rowName)),
+    pickFeature(features[0]), showInteractions(state.job, state.result, state.rowName), questions]);
   $("results").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
-function refreshTable() {
-  state.ordered = sortedRows(state.result, state.sortKey, state.order);
+// The plot menu offers what this result can draw: the interaction plot only for an interactions analysis, the
+// waterfall once a row is chosen.
+function offerPlots() {
+  const menu = $("plot-kind");
+  menu.querySelector("option[value='interaction']").hidden = !state.result.interactions?.pairs?.length;
+  menu.querySelector("option[value='interaction']").disabled = !state.result.interactions?.pairs?.length;
+  menu.querySelector("option[value='waterfall']").disabled = state.selected == null;
+  if (menu.selectedOptions[0]?.disabled) menu.value = "bar";
+}
+
+// The shown page of the table, read from /rows; the newest request wins when pages are turned quickly.
+async function refreshTable() {
+  const ticket = ++state.tableTicket;
   $("sort-by").value = state.sortKey;
   $("sort-order").value = state.order;
-  renderRows(state.result, state.ordered, { ...state, onSort: sortBy, onSelect: selectRow });
+  const rows = await tablePage(state.job, state.result, state);
+  if (ticket !== state.tableTicket) return;
+  state.rows = rows;
+  drawTable();
+}
+
+function drawTable() {
+  renderRows(state.result, state.rows, { ...state, total: state.result.explained_rows, onSort: sortBy,
+                                         onSelect: selectRow });
 }
 
 function sortBy(key) {
   state.order = state.sortKey === key && state.order === "desc" ? "asc" : "desc";
   state.sortKey = key;
   state.page = 0;
-  refreshTable();
+  return refreshTable();
 }
 
-async function selectRow(index) {
-  state.selected = index;
-  refreshTable();
+async function selectRow(row) {
+  state.selected = row;
+  drawTable();
+  offerPlots();
   // keep the focus on the chosen row (the table was redrawn), without scrolling the wide table sideways
-  document.querySelector(`#rows-table tr[data-row="${index}"]`)?.focus({ preventScroll: true });
-  $("waterfall-caption").textContent = waterfallCaption(state.result, index);
-  await charts.waterfall(state.result, index, valuesOf);
+  document.querySelector(`#rows-table tr[data-row="${row.row}"]`)?.focus({ preventScroll: true });
+  $("waterfall-caption").textContent = waterfallCaption(state.result, row);
+  await charts.waterfall(state.result, row);
 }
 
 // "Waterfall of C0259: probability of churned = yes 0.9489 (log-odds 2.921)": the row by its name, the prediction
 // in words (a binary one as the probability of the positive class, beside the log-odds the chart is drawn in)
-function waterfallCaption(result, index) {
-  const row = result.results[index];
-  const name = state.rowName(index);
+function waterfallCaption(result, row) {
+  const name = state.rowName(row.row);
   if (result.model.task === "binary") {
     return `Waterfall of ${name}: probability of ${result.target_variable} = ${result.model.positive_class} ` +
       `${fmt(row.prediction)} (log-odds ${fmt(row.raw_prediction)})`;
@@ -196,16 +266,18 @@ function waterfallCaption(result, index) {
 async function pickFeature(feature) {
   state.feature = feature;
   $("dependence-feature").value = feature;
-  await charts.dependence(state.result, feature, valuesOf, state.rowName);
+  const partner = $("dependence-colour").value || null;
+  const columns = await featureSample(state.job, partner && partner !== feature ? [feature, partner] : [feature]);
+  if (state.feature !== feature) return;
+  await charts.dependence(state.result, feature, columns, state.rowName, partner !== feature ? partner : null);
 }
 
 // --- downloads -------------------------------------------------------------------------------------
 
 // The service names a row by its id column's value when the result has one, else by its 0-based position.
-function rowName(index) {
-  const row = state.result.results[index];
-  const id = (state.meta?.id_columns ?? []).find((column) => column in row);
-  return id ? String(row[id]) : String(index);
+function plotRowName(row) {
+  const id = (state.meta?.id_columns ?? []).map(dataName).find((column) => row[column] != null);
+  return id ? String(row[id]) : String(row.row);
 }
 
 function plotPath(format) {
@@ -213,18 +285,34 @@ function plotPath(format) {
   const query = new URLSearchParams({ format, wait: 10 });
   if (kind === "waterfall") {
     if (state.selected == null) throw new Error("Choose a row in the table first: the waterfall is of one row.");
-    query.set("row", rowName(state.selected));
+    query.set("row", plotRowName(state.selected));
   }
-  if (kind === "dependence") query.set("feature", state.feature);
+  if (kind === "dependence") {
+    query.set("feature", state.feature);
+    if ($("dependence-colour").value && $("dependence-colour").value !== state.feature) {
+      query.set("color", $("dependence-colour").value);
+    }
+  }
   if (kind === "interaction") {
-    const pair = state.result.interactions?.pairs?.[0];
-    if (!pair) throw new Error("The interaction plot is of an interactions analysis: choose that type and run it.");
+    const pressed = document.querySelector("#interaction-pairs button[aria-pressed='true']")?.dataset.pair ?? 0;
+    const pair = state.result.interactions.pairs[pressed];
     query.set("feature", pair.feature);
     query.set("with", pair.with);
   }
-  const explained = state.result.results[state.selected ?? 0]?.explained_class;
-  if (explained != null && kind !== "waterfall") query.set("class", explained);  // multiclass: one class a plot
+  const explained = (state.selected ?? state.rows[0])?.predicted_class;
+  if (state.result.model.task === "multiclass" && kind !== "waterfall") query.set("class", explained);
   return [`/job_status/${encodeURIComponent(state.job)}/plots/${kind}?${query}`, kind];
+}
+
+async function download(path, name) {
+  const status = $("download-state");
+  try {
+    status.textContent = "downloading…";
+    saveFile(await fetchBlob(path), name);
+    status.textContent = "";
+  } catch (error) {
+    showError(status, error);
+  }
 }
 
 async function downloadPlot(format) {
@@ -259,9 +347,12 @@ function wire() {
     apiKey.set($("api-key").value.trim());
     refreshDatasets();
   });
-  $("reload-datasets").addEventListener("click", () => refreshDatasets());
+  $("reload-datasets").addEventListener("click", () => refreshDatasets($("dataset").value));
   $("dataset").addEventListener("change", () => selectDataset($("dataset").value));
-  $("upload-file").addEventListener("change", () => suggestName($("upload-file").files[0]));
+  $("upload-file").addEventListener("change", () => {
+    showError($("upload-state"), null);  // the last upload's refusal was of another file
+    suggestName($("upload-file").files[0]);
+  });
   $("upload-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const name = await submitUpload();
@@ -269,11 +360,19 @@ function wire() {
   });
   for (const id of ["target", "analysis-type", "sample-size", "exclude-columns"]) {
     $(id).addEventListener("change", revalidate);
+    $(id).addEventListener("input", revalidate);
   }
   $("target").addEventListener("change", () => renderColumns(state.meta, $("target").value));
   $("add-filter").addEventListener("click", () => addFilter(revalidate).querySelector("select").focus());
   $("analysis-form").addEventListener("submit", runAnalysis);
+  $("run-again").addEventListener("click", () => runAnalysis(null, state.request));
   $("cancel").addEventListener("click", cancelJob);
+  editors.wire(revalidate);
+  // a link pasted into this tab's address bar changes only the fragment: no reload, so it is opened here
+  window.addEventListener("hashchange", () => {
+    state.link = readLink();
+    refreshDatasets();
+  });
   wireResult();
 }
 
@@ -283,11 +382,13 @@ function wireResult() {
   $("prev-page").addEventListener("click", () => { state.page -= 1; refreshTable(); });
   $("next-page").addEventListener("click", () => { state.page += 1; refreshTable(); });
   $("dependence-feature").addEventListener("change", () => pickFeature($("dependence-feature").value));
+  $("dependence-colour").addEventListener("change", () => pickFeature(state.feature));
   $("download-csv").addEventListener("click", () =>
-    saveFile(new Blob([resultsCsv(state.result)], { type: "text/csv" }), `results-${state.job}.csv`));
+    download(`/job_status/${encodeURIComponent(state.job)}/rows?format=csv`, `results-${state.job}.csv`));
   $("download-json").addEventListener("click", () =>
-    saveFile(new Blob([JSON.stringify(state.status)], { type: "application/json" }), `result-${state.job}.json`));
+    download(`/job_status/${encodeURIComponent(state.job)}`, `result-${state.job}.json`));
   $("download-report").addEventListener("click", downloadReport);
+  $("plot-kind").addEventListener("change", () => showError($("download-state"), null));  // another plot
   $("download-png").addEventListener("click", () => downloadPlot("png"));
   $("download-svg").addEventListener("click", () => downloadPlot("svg"));
 }

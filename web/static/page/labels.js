@@ -6,17 +6,6 @@ export function namer(result) {
   return (feature) => labels.get(feature) ?? feature;
 }
 
-// How the page names a row (docs/summary.md, "Rows"): its id columns' values joined with " / ", a name several rows
-// share followed by the row's 0-based position in `results`, a row without ids by its position: as the service does.
-export function rowNamer(result, idColumns) {
-  const shown = (idColumns ?? []).filter((column) => result.results.some((row) => column in row));
-  const joined = result.results.map((row) => shown.map((c) => row[c]).filter((v) => v != null).join(" / "));
-  const count = new Map();
-  for (const name of joined) count.set(name, (count.get(name) ?? 0) + 1);
-  const names = joined.map((name, i) => (!name ? `row ${i}` : count.get(name) > 1 ? `${name} (row ${i})` : name));
-  return (index) => names[index];
-}
-
 // What a result's SHAP values and raw predictions are in: log-odds of a binary target's positive class, the score of
 // each row's predicted class (multiclass), else the target's own units (null).
 export function scaleOf(result) {
