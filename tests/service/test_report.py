@@ -178,3 +178,18 @@ def test_the_saved_report_opens_offline_in_a_browser(chromium, report: tuple[byt
     assert not dialogs
     assert all(url == saved.as_uri() or url.startswith("data:") for url in requested), requested
     assert len(widths) == 2 and all(width > 100 for width in widths)
+
+
+def test_a_multiclass_report_draws_the_class_most_rows_were_explained_for(stack: Stack) -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=300).round(3), "z": rng.normal(size=300).round(3)})
+    frame["kind"] = np.select([frame["x"] > 0.5, frame["x"] < -0.5], ["high", "low"], "mid")
+    stack.uploaded("three-kinds", frame)
+    job_id = stack.analyze({"dataset": "three-kinds", "target_variable": "kind"})
+    done = stack.wait_job(job_id)
+    assert done["status"] == "finished"
+    predicted = pd.Series([row["explained_class"] for row in done["result"]["results"]]).value_counts()
+    status, body, _ = get(stack, f"/job_status/{job_id}/report?wait=30")
+    assert status == 200, body[:300]
+    text = body.decode()
+    assert text.count("data:image/png;base64,") == 2 and f"(class {predicted.index[0]})" in text
