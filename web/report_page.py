@@ -96,7 +96,8 @@ def _facts(fields: ReportFields) -> str:
             ("Features", _number(len(model.features))), ("Trees", _number(model.trees)), ("Model id", model.id)]
     if model.positive_class is not None:
         rows.append(("Positive class (SHAP values are its log-odds)", model.positive_class))
-    rows += [(f"Held-out {name}", _number(value)) for name, value in model.metrics.items()]
+    rows += [("Held-out rows" if name == "holdout_rows" else f"Held-out {name}", _number(value))
+             for name, value in model.metrics.items()]
     return "<table>" + "".join(f"<tr><th scope=row>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
 
 
