@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pyarrow.types as pat
 
 from analysis import names as name_rule
+from analysis import parquet_pages
 from analysis.dataset_meta import DatasetMeta
 from analysis.datasets import CELL_BYTES, MAX_COLUMNS, STORAGE, check_decoded_size, normalised
 from analysis.names import MAX_COLUMN_NAME_CHARS
@@ -25,6 +26,15 @@ PARQUET_EXPANSION = 64  # most uncompressed bytes a Parquet upload may declare p
 DECODE_ROWS = 4096  # rows a Parquet upload is decoded by, its decoded size checked after each
 TEMPORAL_TEXT_BYTES = 40  # the longest ISO text a date or time becomes (analysis.datasets counts it as text)
 THRIFT_LIMIT = 16 * 2**20  # most bytes (strings) or entries (lists) of the file's metadata pyarrow will read
+# the bytes an entry of a dictionary page takes once Arrow's decoder has read it (a text entry is its length and
+# a pointer into the page; a fixed-length one, a pointer), by the column's Parquet physical type
+DICTIONARY_ENTRY_BYTES = {"BOOLEAN": 1, "INT32": 4, "FLOAT": 4, "INT64": 8, "DOUBLE": 8, "INT96": 12,
+                          "BYTE_ARRAY": 16, "FIXED_LEN_BYTE_ARRAY": 8}
+# pages read per upload: a header is read in ~20 us of Python, so a file of millions of tiny pages would hold a
+# core for minutes; honest writers fill pages of ~1 MB or 20,000 rows (a dictionary page, a few data pages)
+MAX_PAGES, PAGES_PER_CHUNK = 100_000, 4
+PAGES = "pages once decompressed (the sizes their own headers declare)"
+DICTIONARIES = "dictionary entries once decoded (the counts their dictionary pages declare)"
 
 
 def to_arrow(frame: pd.DataFrame) -> bytes:
@@ -110,6 +120,34 @@ def _count(parquet: pq.ParquetFile, text: list[str], decoded: int, max_bytes: in
             check_decoded_size(decoded, max_bytes, "Parquet file")
 
 
+def _check_pages(data: bytes, info: pq.FileMetaData, max_bytes: int) -> None:
+    """DatasetTooLarge unless what the page headers declare fits in `max_bytes`, before any page is read:
+    Arrow allocates and decompresses each page to the size its header declares (whatever the footer's column
+    chunk sizes say: the footer and the headers are both the client's) and decodes each dictionary page
+    whole. Two running sums, refused as soon as either passes: the decompressed bytes of every page, and the
+    decoded entries of every dictionary page (analysis.parquet_pages)."""
+    decompressed = entries = pages = 0
+    limit = MAX_PAGES + PAGES_PER_CHUNK * info.num_row_groups * info.num_columns
+    for g in range(info.num_row_groups):
+        group = info.row_group(g)
+        for c in range(info.num_columns):
+            chunk = group.column(c)
+            start = chunk.data_page_offset
+            if chunk.has_dictionary_page and 0 < (chunk.dictionary_page_offset or 0) < start:
+                start = chunk.dictionary_page_offset  # where Arrow starts reading the chunk
+            entry = DICTIONARY_ENTRY_BYTES.get(chunk.physical_type, 16)
+            for page in parquet_pages.chunk_pages(data, start, chunk.total_compressed_size, chunk.num_values):
+                pages += 1
+                if pages > limit:
+                    raise InvalidDataset(f"The Parquet file has more than {limit} pages; write it with larger pages "
+                                         "(pyarrow: data_page_size, data_page_row_count_limit).")
+                decompressed += page.uncompressed
+                check_decoded_size(decompressed, max_bytes, "Parquet file", PAGES)
+                if page.kind == parquet_pages.DICTIONARY_PAGE:
+                    entries += page.values * entry
+                    check_decoded_size(entries, max_bytes, "Parquet file", DICTIONARIES)
+
+
 def _open(data: bytes, **options: object) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(pa.BufferReader(data), thrift_string_size_limit=THRIFT_LIMIT,
@@ -135,6 +173,8 @@ def read_parquet(data: bytes, max_rows: int, max_bytes: int | None = None) -> pd
     wanted = _scalar_columns(schema)
     chunks = [info.row_group(g).column(c) for g in range(info.num_row_groups) for c in range(info.num_columns)]
     check_decoded_size(sum(max(chunk.total_uncompressed_size, 0) for chunk in chunks), max_bytes, "Parquet file")
+    if max_bytes is not None:  # the page headers, which Arrow trusts over the footer
+        _check_pages(data, info, max_bytes)
     declared = sum(info.row_group(i).total_byte_size for i in range(info.num_row_groups))
     if declared > PARQUET_EXPANSION * len(data):
         raise InvalidDataset(f"The Parquet file declares {declared} bytes of data in {len(data)} bytes; "

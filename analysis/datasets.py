@@ -116,11 +116,15 @@ def _read(data: bytes, form: str, max_rows: int, id_columns: Sequence[str],
 CELL_BYTES = 8  # a decoded cell: a float64/int64, or the reference to a text value (its bytes counted apart)
 
 
-def check_decoded_size(size: int, max_bytes: int | None, what: str) -> None:
-    """DatasetTooLarge (413) when a table would decode to more than `max_bytes` (MAX_DATASET_MB)."""
+TABLE = "table (8 bytes a cell plus the bytes of its text)"
+
+
+def check_decoded_size(size: int, max_bytes: int | None, what: str, counted: str = TABLE) -> None:
+    """DatasetTooLarge (413) when a table would decode to more than `max_bytes` (MAX_DATASET_MB); `counted` says
+    what was measured (the table, or what a Parquet file's page headers declare)."""
     if max_bytes is not None and size > max_bytes:
-        raise DatasetTooLarge(f"The {what} decodes to at least {size / 2**20:.1f} MiB of table (8 bytes a cell plus "
-                              f"the bytes of its text); at most {max_bytes / 2**20:g} MiB (MAX_DATASET_MB) are "
+        raise DatasetTooLarge(f"The {what} decodes to at least {size / 2**20:.1f} MiB of {counted}; at most "
+                              f"{max_bytes / 2**20:g} MiB (MAX_DATASET_MB) are "
                               "allowed: send fewer rows or columns, or shorter text.",
                               details={"decoded_bytes_at_least": size, "max_bytes": max_bytes,
                                        "setting": "MAX_DATASET_MB"})

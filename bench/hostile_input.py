@@ -10,6 +10,12 @@ Figures, each against a baseline measured in the same run:
   and again, the issue's Parquet file (one 10,000-character string, dictionary-encoded, in 100,000 rows:
   about 1 GB decoded, a few KB sent), each refused with 413 dataset_too_large under the default
   MAX_DATASET_MB;
+- the same service, the lying page: the web's peak RSS (VmHWM, reset just before) and /ping while two clients
+  upload, again and again, a file of about 50 KB whose one text page is a zstd bomb its header truly declares
+  (1 GiB decompressed) while the footer's column chunk says about 100 KB, and a file whose page header
+  declares 2 GiB - 1 for 1,400 bytes of data (devtools/hostile_parquet.py): each refused with 413
+  dataset_too_large from the page headers, before Arrow reads a page. Before that check the bomb was
+  decompressed and decoded first (about 2 GB in the web, a second or more per upload);
 - the same service, the plot flood: 400 distinct `waterfall?row=N` requests on one finished analysis from
   four clients, with the default PLOT_QUEUE_PER_JOB / PLOT_QUEUE_MAX: answers by status, the most renders
   queued at once, the web's peak RSS and /ping meanwhile;
@@ -46,6 +52,7 @@ from benchlib import (
 
 from analysis.filters import MAX_FILTER_CHARS, parse_filter
 from common.errors import InvalidFilter, UnknownColumn
+from devtools.hostile_parquet import lying_page_header, page_bomb
 from devtools.http import http
 
 TYPES = {"Income": "numeric", "Province": "categorical"}
@@ -131,24 +138,39 @@ def pings_during(base: str, work: Any, clients: int) -> tuple[list[float], list[
     return pings, answers
 
 
-def decode_bound(service: Service) -> dict[str, Any]:
-    data, sent = dictionary_bomb(), list[int]()
+def reset_peak(service: Service) -> None:
+    """Start the web's VmHWM again from its VmRSS (Linux: 5 to /proc/<pid>/clear_refs), so a peak read next
+    is this phase's own."""
+    Path(f"/proc/{service.pids('waitress-serve')[0]}/clear_refs").write_text("5")
+
+
+def lying_page(service: Service) -> dict[str, Any]:
+    """The decode bound against page headers: a one-page bomb and a header declaring 2 GiB - 1, alternately."""
+    files = [page_bomb(decompressed_mb=1024), lying_page_header()]
+    reset_peak(service)
+    figures = decode_bound(service, files)
+    return {**figures, "file_bytes": max(len(data) for data in files), "declared_mb": [1024, 2048]}
+
+
+def decode_bound(service: Service, files: list[bytes] | None = None) -> dict[str, Any]:
+    files, sent = files or [dictionary_bomb()], list[int]()
     before = web_memory_mb(service)
 
-    def upload() -> tuple[int, float] | None:
+    def upload() -> tuple[str, float] | None:
         if len(sent) >= 40:
             return None
         sent.append(1)
         started = time.perf_counter()
-        status, body, _ = http("PUT", service.base + "/datasets/bomb", raw=data, timeout=120,
+        status, body, _ = http("PUT", service.base + "/datasets/bomb", raw=files[len(sent) % len(files)], timeout=120,
                                headers={"Content-Type": "application/vnd.apache.parquet"})
-        assert status == 413 and body["code"] == "dataset_too_large", (status, body)
-        return status, (time.perf_counter() - started) * 1000
+        answer = f"{status} {body.get('code') if isinstance(body, dict) else body}"
+        return answer, (time.perf_counter() - started) * 1000
 
     pings, answers = pings_during(service.base, upload, 2)
     after = web_memory_mb(service)
     refusals = [ms for _, ms in answers]
-    return {"file_bytes": len(data), "refusals": len(refusals), "refusal_p50_ms": rounded(median(refusals), 2),
+    return {"file_bytes": len(files[0]), "answers": dict(Counter(a for a, _ in answers)), "refusals": len(refusals),
+            "refusal_p50_ms": rounded(median(refusals), 2),
             "refusal_max_ms": rounded(max(refusals), 2), "ping_p50_ms": rounded(median(pings), 2),
             "ping_p99_ms": rounded(percentile(pings, 99), 2), "ping_max_ms": rounded(max(pings), 2),
             "web_rss_before_mb": before["VmRSS"], "web_peak_before_mb": before["VmHWM"],
@@ -210,6 +232,7 @@ def main() -> None:
         quiet = pings_ms(service.base, 100)
         flooded, refusals = ping_under_flood(service.base)
         decoding = decode_bound(service)
+        lying = lying_page(service)
         plots = plot_flood(service)
         stored = stored_near_the_bound(service)
     emit("hostile_input", {
@@ -219,6 +242,7 @@ def main() -> None:
         "ping_flood_p99_ms": rounded(percentile(flooded, 99), 2), "ping_flood_max_ms": rounded(max(flooded), 2),
         "hostile_refusals_during_pings": refusals,
         "ratio_flood_to_quiet_p50": rounded(median(flooded) / median(quiet), 2), "decode_bound": decoding,
+        "lying_page": lying,
         "plot_flood": plots, "stored_near_the_bound": stored, "machine": machine()})
 
 

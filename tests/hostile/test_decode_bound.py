@@ -1,7 +1,9 @@
 """Issue 22, finding 1: a Parquet file that decodes to gigabytes. A 9.5 KB file (one 10,000-character
 string, dictionary-encoded, in 100,000 rows) took the web to 2.7 GB: the declared-size check read the
 file's metadata, which counts the dictionary once. MAX_DATASET_MB now bounds the decoded table, checked
-before and while it is built: a 413 dataset_too_large, fast, /ping answering, the web's peak bounded."""
+before and while it is built: a 413 dataset_too_large, fast, /ping answering, the web's peak bounded.
+The page headers too: Arrow decompresses each page to the size its own header declares, whatever the footer
+says, so a one-page bomb under a footer that lies (or a header declaring 2 GiB) was decompressed first."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import pytest
 
 from analysis import columnar, datasets
 from common.settings import Settings
+from devtools.hostile_parquet import lying_page_header, page_bomb
 from devtools.service import Service
 from tests.hostile.helpers import assert_refusal
 
@@ -58,7 +61,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     running.stop()
 
 
-@pytest.mark.parametrize("make", [dictionary_bomb, run_length_bomb], ids=["dictionary", "run_length"])
+@pytest.mark.parametrize("make", [dictionary_bomb, run_length_bomb, page_bomb, lying_page_header],
+                         ids=["dictionary", "run_length", "page_bomb", "lying_page_header"])
 def test_a_parquet_that_decodes_past_the_bound_is_a_fast_413_with_the_web_bounded(service: Service, make) -> None:
     data = make()
     assert len(data) < 2_000_000, len(data)  # small on the wire: the expansion is the encoding's
@@ -134,3 +138,49 @@ def test_a_table_just_under_the_bound_is_stored_with_the_web_within_the_document
     assert status == 201, body
     grown = web_peak_mb(service) - before
     assert grown < 5 * BOUND_MB + 250, f"the web grew by {grown:.0f} MB"
+
+
+@pytest.mark.parametrize("options", [{}, {"data_page_version": "2.0"}, {"compression": "gzip", "use_dictionary": False},
+                                     {"compression": "none", "write_page_checksum": True, "data_page_size": 4096},
+                                     {"compression": "snappy", "write_statistics": True, "write_page_index": True}],
+                         ids=["default", "v2", "gzip_plain", "uncompressed_small_pages", "snappy_statistics"])
+def test_the_page_headers_read_agree_with_what_pyarrow_wrote(options: dict[str, object]) -> None:
+    """For honest files of every kind pyarrow writes, the pages read from their headers are the column chunk's:
+    their headers and declared sizes add up to its total_uncompressed_size, and the values to its num_values."""
+    from analysis import parquet_pages
+
+    rng = np.random.default_rng(5)
+    table = pa.table({"y": pa.array(np.arange(30_000) % 2), "x": pa.array(rng.random(30_000)),
+                      "text": pa.array([None if i % 7 == 0 else f"t{i % 500}" for i in range(30_000)]),
+                      "unique": pa.array([f"u{i:08d}" for i in range(30_000)])})
+    data = parquet_bytes(table, **options)
+    info = pq.ParquetFile(pa.BufferReader(data)).metadata
+    for c in range(info.num_columns):
+        chunk = info.row_group(0).column(c)
+        start = min(chunk.dictionary_page_offset or chunk.data_page_offset, chunk.data_page_offset)
+        pages = list(parquet_pages.chunk_pages(data, start, chunk.total_compressed_size, chunk.num_values))
+        start_of = [start] + [p.end + p.compressed for p in pages[:-1]]
+        assert sum(p.end - s + p.uncompressed for p, s in zip(pages, start_of, strict=True)) \
+            == chunk.total_uncompressed_size
+        assert sum(p.values for p in pages if p.kind != parquet_pages.DICTIONARY_PAGE) == chunk.num_values
+
+
+def test_a_page_bomb_as_crafted_is_a_valid_file_arrow_decodes_in_full() -> None:
+    """The crafted page (a small one) is real Parquet: Arrow decodes it to the values its header declares, while
+    the footer's column chunk declares a fraction of them (the lie the page-header check does not believe)."""
+    data = page_bomb(decompressed_mb=4)
+    table = pq.read_table(pa.BufferReader(data))
+    assert table.num_rows == 100 and set(table.column("text").to_pylist()) == {"x" * (4 * 2**20 // 100 - 4)}
+    assert pq.ParquetFile(pa.BufferReader(data)).metadata.row_group(0).column(1).total_uncompressed_size < 2**17
+    with pytest.raises(datasets.DatasetTooLarge, match="MAX_DATASET_MB"):
+        columnar.read_parquet(data, 100, 2 * 2**20)
+
+
+def test_a_file_of_more_pages_than_honest_writers_make_is_refused_by_its_page_count() -> None:
+    """Each page header is read in Python (~20 us): 120,000 one-value pages are a 400 once the count passes
+    100,000 plus 4 per column chunk, not minutes of one core."""
+    table = pa.table({"y": pa.array(np.arange(60_000) % 2), "x": pa.array(np.arange(60_000))})
+    data = parquet_bytes(table, data_page_size=1, write_batch_size=1, use_dictionary=False, compression="none",
+                         write_statistics=False)
+    with pytest.raises(datasets.InvalidDataset, match="more than 100008 pages"):
+        columnar.read_parquet(data, 100_000, 2**30)
