@@ -243,8 +243,10 @@ def in_process(rows: int) -> dict[str, Any]:
     model, model_meta = train(frame.iloc[:2000], target, datasets.feature_columns(meta, target), thread_count=1)
     result = analyze(frame, meta, AnalyzeRequest.model_validate({"sample_size": rows}), target,
                      TrainedModel("big", model, model_meta), thread_count=1, batch_size=20_000, max_rows=rows)
+    explained = result.shap_values.frame
+    assert explained is not None
     started = time.perf_counter()
-    head, table = stored_form(result, result.shap_values.frame.index.to_numpy())
+    head, table = stored_form(result, explained.index.to_numpy())
     figures: dict[str, Any] = {"rows": rows, "features": len(model_meta.features),
                                "stored_form_s": rounded(time.perf_counter() - started),
                                "table_bytes_per_row": rounded(len(table) / rows, 1), "head_bytes": len(head)}

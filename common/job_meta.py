@@ -15,12 +15,15 @@ from rq.job import Job
 
 
 class Progress(BaseModel):
-    """The stage an analysis reports and its share of the work (common.jobstates.STAGES)."""
+    """The stage an analysis reports and its share of the work (common.jobstates.STAGES); while CatBoost
+    trains (stage "training"), the trees built so far and the most it builds."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     stage: str = "queued"
     percent: int = 0
+    iteration: int | None = None
+    iterations: int | None = None
 
 
 class JobMeta(BaseModel):

@@ -41,10 +41,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         job_routes,
         operation_routes,
         page_routes,
+        report_routes,
         submission_routes,
     )
 
-    for module in (operation_routes, submission_routes, job_routes, dataset_routes, contract_routes, page_routes):
+    for module in (operation_routes, submission_routes, job_routes, report_routes, dataset_routes, contract_routes,
+                   page_routes):
         app.register_blueprint(module.blueprint)
     threading.Thread(target=_import_data_modules, name="import-pandas", daemon=True).start()
     return app

@@ -79,7 +79,7 @@ def _iso(value: Any) -> str | None:
 
 
 def _progress(job: Job | Snapshot, status: str) -> dict[str, Any]:
-    progress = JobMeta.model_validate(job.meta or {}).progress.model_dump()
+    progress = JobMeta.model_validate(job.meta or {}).progress.model_dump(exclude_none=True)
     if status in _ENDED:
         progress = {"stage": _ENDED[status], "percent": 100}
     elif status in (jobstates.QUEUED, jobstates.SCHEDULED, jobstates.DEFERRED):

@@ -21,6 +21,7 @@ from common import keys
 from common.job_meta import JobMeta, Progress
 from common.jobstates import STAGES
 from explain.run import ROW_CHUNK, explain_plan
+from explain.training import OnIteration
 from store import dataset_store, default_dataset, result_store, reuse
 from worker import context, interaction_store, kept_models
 from worker.model_store import get_or_train
@@ -46,6 +47,21 @@ def report_progress(job: Job | None, stage: str) -> None:
     JobMeta.save(job, progress=Progress(stage=stage, percent=STAGES[stage]))
 
 
+def training_reporter(job: Job | None) -> OnIteration | None:
+    """What reports a training's trees to the job's meta (stage "training", its percent moving from its own
+    stage's to the next's); None without a job. CatBoost calls it at most every PROGRESS_INTERVAL_S."""
+    if job is None:
+        return None
+    start, end = STAGES["training"], STAGES["computing_shap"]
+
+    def report(iteration: int, iterations: int) -> None:
+        share = min(iteration, iterations) / iterations
+        JobMeta.save(job, progress=Progress(stage="training", percent=start + int((end - start) * share),
+                                            iteration=iteration, iterations=iterations))
+
+    return report
+
+
 def compute(plan: AnalysisPlan, job: Job | None = None) -> Result:
     """The whole analysis in this process, as `plan` decided it; returns the result object (numpy arrays
     inside; its `shap_values` and `results` are built when it is encoded: analysis.encoding.encode)."""
@@ -69,7 +85,7 @@ def _compute(plan: AnalysisPlan, job: Job | None) -> tuple[Result, DatasetMeta, 
     step = time.perf_counter()
     trained = get_or_train(ctx.redis, frame, plan.dataset_version, plan.target, plan.features,
                            settings.threads_per_job, lock_ttl=settings.model_lock_ttl, kept=ctx.models, task=plan.task,
-                           positive_class=plan.positive_class)
+                           positive_class=plan.positive_class, on_iteration=training_reporter(job))
     if plan.request.analysis_type == "interactions":  # its tables are checked and stored once per model
         interaction_store.attach(ctx.redis, trained, frame)
     timings["model_s"] = time.perf_counter() - step
@@ -196,7 +212,8 @@ def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
         task = datasets.task_of(meta.column(target))  # as the plan of its first analysis decides
         trained = get_or_train(ctx.redis, frame, version, target, features.choose_features(meta, target).features,
                                ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl, kept=ctx.models,
-                               task=task, positive_class=datasets.positive_class(meta, target, task, None))
+                               task=task, positive_class=datasets.positive_class(meta, target, task, None),
+                               on_iteration=training_reporter(job))
         kept_models.leave_for_parent(job, dataset, trained.model_id)
         model = trained.meta
         result.trained = trained.trained_now
