@@ -5,44 +5,25 @@ Report (HTML) button saves the service's report, and the icon is found (no 404).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from devtools.redis_server import RedisServer
 from devtools.stack import Stack
+from tests.service import browser_harness
+from tests.service import test_page_browser as page_harness
+from tests.service.test_page_browser import open_with_key
 from tests.service.test_training_progress import slow_table
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-KEY = "page-service-key"
 JOB_WAIT_MS = 120_000
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+browser = browser_harness.browser  # one Chromium for the module
 
 
-@pytest.fixture(scope="module")
-def keyed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    server = RedisServer(tmp_path_factory.mktemp("page-service") / "redis").start()
-    running = Stack(server, env={"API_KEY": KEY}).start_web().start_workers(1)
-    yield running
-    running.stop()
-    server.stop()
+keyed_stack = page_harness.keyed_stack  # web, a worker and redis for the module, with the page tests' key
 
 
 @pytest.fixture
@@ -50,10 +31,7 @@ def page(browser: Browser, keyed_stack: Stack) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     opened = context.new_page()
     opened.set_default_timeout(30_000)
-    opened.goto(keyed_stack.base + "/")
-    opened.fill("#api-key", KEY)
-    opened.click("#key-form button")
-    opened.wait_for_selector("#columns-table tbody tr")
+    open_with_key(opened, keyed_stack)
     yield opened
     context.close()
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
-from collections.abc import Iterator
 from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,13 +16,14 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 import pytest
+from playwright.sync_api import Browser
 
 from devtools.stack import Stack
+from tests.service import browser_harness
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_LABEL = '"><img src=x onerror=alert(2)>'
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def get(stack: Stack, path: str) -> tuple[int, bytes, dict[str, str]]:
@@ -145,28 +144,16 @@ def test_the_report_is_declared_and_linked_from_the_page(stack: Stack) -> None:
     assert 'id="download-report"' in page
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield launched
-        launched.close()
+browser = browser_harness.browser  # one Chromium for the module
 
 
-def test_the_saved_report_opens_offline_in_a_browser(chromium, report: tuple[bytes, dict[str, str]],
+def test_the_saved_report_opens_offline_in_a_browser(browser: Browser, report: tuple[bytes, dict[str, str]],
                                                      tmp_path: Path) -> None:
     """Saved to a file and opened with the network off: every request is the file itself or a data: image,
     no dialog opens (no escaped name ran), and both charts are decoded and shown."""
     saved = tmp_path / "report.html"
     saved.write_bytes(report[0])
-    context = chromium.new_context(offline=True)
+    context = browser.new_context(offline=True)
     page = context.new_page()
     requested: list[str] = []
     dialogs: list[str] = []
