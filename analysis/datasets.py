@@ -18,6 +18,7 @@ import orjson
 import pandas as pd
 
 from analysis import names as name_rule
+from analysis.csv_format import COMMAS, CsvFormat
 from analysis.dataset_meta import ColumnStats, DatasetMeta
 from analysis.names import MAX_COLUMN_NAME_CHARS
 from common.errors import (
@@ -66,23 +67,24 @@ def _header_line(data: bytes) -> str:
     return line
 
 
-def _read_header(data: bytes) -> list[str]:
+def _read_header(data: bytes, fmt: CsvFormat) -> list[str]:
     try:
-        header = next(csv.reader([_header_line(data)]), [])
+        header = next(csv.reader([_header_line(data)], delimiter=fmt.delimiter), [])
     except csv.Error as exc:  # e.g. a field over the csv module's limit (128 KiB), an unclosed quote
         raise InvalidDataset(f"The CSV header cannot be read ({shown(str(exc), quoted=False)}); the first line "
-                             "must name every column, separated by commas.") from None
+                             "must name every column, separated by the delimiter.") from None
     if not header or all(not h.strip() for h in header):
         raise InvalidDataset("The CSV has no header row; the first line must name every column.")
     return name_rule.check_all(header, "The CSV header", MAX_COLUMN_NAME_CHARS, InvalidDataset)
 
 
-def parse_csv(data: bytes, id_columns: Sequence[str] = ()) -> pd.DataFrame:
-    """Parse CSV bytes with the one set of rules both web and worker use. The declared `id_columns` are read
-    as text: a zip code `01583` keeps its leading zero (as a number it became 1583, and a row asked for by
-    that id was not found, or was taken for the row at position 1583)."""
-    return normalised(pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", low_memory=False,
-                                  dtype=dict.fromkeys(id_columns, str) or None))
+def parse_csv(data: bytes, id_columns: Sequence[str] = (), fmt: CsvFormat = COMMAS) -> pd.DataFrame:
+    """Parse CSV bytes with the one set of rules both web and worker use, in the upload's format
+    (analysis.csv_format; datasets stored as CSV text by earlier builds are commas and points). The declared
+    `id_columns` are read as text: a zip code `01583` keeps its leading zero (as a number it became 1583, and
+    a row asked for by that id was not found, or was taken for the row at position 1583)."""
+    return normalised(pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", low_memory=False, sep=fmt.delimiter,
+                                  decimal=fmt.decimal, dtype=dict.fromkeys(id_columns, str) or None))
 
 
 def normalised(frame: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +97,7 @@ def normalised(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read(data: bytes, form: str, max_rows: int, id_columns: Sequence[str],
-          max_bytes: int | None) -> tuple[list[str], pd.DataFrame]:
+          max_bytes: int | None, fmt: CsvFormat) -> tuple[list[str], pd.DataFrame]:
     """The header and the parsed frame of an upload, CSV or Parquet, its decoded size bounded by `max_bytes`
     (MAX_DATASET_MB) before it is built."""
     if form == "parquet":
@@ -103,10 +105,10 @@ def _read(data: bytes, form: str, max_rows: int, id_columns: Sequence[str],
 
         frame = columnar.read_parquet(data, max_rows, max_bytes)  # its names checked before it is decoded
         return [str(c) for c in frame.columns], frame
-    header = _read_header(data)
+    header = _read_header(data, fmt)
     check_decoded_size(csv_decoded_bound(data, len(header)), max_bytes, "CSV")
     try:
-        return header, parse_csv(data, id_columns)
+        return header, parse_csv(data, id_columns, fmt)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         raise InvalidDataset(f"The CSV could not be parsed: {shown(str(exc), quoted=False)}") from None
 
@@ -172,17 +174,22 @@ def _known_options(options: DatasetOptions, names: list[str]) -> list[str]:
     return names
 
 
+# what a one-column upload is told: a CSV's delimiter may be none of those the service detects
+ONE_COLUMN = {"csv": " The CSV's first line has no comma, semicolon or tab between names; send delimiter= naming "
+                     "the one it uses.", "parquet": ""}
+
+
 def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int, max_bytes: int | None = None,
-             form: str = "csv") -> tuple[DatasetMeta, pd.DataFrame]:
-    """Validate an upload (CSV bytes, or a Parquet file when `form` is "parquet") and build the dataset's
-    metadata; raise InvalidDataset saying what to change, DatasetTooLarge (413) when it would decode to more
-    than `max_bytes` (MAX_DATASET_MB; None: no bound, for the service's own tables)."""
+             form: str = "csv", fmt: CsvFormat = COMMAS) -> tuple[DatasetMeta, pd.DataFrame]:
+    """Validate an upload (CSV bytes in format `fmt`, or a Parquet file when `form` is "parquet") and build the
+    dataset's metadata; raise InvalidDataset saying what to change, DatasetTooLarge (413) when it would decode
+    to more than `max_bytes` (MAX_DATASET_MB; None: no bound, for the service's own tables)."""
     if not data.strip():
         raise InvalidDataset("The CSV body is empty." if form == "csv" else "The Parquet body is empty.")
-    header, frame = _read(data, form, max_rows, options.id_columns, max_bytes)
+    header, frame = _read(data, form, max_rows, options.id_columns, max_bytes, fmt)
     what = "CSV" if form == "csv" else "Parquet file"
     if len(header) < 2:
-        raise InvalidDataset("A dataset needs at least two columns (a target and a feature).")
+        raise InvalidDataset("A dataset needs at least two columns (a target and a feature)." + ONE_COLUMN[form])
     if len(header) > MAX_COLUMNS:
         raise InvalidDataset(f"The {what} has {len(header)} columns; at most {MAX_COLUMNS} are allowed.")
     if len(frame) < MIN_ROWS:
@@ -194,7 +201,9 @@ def describe(data: bytes, options: DatasetOptions, *, name: str, max_rows: int, 
     id_columns = [c for c in names if c in options.id_columns or types[c] == "id"]
     if options.default_target and options.default_target in id_columns:
         raise InvalidDataset(f"default_target {options.default_target!r} is an id column and cannot be explained.")
-    version = hashlib.sha256(data + orjson.dumps(options.__dict__)).hexdigest()[:16]
+    # the same bytes read in another format are other data; the usual format keeps earlier builds' versions
+    read_as = b"" if form != "csv" or fmt.is_default else orjson.dumps(fmt.describe())
+    version = hashlib.sha256(data + orjson.dumps(options.__dict__) + read_as).hexdigest()[:16]
     meta = DatasetMeta(
         name=name,
         version=version,

@@ -71,6 +71,17 @@ class ResultRows:
     def __len__(self) -> int:
         return len(self._order)
 
+    @property
+    def ranked(self) -> bool:
+        """The rows carry their `rank` (a ranking analysis)."""
+        return self._build.position is not None
+
+    def flags_by_row(self) -> dict[int, list[str]]:
+        """The out-of-range flags by the row's place in `results` (what a stored result keeps of them)."""
+        if not self._flags:
+            return {}
+        return {i: self._flags[p] for i, p in enumerate(self._order.tolist()) if p in self._flags}
+
     def fields(self) -> list[str]:
         """The per-row fields before top_contributors: the id columns, the target when shown, prediction..."""
         return list(self._build.columns)

@@ -15,12 +15,15 @@ from rq.job import Job
 
 
 class Progress(BaseModel):
-    """The stage an analysis reports and its share of the work (common.jobstates.STAGES)."""
+    """The stage an analysis reports and its share of the work (common.jobstates.STAGES); while CatBoost
+    trains (stage "training"), the trees built so far and the most it builds."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     stage: str = "queued"
     percent: int = 0
+    iteration: int | None = None
+    iterations: int | None = None
 
 
 class JobMeta(BaseModel):
@@ -33,7 +36,8 @@ class JobMeta(BaseModel):
     fingerprint: str | None = None  # identical analyses' fingerprint (store.reuse), when reuse is on
     # written by an analysis when it ends
     timings: dict[str, float | str] | None = None
-    result_index: dict[str, list[int]] | None = None  # byte ranges of the stored result's fields
+    # byte ranges of the fields of a JSON result an earlier build stored (read only: nothing writes it any more)
+    result_index: dict[str, list[int]] | None = None
     peak_rss_mb: float | None = None
     trained_in_this_job: bool | None = None
     # named by a horse for its worker parent (worker.kept_models)

@@ -14,11 +14,13 @@ CANCELED = JobStatus.CANCELED.value
 TERMINAL = frozenset({FINISHED, FAILED, STOPPED, CANCELED})
 
 # Progress stages of an analysis, in order, with the percent reached when each begins. "loading_model"
-# covers training too (worker.model_store trains a model that is not stored yet, under a lock).
+# finds (or waits for) a stored model; "training" is CatBoost building one, its percent moving with the
+# iteration count from its own to the next stage's (worker.jobs.report_training).
 STAGES = {
     "queued": 0,
     "loading_data": 5,
-    "loading_model": 40,
+    "loading_model": 10,
+    "training": 10,
     "computing_shap": 50,
     "building_result": 85,
     "done": 100,

@@ -83,18 +83,26 @@ def version_results(dataset_version: str) -> str:
 
 
 def job_result(job_id: str) -> str:
+    """A training job's result; an analysis's whole JSON result as builds before the stored-once result wrote
+    it (served until it expires: docs/decisions/0020-results-stored-once-as-columns.md)."""
     return f"{PREFIX}result:{job_id}"
 
 
+def job_result_head(job_id: str) -> str:
+    """A finished analysis's head: every part of its result but the per-row ones, and how its rows are read
+    from the rows table (analysis.stored_result); written with the table, same TTL, removed with it."""
+    return f"{PREFIX}result:{job_id}:head"
+
+
 def job_feature_values(job_id: str) -> str:
-    """The explained rows' feature values of a finished analysis, as GET /job_status/<id>/feature_values
-    answers them (analysis.feature_values); written with the result, same TTL, removed with it."""
+    """The explained rows' feature values as a build before the rows table stored them (read until they
+    expire; nothing writes them any more)."""
     return f"{PREFIX}result:{job_id}:feature_values"
 
 
 def job_plot_rows(job_id: str) -> str:
-    """What the plots of a finished analysis need of its rows: their ids and explained classes, its
-    classes (analysis.feature_values.encode_rows); written with the result, same TTL, removed with it."""
+    """What the plots needed of the rows, as builds before the result head stored them (read until they
+    expire; nothing writes them any more)."""
     return f"{PREFIX}result:{job_id}:rows"
 
 
@@ -105,14 +113,13 @@ def job_rows_table(job_id: str) -> str:
 
 
 def job_plots(job_id: str) -> str:
-    """Hash of a finished analysis's rendered plots: field = the plot's parameters, value = image bytes.
-    Outside the result's prefix on purpose: a render must not invalidate the web's kept /job_status answers
-    (web.job_cache tracks every key under shap:result:<id>)."""
+    """Hash of a finished analysis's rendered plots: field = the plot's parameters, value = image bytes."""
     return f"{PREFIX}plots:{job_id}"
 
 
 def job_answer_gzip(job_id: str) -> str:
-    """The whole gzip-compressed /job_status answer of a finished job, compressed once by the web."""
+    """The gzip-compressed /job_status answer builds before the stored-once result kept (removed with the
+    result until they expire; nothing writes them any more)."""
     return f"{PREFIX}answer:{job_id}:gzip"
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
-from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -45,18 +43,6 @@ def web_redis(settings: Settings) -> redis.Redis:
         **kwargs,
     )
     return redis.Redis(connection_pool=pool)
-
-
-def tracking_pool(settings: Settings, connect: Callable[[Any], None]) -> redis.ConnectionPool:
-    """A one-connection pool for the web's invalidation listener (web/job_cache.py). `connect` replaces
-    redis-py's connection handshake on every (re)connect (it calls the handshake itself first). A lost
-    connection is not retried here: the listener must hear of the loss at once. RESP2: Redis then sends
-    its announcements as messages on a channel, which redis-py's PubSub reads."""
-    kwargs = _common_kwargs(settings, retries=0, cap=0.25)
-    kwargs["health_check_interval"] = 0  # the listener pings on its own schedule
-    return redis.ConnectionPool.from_url(settings.effective_redis_url, max_connections=1,
-                                         socket_timeout=settings.redis_timeout, redis_connect_func=connect,
-                                         protocol=2, **kwargs)
 
 
 def worker_redis(settings: Settings) -> redis.Redis:

@@ -312,6 +312,11 @@ class Settings:
     plot_queue_max: int = _setting(_positive_int, 64, "Most plot renders queued or running in all; beyond it a "
                                    "new plot is a 429 too_many_renders with Retry-After. Analyses go first "
                                    "either way: the workers take renders only when no analysis waits.")
+    finished_answers_mb: int = _setting(_non_negative_int, 32, "MiB of finished analyses' whole JSON answers each "
+                                        "web process keeps, so a result read again is sent without being written "
+                                        "again (none larger than 8 MiB; least recently read out first; each kept "
+                                        "answer is served only after Redis confirms its job and result still "
+                                        "exist). 0 keeps none: every read writes the answer from the rows table.")
     long_poll_limit: int | None = _setting(_positive_int, None, "Most GET /job_status?wait= requests that wait at "
                                            "once; below WEB_THREADS, so /ping and plain polls always find a thread. "
                                            "A poll beyond it answers the job's current state at once.",

@@ -5,8 +5,7 @@
 The document is the one GET /openapi.json serves: the app is built with `web.create_app` and asked through
 Flask's test client, so the reference is generated from the same pydantic models and route declarations
 and cannot drift from the service. No Redis is needed: the app's Redis clients connect lazily, and the
-settings point them at a socket that does not exist (the invalidation listener's retries run in a daemon
-thread, which ends with this process). Only `create_app` and the route are used, nothing else of `web`.
+settings point them at a socket that does not exist. Only `create_app` and the route are used, nothing else of `web`.
 """
 
 from __future__ import annotations

@@ -89,4 +89,3 @@ class Stack(ServiceClient):
                 process.wait(10)
         if self._server is not None:
             self._server.close()
-            self.app.extensions["shap"].invalidations.stop()

@@ -10,7 +10,16 @@ by its second feature's values.
 Which SHAP values are plotted (explain.run keeps, per row, only the explained output's values):
 regression and binary results plot every row (a binary's values are log-odds of its positive class; the
 other class's are their negation, so asking for it flips the signs); a multiclass result plots only the
-rows whose explained (predicted) class is the class asked for, since no other class's values are stored."""
+rows whose explained (predicted) class is the class asked for, since no other class's values are stored.
+
+Colours are the page's (web/static/page/charts.js): Okabe-Ito's colour-blind-safe blue for negative SHAP
+values and vermillion for positive ones, given to shap through its own means: its style configuration
+(`shap.plots._style.style_context`, the one way its bar and waterfall take colours) and the `color`/`cmap`
+arguments of beeswarm, scatter and heatmap (matplotlib colormaps from blue to vermillion). Categories carry
+no order: a dependence plot coloured by a text feature gives each category its own colour of the page's
+Okabe-Ito palette, named in the legend, and the beeswarm draws a text feature's points in shap's neutral grey
+(shap's beeswarm has one colour bar, for numbers, and leaves a non-numeric feature uncoloured) instead of a
+low-to-high gradient in alphabetical order."""
 
 from __future__ import annotations
 
@@ -26,6 +35,8 @@ matplotlib.use("Agg")  # before pyplot: no display, no GUI toolkit, no thread
 import matplotlib.pyplot as plt
 import numpy as np
 import shap
+from matplotlib.colors import BoundaryNorm, Colormap, LinearSegmentedColormap, ListedColormap, to_hex, to_rgb
+from shap.plots import _style as shap_style  # shap's own style configuration (experimental in 0.54)
 
 from analysis import wording
 from analysis.plot_spec import PlotSpec
@@ -36,6 +47,25 @@ ROWS_DRAWN = {"beeswarm": 5_000, "dependence": 5_000, "interaction": 5_000, "hea
 SAMPLE_SEED = 0
 DPI = 100
 MISSING = "missing"  # how a plot displays a value the row does not have
+
+# The page's palette (web/static/page/charts.js NEGATIVE, POSITIVE): Okabe-Ito blue and vermillion.
+NEGATIVE = "#0072B2"
+POSITIVE = "#D55E00"
+# Categories (no order among them), as the page colours them (charts.js CATEGORY_COLOURS): Okabe & Ito (2008)
+# without black, and grey last, for the eighth and later categories
+CATEGORY_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
+VALUE_COLOURS = LinearSegmentedColormap.from_list("okabe_ito_values", [NEGATIVE, POSITIVE])  # low -> high
+SHAP_COLOURS = LinearSegmentedColormap.from_list("okabe_ito_diverging", [NEGATIVE, "#ffffff", POSITIVE])
+
+
+def _lighter(colour: str) -> str:
+    """Half-way to white: shap's secondary colours (error bars, lighter marks)."""
+    red, green, blue = to_rgb(colour)
+    return to_hex((0.5 + red / 2, 0.5 + green / 2, 0.5 + blue / 2))
+
+
+STYLE = {"primary_color_positive": POSITIVE, "primary_color_negative": NEGATIVE,
+         "secondary_color_positive": _lighter(POSITIVE), "secondary_color_negative": _lighter(NEGATIVE)}
 
 
 class PlotRefused(ValueError):
@@ -107,6 +137,49 @@ def _data(values: list[Any], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array([np.nan if v is None else v for v in picked], dtype=float), display
 
 
+def _uncoloured_categories(made: shap.Explanation) -> shap.Explanation:
+    """The Explanation with each text feature's data as its text: shap's beeswarm draws a feature whose
+    values are not numbers in its neutral grey, not on the value gradient (whose order would be alphabetical)."""
+    display = np.asarray(made.display_data, dtype=object)
+    data = np.asarray(made.data, dtype=object).copy()
+    for column in range(data.shape[1]):
+        if any(isinstance(v, str) for v in display[:, column]):
+            data[:, column] = display[:, column]
+    return shap.Explanation(values=made.values, base_values=made.base_values, data=data, display_data=display,
+                            feature_names=made.feature_names)
+
+
+def category_colours(codes: np.ndarray) -> ListedColormap:
+    """A colormap giving category code i (text values as `_data` numbers them) the i-th Okabe-Ito colour under
+    the discrete norm shap's scatter builds for a text colour feature (a BoundaryNorm over the codes present
+    with one colour fewer than the map has): each category its own colour, none implying an order. The
+    colour bar draws bin i's centre where the points draw code i (the last code is the norm's top edge), so
+    both places get the category's colour."""
+    known = codes[~np.isnan(codes)]
+    low, high = (float(known.min()), float(known.max())) if len(known) else (0.0, 0.0)
+    count = int(high - low) + 1
+    size = count + 2
+    colours = [CATEGORY_COLOURS[-1]] * size  # every colour the norm may pick is set below
+    if count == 1:
+        return ListedColormap([CATEGORY_COLOURS[0]] * size)
+    bounds = np.linspace(low, high, min(int(high - low + 2), size - 1))
+    norm = BoundaryNorm(bounds, size - 1)
+    centres = (bounds[:-1] + bounds[1:]) / 2
+    for code in range(count):
+        colour = CATEGORY_COLOURS[min(code, len(CATEGORY_COLOURS) - 1)]
+        colours[int(norm(low + code))] = colours[int(norm(centres[min(code, len(centres) - 1)]))] = colour
+    return ListedColormap(colours)
+
+
+def _scatter(column: shap.Explanation, color: shap.Explanation | str, **kwargs: Any) -> None:
+    """shap's scatter in the page's colours: a text colour feature by category, a numeric one blue to
+    vermillion."""
+    cmap: Colormap = VALUE_COLOURS
+    if not isinstance(color, str) and any(isinstance(v, str) for v in np.asarray(color.display_data)):
+        cmap = category_colours(np.asarray(color.data, dtype=float))
+    shap.plots.scatter(column, color=color, cmap=cmap, show=False, **kwargs)
+
+
 def explanation(stored: Stored, output_class: str | None) -> tuple[shap.Explanation, np.ndarray]:
     """The shap.Explanation of the plotted rows, and their positions in the result."""
     rows, values, base = _output(stored, output_class)
@@ -161,8 +234,7 @@ def _dependence(made: shap.Explanation, spec: PlotSpec, features: list[str]) -> 
     column = made[:, features.index(spec.feature)]
     if np.isnan(column.data).all():
         raise PlotRefused(f"feature {spec.feature!r} has no value in the plotted rows; nothing to draw.")
-    color = made[:, features.index(spec.color)] if spec.color else "#1E88E5"
-    shap.plots.scatter(column, color=color, show=False)
+    _scatter(column, made[:, features.index(spec.color)] if spec.color else NEGATIVE)
 
 
 def _interaction(stored: Stored, spec: PlotSpec) -> int:
@@ -184,7 +256,7 @@ def _interaction(stored: Stored, spec: PlotSpec) -> int:
     if np.isnan(made[:, 0].data).all():
         raise PlotRefused(f"feature {first!r} has no value in the plotted rows; nothing to draw.")
     axes = plt.gca()
-    shap.plots.scatter(made[:, 0], color=made[:, 1], ax=axes, show=False)
+    _scatter(made[:, 0], made[:, 1], ax=axes)
     # shap's own y label would say "SHAP value for <first>": these are the pair's interaction values
     axes.set_ylabel(f"SHAP interaction value of\n{stored.name(first)} and {stored.name(second)}", fontsize=13)
     return len(rows)
@@ -193,12 +265,13 @@ def _interaction(stored: Stored, spec: PlotSpec) -> int:
 def _heatmap(made: shap.Explanation, spec: PlotSpec) -> None:
     # shap orders the rows by hierarchical clustering, which needs two rows: one row stays as it is
     order: Any = shap.Explanation.hclust() if len(made.values) > 1 else np.arange(len(made.values))
-    shap.plots.heatmap(made, instance_order=order, max_display=spec.max_display, show=False)
+    shap.plots.heatmap(made, instance_order=order, max_display=spec.max_display, cmap=SHAP_COLOURS, show=False)
 
 
 _DRAW: dict[str, Callable[[shap.Explanation, PlotSpec, list[str]], None]] = {
     "bar": lambda made, spec, _: shap.plots.bar(made, max_display=spec.max_display, show=False),
-    "beeswarm": lambda made, spec, _: shap.plots.beeswarm(made, max_display=spec.max_display, show=False),
+    "beeswarm": lambda made, spec, _: shap.plots.beeswarm(_uncoloured_categories(made), max_display=spec.max_display,
+                                                          color=VALUE_COLOURS, show=False),
     "dependence": _dependence,
     "heatmap": lambda made, spec, _: _heatmap(made, spec),
 }
@@ -231,7 +304,8 @@ def render(stored: Stored, spec: PlotSpec) -> bytes:
     """The plot as PNG or SVG bytes; PlotRefused when this result cannot give it."""
     plt.close("all")
     try:
-        rows = _draw(stored, spec)
+        with shap_style.style_context(**STYLE):
+            rows = _draw(stored, spec)
         _label_scale(stored.scale(spec.output_class))
         if spec.output_class is not None:  # whose values these are: not the default output
             plt.gcf().suptitle(f"class {spec.output_class!r}" + (

@@ -8,6 +8,7 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,28 @@ HOLDOUT_FRACTION = 0.2
 # in the model id: models stored before their meta held `leaks` and `training_range` (analysis.data_checks)
 # are trained again rather than explained without those checks
 META_FORMAT = 2
+
+
+OnIteration = Callable[[int, int], None]  # (trees built, most trees): a training's progress
+PROGRESS_INTERVAL_S = 0.25  # a training's progress is reported at most this often
+
+
+class IterationReporter:
+    """CatBoost's own callback mechanism (`fit(callbacks=[...])`: an object with `after_iteration(info)`):
+    reports the trees built so far (`info.iteration`) to `report`: the first at once (the stage changes to
+    training), then at most every PROGRESS_INTERVAL_S, so a long training shows it moves without a write to
+    Redis per tree. Never stops the training."""
+
+    def __init__(self, report: OnIteration, iterations: int) -> None:
+        self.report, self.iterations = report, iterations
+        self.last = -float("inf")
+
+    def after_iteration(self, info: Any) -> bool:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_INTERVAL_S:
+            self.last = now
+            self.report(int(info.iteration), self.iterations)
+        return True  # go on: CatBoost stops when a callback answers False
 
 
 class TrainingError(ValueError):
@@ -168,7 +191,7 @@ def _split(frame: pd.DataFrame, target: str, features: list[str], task: Task | N
     return task, _Split(feature_frame(data, features, cats), y, cats, order[n_holdout:], order[:n_holdout])
 
 
-def _fit(model: CatBoost, split: _Split, params: TrainingParams) -> None:
+def _fit(model: CatBoost, split: _Split, params: TrainingParams, callbacks: list[IterationReporter]) -> None:
     """Fit on the training rows; with early stopping, the holdout picks the number of trees.
 
     The held-out split then influences the model through one integer (the best iteration), so its
@@ -176,13 +199,13 @@ def _fit(model: CatBoost, split: _Split, params: TrainingParams) -> None:
     training saw. A separate validation split would cost the model 10-15 % of its rows, which measured
     worse than that small optimism on 1,300-row tables."""
     if not params.early_stopping_rounds or len(split.test_idx) == 0:
-        model.fit(split.pool(split.train_idx))
+        model.fit(split.pool(split.train_idx), callbacks=callbacks or None)
         return
     eval_idx = split.test_idx
     if isinstance(model, CatBoostClassifier):  # CatBoost refuses an eval label it never trained on
         eval_idx = eval_idx[np.isin(split.y[eval_idx], split.y[split.train_idx])]
     model.fit(split.pool(split.train_idx), eval_set=split.pool(eval_idx), use_best_model=True,
-              early_stopping_rounds=params.early_stopping_rounds)
+              early_stopping_rounds=params.early_stopping_rounds, callbacks=callbacks or None)
 
 
 def class_order(y: np.ndarray, target: str, positive_class: str | None) -> list[str]:
@@ -208,16 +231,18 @@ def _model(task: Task, split: _Split, target: str, kwargs: dict[str, Any], posit
 
 def train(frame: pd.DataFrame, target: str, features: list[str], thread_count: int,
           params: TrainingParams = PARAMS, task: Task | None = None,
-          positive_class: str | None = None) -> tuple[CatBoost, ModelMeta]:
+          positive_class: str | None = None, on_iteration: OnIteration | None = None) -> tuple[CatBoost, ModelMeta]:
     """Fit on a seeded 80% split (early-stopped on the other 20%) and measure on that held-out 20%. `task` and
     `positive_class` are the analysis plan's; without them (a default target's warm-up training, tests) the
-    rules decide (analysis.datasets.task_of, default_positive_class)."""
+    rules decide (analysis.datasets.task_of, default_positive_class). `on_iteration` hears how many trees
+    are built while it trains (IterationReporter)."""
     task, split = _split(frame, target, features, task)
     kwargs = catboost_params(params, len(features), thread_count)
     model = _model(task, split, target, kwargs, positive_class)
     started = time.perf_counter()
+    callbacks = [IterationReporter(on_iteration, params.iterations)] if on_iteration is not None else []
     try:
-        _fit(model, split, params)
+        _fit(model, split, params, callbacks)
     except CatBoostError as exc:  # the data cannot be modelled: a TrainingError is failed once, never retried
         raise TrainingError(f"CatBoost cannot train a model of {target!r}: {exc}") from exc
     seconds = time.perf_counter() - started

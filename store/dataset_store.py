@@ -89,12 +89,22 @@ def pin(pipe: redis.client.Pipeline, version: str, job_id: str) -> None:
 
 def release(client: redis.Redis, version: str, job_id: str) -> None:
     """Analysis `job_id` has ended (or was canceled): it no longer needs dataset `version`. The last one
-    to end on a replaced version removes its kept rows and meta and, unless a dataset holds that version
-    again, its models (not its results: those of the pinned analyses are their clients' answers)."""
+    to end on a replaced version removes, unless a dataset holds that version again, its models, and its kept
+    rows and meta unless results of it are stored (not its results: those of the pinned analyses are their
+    clients' answers, and they read their rows' feature values from the kept rows, which then live as long
+    as the newest of them: docs/decisions/0020-results-stored-once-as-columns.md)."""
     removed = client.srem(keys.version_pins(version), job_id)
     if not removed or _live_pins(client, version) or not client.exists(keys.version_meta(version)):
         return
-    client.delete(keys.version_data(version), keys.version_meta(version), keys.version_pins(version))
+    results_ttl: Any = client.pttl(keys.version_results(version))
+    if results_ttl and results_ttl > 0:  # its results read their rows' values from it (store.result_store)
+        with client.pipeline(transaction=True) as pipe:
+            pipe.pexpire(keys.version_data(version), results_ttl)
+            pipe.pexpire(keys.version_meta(version), results_ttl)
+            pipe.delete(keys.version_pins(version))
+            pipe.execute()
+    else:
+        client.delete(keys.version_data(version), keys.version_meta(version), keys.version_pins(version))
     if not _version_in_use(client, version):
         forget_version(client, version, results=False)
 
@@ -206,8 +216,9 @@ def forget_version(client: redis.Redis, version: str, *, models: bool = True, re
         doomed += [keys.model_blob(model_id), keys.model_meta(model_id), keys.model_shap_tables(model_id),
                    keys.model_interaction_tables(model_id)]
     for job_id in job_ids:
-        doomed += [keys.job_result(job_id), keys.job_answer_gzip(job_id), keys.job_feature_values(job_id),
-                   keys.job_plot_rows(job_id), keys.job_rows_table(job_id), keys.job_plots(job_id)]
+        doomed += [keys.job_result(job_id), keys.job_result_head(job_id), keys.job_rows_table(job_id),
+                   keys.job_plots(job_id), keys.job_answer_gzip(job_id), keys.job_feature_values(job_id),
+                   keys.job_plot_rows(job_id)]  # the last three: only results of earlier builds have them
     for start in range(0, len(doomed), 500):
         client.unlink(*doomed[start:start + 500])
     return Forgotten(models=len(model_ids), results=len(job_ids))
@@ -241,10 +252,13 @@ def remember_model(pipe: redis.client.Pipeline, version: str, model_id: str) -> 
 
 
 def remember_result(client: redis.Redis, version: str, job_id: str, ttl: int) -> None:
-    """Index a stored result under its dataset version; the index lives as long as the newest result."""
+    """Index a stored result under its dataset version; the index lives as long as the newest result, and so
+    do the version's kept rows and meta when a replace kept them (`release`)."""
     with client.pipeline(transaction=True) as pipe:
         pipe.sadd(keys.version_results(version), job_id)
         pipe.expire(keys.version_results(version), ttl)
+        pipe.expire(keys.version_data(version), ttl, gt=True)  # no-op when the version is not kept apart
+        pipe.expire(keys.version_meta(version), ttl, gt=True)
         pipe.execute()
 
 

@@ -59,7 +59,7 @@ def finished_job_for(client: redis.Redis, digest: str) -> str | None:
     job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
     with client.pipeline(transaction=False) as pipe:
         pipe.hget(JSONJob.key_for(job_id), "status")
-        pipe.exists(keys.job_result(job_id))
+        pipe.exists(keys.job_result_head(job_id), keys.job_result(job_id))  # or an earlier build's whole JSON
         status, stored = pipe.execute()
     status = status.decode() if isinstance(status, bytes) else status
     return job_id if status == jobstates.FINISHED and stored else None

@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["shap"] = shared = Services.build(settings)
+    app.extensions["shap"] = Services.build(settings)
     if settings.api_key is None:
         logging.getLogger(__name__).warning("serving without API_KEY: every endpoint is open to whoever reaches "
                                             "%s:%d; set API_KEY before exposing it", settings.effective_host,
@@ -41,12 +41,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         job_routes,
         operation_routes,
         page_routes,
+        report_routes,
         submission_routes,
     )
 
-    for module in (operation_routes, submission_routes, job_routes, dataset_routes, contract_routes, page_routes):
+    for module in (operation_routes, submission_routes, job_routes, report_routes, dataset_routes, contract_routes,
+                   page_routes):
         app.register_blueprint(module.blueprint)
-    shared.invalidations.start()
     threading.Thread(target=_import_data_modules, name="import-pandas", daemon=True).start()
     return app
 

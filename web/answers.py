@@ -1,10 +1,10 @@
-"""What a /job_status answer is made of, read from Redis: the job's snapshot, its envelope, and the
-stored result served as stored bytes (whole, in slices, cut to `?fields=`, or gzip-compressed once)."""
+"""What a /job_status answer is made of, read from Redis: the job's snapshot, its envelope, and its result:
+an analysis's JSON written on demand from its stored rows table and head (store.result_store,
+analysis.stored_result), only the `?fields=` asked for; a training job's small JSON result, or an analysis's
+whole JSON as an earlier build stored it, served as stored bytes (whole, in slices, or cut to `?fields=`)."""
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,14 +17,15 @@ from rq.job import JOB_ID_PATTERN, Job
 from rq.serializers import JSONSerializer
 from rq.utils import as_text
 
+from analysis.stored_result import PER_ROW, ResultHead, json_pieces
 from common import jobstates, keys
 from common.errors import Gone, InvalidRequest, NotFound, result_gone, shown
 from common.job_meta import JobMeta
 from common.rqtypes import JSONJob
-from web.responses import gzip_chunks
-from web.services import ANSWER_CACHE_ENTRY_BYTES, Services
+from store import result_store
+from web.services import Services
 
-SLICE_BYTES = ANSWER_CACHE_ENTRY_BYTES  # a larger stored answer is read from Redis and sent in slices
+SLICE_BYTES = 8 * 2**20  # a larger stored JSON result (an earlier build's) is read from Redis and sent in slices
 _ENDED = {jobstates.FINISHED: "done", jobstates.FAILED: "failed", jobstates.STOPPED: "stopped",
           jobstates.CANCELED: "canceled"}
 
@@ -78,7 +79,7 @@ def _iso(value: Any) -> str | None:
 
 
 def _progress(job: Job | Snapshot, status: str) -> dict[str, Any]:
-    progress = JobMeta.model_validate(job.meta or {}).progress.model_dump()
+    progress = JobMeta.model_validate(job.meta or {}).progress.model_dump(exclude_none=True)
     if status in _ENDED:
         progress = {"stage": _ENDED[status], "percent": 100}
     elif status in (jobstates.QUEUED, jobstates.SCHEDULED, jobstates.DEFERRED):
@@ -148,8 +149,8 @@ def _check_fields(fields: list[str], available: list[str]) -> None:
 
 
 def result_fields(svc: Services, job: Job, fields: list[str]) -> bytes:
-    """`{"name": value, ...}` of the asked fields in the result's own order, cut out of the stored
-    result by the byte ranges the worker recorded (no decoding, no re-encoding)."""
+    """`{"name": value, ...}` of the asked fields of a result stored whole as JSON (a training job's, or an
+    earlier build's analysis) in the result's own order, cut out of it by the byte ranges that build recorded."""
     key = keys.job_result(job.id)
     index = JobMeta.model_validate(job.meta or {}).result_index
     if index is None:  # a training job's small result, stored whole without an index (worker.jobs): decode it
@@ -172,27 +173,26 @@ def result_fields(svc: Services, job: Job, fields: list[str]) -> bytes:
     return b"{" + b",".join(parts) + b"}"
 
 
-def gzip_answer(svc: Services, job: Job, head: bytes) -> bytes:
-    """Compress a finished job's whole answer once and keep it beside the result, for as long as it."""
-    key = keys.job_result(job.id)
-    found = stored(svc, key)
-    if found is None:
+def result_pieces(svc: Services, job: Job, head: ResultHead, fields: list[str] | None) -> Iterator[bytes]:
+    """The JSON result (its `fields` only, when given) of an analysis whose stored head is `head`, as pieces
+    to send while they are made. The rows table, and the dataset version its values are read from, are read
+    first, so an expired or gone result is an error answer, not a cut one; neither is read when no per-row
+    field is asked for."""
+    if fields is not None:
+        _check_fields(fields, head.fields)
+    if fields is not None and not any(name in PER_ROW for name in fields):
+        return json_pieces(head, None, None, fields)
+    rows = result_store.rows(svc.redis, svc.frames, job.id, head)
+    if rows is None:
         raise expired(job)
-    compressed = gzip_chunks([head, *found.chunks(svc.redis), b"}"])
-    ttl_ms: Any = svc.redis.pttl(key)
-    ttl_ms = ttl_ms if ttl_ms and ttl_ms > 0 else svc.settings.result_ttl * 1000
-    svc.redis.set(keys.job_answer_gzip(job.id), compressed, px=ttl_ms, nx=True)
-    return compressed
+    return json_pieces(head, rows.table, rows.values(), fields)
 
 
-def keep_final(svc: Services, job_id: str, variant: str, answer: bytes, gzipped: bool, token: int) -> None:
-    """Keep a finished job's answer in memory until its job or result expires (a key past its TTL may
-    linger in Redis a while before Redis deletes it and announces the change)."""
-    with svc.redis.pipeline(transaction=False) as pipe:
-        pipe.pttl(JSONJob.key_for(job_id))
-        pipe.pttl(keys.job_result(job_id))
-        ttls: list[int] = pipe.execute()
-    if min(ttls) == -2:  # one of them is already gone
-        return
-    ends_at = time.monotonic() + min((ttl for ttl in ttls if ttl >= 0), default=math.inf) / 1000
-    svc.answers.put(job_id, variant, answer, gzipped=gzipped, final=True, token=token, ends_at=ends_at)
+def small_fields(svc: Services, job: Job, fields: list[str]) -> dict[str, Any]:
+    """Some fields of a finished analysis's result that are not per row (its head's), as JSON values."""
+    head = result_store.head(svc.redis, job.id)
+    if head is None:  # stored whole by an earlier build
+        return orjson.loads(result_fields(svc, job, fields))
+    _check_fields(fields, head.fields)
+    return {name: head.parts[name] for name in head.small_fields() if name in fields}
+

@@ -90,9 +90,13 @@ class Accepted(BaseModel):
 
 
 class Progress(BaseModel):
-    stage: str = Field(description="queued, loading_data, loading_model, computing_shap, building_result, "
-                       "done, failed, stopped, canceled, ...")
+    stage: str = Field(description="queued, loading_data, loading_model, training, computing_shap, "
+                       "building_result, done, failed, stopped, canceled, ...")
     percent: int = Field(ge=0, le=100)
+    iteration: int | None = Field(default=None, ge=0, description="While `training`: the trees CatBoost has built "
+                                  "so far (updated a few times a second at most).")
+    iterations: int | None = Field(default=None, ge=1, description="While `training`: the most trees it builds "
+                                   "(early stopping may end it sooner).")
 
 
 class JobError(BaseModel):
@@ -326,6 +330,20 @@ class DatasetQuery(BaseModel):
                                "at most 200 characters, one line); unknown columns are a 400. In a multipart "
                                "upload it may be a form field `labels` instead.",
                                examples=['{"Income": "Household income"}'])
+    delimiter: str | None = Field(default=None, description="A CSV's delimiter: ',' ';' or a tab (or comma, "
+                                  "semicolon, tab). Without it the service detects it from the first 64 KiB; "
+                                  "an upload it cannot decide is a 400 naming this parameter.",
+                                  examples=[";"])
+    decimal: str | None = Field(default=None, description="A CSV's decimal mark: '.' or ',' (or point, comma). "
+                                "Without it a ';' or tab CSV whose numbers are written like 1,5 is read with a "
+                                "decimal comma; ',' needs another delimiter than ','.", examples=[","])
+
+
+class CsvRead(BaseModel):
+    """How a CSV upload was read: its delimiter and decimal mark, as sent or detected."""
+
+    delimiter: str = Field(description="',' ';' or a tab.")
+    decimal: str = Field(description="'.' or ','.")
 
 
 class DatasetStored(BaseModel):
@@ -338,6 +356,7 @@ class DatasetStored(BaseModel):
     created: bool
     training_job_id: str | None = Field(default=None, description="The background job training the "
                                         "default_target's model (see GET /job_status), or null without one.")
+    csv: CsvRead | None = Field(default=None, description="How a CSV upload was read (null for Parquet).")
     removed: Removed | None = Field(default=None, description="What the replaced version took with it.")
 
 

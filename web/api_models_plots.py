@@ -58,3 +58,25 @@ class PlotPending(BaseModel):
     job_id: str = Field(description="The render job's id.")
     status: Literal["queued", "started", "deferred", "scheduled"]
     status_url: str
+
+
+class ReportQuery(BaseModel):
+    """The parameters of an analysis's HTML report."""
+
+    download: Literal["0", "1"] | None = Field(default=None, description=(
+        "1: sent as an attachment (Content-Disposition) named report-<job id>.html; else shown inline."))
+    wait: float | None = Field(default=None, ge=0, le=30, description=(
+        "Seconds to wait for its charts when they are not drawn yet (else 202 at once)."))
+
+
+class ReportPending(BaseModel):
+    """The report's charts are being drawn: poll status_url (the same report URL) until it answers 200."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"success": True, "job_id": "plot-5b0c6c1e-...-3f2a9c", "status": "queued",
+         "status_url": "/job_status/5b0c6c1e-.../report"}]})
+
+    success: Literal[True]
+    job_id: str = Field(description="A render job drawing one of its charts.")
+    status: Literal["queued", "started", "deferred", "scheduled"]
+    status_url: str

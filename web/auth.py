@@ -14,7 +14,7 @@ from common.settings import Settings
 from web.api_docs import Role, declaration_of
 from web.services import services
 
-PUBLIC_PATHS = frozenset({"/ping", "/health", "/openapi.json", "/docs", "/"})
+PUBLIC_PATHS = frozenset({"/ping", "/health", "/openapi.json", "/docs", "/", "/favicon.ico"})
 # the docs page's vendored assets (the contract itself is public) and the page's files (it holds no data: it
 # asks the analyst for the key and sends it with each call)
 PUBLIC_PREFIXES = ("/docs/", "/page/")

@@ -112,18 +112,25 @@ def put_dataset(name: str) -> Response:
     """Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body
     (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field
     `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it;
-    `labels` (query, or a multipart field) gives columns readable names. 413 payload_too_large beyond
-    MAX_UPLOAD_MB; 413 dataset_too_large when the table it decodes to would pass MAX_DATASET_MB."""
-    from analysis import columnar, datasets
+    `labels` (query, or a multipart field) gives columns readable names. A CSV's delimiter (comma, semicolon,
+    tab) and decimal comma are detected from its first 64 KiB; `delimiter` and `decimal` name them instead.
+    413 payload_too_large beyond MAX_UPLOAD_MB; 413 dataset_too_large when the table it decodes to would pass
+    MAX_DATASET_MB."""
+    from analysis import columnar, csv_format, datasets
 
     svc = services()
     datasets.check_name(name)
+    requested = csv_format.Requested.parse(request.args.get("delimiter"), request.args.get("decimal"))
     storage_guard.check_room(svc, "a dataset upload")
     options = datasets.DatasetOptions(id_columns=_names("id_columns"), exclude_columns=_names("exclude_columns"),
                                       default_target=request.args.get("default_target") or None)
     data, form = _upload()
+    if form != "csv" and requested.given:
+        raise InvalidDataset("delimiter and decimal apply to CSV uploads; a Parquet file types its own columns: "
+                             "send it without them.")
+    fmt = csv_format.detect(data, requested) if form == "csv" else csv_format.COMMAS
     meta, frame = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows,
-                                    max_bytes=svc.settings.max_dataset_bytes, form=form)
+                                    max_bytes=svc.settings.max_dataset_bytes, form=form, fmt=fmt)
     stored = columnar.to_arrow(frame)  # jobs read these columns, never the upload's text again
     meta = meta.model_copy(update={"labels": _uploaded_labels(meta.names), "stored_bytes": len(stored),
                                    "origin": dataset_store.ORIGIN_UPLOAD})
@@ -133,7 +140,7 @@ def put_dataset(name: str) -> Response:
     training = _enqueue_training(svc, meta) if meta.default_target else None
     return json_response({"success": True, "dataset": name, "version": meta.version, "rows": meta.rows,
                           "columns": meta.columns_json(), "labels": meta.labels, "created": bool(created),
-                          "training_job_id": training,
+                          "training_job_id": training, "csv": fmt.describe() if form == "csv" else None,
                           "removed": {"models": removed.models, "results": removed.results}},
                          201 if created else 200)
 

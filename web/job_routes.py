@@ -1,10 +1,11 @@
 """Everything under /job_status/<id>:
 
-- GET: a job's state, and once it finished its result, served from memory when an unchanged answer is kept
-  (web.job_cache), else from Redis (web.answers), optionally after a long poll (web.long_poll);
+- GET: a job's state, and once it finished its result, written from the stored rows table and head and sent
+  as it is written (web.answers), or sent as this process kept it (web.finished_answers), optionally after a
+  long poll (web.long_poll);
 - DELETE: cancel the job if it waits, stop it if it runs (web.job_control);
-- GET .../feature_values: the explained rows' feature values of a finished analysis, stored by the worker
-  beside the result and sent as stored;
+- GET .../feature_values: the explained rows' feature values of a finished analysis, from its rows table (or
+  the dataset version its rows are from);
 - GET .../rows: the explained rows as one table (Arrow, CSV, Parquet or columnar JSON; web.rows_answer);
 - GET .../plots/<kind>: a SHAP plot of a finished analysis (web.plot_params checks its query,
   web.plot_renders has a worker draw it)."""
@@ -12,7 +13,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -24,15 +25,17 @@ from rq.exceptions import InvalidJobOperation
 from rq.job import Job
 
 from analysis import rows_table
-from common import jobstates, keys, metrics
+from analysis.stored_result import PER_ROW
+from common import jobstates, keys
 from common.errors import InvalidRequest, JobAlreadyEnded
 from common.job_errors import describe_failure
 from common.rqtypes import JSONJob
+from store import result_store
 from web import answers, job_control, long_poll, plot_params, plot_renders, rows_answer
 from web.api_docs import Tag, documented
 from web.api_models import RowsQuery
 from web.finished_jobs import finished
-from web.responses import json_chunks_response, json_response, json_stream_response, maybe_gzip
+from web.responses import gzip_stream, json_chunks_response, json_generated_response, json_response
 from web.services import Services, services
 
 blueprint = Blueprint("jobs", __name__)
@@ -61,7 +64,7 @@ def _accepts_gzip() -> bool:
 
 @dataclass(frozen=True)
 class Ask:
-    """What one status request asks for; `variant` names its answer among a job's kept answers."""
+    """What one status request asks for."""
 
     job_id: str
     wait: float
@@ -75,7 +78,7 @@ class Ask:
 
     @property
     def variant(self) -> str:
-        return ("gzip" if self.gzip_ok else "identity") + (":" + ",".join(self.fields) if self.fields else "")
+        return "gzip" if self.gzip_ok else "identity"
 
 
 @blueprint.get("/job_status/<job_id>")
@@ -85,36 +88,30 @@ def job_status(job_id: str) -> Response:
     (at most 30 s) until it ends; ?fields= returns only those result fields; gzip on Accept-Encoding."""
     svc = services()
     ask = Ask.parse(job_id)
-    kept = _from_memory(svc, ask)
+    kept = _kept(svc, ask)
     if kept is not None:
         return kept
-    token = svc.answers.token()
     snapshot = answers.snapshot(svc, job_id)
     waiting = ask.wait and snapshot.status not in jobstates.TERMINAL
     if waiting and long_poll.wait_if_a_thread_is_free(svc, JSONJob(job_id, connection=svc.redis), ask.wait):
-        token = svc.answers.token()
         snapshot = answers.snapshot(svc, job_id)
     if snapshot.status not in (jobstates.FINISHED, jobstates.FAILED):
-        chunks, gzipped = maybe_gzip([orjson.dumps(answers.envelope(snapshot, snapshot.status))], ask.gzip_ok)
-        svc.answers.put(job_id, ask.variant, chunks[0], gzipped=gzipped, final=False, token=token)
-        return json_chunks_response(chunks, gzipped=gzipped)
-    return _ended(svc, ask, answers.fetch(svc, job_id), token)
+        return json_chunks_response([orjson.dumps(answers.envelope(snapshot, snapshot.status))], gzip_ok=ask.gzip_ok)
+    return _ended(svc, ask, answers.fetch(svc, job_id))
 
 
-def _from_memory(svc: Services, ask: Ask) -> Response | None:
-    """The kept answer, when one is kept and may be served (a long poll waits unless it is final)."""
-    cached = svc.answers.get(ask.job_id, ask.variant)
-    if cached is None or not (cached.final or not ask.wait):
-        metrics.count_cache("answers", hit=False)
+def _kept(svc: Services, ask: Ask) -> Response | None:
+    """The finished answer this process kept (web.finished_answers), while its job and result still exist."""
+    found = None if ask.fields else svc.answers.get(ask.job_id, ask.variant)
+    if found is None:
         return None
-    if cached.tracked or svc.redis.exists(JSONJob.key_for(ask.job_id), keys.job_result(ask.job_id)) == 2:
-        metrics.count_cache("answers", hit=True)
-        return json_chunks_response([cached.answer], gzipped=cached.gzipped)
-    svc.answers.discard(ask.job_id)
-    return None
+    if svc.redis.exists(JSONJob.key_for(ask.job_id), keys.job_result_head(ask.job_id)) != 2:
+        svc.answers.discard(ask.job_id)
+        return None
+    return json_chunks_response([found], gzipped=ask.gzip_ok)
 
 
-def _ended(svc: Services, ask: Ask, job: Job, token: int) -> Response:
+def _ended(svc: Services, ask: Ask, job: Job) -> Response:
     """A failed job's answer with its error, or a finished job's with its result."""
     status = job.get_status(refresh=False)
     body = answers.envelope(job, status)
@@ -124,30 +121,31 @@ def _ended(svc: Services, ask: Ask, job: Job, token: int) -> Response:
     if status != jobstates.FINISHED:
         return json_chunks_response([orjson.dumps(body)], gzip_ok=ask.gzip_ok)
     head = orjson.dumps(body)[:-1] + b',"result":'
+    stored = result_store.head(svc.redis, job.id)
+    if stored is None:  # a training job's result, or an analysis's JSON as an earlier build stored it
+        return _stored_json(svc, ask, job, head)
+    pieces = answers.result_pieces(svc, job, stored, ask.fields)
+    if ask.fields and not any(name in PER_ROW for name in ask.fields):  # small: sent whole
+        return json_chunks_response([b"".join([head, *pieces, b"}"])], gzip_ok=ask.gzip_ok)
+    chunks: Iterable[bytes] = chain([head], pieces, [b"}"])
+    chunks = gzip_stream(chunks) if ask.gzip_ok else chunks
+    if not ask.fields:
+        chunks = svc.answers.keeping(ask.job_id, ask.variant, chunks)
+    return json_generated_response(chunks, gzipped=ask.gzip_ok)
+
+
+def _stored_json(svc: Services, ask: Ask, job: Job, head: bytes) -> Response:
+    """A result stored whole as JSON: streamed from Redis in slices when large, cut to ?fields= by its index."""
     if ask.fields:
-        chunks, gzipped = maybe_gzip([b"".join([head, answers.result_fields(svc, job, ask.fields), b"}"])],
-                                     ask.gzip_ok)
-        answers.keep_final(svc, ask.job_id, ask.variant, chunks[0], gzipped, token)
-        return json_chunks_response(chunks, gzipped=gzipped)
-    return _whole_result(svc, ask, job, head, token)
-
-
-def _whole_result(svc: Services, ask: Ask, job: Job, head: bytes, token: int) -> Response:
-    """The envelope and the whole stored result: kept in memory when small, streamed from Redis when large."""
-    stored = answers.stored(svc, keys.job_answer_gzip(ask.job_id) if ask.gzip_ok else keys.job_result(ask.job_id))
-    if ask.gzip_ok and stored is None:
-        answer = answers.gzip_answer(svc, job, head)
-    elif stored is None:
+        return json_chunks_response([b"".join([head, answers.result_fields(svc, job, ask.fields), b"}"])],
+                                    gzip_ok=ask.gzip_ok)
+    stored = answers.stored(svc, keys.job_result(ask.job_id))
+    if stored is None:
         raise answers.expired(job)
-    elif stored.size > len(stored.first):  # larger than a slice: streamed, never held whole
-        if ask.gzip_ok:
-            return json_stream_response(stored.chunks(svc.redis), stored.size, gzipped=True)
-        return json_stream_response(chain([head], stored.chunks(svc.redis), [b"}"]),
-                                    len(head) + stored.size + 1)
-    else:
-        answer = stored.first if ask.gzip_ok else b"".join([head, stored.first, b"}"])
-    answers.keep_final(svc, ask.job_id, ask.variant, answer, ask.gzip_ok, token)
-    return json_chunks_response([answer], gzipped=ask.gzip_ok)
+    if stored.size > len(stored.first) or ask.gzip_ok:  # larger than a slice: streamed, never held whole
+        chunks: Iterable[bytes] = chain([head], stored.chunks(svc.redis), [b"}"])
+        return json_generated_response(gzip_stream(chunks) if ask.gzip_ok else chunks, gzipped=ask.gzip_ok)
+    return json_chunks_response([head, stored.first, b"}"])
 
 
 @blueprint.delete("/job_status/<job_id>")
@@ -182,9 +180,10 @@ def feature_values(job_id: str) -> Response:
     (plots and pages pair them with the SHAP values); 404 unknown job, 409 job_not_finished."""
     svc = services()
     job = finished(svc, job_id)
-    table: Any = svc.redis.get(keys.job_rows_table(job.id))
-    if table is not None:
-        return json_chunks_response([rows_table.feature_values_json(table, job.id)], gzip_ok=_accepts_gzip())
+    stored = stored_rows(svc, job)
+    if stored is not None:
+        return json_chunks_response([rows_table.feature_values_json(stored.with_values(), job.id)],
+                                    gzip_ok=_accepts_gzip())
     payload: Any = svc.redis.get(keys.job_feature_values(job.id))  # stored apart by a build before the table
     if payload is None:  # expired with the result
         raise answers.expired(job)
@@ -203,10 +202,15 @@ def rows(job_id: str) -> Response:
     format_name = rows_answer.negotiate(query, accept)
     svc = services()
     job = finished(svc, job_id)
-    stored: Any = svc.redis.get(keys.job_rows_table(job.id))
+    stored = stored_rows(svc, job)
     if stored is None:
         raise answers.rows_gone(job, svc.redis.exists(keys.job_result(job.id)) == 1)
     return rows_answer.answer(stored, query, format_name).response()
+
+
+def stored_rows(svc: Services, job: Job) -> result_store.StoredRows | None:
+    """The rows of a finished analysis (None: expired, or stored by a build before the rows table)."""
+    return result_store.any_rows(svc.redis, svc.frames, job.id)
 
 
 @blueprint.get("/job_status/<job_id>/plots/<kind>")

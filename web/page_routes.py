@@ -23,6 +23,13 @@ def analyst_page() -> Response:
     return send_from_directory(ASSETS, "index.html")
 
 
+@blueprint.get("/favicon.ico")
+@documented(Tag.PAGE, {200: None}, public=True)
+def favicon() -> Response:
+    """The page's icon (16 and 32 px, in the page's Okabe-Ito colours): browsers ask for it on every site."""
+    return send_from_directory(ASSETS, "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=VENDOR_MAX_AGE)
+
+
 @blueprint.get("/page/<path:name>")
 @documented(Tag.PAGE, {200: None}, 404, public=True)
 def page_asset_file(name: str) -> Response:

@@ -1,7 +1,7 @@
 """The query of GET /job_status/<id>/plots/<kind>, checked against the finished analysis it names: every bad
 value is a 400 naming it and what is accepted, before anything is enqueued. The result's features, task and
-size come from its stored fields; its rows' ids and classes from what the worker stored beside it
-(analysis.feature_values.encode_rows), read only when the plot needs them."""
+size come from its stored head; its rows' ids and classes from its rows table (analysis.stored_result.plot_rows),
+read only when the plot needs them."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from typing import Any
 import orjson
 from rq.job import Job
 
+from analysis import rows_table, stored_result
 from analysis.plot_spec import DEFAULT_MAX_DISPLAY, FORMATS, KINDS, MAX_DISPLAY_LIMIT, PlotSpec
 from common import keys
 from common.errors import InvalidRequest, NotFound, shown
-from web.answers import result_fields
+from store import result_store
+from web.answers import small_fields
 from web.services import Services
 
 MAX_PARAM_CHARS = 1000  # a feature, class or row id longer than this cannot name anything
@@ -37,16 +39,27 @@ class Analysis:
 
 
 def analysis(svc: Services, job: Job, kind: str) -> Analysis:
-    fields = orjson.loads(result_fields(svc, job, ["model", "explained_rows", "analysis_type"]))
+    fields = small_fields(svc, job, ["model", "explained_rows", "analysis_type"])
     model = fields["model"]
     rows = None
     if kind in ("waterfall", "interaction") or model["task"] != "regression":
-        raw: Any = svc.redis.get(keys.job_plot_rows(job.id))
-        if raw is None:
-            raise NotFound(f"The rows of job {job.id!r} are no longer stored (RESULT_TTL, or the result predates "
-                           "plots); submit the analysis again.")
-        rows = orjson.loads(raw)
+        rows = _rows(svc, job)
     return Analysis(job.id, model["features"], model["task"], fields["explained_rows"], rows, fields["analysis_type"])
+
+
+def _rows(svc: Services, job: Job) -> dict[str, Any]:
+    head = result_store.head(svc.redis, job.id)
+    raw: Any = None
+    if head is not None:
+        stored: Any = svc.redis.get(keys.job_rows_table(job.id))
+        if stored is not None:
+            return stored_result.plot_rows(head, rows_table.from_ipc(stored))
+    else:
+        raw = svc.redis.get(keys.job_plot_rows(job.id))  # stored apart by an earlier build
+    if raw is None:
+        raise NotFound(f"The rows of job {job.id!r} are no longer stored (RESULT_TTL, or the result predates "
+                       "plots); submit the analysis again.")
+    return dict(orjson.loads(raw))
 
 
 def kind_of(kind: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -46,11 +46,21 @@ def json_chunks_response(chunks: list[bytes], status: int = 200, *, gzip_ok: boo
     return response
 
 
-def json_stream_response(chunks: Iterable[bytes], length: int, *, gzipped: bool = False) -> Response:
-    """JSON of a known length sent as it is produced (Waitress writes each chunk as it comes)."""
+def json_generated_response(chunks: Iterable[bytes], *, gzipped: bool = False) -> Response:
+    """JSON sent as it is produced (Waitress writes each chunk as it comes, chunked: its length is not known
+    before it is made; `gzipped`: the chunks are a gzip stream, `gzip_stream`): the web never holds the whole."""
     response = Response(chunks, mimetype="application/json")
-    response.headers["Content-Length"] = str(length)
     if gzipped:
         response.headers["Content-Encoding"] = "gzip"
     response.headers["Vary"] = "Accept-Encoding"
     return response
+
+
+def gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """One gzip member of the chunks, compressed a chunk at a time."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    for chunk in chunks:
+        packed = compressor.compress(chunk)
+        if packed:
+            yield packed
+    yield compressor.flush()

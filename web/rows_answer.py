@@ -18,6 +18,7 @@ from flask import Response
 
 from analysis import rows_table
 from common.errors import InvalidRequest, NotAcceptable, shown
+from store.result_store import StoredRows
 from web.api_models import RowsQuery
 
 ARROW = "application/vnd.apache.arrow.stream"
@@ -115,8 +116,22 @@ class RowsAnswer:
         return response
 
 
-def answer(stored: bytes, query: RowsQuery, format_name: str) -> RowsAnswer:
-    """The stored table's IPC stream cut to `query`, written as `format_name`."""
-    table = rows_table.from_ipc(stored)
-    table = _rows(table, query).select(_picked(table.column_names, query.columns))
-    return RowsAnswer(WRITERS[format_name](table), FORMATS[format_name])
+def _public_names(stored: StoredRows) -> list[str]:
+    """The columns the rows have as they are served: the stored ones, with value_ columns for stored positions."""
+    names = [name for name in stored.table.column_names if name != rows_table.DATASET_ROW]
+    if stored.head is not None and rows_table.DATASET_ROW in stored.table.column_names:
+        names += [f"value_{name}" for name in stored.head.layout.features]
+    return names
+
+
+def answer(stored: StoredRows, query: RowsQuery, format_name: str) -> RowsAnswer:
+    """The stored rows cut to `query`, written as `format_name`. Values read from the dataset version are read
+    only when a value_ column is asked for, and only for the rows the query keeps (all of them to sort by one)."""
+    picked = _picked(_public_names(stored), query.columns)
+    table = stored.table
+    if query.sort is not None and query.sort.startswith("value_"):
+        table = stored.with_values(table)
+    table = _rows(table, query)
+    if any(name.startswith("value_") for name in picked):
+        table = stored.with_values(table)
+    return RowsAnswer(WRITERS[format_name](table.select(picked)), FORMATS[format_name])

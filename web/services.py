@@ -11,10 +11,7 @@ from common.redis_conn import web_redis
 from common.rqtypes import JSONQueue
 from common.settings import Settings
 from store.frame_cache import FrameCache
-from web.job_cache import InvalidationListener, JobCache
-
-ANSWER_CACHE_BYTES = 32 * 2**20  # /job_status answers kept by each web process
-ANSWER_CACHE_ENTRY_BYTES = 8 * 2**20  # larger answers are streamed from Redis every time
+from web.finished_answers import FinishedAnswers
 
 
 @dataclass(frozen=True)
@@ -25,14 +22,12 @@ class Services:
     maintenance_queue: JSONQueue
     callback_queue: JSONQueue
     frames: FrameCache
-    answers: JobCache
-    invalidations: InvalidationListener
+    answers: FinishedAnswers
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        """The clients; the invalidation listener is built here and started by create_app."""
+        """The clients."""
         client = web_redis(settings)
-        answers = JobCache(ANSWER_CACHE_BYTES, ANSWER_CACHE_ENTRY_BYTES)
         return cls(
             settings=settings,
             redis=client,
@@ -40,8 +35,7 @@ class Services:
             maintenance_queue=JSONQueue(settings.maintenance_queue_name, connection=client),
             callback_queue=JSONQueue(settings.callback_queue_name, connection=client),
             frames=FrameCache(),
-            answers=answers,
-            invalidations=InvalidationListener(settings, answers),
+            answers=FinishedAnswers(settings.finished_answers_mb * 2**20),
         )
 
 

@@ -6,14 +6,14 @@ import logging
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 from rq import get_current_job
 from rq.job import Job
 
-from analysis import datasets, feature_values, features, rows_table
+from analysis import datasets, features, rows_table, stored_result
 from analysis.dataset_meta import DatasetMeta
-from analysis.encoding import encode, encode_to
 from analysis.plan import AnalysisPlan, PlanLimits, make_plan
 from analysis.request import AnalyzeRequest
 from analysis.result import Result
@@ -21,10 +21,10 @@ from common import keys
 from common.job_meta import JobMeta, Progress
 from common.jobstates import STAGES
 from explain.run import ROW_CHUNK, explain_plan
-from store import dataset_store, default_dataset, reuse
+from explain.training import OnIteration
+from store import dataset_store, default_dataset, result_store, reuse
 from worker import context, interaction_store, kept_models
 from worker.model_store import get_or_train
-from worker.result_writer import ResultWriter
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +47,31 @@ def report_progress(job: Job | None, stage: str) -> None:
     JobMeta.save(job, progress=Progress(stage=stage, percent=STAGES[stage]))
 
 
+def training_reporter(job: Job | None) -> OnIteration | None:
+    """What reports a training's trees to the job's meta (stage "training", its percent moving from its own
+    stage's to the next's); None without a job. CatBoost calls it at most every PROGRESS_INTERVAL_S."""
+    if job is None:
+        return None
+    start, end = STAGES["training"], STAGES["computing_shap"]
+
+    def report(iteration: int, iterations: int) -> None:
+        share = min(iteration, iterations) / iterations
+        JobMeta.save(job, progress=Progress(stage="training", percent=start + int((end - start) * share),
+                                            iteration=iteration, iterations=iterations))
+
+    return report
+
+
 def compute(plan: AnalysisPlan, job: Job | None = None) -> Result:
     """The whole analysis in this process, as `plan` decided it; returns the result object (numpy arrays
-    inside; its `shap_values` and `results` are built while it is encoded: `encode` or `encode_to`)."""
+    inside; its `shap_values` and `results` are built when it is encoded: analysis.encoding.encode)."""
     return _compute(plan, job)[0]
 
 
-def _compute(plan: AnalysisPlan, job: Job | None) -> tuple[Result, DatasetMeta]:
-    """`compute`, and the dataset meta of the version it explained: the plan's own (docs/decisions/
-    0017-pinned-dataset-versions.md), kept readable by the web's pin even when the dataset was replaced."""
+def _compute(plan: AnalysisPlan, job: Job | None) -> tuple[Result, DatasetMeta, np.ndarray | None]:
+    """`compute`, the dataset meta of the version it explained: the plan's own (docs/decisions/
+    0017-pinned-dataset-versions.md), kept readable by the web's pin even when the dataset was replaced; and
+    the explained rows' positions in that version when they are its own rows (None: the request's `data`)."""
     ctx = context.current()
     settings = ctx.settings
     timings: dict[str, float] = {}
@@ -69,7 +85,7 @@ def _compute(plan: AnalysisPlan, job: Job | None) -> tuple[Result, DatasetMeta]:
     step = time.perf_counter()
     trained = get_or_train(ctx.redis, frame, plan.dataset_version, plan.target, plan.features,
                            settings.threads_per_job, lock_ttl=settings.model_lock_ttl, kept=ctx.models, task=plan.task,
-                           positive_class=plan.positive_class)
+                           positive_class=plan.positive_class, on_iteration=training_reporter(job))
     if plan.request.analysis_type == "interactions":  # its tables are checked and stored once per model
         interaction_store.attach(ctx.redis, trained, frame)
     timings["model_s"] = time.perf_counter() - step
@@ -80,11 +96,22 @@ def _compute(plan: AnalysisPlan, job: Job | None) -> tuple[Result, DatasetMeta]:
         thread_count=settings.threads_per_job,
         batch_size=settings.effective_shap_batch_size,
         float_dtype="float32" if settings.aggressive_memory_management else "float64",
-        row_chunk=STREAM_SIZES[settings.aggressive_memory_management][0],
+        row_chunk=ROW_CHUNKS[settings.aggressive_memory_management],
         progress=lambda stage: report_progress(job, stage),
     )
     result.timings = timings | result.timings
-    return result, meta
+    return result, meta, _dataset_rows(plan, frame, result)
+
+
+def _dataset_rows(plan: AnalysisPlan, frame: pd.DataFrame, result: Result) -> np.ndarray | None:
+    """The explained rows' positions in the dataset frame (its rows are numbered 0..n-1: a selection keeps
+    their labels), when the rows are the dataset's own."""
+    x = result.shap_values.frame
+    index = frame.index
+    if plan.request.data is not None or x is None or not isinstance(index, pd.RangeIndex) or index.start != 0 \
+            or index.step != 1:
+        return None
+    return x.index.to_numpy(dtype=np.int64)
 
 
 def _pinned_frame(ctx: context.WorkerContext, plan: AnalysisPlan) -> tuple[DatasetMeta, pd.DataFrame]:
@@ -105,12 +132,13 @@ def _legacy_plan(request: dict[str, Any]) -> AnalysisPlan:
     return make_plan(frame, meta, parsed, PlanLimits.of(ctx.settings))[0]
 
 
-# Streaming sizes: (result rows built at a time, JSON bytes held before they are appended to Redis).
-STREAM_SIZES = {False: (ROW_CHUNK, 32 * 2**20), True: (1_000, 2 * 2**20)}  # by AGGRESSIVE_MEMORY_MANAGEMENT
+# result rows built at a time when a result is encoded in-process, by AGGRESSIVE_MEMORY_MANAGEMENT
+ROW_CHUNKS = {False: ROW_CHUNK, True: 1_000}
 
 
 def run_analysis(plan: dict[str, Any] | None = None, request: dict[str, Any] | None = None) -> dict[str, Any]:
-    """RQ entry point: compute, encode once, store the bytes the web serves as they are.
+    """RQ entry point: compute, then store the result once: its rows table and its head
+    (docs/decisions/0020-results-stored-once-as-columns.md); the web writes the JSON result from them.
 
     `plan` is the JSON the web enqueued (AnalysisPlan.model_dump()); it is validated into the typed plan
     here, once, and nothing downstream reads it by key. `request` alone is a job an older web enqueued
@@ -118,31 +146,34 @@ def run_analysis(plan: dict[str, Any] | None = None, request: dict[str, Any] | N
     job = get_current_job()
     started = time.perf_counter()
     typed = AnalysisPlan.model_validate(plan) if plan is not None else _legacy_plan(request or {})
-    result, explained = _compute(typed, job)
+    result, explained, dataset_rows = _compute(typed, job)
     if job is not None and job.enqueued_at and job.started_at:
         result.timings["queue_wait_s"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
     step = time.perf_counter()
     ctx = context.current()
+    head, table = stored_form(result, dataset_rows)
     if job is None:
-        payload = encode(result)
-        return {"bytes": len(payload), "timings": result.timings | {"encode_s": time.perf_counter() - step}}
-    writer = ResultWriter(ctx.redis, keys.job_result(job.id), ctx.settings.result_ttl,
-                          STREAM_SIZES[ctx.settings.aggressive_memory_management][1])
-    index = encode_to(result, writer.write)  # result rows are built here, chunk by chunk
-    payload_bytes = writer.close()
-    result.timings["feature_values_s"] = store_feature_values(ctx, job.id, result)
+        return {"bytes": len(head) + len(table), "timings": result.timings | {"encode_s": time.perf_counter() - step}}
+    result_store.save(ctx.redis, job.id, head, table, ctx.settings.result_ttl)
     dataset_store.remember_result(ctx.redis, result.version_info.dataset_version, job.id,
                                   ctx.settings.result_ttl)
     timings = result.timings | {"encode_s": time.perf_counter() - step}
     timings["total_s"] = time.perf_counter() - started
-    # the result's byte index serves GET /job_status?fields=; trained_in_this_job, the metrics
-    JobMeta.note(job, timings=timings, result_index=index, peak_rss_mb=peak_rss_mb(),
-                 trained_in_this_job=result.model.trained_in_this_job)
+    JobMeta.note(job, timings=timings, peak_rss_mb=peak_rss_mb(), trained_in_this_job=result.model.trained_in_this_job)
     report_progress(job, "done")
     fingerprint = JobMeta.of(job).fingerprint
     if fingerprint and fingerprint == _fingerprint_of(typed, explained):  # stored: identical requests may reuse it
         reuse.remember(ctx.redis, fingerprint, job.id, ctx.settings.result_ttl)
-    return {"result_key": keys.job_result(job.id), "bytes": payload_bytes}
+    return {"result_key": keys.job_result_head(job.id), "bytes": len(head) + len(table)}
+
+
+def stored_form(result: Result, dataset_rows: np.ndarray | None) -> tuple[bytes, bytes]:
+    """The result's head and its rows table's IPC stream (analysis.stored_result, analysis.rows_table): with
+    `dataset_rows` the table keeps the rows' positions in the dataset version, not their values. The head is
+    made after the table: its timings are those the JSON result showed when the worker encoded it."""
+    table = rows_table.to_ipc(rows_table.build(result, dataset_rows))
+    head = stored_result.head_bytes(result, stored_result.layout_of(result, dataset_rows is not None))
+    return head, table
 
 
 def _fingerprint_of(plan: AnalysisPlan, explained: DatasetMeta) -> str:
@@ -150,22 +181,6 @@ def _fingerprint_of(plan: AnalysisPlan, explained: DatasetMeta) -> str:
     web computes a request's: a result is remembered only under it (docs/decisions/0017)."""
     return reuse.fingerprint(plan.request, reuse.dataset_key(explained),
                              interaction_max_rows=context.current().settings.interaction_max_rows)
-
-
-def store_feature_values(ctx: context.WorkerContext, job_id: str, result: Result) -> float:
-    """Store the explained rows' table (GET .../rows and .../feature_values, the plots' SHAP and feature values)
-    and the rows' ids and classes the plot routes check, beside the result, for as long as it; returns the
-    seconds it took. The feature values are stored once, in the table (value_<feature>)."""
-    started = time.perf_counter()
-    ttl = ctx.settings.result_ttl
-    columns = result.shap_values
-    pairs = result.interactions["pairs"] if result.interactions is not None else None
-    rows = feature_values.encode_rows(result.results, result.target_variable, columns.classes, pairs)
-    with ctx.redis.pipeline(transaction=False) as pipe:
-        pipe.set(keys.job_rows_table(job_id), rows_table.to_ipc(rows_table.build(result)), ex=ttl)
-        pipe.set(keys.job_plot_rows(job_id), rows, ex=ttl)
-        pipe.execute()
-    return time.perf_counter() - started
 
 
 class TrainingResult(BaseModel):
@@ -197,7 +212,8 @@ def run_training(dataset: str, version: str, target: str) -> dict[str, Any]:
         task = datasets.task_of(meta.column(target))  # as the plan of its first analysis decides
         trained = get_or_train(ctx.redis, frame, version, target, features.choose_features(meta, target).features,
                                ctx.settings.threads_per_job, lock_ttl=ctx.settings.model_lock_ttl, kept=ctx.models,
-                               task=task, positive_class=datasets.positive_class(meta, target, task, None))
+                               task=task, positive_class=datasets.positive_class(meta, target, task, None),
+                               on_iteration=training_reporter(job))
         kept_models.leave_for_parent(job, dataset, trained.model_id)
         model = trained.meta
         result.trained = trained.trained_now

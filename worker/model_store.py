@@ -18,7 +18,7 @@ from analysis.model_meta import ModelMeta
 from common import keys
 from common.redis_conn import REDIS_UNREACHABLE
 from explain.engine import CHECK_ROWS, Prepared, prepare_tables
-from explain.training import TrainedModel, from_bytes, model_id_for, to_bytes, train
+from explain.training import OnIteration, TrainedModel, from_bytes, model_id_for, to_bytes, train
 from explain.treeshap import LeafTables
 from store import dataset_store
 from worker import table_store
@@ -109,13 +109,14 @@ def _kept_alive(lock: Lock, ttl: float) -> Iterator[None]:
 def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str, target: str,
                  features: list[str], thread_count: int, lock_ttl: float = LOCK_TTL,
                  kept: KeptModels | None = None, task: Task | None = None,
-                 positive_class: str | None = None) -> TrainedModel:
+                 positive_class: str | None = None, on_iteration: OnIteration | None = None) -> TrainedModel:
     """The stored model for these inputs; trained here, under a lock, if nobody has trained it yet. A model
     `kept` in memory by the worker parent (worker.kept_models) is used as it is while Redis still holds it.
 
     The lock lives `lock_ttl` seconds unless renewed (MODEL_LOCK_TTL); its token is shared with the
     renewing thread (thread_local=False), which is safe because this Lock object serves this one call. `task`
-    is the analysis plan's (analysis.plan); without one the one rule decides (analysis.datasets.task_of)."""
+    is the analysis plan's (analysis.plan); without one the one rule decides (analysis.datasets.task_of).
+    `on_iteration` hears the training's progress when this call trains (explain.training.IterationReporter)."""
     model_id = model_id_for(dataset_version, target, features)
     found = (kept.get(client, model_id) if kept is not None else None) or _from_redis(client, model_id, frame)
     if found:
@@ -126,7 +127,8 @@ def get_or_train(client: redis.Redis, frame: pd.DataFrame, dataset_version: str,
         found = _from_redis(client, model_id, frame)  # another process may have trained it while we waited
         if found:
             return found
-        model, meta = train(frame, target, features, thread_count, task=task, positive_class=positive_class)
+        model, meta = train(frame, target, features, thread_count, task=task, positive_class=positive_class,
+                            on_iteration=on_iteration)
         meta = meta.model_copy(update={"id": model_id, "dataset_version": dataset_version, "target": target})
         tables, note, blob = _prepare(model, frame, meta)
         meta = meta.model_copy(update={"shap_engine_note": note})

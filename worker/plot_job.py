@@ -1,5 +1,6 @@
 """The plot render job (common.jobstates.PLOT_FUNC, on the plots queue): read a finished analysis's stored
-result, draw one plot (explain.plots) and store its bytes beside the result, for as long as the result.
+result (its head and rows table), draw one plot (explain.plots) and store its bytes beside the result, for as
+long as the result.
 
 It returns {"stored": bytes}, {"refused": why} (the web answers a 400) or {"gone": why} (the result expired
 meanwhile: a 404); anything else that goes wrong fails the job."""
@@ -13,14 +14,15 @@ import orjson
 import redis
 from rq.exceptions import NoSuchJobError
 
-from analysis import feature_values, rows_table, wording
+from analysis import feature_values, rows_table, stored_result, wording
 from analysis.plot_spec import PlotSpec
 from common import keys
 from common.errors import result_gone
 from common.job_meta import JobMeta
 from common.rqtypes import JSONJob
 from explain import plots
-from store import plot_queue
+from store import plot_queue, result_store
+from store.frame_cache import FrameCache
 from worker import context
 
 # what a plot reads of the result (feature_importance: the labels the result was summarized with); the
@@ -30,8 +32,8 @@ PLOT_FIELDS = ("base_value", "model", "feature_importance")  # the SHAP values c
 
 
 def result_fields(client: redis.Redis, analysis_id: str, fields: tuple[str, ...] = FIELDS) -> dict[str, Any] | None:
-    """The `fields` of the stored result, cut out by the byte ranges the analysis recorded (whole when it has
-    none); None when the result is gone."""
+    """The `fields` of a result an earlier build stored whole as JSON, cut out by the byte ranges it recorded
+    (whole when it has none); None when the result is gone."""
     key = keys.job_result(analysis_id)
     try:
         index = JobMeta.of(JSONJob.fetch(analysis_id, connection=client)).result_index
@@ -49,9 +51,37 @@ def result_fields(client: redis.Redis, analysis_id: str, fields: tuple[str, ...]
     return {name: orjson.loads(part) for name, part in zip(fields, parts, strict=True)}
 
 
-def load(client: redis.Redis, analysis_id: str, kind: str = "bar") -> plots.Stored | None:
+def load(client: redis.Redis, analysis_id: str, kind: str = "bar", frames: FrameCache | None = None
+         ) -> plots.Stored | None:
     """What the plots of one analysis are drawn from; None when its result or rows are gone. SHAP and feature
-    values come from the rows table (feature values stored apart by an earlier build are read as before)."""
+    values come from the rows table (its feature values from the dataset version when its rows are the
+    dataset's); results of earlier builds are read as they stored them."""
+    head = result_store.head(client, analysis_id)
+    if head is None:
+        return _load_earlier(client, analysis_id, kind)
+    stored = result_store.rows(client, frames or FrameCache(), analysis_id, head)
+    if stored is None:
+        return None
+    table = stored.with_values()
+    features = rows_table.features_of(table)
+    return _stored(head.parts, rows_table.shap_matrix(table, features), rows_table.feature_values(table, features),
+                   features, stored_result.plot_rows(head, table))
+
+
+def _stored(fields: dict[str, Any], matrix: np.ndarray, values: dict[str, list[Any]], features: list[str],
+            rows: dict[str, Any]) -> plots.Stored:
+    return plots.Stored(features=features, values=matrix, base_value=fields["base_value"],
+                        task=fields["model"]["task"], explained_class=rows.get("explained_class"),
+                        classes=rows.get("classes"), feature_values=values,
+                        labels={entry["feature"]: entry["label"] for entry in fields["feature_importance"]
+                                if "label" in entry},
+                        interaction_pairs=(fields.get("interactions") or {}).get("pairs", []),
+                        target=rows.get("target") or "the target",  # none in plot rows stored before it
+                        row_names=wording.row_names(rows["ids"], len(matrix)))
+
+
+def _load_earlier(client: redis.Redis, analysis_id: str, kind: str) -> plots.Stored | None:
+    """An analysis whose JSON result an earlier build stored whole, with its plot rows apart."""
     fields = result_fields(client, analysis_id, PLOT_FIELDS + (("interactions",) if kind == "interaction" else ()))
     raw: Any = client.mget([keys.job_rows_table(analysis_id), keys.job_plot_rows(analysis_id)])
     raw_table, raw_rows = raw
@@ -66,15 +96,7 @@ def load(client: redis.Redis, analysis_id: str, kind: str = "bar") -> plots.Stor
         if found is None:
             return None
         features, matrix, values = found
-    rows = orjson.loads(raw_rows)
-    return plots.Stored(features=features, values=matrix, base_value=fields["base_value"],
-                        task=fields["model"]["task"], explained_class=rows.get("explained_class"),
-                        classes=rows.get("classes"), feature_values=values,
-                        labels={entry["feature"]: entry["label"] for entry in fields["feature_importance"]
-                                if "label" in entry},
-                        interaction_pairs=fields.get("interactions", {}).get("pairs", []),
-                        target=rows.get("target") or "the target",  # none in plot rows stored before it
-                        row_names=wording.row_names(rows["ids"], len(matrix)))
+    return _stored(fields, matrix, values, features, orjson.loads(raw_rows))
 
 
 def _stored_apart(client: redis.Redis, analysis_id: str) -> tuple[list[str], np.ndarray, dict] | None:
@@ -100,14 +122,17 @@ def render_plot(analysis_id: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _render(client: redis.Redis, analysis_id: str, plot: PlotSpec) -> dict[str, Any]:
-    stored = load(client, analysis_id, plot.kind)
+    stored = load(client, analysis_id, plot.kind, context.current().frames)
     if stored is None:
         return {"gone": result_gone(analysis_id)}
     try:
         image = plots.render(stored, plot)
     except plots.PlotRefused as exc:
         return {"refused": str(exc)}
-    ttl: Any = client.pttl(keys.job_result(analysis_id))
+    with client.pipeline(transaction=False) as pipe:
+        pipe.pttl(keys.job_result_head(analysis_id))
+        pipe.pttl(keys.job_result(analysis_id))  # an earlier build's result
+        ttl: Any = max(pipe.execute())
     if not ttl or ttl <= 0:
         return {"gone": result_gone(analysis_id)}
     with client.pipeline(transaction=True) as pipe:

@@ -133,7 +133,7 @@ def test_delete_refuses_a_dataset_in_use_then_removes_it_with_its_models(stack: 
     status, body, _ = stack.request("DELETE", "/datasets/todelete")
     assert status == 200 and body["removed"] == {"models": 1, "results": 1}, body
     assert _models(stack) == models_before
-    assert not stack.redis().exists(keys.job_result(job_id))
+    assert not stack.redis().exists(keys.job_result_head(job_id), keys.job_rows_table(job_id))
     status, body, _ = stack.request("GET", f"/job_status/{job_id}")
     assert status == 404 and "its dataset was replaced or deleted" in body["error"], body
     assert_refusal(*stack.request("GET", "/metadata?dataset=todelete")[:2], 400, "unknown_dataset")

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from devtools.http import free_port
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
-from tests.service.test_page_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.service import browser_harness
 
 ADMIN_KEY, ANALYST_KEY = "browser-admin-key", "browser-analyst-key"
 FRONT_END_PAGE = "<!doctype html><title>front end</title><p>a front end on another origin</p>"
@@ -31,14 +31,7 @@ CALL = """async ([url, key]) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+browser = browser_harness.browser  # one Chromium for the module
 
 
 def serve_page(directory: Path) -> tuple[str, http.server.ThreadingHTTPServer]:

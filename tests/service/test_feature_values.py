@@ -1,5 +1,6 @@
-"""GET /job_status/<id>/feature_values: the explained rows' feature values, stored beside the result by the
-worker, in the order of `results` and `shap_values` (real redis-server, web and forking workers)."""
+"""GET /job_status/<id>/feature_values: the explained rows' feature values (read from the dataset version at the
+rows' stored positions, or from the rows table for rows the client sent), in the order of `results` and
+`shap_values` (real redis-server, web and forking workers)."""
 
 from __future__ import annotations
 
@@ -49,9 +50,10 @@ def test_feature_values_follow_the_results_order_with_categories_as_strings(stac
         assert [g for g in got if g is not None] == [e for e in expected if isinstance(e, str) or e == e], name
     assert isinstance(answer["values"]["Region"][0], str | None)
     client = stack.redis()
-    # stored once, in the rows table, written just after the result with its TTL: they expire within a second
+    # not stored at all: the rows are the dataset's, read from its version at their stored positions; the rows
+    # table is written with the result's head, with its TTL
     assert not client.exists(keys.job_feature_values(job_id))
-    values_ms, result_ms = client.pttl(keys.job_rows_table(job_id)), client.pttl(keys.job_result(job_id))
+    values_ms, result_ms = client.pttl(keys.job_rows_table(job_id)), client.pttl(keys.job_result_head(job_id))
     assert values_ms > 0 and abs(values_ms - result_ms) < 1000
 
 
@@ -112,7 +114,7 @@ def test_feature_values_stored_apart_by_an_earlier_build_are_still_served(stack:
     job_id = stack.wait_job(stack.analyze({"dataset": "look-old", "target": "Score"}))["job_id"]
     client = stack.redis()
     _, answer, _ = stack.get(f"/job_status/{job_id}/feature_values")
-    client.delete(keys.job_rows_table(job_id))
+    client.delete(keys.job_rows_table(job_id), keys.job_result_head(job_id))
     client.set(keys.job_feature_values(job_id), b'{"success":true,"job_id":"x","features":[],"values":{}}')
     status, old, _ = stack.get(f"/job_status/{job_id}/feature_values")
     assert status == 200 and old["job_id"] == "x" and answer["job_id"] == job_id

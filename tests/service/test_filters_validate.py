@@ -100,7 +100,8 @@ def test_the_page_and_its_files_are_public_and_all_come_from_the_service(keyed_w
     status, page, headers = http("GET", keyed_web.base + "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assets = re.findall(r'(?:src|href)="([^"]+)"', page)
-    assert assets and all(asset.startswith("/page/") for asset in assets), assets
+    # from /page/, and the icon from where every browser asks for it
+    assert assets and all(asset.startswith("/page/") or asset == "/favicon.ico" for asset in assets), assets
     for asset in [*assets, "/page/api.js", "/page/charts.js"]:
         assert http("GET", keyed_web.base + asset)[0] == 200, asset
     assert http("GET", keyed_web.base + "/page/nothing.js")[0] == 404

@@ -72,6 +72,5 @@ def test_metrics_merge_the_web_and_the_workers_and_need_the_key(service_factory)
         assert sample(text, "shap_queue_jobs", queue=queue, state="queued") >= 0
     assert sample(text, "shap_live_workers") >= 3  # two analysis workers and the maintenance worker
     assert sample(text, "shap_cleanup_actions_total", action="requeued") >= 0
-    assert sample(text, "shap_cache_total", cache="answers", result="miss") >= 1
     assert sample(text, "shap_cache_total", cache="results", result="hit") >= 1
     assert "AAA" not in text and sample(text, "shap_http_requests_total", method="other") >= 1

@@ -13,7 +13,7 @@ from devtools.stack import Stack
 from web import api_models
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
-PUBLIC = {"/ping", "/health", "/openapi.json", "/docs", "/docs/{name}", "/", "/page/{name}"}
+PUBLIC = {"/ping", "/health", "/openapi.json", "/docs", "/docs/{name}", "/", "/page/{name}", "/favicon.ico"}
 
 
 def openapi_path(rule: str) -> str:

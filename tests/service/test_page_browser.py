@@ -6,36 +6,23 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
+from tests.service import browser_harness
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; .ci/run installs it when missing
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 KEY = "page-test-key"
 JOB_WAIT_MS = 90_000
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)  # CI must run the browser test, never skip it
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+browser = browser_harness.browser  # one Chromium for the module
 
 
 @pytest.fixture(scope="module")

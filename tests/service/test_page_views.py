@@ -16,29 +16,20 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from devtools.environment import REPO
 from devtools.redis_server import RedisServer
 from devtools.stack import Stack
-from tests.service.test_page_browser import CHROMIUM, CHROMIUM_ARGS, KEY, Shots, add_filter, small_csv
+from tests.service import browser_harness
+from tests.service.test_page_browser import KEY, Shots, add_filter, small_csv
 
 JOB_WAIT_MS = 240_000  # a 20,000-row model trains on a shared machine
 BYTES_BUDGET = 6_000_000  # issue 23: at most 6 MB from the service to the browser for 20,000 rows x 12 features
 WIDE_ROWS = 20_000
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)  # CI must run the browser test, never skip it
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+browser = browser_harness.browser  # one Chromium for the module
 
 
 @pytest.fixture(scope="module")

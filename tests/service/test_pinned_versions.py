@@ -58,8 +58,8 @@ def test_a_replace_before_the_job_starts_leaves_it_its_version(web: Stack) -> No
     assert (status, checked["dataset_version"], checked["selected_rows"]) == (200, v2, 90)
     web.start_workers(1)
     assert_explains(web.wait_job(job_id), v1, 60)
-    wait_until(lambda: not client.exists(keys.version_data(v1), keys.version_meta(v1), keys.version_pins(v1)), 10,
-               message="v1's kept copy to go")
+    wait_until(lambda: not client.exists(keys.version_pins(v1)), 10, message="v1's pins to go")
+    assert_kept_for_its_result(web, job_id, v1, 60)
     status, on_v2, _ = web.post("/analyze", REQUEST)
     assert (status, on_v2["cached"]) == (202, False), on_v2
     assert_explains(web.wait_job(on_v2["job_id"]), v2, 90)
@@ -89,8 +89,22 @@ def test_a_replace_after_the_job_started_but_before_it_loaded_leaves_it_its_vers
     assert_explains(web.wait_job(job_id, timeout=5), v1, 60)
     assert client.exists(keys.version_data(v1))  # until the worker parent sees the job ended
     rq_worker.release_version(JSONJob.fetch(job_id, connection=client))
-    assert not client.exists(keys.version_data(v1), keys.version_meta(v1), keys.version_pins(v1))
+    assert not client.exists(keys.version_pins(v1))
     assert not client.smembers(keys.version_models(v1)) and client.exists(keys.version_retired(v1))
+    assert_kept_for_its_result(web, job_id, v1, 60)
+
+
+def assert_kept_for_its_result(web: Stack, job_id: str, version: str, rows: int) -> None:
+    """The replaced version's rows stay while the job's result references them (its rows' feature values are
+    read from them: docs/decisions/0020), as long as the result, and the result reads them."""
+    client = web.redis()
+    assert client.exists(keys.version_data(version), keys.version_meta(version)) == 2
+    assert 0 < client.pttl(keys.version_data(version)) <= client.pttl(keys.job_result_head(job_id)) + 1000
+    status, values, _ = web.get(f"/job_status/{job_id}/feature_values")
+    assert status == 200 and values["values"]["x"] == [i % 7 for i in range(rows)]
+    result = web.wait_job(job_id)["result"]
+    assert all(top["value"] == values["values"][top["feature"]][i]
+               for i, row in enumerate(result["results"]) for top in row["top_contributors"])
 
 
 def stored(client: redis.Redis, rows: int, scale: int) -> str:

@@ -86,7 +86,7 @@ def test_a_repeated_plot_is_served_from_redis_without_a_second_render(stack: Sta
     spec = PlotSpec(kind="beeswarm", max_display=4)
     client = stack.redis()
     assert client.hget(keys.job_plots(job_id), spec.digest()) == first
-    assert 0 < client.ttl(keys.job_plots(job_id)) <= client.ttl(keys.job_result(job_id))
+    assert 0 < client.ttl(keys.job_plots(job_id)) <= client.ttl(keys.job_result_head(job_id))
 
 
 @pytest.mark.parametrize(("kind", "params", "named"), [

@@ -63,7 +63,7 @@ def test_an_expired_result_is_not_reused(stack: Stack) -> None:
     body = {**REQUEST, "sample_size": 123}
     _, first = submit(stack, body)
     stack.wait_job(first["job_id"])
-    stack.redis().delete(keys.job_result(first["job_id"]))
+    stack.redis().delete(keys.job_result_head(first["job_id"]))
     status, again = submit(stack, body)
     assert (status, again["cached"]) == (202, False) and again["job_id"] != first["job_id"]
 

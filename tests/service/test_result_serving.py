@@ -1,4 +1,5 @@
-"""How /job_status serves results (issue 5): gzip when accepted, `?fields=` subsets, blocking long polls.
+"""How /job_status serves results (issues 5 and 19): the JSON result written from the stored rows table and head
+and streamed, gzip when accepted, `?fields=` subsets, blocking long polls, results an earlier build stored whole.
 
 Real parts: a private redis-server, the web app on a real Waitress server, real forking workers.
 """
@@ -39,21 +40,24 @@ def finished(stack: Stack) -> str:
 
 
 def test_finished_result_is_sent_gzip_compressed_when_the_client_accepts_it(stack: Stack, finished: str) -> None:
+    """Compressed as it is written (no stored gzip copy, no stored JSON: the analysis stored its rows table and
+    head only); every answer the same bytes."""
     status, plain, plain_headers = get(stack, f"/job_status/{finished}")
     assert status == 200 and "content-encoding" not in plain_headers
     assert "Accept-Encoding" in plain_headers["vary"]
 
-    for _ in range(2):  # compressed once, then served from the stored copy
+    for _ in range(2):
         status, packed, headers = get(stack, f"/job_status/{finished}", {"Accept-Encoding": "gzip, deflate"})
         assert status == 200
         assert headers["content-encoding"] == "gzip"
         assert "Accept-Encoding" in headers["vary"]
-        assert int(headers["content-length"]) == len(packed) < len(plain)
+        assert len(packed) < len(plain)
         assert gzip.decompress(packed) == plain
 
     client = stack.redis()
-    ttl = client.ttl(keys.job_answer_gzip(finished))
-    assert 0 < ttl <= client.ttl(keys.job_result(finished))
+    assert not client.exists(keys.job_answer_gzip(finished), keys.job_result(finished))
+    assert client.exists(keys.job_result_head(finished), keys.job_rows_table(finished)) == 2
+    assert 0 < client.ttl(keys.job_result_head(finished)) <= stack.settings.result_ttl
 
     _, refused, headers = get(stack, f"/job_status/{finished}", {"Accept-Encoding": "gzip;q=0, identity"})
     assert "content-encoding" not in headers and refused == plain
@@ -74,7 +78,7 @@ def test_fields_returns_only_the_asked_fields_of_the_result(stack: Stack, finish
 
     status, body, _ = get(stack, f"/job_status/{finished}?fields=feature_importance,summary")
     assert status == 200
-    assert get(stack, f"/job_status/{finished}?fields=feature_importance,summary")[1] == body  # kept, same
+    assert get(stack, f"/job_status/{finished}?fields=feature_importance,summary")[1] == body  # the same again
     answer = json.loads(body)
     assert list(answer["result"]) == ["summary", "feature_importance"]  # the result's own order
     assert answer["result"]["summary"] == full["result"]["summary"]
@@ -133,18 +137,34 @@ def test_long_poll_of_a_job_nobody_runs_ends_when_the_wait_is_over(web_only: Sta
     assert status == 200 and json.loads(body)["status"] == "queued"
 
 
-def test_stored_result_is_indexed_by_field(stack: Stack, finished: str) -> None:
-    """The worker records where each field's value lies in the stored bytes."""
+def test_a_result_an_earlier_build_stored_whole_is_served_until_it_expires(stack: Stack, finished: str) -> None:
+    """A JSON result stored by a build before the stored-once result (keys.job_result, with the byte index of its
+    fields in the job's meta, no head) is served as stored, whole, gzip or cut to ?fields=."""
     from common.rqtypes import JSONJob
 
+    _, plain, _ = get(stack, f"/job_status/{finished}")
+    full = json.loads(plain)["result"]
     client = stack.redis()
-    payload = client.get(keys.job_result(finished))
-    assert payload is not None
-    index = JSONJob.fetch(finished, connection=client).meta["result_index"]
-    result = json.loads(payload)
-    assert list(index) == list(result)
-    for name, (start, end) in index.items():
-        assert json.loads(payload[start:end]) == result[name]
+    job_id = stack.analyze(ANALYSIS | {"sample_size": 120, "reuse": False})
+    assert stack.wait_job(job_id)["status"] == "finished"
+    pieces, index, offset = [b"{"], {}, 1
+    for position, (name, value) in enumerate(full.items()):
+        key = (b"," if position else b"") + json.dumps(name).encode() + b":"
+        body = json.dumps(value).encode()
+        index[name] = [offset + len(key), offset + len(key) + len(body)]
+        pieces += [key, body]
+        offset += len(key) + len(body)
+    client.delete(keys.job_result_head(job_id), keys.job_rows_table(job_id))
+    client.set(keys.job_result(job_id), b"".join([*pieces, b"}"]), ex=600)
+    job = JSONJob.fetch(job_id, connection=client)
+    job.meta["result_index"] = index
+    job.save_meta()
+    status, body, _ = get(stack, f"/job_status/{job_id}")
+    assert status == 200 and json.loads(body)["result"] == full
+    _, packed, headers = get(stack, f"/job_status/{job_id}", {"Accept-Encoding": "gzip"})
+    assert headers["content-encoding"] == "gzip" and gzip.decompress(packed) == body
+    _, body, _ = get(stack, f"/job_status/{job_id}?fields=summary,base_value")
+    assert json.loads(body)["result"] == {"summary": full["summary"], "base_value": full["base_value"]}
 
 
 @pytest.fixture(scope="module")
@@ -157,12 +177,12 @@ def default_table() -> tuple[dict, Any]:
                                                        ("Province", "correlation"), ("Province", "ranking")])
 def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tuple[dict, Any], target: str,
                                                              analysis_type: str) -> None:
-    """The worker builds and stores result rows a chunk at a time (AGGRESSIVE_MEMORY_MANAGEMENT: smaller
-    chunks); the bytes, the field index and additivity do not depend on the chunk size."""
+    """Result rows are built a chunk at a time (AGGRESSIVE_MEMORY_MANAGEMENT: smaller chunks); the bytes and
+    additivity do not depend on the chunk size."""
     import numpy as np
 
     from analysis import datasets
-    from analysis.encoding import encode, encode_to
+    from analysis.encoding import encode
     from analysis.request import AnalyzeRequest
     from explain.run import analyze
     from explain.training import TrainedModel, train
@@ -177,14 +197,7 @@ def test_rows_built_chunk_by_chunk_encode_to_the_same_result(default_table: tupl
         result = analyze(frame, meta, request, target, trained, thread_count=1, batch_size=batch, max_rows=10_000,
                          row_chunk=chunk)
         result.timings = {}  # the only part that differs from run to run
-        parts: list[bytes | memoryview] = []
-        index = encode_to(result, parts.append)
-        payload = b"".join(parts)
-        assert payload == encode(result)
-        parsed = json.loads(payload)
-        assert list(index) == list(parsed)
-        assert all(json.loads(payload[start:end]) == parsed[name] for name, (start, end) in index.items())
-        return payload
+        return encode(result)
 
     whole = run(10_000, 10_000)
     assert run(7, 33) == whole
@@ -215,7 +228,7 @@ def test_a_stored_answer_larger_than_a_slice_is_read_whole(redis_server) -> None
 
 
 def test_a_served_answer_is_not_served_again_once_its_job_is_gone(stack: Stack) -> None:
-    """Finished answers are kept by the web process, but only served while the job and result exist."""
+    """A finished answer is only served while the job and its result exist."""
     from common.rqtypes import JSONJob
 
     job_id = stack.analyze(ANALYSIS)
@@ -229,24 +242,31 @@ def test_a_served_answer_is_not_served_again_once_its_job_is_gone(stack: Stack) 
         assert status == 404 and json.loads(body)["code"]
 
 
-def test_result_writer_appends_in_pieces_and_renames_into_place(redis_server) -> None:
-    """A result larger than the writer's buffer reaches Redis in appended pieces under a temporary key,
-    renamed to the result key at the end with the result's TTL; a small one is one SET."""
-    from worker.result_writer import ResultWriter
+def test_a_kept_answer_is_served_only_while_its_result_exists(stack: Stack) -> None:
+    """The web keeps a finished answer it wrote (FINISHED_ANSWERS_MB) and sends it again, the same bytes, only
+    while Redis still holds the job and the result's head: a removed result is never answered from memory."""
+    job_id = stack.analyze(ANALYSIS | {"sample_size": 80, "reuse": False})
+    assert stack.wait_job(job_id)["status"] == "finished"
+    kept = stack.app.extensions["shap"].answers
+    for headers, variant in (({}, "identity"), ({"Accept-Encoding": "gzip"}, "gzip")):
+        first = get(stack, f"/job_status/{job_id}", headers)[1]
+        assert kept.get(job_id, variant) == first == get(stack, f"/job_status/{job_id}", headers)[1]
+    stack.redis().delete(keys.job_result_head(job_id))
+    status, body, _ = get(stack, f"/job_status/{job_id}")
+    assert status == 404 and json.loads(body)["code"] == "not_found"
+    assert kept.get(job_id, "identity") is None
 
-    client = redis_server.client()
-    pieces = [f"piece-{i:04d};".encode() * 7 for i in range(300)]
-    writer = ResultWriter(client, "shap:result:big", ttl=600, flush_bytes=1000)
-    for index, piece in enumerate(pieces):
-        writer.write(piece if index % 2 else memoryview(piece))
-        if index == 150:
-            assert client.exists("shap:result:big:partial") and not client.exists("shap:result:big")
-    assert writer.close() == sum(map(len, pieces))
-    assert client.get("shap:result:big") == b"".join(pieces)
-    assert 0 < client.ttl("shap:result:big") <= 600
-    assert not client.exists("shap:result:big:partial")
 
-    small = ResultWriter(client, "shap:result:small", ttl=60, flush_bytes=1000)
-    small.write(b'{"a":1}')
-    small.close()
-    assert client.get("shap:result:small") == b'{"a":1}' and 0 < client.ttl("shap:result:small") <= 60
+def test_kept_answers_stay_within_their_bound() -> None:
+    from web.finished_answers import ENTRY_BYTES, FinishedAnswers
+
+    kept = FinishedAnswers(max_bytes=100)
+    for name in ("a", "b", "c"):
+        kept.put(name, "identity", bytes(40))
+    assert kept.size <= 100 and kept.get("a", "identity") is None and kept.get("c", "identity") is not None
+    kept.put("big", "identity", bytes(101))
+    assert kept.get("big", "identity") is None
+    assert list(FinishedAnswers(0).keeping("x", "identity", [b"ab", b"c"])) == [b"ab", b"c"]
+    whole = FinishedAnswers(2 * ENTRY_BYTES)
+    assert b"".join(whole.keeping("x", "gzip", [b"ab", b"c"])) == b"abc" == whole.get("x", "gzip")
+    assert list(whole.keeping("y", "gzip", [bytes(ENTRY_BYTES), b"1"])) and whole.get("y", "gzip") is None

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 import httpx
+import orjson
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.ipc as ipc
@@ -116,20 +117,28 @@ def test_formats_columns_sorting_sampling_and_pages(stack: Stack) -> None:
     assert unknown.status_code == 400 and "nope" in unknown.json()["error"]
 
 
-def test_a_result_without_table_is_gone_and_a_forgotten_version_removes_it(stack: Stack) -> None:
-    """A result stored by a build before tables answers 404 `gone` saying why; forgetting the dataset version
-    removes the table with the result."""
+def test_results_of_earlier_builds_are_served_and_a_forgotten_version_removes_them(stack: Stack) -> None:
+    """A result an earlier build stored (its JSON whole, its table with the values inside, no head) is served by
+    /rows until it expires; one stored before tables answers 404 `gone` saying why; forgetting the dataset version
+    removes the result and its table."""
     upload(stack, "rows-forget", rows=120)
     job_id = stack.wait_job(stack.analyze({"dataset": "rows-forget", "target": "Score"}))["job_id"]
     client = stack.redis()
-    kept = client.get(keys.job_rows_table(job_id))
+    assert rows_table.DATASET_ROW in rows_table.from_ipc(client.get(keys.job_rows_table(job_id))).column_names
+    whole = arrow(stack, job_id, "?columns=*")
+    assert rows_table.DATASET_ROW not in whole.column_names and "value_Income" in whole.column_names
+    _, answer_json, _ = stack.get(f"/job_status/{job_id}")
+    client.delete(keys.job_result_head(job_id))
+    client.set(keys.job_rows_table(job_id), rows_table.to_ipc(whole))  # as an earlier build stored it
+    client.set(keys.job_result(job_id), orjson.dumps(answer_json["result"]))
+    assert arrow(stack, job_id, "?columns=*").equals(whole)
     client.delete(keys.job_rows_table(job_id))
     answer = fetch(stack, job_id)
     assert answer.status_code == 404 and answer.json()["code"] == "gone"
     assert "earlier version" in answer.json()["error"]
-    client.set(keys.job_rows_table(job_id), kept)
+    client.set(keys.job_rows_table(job_id), rows_table.to_ipc(whole))
     dataset_store.forget_version(client, dataset_store.load_meta(client, "rows-forget").version)
-    assert not client.exists(keys.job_rows_table(job_id))
+    assert not client.exists(keys.job_rows_table(job_id), keys.job_result(job_id))
     assert fetch(stack, job_id).json()["code"] == "not_found"
 
 

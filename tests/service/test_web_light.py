@@ -27,7 +27,8 @@ calls = [
     client.post("/admin/cleanup_jobs?dry_run=1"), client.post("/admin/cleanup_jobs"),
     client.get("/openapi.json"), client.get("/docs"), client.get("/docs/init.js"), client.get("/metrics"),
     client.get("/"), client.get("/page/app.js"), client.post("/filters/validate", json={"dataset": "tiny"}),
-    client.get("/whoami"),
+    client.get("/whoami"), client.get("/favicon.ico"),
+    client.put("/datasets/semicolons", data=csv.replace(",", ";"), content_type="text/csv"),
 ]
 job_id = calls[5].get_json()["job_id"]
 calls.append(client.get(f"/job_status/{job_id}"))
@@ -37,6 +38,7 @@ calls.append(client.get(f"/job_status/{job_id}/feature_values"))
 calls.append(client.get(f"/job_status/{job_id}/rows?format=csv"))
 calls.append(client.get(f"/job_status/{job_id}/plots/bar?wait=0.2"))
 calls.append(client.get(f"/job_status/{job_id}/plots/pie"))
+calls.append(client.get(f"/job_status/{job_id}/report?wait=0.2"))
 calls.append(client.delete(f"/job_status/{job_id}"))
 calls.append(client.put("/datasets/tiny/labels", json={"a": "The a column"}))
 urls = {rule.rule for rule in app.url_map.iter_rules()} - {"/static/<path:filename>"}
@@ -58,5 +60,5 @@ def test_web_never_imports_catboost_shap_or_matplotlib(redis_server: RedisServer
         "/worker-status", "/admin/redis_ping", "/admin/queue_status", "/admin/cleanup_jobs", "/openapi.json",
         "/docs", "/docs/<path:name>", "/metrics", "/datasets/<name>/labels", "/job_status/<job_id>/feature_values",
         "/job_status/<job_id>/plots/<kind>", "/job_status/<job_id>/rows",
-        "/", "/page/<path:name>", "/filters/validate", "/whoami",
+        "/", "/page/<path:name>", "/filters/validate", "/whoami", "/favicon.ico", "/job_status/<job_id>/report",
     }

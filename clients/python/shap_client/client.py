@@ -107,10 +107,13 @@ class Client:
 
     def upload_dataset(self, name: str, data: pd.DataFrame | str | os.PathLike[str], *,
                        id_columns: Iterable[str] = (), exclude_columns: Iterable[str] = (),
-                       default_target: str | None = None, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+                       default_target: str | None = None, labels: Mapping[str, str] | None = None,
+                       delimiter: str | None = None, decimal: str | None = None) -> dict[str, Any]:
         """PUT /datasets/<name> from a DataFrame (sent as CSV, without its index) or a CSV file's path;
-        `labels` maps column names to readable names (summaries and `label` fields use them).
-        Returns the service's answer (`version`, `rows`, `columns`, `labels`, `created`)."""
+        `labels` maps column names to readable names (summaries and `label` fields use them). The service
+        detects a file's delimiter (comma, semicolon, tab) and decimal comma; `delimiter` (",", ";", "\t")
+        and `decimal` ("." or ",") name them when it cannot tell. Returns the service's answer (`version`,
+        `rows`, `columns`, `labels`, `created`, `csv`: how it read the file)."""
         if isinstance(data, str | os.PathLike):
             body = Path(data).read_bytes()
         else:
@@ -122,6 +125,7 @@ class Client:
             params["default_target"] = default_target
         if labels:
             params["labels"] = json.dumps(dict(labels))
+        params |= {key: value for key, value in (("delimiter", delimiter), ("decimal", decimal)) if value}
         return self.request("PUT", f"/datasets/{name}", content=body, params={k: v for k, v in params.items() if v},
                             headers={"Content-Type": "text/csv"})
 

@@ -42,6 +42,20 @@ export interface WaitOptions {
   onStatus?: (status: JobStatus) => void;
 }
 
+/** What part of the rows table to fetch (GET /job_status/<id>/rows; docs/results.md). */
+export interface RowsOptions {
+  /** Names and prefixes such as "shap_*"; every column but value_* by default. */
+  columns?: string[];
+  offset?: number;
+  limit?: number;
+  sort?: string;
+  order?: "asc" | "desc";
+  /** A uniform random sample of this many rows, the same for the same seed. */
+  sample?: number;
+  seed?: number;
+  signal?: AbortSignal;
+}
+
 export class ShapClient {
   readonly baseUrl: string;
   private readonly apiKey?: string;
@@ -161,11 +175,27 @@ export class ShapClient {
 
   /** The explained rows of a finished analysis as an Arrow table (GET /job_status/<id>/rows, an Arrow IPC
    *  stream): one row per explained row, its features' values and SHAP values. apache-arrow is loaded on first use. */
-  async rows(jobId: string, options: { signal?: AbortSignal } = {}): Promise<import("apache-arrow").Table> {
+  async rows(jobId: string, options: RowsOptions = {}): Promise<import("apache-arrow").Table> {
+    const { signal, columns, ...cut } = options;
     const answer = await this.send("GET", `/job_status/${encodeURIComponent(jobId)}/rows`, {
-      accept: "application/vnd.apache.arrow.stream", signal: options.signal });
+      accept: "application/vnd.apache.arrow.stream", signal, query: { ...cut, columns: columns?.join(",") } });
     const { tableFromIPC } = await import("apache-arrow");
     return tableFromIPC(new Uint8Array(await answer.arrayBuffer()));
+  }
+
+  /** A finished analysis as one stand-alone HTML page (GET /job_status/<id>/report): its text, waiting up to
+   *  `wait` seconds a try for its charts to be drawn (a 202 while they are; retried until `timeoutMs`). */
+  async report(jobId: string, options: { wait?: number; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<string> {
+    const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+    for (;;) {
+      const answer = await this.send("GET", `/job_status/${encodeURIComponent(jobId)}/report`, {
+        accept: "text/html", query: { wait: options.wait ?? 10 }, signal: options.signal });
+      if (answer.status !== 202) return answer.text();
+      await answer.body?.cancel();
+      if (Date.now() >= deadline) {
+        throw new WaitTimeout(`the report of job ${jobId} is still being drawn`, { status: 202, code: "wait_timeout" });
+      }
+    }
   }
 }
 

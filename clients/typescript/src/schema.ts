@@ -138,6 +138,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/job_status/{job_id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A finished analysis as one stand-alone HTML page (text/html): its summary, model facts, warnings, feature importance and main charts (PNG inlined), needing no network to open; every name is escaped and its Content-Security-Policy runs no script. 202 with a render job while its charts are drawn (poll status_url, or ?wait=N); ?download=1 sends it as an attachment. 404 unknown job, 409 job_not_finished. */
+        get: operations["report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metadata": {
         parameters: {
             query?: never;
@@ -180,7 +197,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it; `labels` (query, or a multipart field) gives columns readable names. 413 payload_too_large beyond MAX_UPLOAD_MB; 413 dataset_too_large when the table it decodes to would pass MAX_DATASET_MB. */
+        /** Create (201) or replace (200) a dataset from a CSV body (text/csv), a Parquet body (application/vnd.apache.parquet, or application/octet-stream with Parquet's magic) or a multipart field `file` (Parquet when named *.parquet); with default_target, `training_job_id` names the job warming it; `labels` (query, or a multipart field) gives columns readable names. A CSV's delimiter (comma, semicolon, tab) and decimal comma are detected from its first 64 KiB; `delimiter` and `decimal` name them instead. 413 payload_too_large beyond MAX_UPLOAD_MB; 413 dataset_too_large when the table it decodes to would pass MAX_DATASET_MB. */
         put: operations["put_dataset"];
         post?: never;
         /** Remove a dataset with its models and stored results; 409 dataset_in_use while a queued or running job reads it. */
@@ -369,6 +386,23 @@ export interface paths {
         };
         /** The web page: upload or pick a dataset, compose filters, run an analysis and explore its result. */
         get: operations["analyst_page"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/favicon.ico": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The page's icon (16 and 32 px, in the page's Okabe-Ito colours): browsers ask for it on every site. */
+        get: operations["favicon"];
         put?: never;
         post?: never;
         delete?: never;
@@ -942,6 +976,53 @@ export interface components {
             /** Status Url */
             status_url: string;
         };
+        /**
+         * ReportQuery
+         * @description The parameters of an analysis's HTML report.
+         */
+        ReportQuery: {
+            /**
+             * Download
+             * @description 1: sent as an attachment (Content-Disposition) named report-<job id>.html; else shown inline.
+             * @default null
+             */
+            download: ("0" | "1") | null;
+            /**
+             * Wait
+             * @description Seconds to wait for its charts when they are not drawn yet (else 202 at once).
+             * @default null
+             */
+            wait: number | null;
+        };
+        /**
+         * ReportPending
+         * @description The report's charts are being drawn: poll status_url (the same report URL) until it answers 200.
+         * @example {
+         *       "job_id": "plot-5b0c6c1e-...-3f2a9c",
+         *       "status": "queued",
+         *       "status_url": "/job_status/5b0c6c1e-.../report",
+         *       "success": true
+         *     }
+         */
+        ReportPending: {
+            /**
+             * Success
+             * @constant
+             */
+            success: true;
+            /**
+             * Job Id
+             * @description A render job drawing one of its charts.
+             */
+            job_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "started" | "deferred" | "scheduled";
+            /** Status Url */
+            status_url: string;
+        };
         /** MetadataQuery */
         MetadataQuery: {
             /**
@@ -1017,6 +1098,20 @@ export interface components {
              * @example {"Income": "Household income"}
              */
             labels: string | null;
+            /**
+             * Delimiter
+             * @description A CSV's delimiter: ',' ';' or a tab (or comma, semicolon, tab). Without it the service detects it from the first 64 KiB; an upload it cannot decide is a 400 naming this parameter.
+             * @default null
+             * @example ;
+             */
+            delimiter: string | null;
+            /**
+             * Decimal
+             * @description A CSV's decimal mark: '.' or ',' (or point, comma). Without it a ';' or tab CSV whose numbers are written like 1,5 is read with a decimal comma; ',' needs another delimiter than ','.
+             * @default null
+             * @example ,
+             */
+            decimal: string | null;
         };
         /** DatasetStored */
         DatasetStored: {
@@ -1048,6 +1143,11 @@ export interface components {
              * @default null
              */
             training_job_id: string | null;
+            /**
+             * @description How a CSV upload was read (null for Parquet).
+             * @default null
+             */
+            csv: components["schemas"]["CsvRead"] | null;
             /**
              * @description What the replaced version took with it.
              * @default null
@@ -1761,11 +1861,23 @@ export interface components {
         Progress: {
             /**
              * Stage
-             * @description queued, loading_data, loading_model, computing_shap, building_result, done, failed, stopped, canceled, ...
+             * @description queued, loading_data, loading_model, training, computing_shap, building_result, done, failed, stopped, canceled, ...
              */
             stage: string;
             /** Percent */
             percent: number;
+            /**
+             * Iteration
+             * @description While `training`: the trees CatBoost has built so far (updated a few times a second at most).
+             * @default null
+             */
+            iteration: number | null;
+            /**
+             * Iterations
+             * @description While `training`: the most trees it builds (early stopping may end it sooner).
+             * @default null
+             */
+            iterations: number | null;
         };
         /**
          * ScenarioOutcome
@@ -1870,6 +1982,22 @@ export interface components {
             default_target: string | null;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * CsvRead
+         * @description How a CSV upload was read: its delimiter and decimal mark, as sent or detected.
+         */
+        CsvRead: {
+            /**
+             * Delimiter
+             * @description ',' ';' or a tab.
+             */
+            delimiter: string;
+            /**
+             * Decimal
+             * @description '.' or ','.
+             */
+            decimal: string;
         };
         /** Removed */
         Removed: {
@@ -2573,6 +2701,108 @@ export interface operations {
             };
         };
     };
+    report: {
+        parameters: {
+            query?: {
+                /** @description 1: sent as an attachment (Content-Disposition) named report-<job id>.html; else shown inline. */
+                download?: ("0" | "1") | null;
+                /** @description Seconds to wait for its charts when they are not drawn yet (else 202 at once). */
+                wait?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description The job_id POST /analyze answered. */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportPending"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Insufficient Storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     metadata: {
         parameters: {
             query?: {
@@ -2685,6 +2915,10 @@ export interface operations {
                 default_target?: string | null;
                 /** @description A JSON object of column name to readable label (each at most 200 characters, one line); unknown columns are a 400. In a multipart upload it may be a form field `labels` instead. */
                 labels?: string | null;
+                /** @description A CSV's delimiter: ',' ';' or a tab (or comma, semicolon, tab). Without it the service detects it from the first 64 KiB; an upload it cannot decide is a 400 naming this parameter. */
+                delimiter?: string | null;
+                /** @description A CSV's decimal mark: '.' or ',' (or point, comma). Without it a ';' or tab CSV whose numbers are written like 1,5 is read with a decimal comma; ',' needs another delimiter than ','. */
+                decimal?: string | null;
             };
             header?: never;
             path: {
@@ -3402,6 +3636,33 @@ export interface operations {
                 content: {
                     "text/html": string;
                 };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    favicon: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Bad Request */
             400: {

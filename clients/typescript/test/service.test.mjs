@@ -50,4 +50,18 @@ async () => {
   await analyst.wait(accepted.job_id, { timeoutMs: 180_000 });
   const table = await analyst.rows(accepted.job_id);
   assert.equal(table.numRows, 20);
+  const top = await analyst.rows(accepted.job_id, { columns: ["row", "prediction"], sort: "prediction", order: "desc", limit: 5 });
+  assert.deepEqual(top.schema.fields.map((f) => f.name), ["row", "prediction"]);
+  assert.equal(top.numRows, 5);
+  const predictions = top.getChild("prediction").toArray();
+  assert.ok(predictions[0] >= predictions[4]);
+});
+
+test("a report arrives as one HTML page", { skip: skip || !("/job_status/{job_id}/report" in served.paths) &&
+    "GET /job_status/<id>/report is not served by this service" }, async () => {
+  const accepted = await analyst.analyze({ target_variable: "Mortgage_Approvals", sample_size: 20 });
+  await analyst.wait(accepted.job_id, { timeoutMs: 180_000 });
+  const html = await analyst.report(accepted.job_id, { wait: 20, timeoutMs: 180_000 });
+  assert.match(html, /^<!DOCTYPE html>/i);
+  assert.ok(html.includes("data:image/png;base64,"));
 });

@@ -103,3 +103,71 @@ def test_a_binary_plot_says_its_values_are_log_odds_of_the_positive_class_and_na
     other = plots.render(named, PlotSpec(kind="bar", format="svg", output_class="no")).decode()
     assert "(log-odds of churned = no)" in other
     assert "log-odds" not in plots.render(stored("regression"), PlotSpec(kind="bar", format="svg")).decode()
+
+
+SHAPS_OWN = ("#ff0051", "#008bfb", "#1e88e5")  # shap's red, blue and scatter default: never drawn by the service
+
+
+@pytest.mark.parametrize("kind", ["bar", "waterfall", "beeswarm", "dependence", "heatmap"])
+def test_plots_use_the_pages_okabe_ito_colours(kind: str) -> None:
+    """Every kind is drawn in the page's blue and vermillion (charts.js NEGATIVE, POSITIVE), none in shap's
+    pink and blue."""
+    spec = PlotSpec(kind=kind, format="svg", row=0 if kind == "waterfall" else None,
+                    feature="x" if kind == "dependence" else None)
+    svg = plots.render(stored("regression"), spec).decode().lower()
+    assert not [colour for colour in SHAPS_OWN if colour in svg]
+    if kind in ("bar", "waterfall"):
+        assert plots.NEGATIVE.lower() in svg or plots.POSITIVE.lower() in svg
+
+
+def test_the_page_and_the_plots_share_the_palette() -> None:
+    """The constants are the page's own (web/static/page/charts.js)."""
+    from pathlib import Path
+
+    charts = (Path(__file__).parents[3] / "web" / "static" / "page" / "charts.js").read_text()
+    assert f'export const NEGATIVE = "{plots.NEGATIVE}";' in charts
+    assert f'export const POSITIVE = "{plots.POSITIVE}";' in charts
+    declared = charts.split("export const CATEGORY_COLOURS = [", 1)[1].split("]", 1)[0]
+    assert tuple(colour.strip().strip('"') for colour in declared.split(",")) == plots.CATEGORY_COLOURS
+
+
+def categories(count: int) -> plots.Stored:
+    rng = np.random.default_rng(0)
+    rows = 60
+    names = [f"level {chr(ord('z') - i)}" for i in range(count)]  # alphabetical order is not the colour order
+    return plots.Stored(features=["x", "c"], values=rng.normal(size=(rows, 2)), base_value=0.0, task="regression",
+                        explained_class=None, classes=None,
+                        feature_values={"x": rng.normal(size=rows).tolist(),
+                                        "c": [names[i % count] for i in range(rows)]})
+
+
+@pytest.mark.parametrize("count", [2, 3, 5, 8])
+def test_a_dependence_plot_gives_each_category_its_own_colour(count: int) -> None:
+    """Coloured by a text feature, each category gets a distinct Okabe-Ito colour (no gradient)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    plt.close("all")
+    with plots.shap_style.style_context(**plots.STYLE):
+        plots._draw(categories(count), PlotSpec(kind="dependence", feature="x", color="c"))
+    plt.gcf().canvas.draw()  # mapped colours are resolved when drawn
+    points = max(plt.gcf().axes[0].collections, key=lambda c: len(c.get_offsets()))
+    colours = {to_hex(rgba[:3]) for rgba in points.get_facecolors()}
+    plt.close("all")
+    palette = {c.lower() for c in plots.CATEGORY_COLOURS}
+    assert len(colours) == count and colours <= palette
+
+
+def test_the_beeswarm_leaves_categories_uncoloured() -> None:
+    """A text feature's points are shap's neutral grey, not a low-to-high gradient in alphabetical order."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    plt.close("all")
+    plots._draw(categories(4), PlotSpec(kind="beeswarm"))
+    plt.gcf().canvas.draw()
+    colours = [{to_hex(rgba[:3]) for rgba in c.get_facecolors()} for c in plt.gcf().axes[0].collections
+               if len(c.get_offsets())]
+    plt.close("all")
+    assert {"#777777"} in colours  # the text feature
+    assert any(len(found) > 1 for found in colours)  # the numeric one, on the value gradient

@@ -53,3 +53,17 @@ def test_a_class_seen_only_in_the_holdout_does_not_break_training() -> None:
     assert meta.task == "multiclass" and "rare" not in meta.classes
     assert meta.metrics.holdout_rows == 40
 
+
+
+def test_training_reports_its_trees_through_catboosts_callback() -> None:
+    """CatBoost calls the reporter after each tree; the first tree is reported at once, the rest at most
+    every PROGRESS_INTERVAL_S, in order, never past the most trees, and the model is the one trained
+    without it (the callback changes nothing it learns)."""
+    frame = _frame()
+    features = [f"f{i}" for i in range(5)]
+    heard: list[tuple[int, int]] = []
+    _, meta = train(frame, "y", features, thread_count=1, on_iteration=lambda i, n: heard.append((i, n)))
+    _, without = train(frame, "y", features, thread_count=1)
+    assert heard and heard[0] == (1, 300)  # info.iteration counts the trees built
+    assert [i for i, _ in heard] == sorted({i for i, _ in heard}) and all(1 <= i <= n == 300 for i, n in heard)
+    assert meta.trees == without.trees and meta.metrics == without.metrics

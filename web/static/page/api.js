@@ -2,7 +2,9 @@
 
 const KEY_NAME = "shap-microservice.api-key";
 const PLOT_RETRIES = 90;  // a plot is rendered by a worker: 202 until it is ready, polled once a second
-const LONG_POLL_SECONDS = 20;  // the service answers the moment the job ends (at most 30 s a request)
+// The service answers a long poll the moment the job ends, else after this many seconds with its progress: short
+// enough that the progress (CatBoost's tree count while it trains) is seen moving, one request a second at most.
+const LONG_POLL_SECONDS = 1;
 
 // The job states in which a job is still to end (the service's jobstates): the page's one list of them.
 export const RUNNING = new Set(["queued", "started", "deferred", "scheduled"]);

@@ -118,9 +118,11 @@ async function openLink(link) {
 // --- the job --------------------------------------------------------------------------------------
 
 function showProgress(body) {
-  const { stage, percent } = body.progress ?? { stage: body.status, percent: 0 };
+  const { stage, percent, iteration, iterations } = body.progress ?? { stage: body.status, percent: 0 };
+  // while CatBoost trains, the trees it has built: a long training shows it moves
+  const trees = iteration != null && iterations ? ` (tree ${iteration} of at most ${iterations})` : "";
   $("job-progress").value = percent;
-  $("job-state").textContent = `${body.status}: ${stage.replaceAll("_", " ")} · ${percent} %`;
+  $("job-state").textContent = `${body.status}: ${stage.replaceAll("_", " ")}${trees} · ${percent} %`;
 }
 
 function jobFailure(body) {
@@ -325,6 +327,19 @@ async function downloadPlot(format) {
   }
 }
 
+// The service's stand-alone HTML report (GET /job_status/<id>/report): fetched with the key, saved as a file.
+async function downloadReport() {
+  const status = $("download-state");
+  try {
+    status.textContent = "building the report…";
+    const path = `/job_status/${encodeURIComponent(state.job)}/report?download=1&wait=10`;
+    saveFile(await fetchPlot(path), `report-${state.job}.html`);
+    status.textContent = "";
+  } catch (error) {
+    showError(status, error);
+  }
+}
+
 function wire() {
   $("api-key").value = apiKey.get();
   $("key-form").addEventListener("submit", (event) => {
@@ -372,6 +387,7 @@ function wireResult() {
     download(`/job_status/${encodeURIComponent(state.job)}/rows?format=csv`, `results-${state.job}.csv`));
   $("download-json").addEventListener("click", () =>
     download(`/job_status/${encodeURIComponent(state.job)}`, `result-${state.job}.json`));
+  $("download-report").addEventListener("click", downloadReport);
   $("plot-kind").addEventListener("change", () => showError($("download-state"), null));  // another plot
   $("download-png").addEventListener("click", () => downloadPlot("png"));
   $("download-svg").addEventListener("click", () => downloadPlot("svg"));

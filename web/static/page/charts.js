@@ -3,8 +3,8 @@ import { namer, probability, scaleOf } from "./labels.js";
 
 // The interactive charts, drawn in the browser with Vega-Lite (vendored: /page/vendor) from the columns the page
 // read through /rows (resultdata.js). Colours are Okabe-Ito's colour-blind-safe palette: blue and vermillion for
-// negative and positive SHAP values, Vega's blue-orange scheme for a number's place among its values (low to
-// high), and the qualitative Okabe-Ito colours for categories, which have no order to imply.
+// negative and positive SHAP values, a blue-to-vermillion gradient for a number's place among its values (low
+// to high, as the service's plots: explain/plots.py VALUE_COLOURS), and the qualitative Okabe-Ito colours for categories, which have no order to imply.
 
 export const NEGATIVE = "#0072B2";
 export const POSITIVE = "#D55E00";
@@ -117,7 +117,7 @@ export async function beeswarm(result, columns, onPick, rowName) {
     },
     layer: [
       { transform: [{ filter: "datum.category == null" }], mark: dot,
-        encoding: { color: { field: "rank", type: "quantitative", title: "feature value", scale: { scheme: "blueorange" },
+        encoding: { color: { field: "rank", type: "quantitative", title: "feature value", scale: { range: [NEGATIVE, POSITIVE] },
           legend: { labelExpr: "datum.value === 0 ? 'low' : datum.value === 1 ? 'high' : ''",
                     values: [0, 1], orient: "bottom", gradientLength: 120 } } } },
       { transform: [{ filter: "datum.category != null" }], mark: dot,
@@ -201,12 +201,12 @@ export async function waterfall(result, row, target = "waterfall-chart") {
   });
 }
 
-// The colour of a dependence chart: the partner feature's value, a number on the blue-orange scale, a category
+// The colour of a dependence chart: the partner feature's value, a number on the blue-to-vermillion gradient, a category
 // in its own Okabe-Ito colour.
 function partnerColour(points, partnerName) {
   const numeric = points.every((p) => p.partner == null || typeof p.partner === "number");
   return numeric
-    ? { field: "partner", type: "quantitative", title: partnerName, scale: { scheme: "blueorange" },
+    ? { field: "partner", type: "quantitative", title: partnerName, scale: { range: [NEGATIVE, POSITIVE] },
         legend: { orient: "bottom", gradientLength: 120 } }
     : { field: "partner", type: "nominal", title: partnerName, scale: { range: CATEGORY_COLOURS },
         legend: { orient: "bottom", columns: 4, symbolLimit: 16 } };

@@ -1,0 +1,97 @@
+"""A finished analysis's stored result (docs/decisions/0020-results-stored-once-as-columns.md): its rows table
+(keys.job_rows_table, analysis.rows_table) and its head (keys.job_result_head, analysis.stored_result), written
+together by the worker for RESULT_TTL, read by the web (the JSON result, /rows, /feature_values) and the plot
+renders. A result whose rows are the dataset's own reads their feature values from the dataset version it
+explained, which is kept while results reference it (store.dataset_store.release)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import redis
+
+from analysis import rows_table, stored_result
+from analysis.stored_result import ResultHead, RowValues
+from common import keys
+from common.errors import Gone
+from store import dataset_store
+from store.frame_cache import FrameCache
+
+
+def save(client: redis.Redis, job_id: str, head: bytes, table: bytes, ttl: int) -> None:
+    with client.pipeline(transaction=True) as pipe:
+        pipe.set(keys.job_rows_table(job_id), table, ex=ttl)
+        pipe.set(keys.job_result_head(job_id), head, ex=ttl)
+        pipe.execute()
+
+
+def head(client: redis.Redis, job_id: str) -> ResultHead | None:
+    """The stored head; None for a result stored by an earlier build (its whole JSON under keys.job_result),
+    a training job's, or one that expired."""
+    raw: Any = client.get(keys.job_result_head(job_id))
+    return None if raw is None else stored_result.read_head(raw)
+
+
+@dataclass(frozen=True)
+class StoredRows:
+    """The stored rows table (no value_ columns when its rows are the dataset's: `dataset` is then the frame of
+    the version they are from) and the result's head."""
+
+    table: pa.Table
+    head: ResultHead | None  # None: a table an earlier build stored beside its JSON result (its values inside)
+    dataset: pd.DataFrame | None = None
+
+    def values(self, table: pa.Table | None = None) -> RowValues:
+        """The feature values of the rows of `table` (the stored table, or rows cut from it)."""
+        table = self.table if table is None else table
+        assert self.head is not None
+        if self.dataset is None:
+            return stored_result.TableValues(table, self.head.layout)
+        return stored_result.DatasetValues(self.dataset, stored_result.positions(table), self.head.layout)
+
+    def with_values(self, table: pa.Table | None = None) -> pa.Table:
+        """`table` (the stored one, or rows cut from it) as GET .../rows serves it: value_ columns in, the stored
+        positions out."""
+        table = self.table if table is None else table
+        if self.head is None:
+            return table
+        return stored_result.with_values(table, self.values(table), self.head.layout)
+
+
+def any_rows(client: redis.Redis, frames: FrameCache, job_id: str) -> StoredRows | None:
+    """The rows table of a finished analysis, of this build or an earlier one; None when there is none."""
+    found = head(client, job_id)
+    if found is not None:
+        return rows(client, frames, job_id, found)
+    raw: Any = client.get(keys.job_rows_table(job_id))
+    return None if raw is None else StoredRows(rows_table.from_ipc(raw), None)
+
+
+def rows(client: redis.Redis, frames: FrameCache, job_id: str, found: ResultHead) -> StoredRows | None:
+    """The rows of a result whose head is `found`; None when they expired."""
+    raw: Any = client.get(keys.job_rows_table(job_id))
+    if raw is None:
+        return None
+    table = rows_table.from_ipc(raw)
+    del raw
+    layout = found.layout
+    if layout.values == "table":
+        return StoredRows(table, found)
+    return StoredRows(table, found, _dataset_frame(client, frames, layout.dataset, layout.dataset_version, job_id))
+
+
+def _dataset_frame(client: redis.Redis, frames: FrameCache, name: str, version: str, job_id: str) -> pd.DataFrame:
+    """The dataset version the result explained (the dataset itself, the copy a replace kept, or another
+    dataset name that holds the same version); Gone, saying why, when none is stored any more."""
+    try:
+        return frames.get_version(client, name, version)[1]
+    except dataset_store.VersionGone:
+        for meta in dataset_store.list_all(client):
+            if meta.version == version:
+                return frames.get(client, meta.name)[1]
+    raise Gone(f"Job {job_id!r} explained rows of dataset {name!r} version {version}, which is no longer stored "
+               "(it was replaced or deleted), so the rows' feature values cannot be read; submit the analysis "
+               "again.")
