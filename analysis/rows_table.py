@@ -151,7 +151,7 @@ def to_ipc(table: pa.Table) -> memoryview:
     return memoryview(buffer)[: sink.tell()]
 
 
-def from_ipc(data: bytes, columns: list[str] | None = None) -> pa.Table:
+def from_ipc(data: bytes | memoryview, columns: list[str] | None = None) -> pa.Table:
     """The stored table, or only `columns` of it (each record batch is read whole, then cut)."""
     table = ipc.open_stream(pa.py_buffer(data)).read_all()
     return table if columns is None else table.select(columns)
