@@ -21,7 +21,7 @@ from store import dataset_store
 from store.frame_cache import FrameCache
 
 
-def save(client: redis.Redis, job_id: str, head: bytes, table: bytes, ttl: int) -> None:
+def save(client: redis.Redis, job_id: str, head: bytes, table: bytes | memoryview, ttl: int) -> None:
     with client.pipeline(transaction=True) as pipe:
         pipe.set(keys.job_rows_table(job_id), table, ex=ttl)
         pipe.set(keys.job_result_head(job_id), head, ex=ttl)

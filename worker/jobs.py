@@ -167,7 +167,7 @@ def run_analysis(plan: dict[str, Any] | None = None, request: dict[str, Any] | N
     return {"result_key": keys.job_result_head(job.id), "bytes": len(head) + len(table)}
 
 
-def stored_form(result: Result, dataset_rows: np.ndarray | None) -> tuple[bytes, bytes]:
+def stored_form(result: Result, dataset_rows: np.ndarray | None) -> tuple[bytes, memoryview]:
     """The result's head and its rows table's IPC stream (analysis.stored_result, analysis.rows_table): with
     `dataset_rows` the table keeps the rows' positions in the dataset version, not their values. The head is
     made after the table: its timings are those the JSON result showed when the worker encoded it."""
