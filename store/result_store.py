@@ -6,11 +6,13 @@ explained, which is kept while results reference it (store.dataset_store.release
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.ipc as ipc
 import redis
 
 from analysis import rows_table, stored_result
@@ -40,9 +42,25 @@ class StoredRows:
     """The stored rows table (no value_ columns when its rows are the dataset's: `dataset` is then the frame of
     the version they are from) and the result's head."""
 
-    table: pa.Table
+    table: pa.Table  # empty (its schema only) when read by batches: `stream` holds the rows then
     head: ResultHead | None  # None: a table an earlier build stored beside its JSON result (its values inside)
     dataset: pd.DataFrame | None = None
+    stream: bytes | None = None  # the stored Arrow IPC stream, when the rows are read a record batch at a time
+
+    def batches(self) -> Iterator[pa.Table]:
+        """The stored rows a record batch (rows_table.BATCH_ROWS) at a time, each decompressed when it is
+        reached: the whole table is never held (a 100,000-row one is about 110 MB uncompressed)."""
+        if self.stream is None:
+            yield self.table
+            return
+        for batch in ipc.open_stream(pa.py_buffer(self.stream)):
+            yield pa.Table.from_batches([batch])
+
+    def whole(self) -> StoredRows:
+        """These rows with the whole table read (for an answer that sorts or samples them)."""
+        if self.stream is None:
+            return self
+        return StoredRows(rows_table.from_ipc(self.stream), self.head, self.dataset)
 
     def values(self, table: pa.Table | None = None) -> RowValues:
         """The feature values of the rows of `table` (the stored table, or rows cut from it)."""
@@ -61,26 +79,34 @@ class StoredRows:
         return stored_result.with_values(table, self.values(table), self.head.layout)
 
 
-def any_rows(client: redis.Redis, frames: FrameCache, job_id: str) -> StoredRows | None:
-    """The rows table of a finished analysis, of this build or an earlier one; None when there is none."""
+def any_rows(client: redis.Redis, frames: FrameCache, job_id: str, by_batch: bool = False) -> StoredRows | None:
+    """The rows table of a finished analysis, of this build or an earlier one; None when there is none.
+    `by_batch`: the table is not read whole, only its schema (StoredRows.batches reads the rows)."""
     found = head(client, job_id)
     if found is not None:
-        return rows(client, frames, job_id, found)
+        return rows(client, frames, job_id, found, by_batch)
     raw: Any = client.get(keys.job_rows_table(job_id))
-    return None if raw is None else StoredRows(rows_table.from_ipc(raw), None)
+    return None if raw is None else _stored(raw, None, by_batch)
 
 
-def rows(client: redis.Redis, frames: FrameCache, job_id: str, found: ResultHead) -> StoredRows | None:
+def rows(client: redis.Redis, frames: FrameCache, job_id: str, found: ResultHead,
+         by_batch: bool = False) -> StoredRows | None:
     """The rows of a result whose head is `found`; None when they expired."""
     raw: Any = client.get(keys.job_rows_table(job_id))
     if raw is None:
         return None
-    table = rows_table.from_ipc(raw)
-    del raw
+    stored = _stored(raw, found, by_batch)
+    del raw  # read whole: the compressed bytes are not kept beside the table
     layout = found.layout
     if layout.values == "table":
-        return StoredRows(table, found)
-    return StoredRows(table, found, _dataset_frame(client, frames, layout.dataset, layout.dataset_version, job_id))
+        return stored
+    return replace(stored, dataset=_dataset_frame(client, frames, layout.dataset, layout.dataset_version, job_id))
+
+
+def _stored(raw: bytes, found: ResultHead | None, by_batch: bool) -> StoredRows:
+    if by_batch:
+        return StoredRows(ipc.open_stream(pa.py_buffer(raw)).schema.empty_table(), found, stream=raw)
+    return StoredRows(rows_table.from_ipc(raw), found)
 
 
 def _dataset_frame(client: redis.Redis, frames: FrameCache, name: str, version: str, job_id: str) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from common.errors import Gone, InvalidRequest, NotFound, result_gone, shown
 from common.job_meta import JobMeta
 from common.rqtypes import JSONJob
 from store import result_store
+from web import memory
 from web.services import Services
 
 SLICE_BYTES = 8 * 2**20  # a larger stored JSON result (an earlier build's) is read from Redis and sent in slices
@@ -185,7 +186,7 @@ def result_pieces(svc: Services, job: Job, head: ResultHead, fields: list[str] |
     rows = result_store.rows(svc.redis, svc.frames, job.id, head)
     if rows is None:
         raise expired(job)
-    return json_pieces(head, rows.table, rows.values(), fields)
+    return memory.released_after(json_pieces(head, rows.table, rows.values(), fields))
 
 
 def small_fields(svc: Services, job: Job, fields: list[str]) -> dict[str, Any]:

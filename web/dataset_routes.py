@@ -18,7 +18,7 @@ from common.errors import InvalidDataset, ServiceError, shown
 from common.job_meta import JobMeta, Progress
 from common.rqtypes import JSONJob
 from store import dataset_store
-from web import storage_guard
+from web import memory, storage_guard
 from web.api_docs import Tag, documented
 from web.request_checks import json_bytes
 from web.responses import json_response
@@ -132,6 +132,8 @@ def put_dataset(name: str) -> Response:
     meta, frame = datasets.describe(data, options, name=name, max_rows=svc.settings.max_rows,
                                     max_bytes=svc.settings.max_dataset_bytes, form=form, fmt=fmt)
     stored = columnar.to_arrow(frame)  # jobs read these columns, never the upload's text again
+    del data, frame
+    memory.release()  # the decode's hundreds of MB (a 70 MB CSV), kept by the allocators otherwise
     meta = meta.model_copy(update={"labels": _uploaded_labels(meta.names), "stored_bytes": len(stored),
                                    "origin": dataset_store.ORIGIN_UPLOAD})
     with svc.redis.lock(keys.dataset_lock(name), timeout=dataset_store.LOCK_TIMEOUT, blocking_timeout=30):

@@ -202,15 +202,16 @@ def rows(job_id: str) -> Response:
     format_name = rows_answer.negotiate(query, accept)
     svc = services()
     job = finished(svc, job_id)
-    stored = stored_rows(svc, job)
+    stored = stored_rows(svc, job, by_batch=rows_answer.streamed(query, format_name))
     if stored is None:
         raise answers.rows_gone(job, svc.redis.exists(keys.job_result(job.id)) == 1)
     return rows_answer.answer(stored, query, format_name).response()
 
 
-def stored_rows(svc: Services, job: Job) -> result_store.StoredRows | None:
-    """The rows of a finished analysis (None: expired, or stored by a build before the rows table)."""
-    return result_store.any_rows(svc.redis, svc.frames, job.id)
+def stored_rows(svc: Services, job: Job, by_batch: bool = False) -> result_store.StoredRows | None:
+    """The rows of a finished analysis (None: expired, or stored by a build before the rows table); `by_batch`:
+    read a record batch at a time (store.result_store.StoredRows.batches)."""
+    return result_store.any_rows(svc.redis, svc.frames, job.id, by_batch)
 
 
 @blueprint.get("/job_status/<job_id>/plots/<kind>")

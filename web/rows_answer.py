@@ -1,11 +1,18 @@
 """GET /job_status/<id>/rows: the stored rows table (analysis.rows_table) cut to the request's columns and rows,
 in the format the client asks for by `format=` or `Accept`: Arrow IPC stream (the default), CSV, Parquet or
-columnar JSON. Every format is written by pyarrow's own writers (JSON: orjson of the columns)."""
+columnar JSON. Every format is written by pyarrow's own writers (JSON: orjson of the columns).
+
+Memory (issue 19: the web serving 100,000-row results): an Arrow or CSV answer that neither sorts nor samples
+is read, given its value_ columns, written and sent a stored record batch (10,000 rows) at a time, so the web
+holds the compressed stored stream and one batch, never the whole table nor the whole answer; a JSON answer is
+written a column at a time. Sorting, sampling and Parquet need the whole table."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import io
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import orjson
@@ -19,6 +26,7 @@ from flask import Response
 from analysis import rows_table
 from common.errors import InvalidRequest, NotAcceptable, shown
 from store.result_store import StoredRows
+from web import memory
 from web.api_models import RowsQuery
 
 ARROW = "application/vnd.apache.arrow.stream"
@@ -45,12 +53,38 @@ def _parquet(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _json(table: pa.Table) -> bytes:
-    """Columnar JSON, column name to list; NaN and infinities as null (orjson)."""
-    return orjson.dumps({name: table.column(name).to_pylist() for name in table.column_names})
+def _json(table: pa.Table) -> Iterator[bytes]:
+    """Columnar JSON, column name to list; NaN and infinities as null (orjson); a column at a time (all of them
+    as Python lists at once were several times the table's size)."""
+    yield b"{"
+    for position, name in enumerate(table.column_names):
+        yield (b"," if position else b"") + orjson.dumps(name) + b":" + orjson.dumps(table.column(name).to_pylist())
+    yield b"}"
 
 
-WRITERS: dict[str, Callable[[pa.Table], bytes]] = {"arrow": _ipc, "csv": _csv, "parquet": _parquet, "json": _json}
+WRITERS: dict[str, Callable[[pa.Table], bytes | Iterator[bytes]]] = {
+    "arrow": _ipc, "csv": _csv, "parquet": _parquet, "json": _json}
+STREAMED = frozenset({"arrow", "csv"})  # written a record batch at a time (module docstring)
+
+
+def streamed(query: RowsQuery, format_name: str) -> bool:
+    """Whether the answer is read and written a stored record batch at a time: no sort or sample needs the whole
+    table, and the format is written in batches."""
+    return format_name in STREAMED and query.sort is None and query.sample is None
+
+
+def _written(format_name: str, parts: Iterable[pa.Table], schema: pa.Schema) -> Iterator[bytes]:
+    """`parts` (tables of `schema`) written as one Arrow IPC stream or one CSV, the bytes of each part sent once
+    it is written."""
+    sink = io.BytesIO()
+    writer = ipc.new_stream(sink, schema) if format_name == "arrow" else pa_csv.CSVWriter(sink, schema)
+    for part in parts:
+        writer.write_table(part.cast(schema))
+        yield sink.getvalue()
+        sink.seek(0)
+        sink.truncate()
+    writer.close()
+    yield sink.getvalue()
 
 
 def negotiate(query: RowsQuery, accept: Mapping[str, float] | None) -> str:
@@ -107,7 +141,7 @@ def _rows(table: pa.Table, query: RowsQuery) -> pa.Table:
 
 @dataclass(frozen=True)
 class RowsAnswer:
-    body: bytes
+    body: bytes | Iterator[bytes]  # an iterator: sent as it is written
     mimetype: str
 
     def response(self) -> Response:
@@ -124,10 +158,40 @@ def _public_names(stored: StoredRows) -> list[str]:
     return names
 
 
+def _batches(stored: StoredRows, query: RowsQuery, picked: list[str]) -> Iterator[pa.Table]:
+    """The rows `offset`/`limit` keep, a stored record batch at a time, with their value_ columns when one is
+    picked, cut to `picked`; batches past the limit are not read."""
+    values = any(name.startswith("value_") for name in picked)
+    end = None if query.limit is None else query.offset + query.limit
+    first = 0
+    for batch in stored.batches():
+        if end is not None and first >= end:
+            return
+        low = max(query.offset - first, 0)
+        high = batch.num_rows if end is None else min(end - first, batch.num_rows)
+        first += batch.num_rows
+        if high > low:
+            part = batch.slice(low, high - low)
+            yield (stored.with_values(part) if values else part).select(picked)
+
+
+def _schema(schema: pa.Schema) -> pa.Schema:
+    """A batch's schema with a column it has no value in (null type: a text feature's value_ column) as text,
+    which that column's values in other batches are."""
+    return pa.schema([field.with_type(pa.string()) if field.type == pa.null() else field for field in schema])
+
+
 def answer(stored: StoredRows, query: RowsQuery, format_name: str) -> RowsAnswer:
     """The stored rows cut to `query`, written as `format_name`. Values read from the dataset version are read
     only when a value_ column is asked for, and only for the rows the query keeps (all of them to sort by one)."""
     picked = _picked(_public_names(stored), query.columns)
+    if stored.stream is not None and streamed(query, format_name):
+        parts = _batches(stored, query, picked)
+        first = next(parts, None)
+        if first is not None:
+            pieces = _written(format_name, chain([first], parts), _schema(first.schema))
+            return RowsAnswer(memory.released_after(pieces), FORMATS[format_name])
+    stored = stored.whole()
     table = stored.table
     if query.sort is not None and query.sort.startswith("value_"):
         table = stored.with_values(table)
