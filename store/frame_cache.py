@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import redis
 
 from analysis.dataset_meta import DatasetMeta
+from common import memory
 from store import dataset_store
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class FrameCache:
                 return meta, frame
         meta, data = load()
         frame = columnar.frame_of_stored(meta, data)
+        del data
+        memory.release()  # the decode's transient (a 107 MB frame of 100,000 rows grew the web by 245 MB)
         with self._lock:
             self._frames[meta.version] = frame
             while len(self._frames) > self._size:

@@ -18,12 +18,11 @@ from rq.serializers import JSONSerializer
 from rq.utils import as_text
 
 from analysis.stored_result import PER_ROW, ResultHead, json_pieces
-from common import jobstates, keys
+from common import jobstates, keys, memory
 from common.errors import Gone, InvalidRequest, NotFound, result_gone, shown
 from common.job_meta import JobMeta
 from common.rqtypes import JSONJob
 from store import result_store
-from web import memory
 from web.services import Services
 
 SLICE_BYTES = 8 * 2**20  # a larger stored JSON result (an earlier build's) is read from Redis and sent in slices

@@ -13,12 +13,12 @@ from rq.job import Job
 from analysis import labels
 from analysis.dataset_meta import DatasetMeta
 from analysis.request import AnalyzeRequest
-from common import jobstates, keys
+from common import jobstates, keys, memory
 from common.errors import InvalidDataset, ServiceError, shown
 from common.job_meta import JobMeta, Progress
 from common.rqtypes import JSONJob
 from store import dataset_store
-from web import memory, storage_guard
+from web import storage_guard
 from web.api_docs import Tag, documented
 from web.request_checks import json_bytes
 from web.responses import json_response

@@ -24,9 +24,9 @@ import pyarrow.parquet as pq
 from flask import Response
 
 from analysis import rows_table
+from common import memory
 from common.errors import InvalidRequest, NotAcceptable, shown
 from store.result_store import StoredRows
-from web import memory
 from web.api_models import RowsQuery
 
 ARROW = "application/vnd.apache.arrow.stream"

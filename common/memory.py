@@ -1,8 +1,8 @@
 """Giving the memory of a large piece of work back to the system once it is done (issue 19: the web's RSS while
-it serves 100,000-row results). A 70 MB CSV decoded, or a 100,000-row answer written, frees hundreds of MB that
-the allocators keep for reuse: pyarrow's pool (mimalloc) keeps its freed pages, and glibc keeps freed chunks in
-the heaps of the threads that freed them (Waitress's threads), so the process stays at its peak. Releasing them
-costs milliseconds, so it is done after such work only, not after every request."""
+it serves 100,000-row results). A 70 MB CSV or a stored dataset decoded, or a 100,000-row answer written, frees
+hundreds of MB that the allocators keep for reuse: pyarrow's pool (mimalloc) keeps its freed pages, and glibc
+keeps freed chunks in the heaps of the threads that freed them (Waitress's threads), so the process stays at its
+peak. Releasing them costs milliseconds, so it is done after such work only, not after every request."""
 
 from __future__ import annotations
 
