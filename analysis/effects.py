@@ -58,24 +58,31 @@ class Effect:
 
 
 def effects(x: pd.DataFrame, values: np.ndarray, features: list[str], cat_features: list[str]) -> dict[str, Effect]:
-    """Each feature's effect from its column of `x` and its SHAP values (column i of `values`)."""
-    return {name: categorical(x.iloc[:, i], values[:, i]) if name in cat_features
-            else numeric(x.iloc[:, i].to_numpy(dtype=float), values[:, i]) for i, name in enumerate(features)}
+    """Each feature's effect from its column of `x` and its SHAP values (column i of `values`).
+
+    The SHAP matrix is read one feature at a time: copied once feature-major, each column is one contiguous
+    block instead of a strided walk over the whole matrix per feature (100,000 x 131: a cache miss per value)."""
+    by_feature = np.ascontiguousarray(values.T)
+    return {name: categorical(x.iloc[:, i], by_feature[i]) if name in cat_features
+            else numeric(x.iloc[:, i].to_numpy(dtype=float), by_feature[i]) for i, name in enumerate(features)}
 
 
 def numeric(column: np.ndarray, shap: np.ndarray) -> Effect:
     """The effect of a numeric feature (module docstring's rule)."""
     ok = np.isfinite(column) & np.isfinite(shap)
-    if ok.sum() < MIN_ROWS:
+    count = int(ok.sum())
+    if count < MIN_ROWS:
         return Effect("unclear")
-    order = np.argsort(column[ok], kind="stable")
-    groups = np.array_split(shap[ok][order], min(BINS, int(ok.sum())))
+    if count < len(column):  # else every value is kept, in the same order: no copy needed
+        column, shap = column[ok], shap[ok]
+    groups = np.array_split(shap[stable_order(column)], min(BINS, count))
     means = np.array([g.mean() for g in groups])
     sizes = np.array([len(g) for g in groups], dtype=float)
-    total = float(((shap[ok] - shap[ok].mean()) ** 2).sum())
+    mean = np.ascontiguousarray(shap).mean()
+    total = float(((shap - mean) ** 2).sum())
     if total <= 0:
         return Effect("unclear")
-    between = float((sizes * (means - shap[ok].mean()) ** 2).sum())
+    between = float((sizes * (means - mean) ** 2).sum())
     fits = {shape: _isotonic(sign * means, sizes) * sign for shape, sign in (("increasing", 1), ("decreasing", -1))}
     kept = {shape: between - float((sizes * (means - fit) ** 2).sum()) for shape, fit in fits.items()}
     best = max(kept, key=lambda shape: kept[shape])
@@ -85,6 +92,22 @@ def numeric(column: np.ndarray, shap: np.ndarray) -> Effect:
     if share >= MONOTONE_SHARE * between / total:
         return Effect(best, share)  # type: ignore[arg-type]  # best is one of the two monotone shapes
     return Effect("non_monotonic", share, high_at=_high_at(means))
+
+
+def stable_order(column: np.ndarray) -> np.ndarray:
+    """Exactly `np.argsort(column, kind="stable")` for a column without NaN, faster on the columns tables have.
+
+    numpy's stable sort of floats is a merge sort (about 10 ms per 100,000 values, the most of building a
+    100,000-row result: one per feature). A column of at most 65,536 distinct values is sorted by the rank of
+    its value instead: pandas' hash factorization, the few distinct values sorted, then a stable sort of
+    16-bit ranks, which numpy does as a radix sort (linear). Equal values get equal ranks (-0.0 is made 0.0
+    first, as the comparison sees them), so ties keep their order as in the stable sort."""
+    codes, distinct = pd.factorize(column + 0.0, sort=False)
+    if len(distinct) > 2**16:
+        return np.argsort(column, kind="stable")
+    rank = np.empty(len(distinct), dtype=np.uint16)
+    rank[np.argsort(distinct)] = np.arange(len(distinct), dtype=np.uint16)
+    return np.argsort(rank[codes], kind="stable")
 
 
 def _isotonic(means: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -66,3 +66,15 @@ def test_a_u_shaped_feature_gets_no_direction_in_the_summary() -> None:
     assert x01["effect"]["shape"] == "non_monotonic" and x01["effect"]["high_at"] == "ends"
     assert "higher x01" not in result.summary and "tends to" not in result.summary
     assert "In this model, x01 does not act in one direction" in result.summary
+
+
+@pytest.mark.parametrize("column", [
+    np.repeat([3.0, -1.0, 0.0, -0.0, 2.5], 40),  # ties, and -0.0 equal to 0.0 as a comparison sees them
+    RNG.integers(-50, 50, 5_000).astype(float),  # few distinct values: ranked, then a radix sort
+    RNG.normal(size=70_000),  # more than 65,536 distinct values: numpy's own stable sort
+    np.array([np.inf, 1.0, -np.inf, 1.0, 7.0]),
+    np.array([], dtype=float),
+])
+def test_stable_order_is_numpys_stable_argsort(column: np.ndarray) -> None:
+    shuffled = RNG.permutation(column)
+    assert np.array_equal(effects.stable_order(shuffled), np.argsort(shuffled, kind="stable"))
