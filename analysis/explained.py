@@ -36,8 +36,9 @@ class ShapColumns:
 
     def __init__(self, features: list[str], values: np.ndarray, order: np.ndarray,
                  frame: pd.DataFrame | None = None, classes: list[Any] | None = None,
-                 probabilities: np.ndarray | None = None) -> None:
+                 probabilities: np.ndarray | None = None, by_feature: np.ndarray | None = None) -> None:
         self.features = features
+        self.by_feature = by_feature  # `values` feature-major (features x rows, rows by position) when made already
         self.probabilities = probabilities  # multiclass: (rows, classes) by position, the rows table's
         self.values = values
         self.order = order

@@ -101,7 +101,10 @@ def _shap(columns: ShapColumns) -> dict[str, pa.Array]:
     contiguous float64 column per feature."""
     values = np.asarray(columns.values, dtype=np.float64)
     in_order = len(columns.order) == len(values) and bool((columns.order == np.arange(len(values))).all())
-    block = np.ascontiguousarray((values if in_order else values[columns.order]).T)  # no gather: 5x less at 100k
+    if columns.by_feature is not None and columns.by_feature.dtype == np.float64:  # the effects' copy, reused
+        block = columns.by_feature if in_order else columns.by_feature[:, columns.order]
+    else:
+        block = np.ascontiguousarray((values if in_order else values[columns.order]).T)  # no gather: 5x less at 100k
     return {f"shap_{name}": pa.array(block[k], type=pa.float64()) for k, name in enumerate(columns.features)}
 
 

@@ -216,7 +216,8 @@ def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, select
     warnings, flags = _checks(plan, trained, x)
     results = ResultRows(rows, order, row_chunk, flags)
     ranking = _ranking(features, explanation.values)
-    found = effects.effects(x, explanation.values, features, trained.meta.cat_features)
+    by_feature = effects.feature_major(explanation.values)  # read by the effects, stored by the rows table
+    found = effects.effects(x, by_feature, features, trained.meta.cat_features)
     predicted = wording.outcome(shown_name(labels, target), trained.meta.task, _positive_class(trained))
     return Result(
         analysis_type=request.analysis_type,
@@ -229,7 +230,7 @@ def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, select
             {"label": labels[name]} if name in labels else {}) | {"effect": found[name].to_json()}
             for name, value in ranking],
         shap_values=ShapColumns(features, explanation.values, order, x, trained.meta.classes,
-                                explanation.probabilities),
+                                explanation.probabilities, by_feature),
         base_value=explanation.base_value,
         results=results,
         model=_model_info(trained),
