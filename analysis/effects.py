@@ -59,18 +59,9 @@ class Effect:
 
 def effects(x: pd.DataFrame, by_feature: np.ndarray, features: list[str], cat_features: list[str]) -> dict[str, Effect]:
     """Each feature's effect from its column of `x` and its SHAP values (row i of `by_feature`, the SHAP matrix
-    feature-major: `feature_major`).
-
-    The SHAP matrix is read one feature at a time: feature-major, each feature's values are one contiguous block
-    instead of a strided walk over the whole matrix per feature (100,000 x 131: a cache miss per value)."""
+    feature-major: analysis.explained.ShapColumns.feature_major)."""
     return {name: categorical(x.iloc[:, i], by_feature[i]) if name in cat_features
             else numeric(x.iloc[:, i].to_numpy(dtype=float), by_feature[i]) for i, name in enumerate(features)}
-
-
-def feature_major(values: np.ndarray) -> np.ndarray:
-    """The (rows x features) SHAP matrix copied once as (features x rows): what `effects` reads and the rows
-    table stores (analysis.explained.ShapColumns.by_feature), one copy for both."""
-    return np.ascontiguousarray(values.T)
 
 
 def numeric(column: np.ndarray, shap: np.ndarray) -> Effect:

@@ -36,14 +36,22 @@ class ShapColumns:
 
     def __init__(self, features: list[str], values: np.ndarray, order: np.ndarray,
                  frame: pd.DataFrame | None = None, classes: list[Any] | None = None,
-                 probabilities: np.ndarray | None = None, by_feature: np.ndarray | None = None) -> None:
+                 probabilities: np.ndarray | None = None) -> None:
         self.features = features
-        self.by_feature = by_feature  # `values` feature-major (features x rows, rows by position) when made already
+        self._feature_major: np.ndarray | None = None
         self.probabilities = probabilities  # multiclass: (rows, classes) by position, the rows table's
         self.values = values
         self.order = order
         self.frame = frame
         self.classes = classes
+
+    def feature_major(self) -> np.ndarray:
+        """`values` copied once as float64 (features x rows, rows by position), kept: the effect shapes read each
+        feature's values from it and the rows table stores its rows (one transpose of the matrix for both; at
+        100,000 x 131, a strided walk per feature costs a cache miss per value)."""
+        if self._feature_major is None:
+            self._feature_major = np.ascontiguousarray(np.asarray(self.values, dtype=np.float64).T)
+        return self._feature_major
 
     def items(self) -> Iterator[tuple[str, np.ndarray]]:
         for i, name in enumerate(self.features):

@@ -99,12 +99,10 @@ def value_columns(x: pd.DataFrame, features: list[str], order: np.ndarray) -> di
 def _shap(columns: ShapColumns) -> dict[str, pa.Array]:
     """shap_<feature>: the matrix reordered once (unless the rows are in order already) and transposed, one
     contiguous float64 column per feature."""
-    values = np.asarray(columns.values, dtype=np.float64)
-    in_order = len(columns.order) == len(values) and bool((columns.order == np.arange(len(values))).all())
-    if columns.by_feature is not None and columns.by_feature.dtype == np.float64:  # the effects' copy, reused
-        block = columns.by_feature if in_order else columns.by_feature[:, columns.order]
-    else:
-        block = np.ascontiguousarray((values if in_order else values[columns.order]).T)  # no gather: 5x less at 100k
+    by_feature = columns.feature_major()  # the copy the effect shapes read, when the worker made them
+    rows = by_feature.shape[1]
+    in_order = len(columns.order) == rows and bool((columns.order == np.arange(rows)).all())
+    block = by_feature if in_order else by_feature[:, columns.order]  # no gather: 5x less at 100k
     return {f"shap_{name}": pa.array(block[k], type=pa.float64()) for k, name in enumerate(columns.features)}
 
 

@@ -216,8 +216,8 @@ def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, select
     warnings, flags = _checks(plan, trained, x)
     results = ResultRows(rows, order, row_chunk, flags)
     ranking = _ranking(features, explanation.values)
-    by_feature = effects.feature_major(explanation.values)  # read by the effects, stored by the rows table
-    found = effects.effects(x, by_feature, features, trained.meta.cat_features)
+    shap_values = ShapColumns(features, explanation.values, order, x, trained.meta.classes, explanation.probabilities)
+    found = effects.effects(x, shap_values.feature_major(), features, trained.meta.cat_features)
     predicted = wording.outcome(shown_name(labels, target), trained.meta.task, _positive_class(trained))
     return Result(
         analysis_type=request.analysis_type,
@@ -229,8 +229,7 @@ def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, select
         feature_importance=[{"feature": name, "importance": value} | (
             {"label": labels[name]} if name in labels else {}) | {"effect": found[name].to_json()}
             for name, value in ranking],
-        shap_values=ShapColumns(features, explanation.values, order, x, trained.meta.classes,
-                                explanation.probabilities, by_feature),
+        shap_values=shap_values,
         base_value=explanation.base_value,
         results=results,
         model=_model_info(trained),
