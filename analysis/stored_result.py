@@ -10,13 +10,14 @@ RowBuilder from the same values (tests/unit/analysis/test_stored_result.py). Pur
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.ipc as ipc
 from pydantic import BaseModel, ConfigDict
 
 from analysis import data_checks, rows_table
@@ -204,50 +205,104 @@ def _row_columns(table: pa.Table, layout: RowsLayout, rows: slice) -> dict[str, 
     return out
 
 
-def result_rows(table: pa.Table, values: RowValues, layout: RowsLayout, rows: slice) -> list[dict[str, Any]]:
-    """The `results` rows `rows` (positions of the table), exactly as the worker's RowBuilder made them."""
+def result_rows(table: pa.Table, values: RowValues, layout: RowsLayout, rows: slice,
+                first: int = 0) -> list[dict[str, Any]]:
+    """The `results` rows `rows` (positions of the table, whose first row is the result's row `first`), exactly
+    as the worker's RowBuilder made them."""
     x = values.frame(rows)
     shap = shap_block(table, layout.features, rows, layout.shap_dtype)
     count = rows.stop - rows.start
-    position = np.arange(rows.start + 1, rows.stop + 1, dtype=np.int64) if layout.ranked else None
+    low, high = first + rows.start, first + rows.stop  # the result's own row numbers (rank, flags)
+    position = np.arange(low + 1, high + 1, dtype=np.int64) if layout.ranked else None
     built = RowBuilder(_row_columns(table, layout, rows), x, layout.features, shap, position)(np.arange(count))
     if layout.flags:
-        built = data_checks.flag(built, np.arange(rows.start, rows.stop), layout.flags)
+        built = data_checks.flag(built, np.arange(low, high), layout.flags)
     return built
 
 
-def _results_pieces(table: pa.Table, values: RowValues, layout: RowsLayout) -> Iterator[bytes]:
+class PerRow(Protocol):
+    """The rows table as the JSON result reads it: a column whole (`shap_values`), and the rows a part at a time
+    with their feature values (`results`)."""
+
+    def column(self, name: str) -> np.ndarray: ...
+
+    def parts(self) -> Iterator[tuple[pa.Table, RowValues]]: ...
+
+
+class WholeTable:
+    """A rows table read whole, and its rows' values: one part."""
+
+    def __init__(self, table: pa.Table, values: RowValues | None) -> None:
+        self.table, self.values = table, values
+
+    def column(self, name: str) -> np.ndarray:
+        return self.table.column(name).to_numpy()
+
+    def parts(self) -> Iterator[tuple[pa.Table, RowValues]]:
+        assert self.values is not None
+        yield self.table, self.values
+
+
+class StoredStream:
+    """A rows table as stored (its compressed Arrow IPC stream) read without decompressing it whole (issue 19:
+    the web's memory): a column alone, each record batch's buffer of it only (a reader's `included_fields`), or
+    a record batch at a time with `values_of` it. Holds the compressed stream, not the 110 MB a 100,000-row
+    table takes decompressed."""
+
+    def __init__(self, data: bytes | memoryview, values_of: Callable[[pa.Table], RowValues]) -> None:
+        self.buffer, self.values_of = pa.py_buffer(data), values_of
+        self.schema = ipc.open_stream(self.buffer).schema
+
+    def column(self, name: str) -> np.ndarray:
+        position = self.schema.get_field_index(name)
+        options = ipc.IpcReadOptions(included_fields=[position], use_threads=False)
+        chunks = [batch.column(0) for batch in ipc.open_stream(self.buffer, options=options)]
+        return pa.chunked_array(chunks, type=self.schema.field(position).type).to_numpy()
+
+    def parts(self) -> Iterator[tuple[pa.Table, RowValues]]:
+        for batch in ipc.open_stream(self.buffer, options=ipc.IpcReadOptions(use_threads=False)):
+            part = pa.Table.from_batches([batch])
+            yield part, self.values_of(part)
+
+
+def _results_pieces(rows: PerRow, layout: RowsLayout) -> Iterator[bytes]:
+    """`results`, CHUNK_ROWS rows of a part at a time (the same bytes however the parts cut the rows: each row
+    is written alone)."""
     yield b"["
-    for start in range(0, table.num_rows, CHUNK_ROWS):
-        body = orjson.dumps(result_rows(table, values, layout, slice(start, min(start + CHUNK_ROWS, table.num_rows))),
-                            option=OPTIONS)
-        yield (b"," if start else b"") + body[1:-1]
+    first = 0
+    for part, values in rows.parts():
+        for start in range(0, part.num_rows, CHUNK_ROWS):
+            chunk = slice(start, min(start + CHUNK_ROWS, part.num_rows))
+            body = orjson.dumps(result_rows(part, values, layout, chunk, first), option=OPTIONS)
+            yield (b"," if first + start else b"") + body[1:-1]
+        first += part.num_rows
     yield b"]"
 
 
-def _shap_pieces(table: pa.Table, layout: RowsLayout) -> Iterator[bytes]:
+def _shap_pieces(rows: PerRow, layout: RowsLayout) -> Iterator[bytes]:
     yield b"{"
     for position, name in enumerate(layout.features):
-        column = table.column(f"shap_{name}").to_numpy().astype(layout.shap_dtype, copy=False)
+        column = rows.column(f"shap_{name}").astype(layout.shap_dtype, copy=False)
         yield (b"," if position else b"") + orjson.dumps(name) + b":" + orjson.dumps(column, option=OPTIONS)
     yield b"}"
 
 
-def json_pieces(head: ResultHead, table: pa.Table | None, values: RowValues | None,
+def json_pieces(head: ResultHead, table: pa.Table | PerRow | None, values: RowValues | None = None,
                 fields: list[str] | None = None) -> Iterator[bytes]:
     """The result's JSON object (only `fields`, in the result's order, when given), a piece at a time:
-    a result row chunk or a SHAP column at most. `table` and `values` may be None when no per-row field is
-    asked for."""
+    a result row chunk or a SHAP column at most. `table` is the rows table whole (with `values`, its rows'
+    values) or a PerRow (a StoredStream); both may be None when no per-row field is asked for."""
+    rows = WholeTable(table, values) if isinstance(table, pa.Table) else table
     wanted = head.fields if fields is None else [name for name in head.fields if name in fields]
     yield b"{"
     for position, name in enumerate(wanted):
         yield (b"," if position else b"") + orjson.dumps(name) + b":"
         if name == "shap_values":
-            assert table is not None
-            yield from _shap_pieces(table, head.layout)
+            assert rows is not None
+            yield from _shap_pieces(rows, head.layout)
         elif name == "results":
-            assert table is not None and values is not None
-            yield from _results_pieces(table, values, head.layout)
+            assert rows is not None
+            yield from _results_pieces(rows, head.layout)
         else:
             yield orjson.dumps(head.parts[name], option=OPTIONS)
     yield b"}"

@@ -182,10 +182,10 @@ def result_pieces(svc: Services, job: Job, head: ResultHead, fields: list[str] |
         _check_fields(fields, head.fields)
     if fields is not None and not any(name in PER_ROW for name in fields):
         return json_pieces(head, None, None, fields)
-    rows = result_store.rows(svc.redis, svc.frames, job.id, head)
+    rows = result_store.per_row(svc.redis, svc.frames, job.id, head)  # compressed: a column decompressed at a time
     if rows is None:
         raise expired(job)
-    return memory.released_after(json_pieces(head, rows.table, rows.values(), fields))
+    return memory.released_after(json_pieces(head, rows, None, fields))
 
 
 def small_fields(svc: Services, job: Job, fields: list[str]) -> dict[str, Any]:

@@ -34,6 +34,22 @@ def test_stored_form_reads_back_to_the_validated_frame(make) -> None:
     assert_frame_equal(back, frame)
 
 
+@pytest.mark.parametrize("make", [default_dataset.generate, wide_table.generate, mixed_frame])
+def test_decoded_a_column_at_a_time_is_the_same_frame(make) -> None:
+    """from_arrow_by_column (the web's frames) gives from_arrow's frame: names, dtypes, None for missing, values,
+    across record batches (a stream of batches of 7 rows), numbers in one block per dtype as to_pandas makes."""
+    frame = datasets.parse_csv(datasets.to_csv_bytes(make()))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(table, max_chunksize=7)
+    for data in (columnar.to_arrow(frame), sink.getvalue().to_pybytes()):
+        whole, by_column = columnar.from_arrow(data), columnar.from_arrow_by_column(data)
+        assert_frame_equal(by_column, whole, check_exact=True)
+        assert by_column.dtypes.tolist() == whole.dtypes.tolist()
+        assert by_column._mgr.nblocks <= whole._mgr.nblocks
+
+
 def test_text_and_flags_keep_none_for_missing() -> None:
     """Text and boolean columns come back as Python objects with None, never NaN."""
     back = columnar.from_arrow(columnar.to_arrow(mixed_frame()))

@@ -21,6 +21,7 @@ from explain.run import analyze
 from explain.training import TrainedModel, train
 
 ADDITIVITY = 1e-6
+STREAM_BATCH = 37  # rows per record batch of the streamed reading (CHUNK_ROWS is larger: each batch is one chunk)
 
 
 def described() -> tuple[Any, pd.DataFrame]:
@@ -50,6 +51,25 @@ def rebuilt(ipc: bytes, head_raw: bytes, frame: pd.DataFrame, fields: list[str] 
     return b"".join(stored_result.json_pieces(head, table, values, fields))
 
 
+def streamed(data: bytes, head_raw: bytes, frame: pd.DataFrame, fields: list[str] | None = None) -> bytes:
+    """rebuilt's JSON as the web writes it from the compressed stream (stored_result.StoredStream: SHAP a column
+    at a time, the rows a record batch at a time), the table cut into batches of STREAM_BATCH rows so the
+    result's rows, ranks and out-of-range flags cross batches."""
+    head = stored_result.read_head(head_raw)
+    sink = pa.BufferOutputStream()
+    whole = rows_table.from_ipc(data)
+    with pa.ipc.new_stream(sink, whole.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(whole, max_chunksize=STREAM_BATCH)
+
+    def values_of(part: pa.Table) -> stored_result.RowValues:
+        if head.layout.values == "dataset":
+            return stored_result.DatasetValues(frame, stored_result.positions(part), head.layout)
+        return stored_result.TableValues(part, head.layout)
+
+    rows = stored_result.StoredStream(sink.getvalue().to_pybytes(), values_of)
+    return b"".join(stored_result.json_pieces(head, rows, None, fields))
+
+
 def run(table: tuple[Any, pd.DataFrame], target: str, request: dict[str, Any], dtype: str = "float64") -> None:
     meta, frame = table
     model, model_meta = train(frame, target, datasets.feature_columns(meta, target), thread_count=1)
@@ -60,10 +80,12 @@ def run(table: tuple[Any, pd.DataFrame], target: str, request: dict[str, Any], d
     expected = encode(result)
     ipc, head = stored(result, parsed.data is None)
     assert rebuilt(ipc, head, frame) == expected
+    assert streamed(ipc, head, frame) == expected
     whole = orjson.loads(expected)
     for fields in (["summary"], ["results", "model"], ["shap_values"], ["base_value", "feature_importance"]):
         part = orjson.loads(rebuilt(ipc, head, frame, fields))
         assert part == {name: whole[name] for name in whole if name in fields}
+        assert streamed(ipc, head, frame, fields) == rebuilt(ipc, head, frame, fields)
     assert len(head) < 20_000 + len(orjson.dumps(whole.get("scenarios") or whole.get("interactions")))
     rows = rows_table.from_ipc(ipc)
     assert (rows_table.DATASET_ROW in rows.column_names) == (parsed.data is None)

@@ -1,0 +1,56 @@
+"""A stored rows table read from Redis by ranges (store.result_store.StoredRange, GETRANGE): /rows holds one record
+batch's bytes, never the whole stored stream; the rows are the same, and a table that expires while it is read
+cuts the answer with an error instead of ending it short."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pytest
+
+from devtools.redis_server import RedisServer
+from store import result_store
+
+KEY, ROWS, BATCH = "shap:result:test:table", 20_000, 2_000
+
+
+def stored_stream() -> bytes:
+    """Batches of about 180 KB (random numbers do not compress), larger than a StoredRange's smallest read."""
+    rng = np.random.default_rng(0)
+    table = pa.table({"row": pa.array(range(ROWS), type=pa.int64()), "label": [f"r{i}" for i in range(ROWS)],
+                      **{f"shap_{i}": rng.normal(size=ROWS) for i in range(10)}})
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema, options=ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(table, max_chunksize=BATCH)
+    return sink.getvalue().to_pybytes()
+
+
+def test_read_by_ranges_is_the_stored_table(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    data = stored_stream()
+    client.set(KEY, data)
+    client.config_resetstat()
+    stored = result_store._stored(client, KEY, None, by_batch=True)
+    assert stored is not None and stored.table.num_rows == 0
+    parts = list(stored.batches())
+    whole = ipc.open_stream(data).read_all()
+    assert pa.concat_tables(parts).equals(whole)
+    assert len(parts) == ROWS // BATCH
+    calls = client.info("commandstats")
+    assert "cmdstat_get" not in calls  # never the whole value
+    assert calls["cmdstat_getrange"]["calls"] >= len(parts)
+    assert stored.whole().table.equals(whole)
+    assert result_store._stored(client, "shap:result:none:table", None, by_batch=True) is None
+
+
+def test_a_table_that_expires_while_read_cuts_the_answer(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    client.set(KEY, stored_stream())
+    stored = result_store._stored(client, KEY, None, by_batch=True)
+    assert stored is not None
+    batches = stored.batches()
+    next(batches)
+    client.delete(KEY)
+    with pytest.raises(result_store.RowsExpired):
+        list(batches)
