@@ -249,7 +249,7 @@ class StoredStream:
     a record batch at a time with `values_of` it. Holds the compressed stream, not the 110 MB a 100,000-row
     table takes decompressed."""
 
-    def __init__(self, data: bytes | memoryview, values_of: Callable[[pa.Table], RowValues]) -> None:
+    def __init__(self, data: bytes | bytearray | memoryview, values_of: Callable[[pa.Table], RowValues]) -> None:
         self.buffer, self.values_of = pa.py_buffer(data), values_of
         self.schema = ipc.open_stream(self.buffer).schema
 

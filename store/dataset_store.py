@@ -15,6 +15,7 @@ from analysis.dataset_meta import DatasetMeta
 from common import jobstates, keys
 from common.errors import ServiceError, UnknownDataset, shown
 from common.rqtypes import JSONJob
+from store import ranged
 
 LOCK_TIMEOUT = 120  # seconds a (re)load of a dataset may hold its lock
 ORIGIN_UPLOAD = "upload"  # meta.origin of a dataset a client stored with PUT /datasets/<name>
@@ -121,15 +122,11 @@ def _live_pins(client: redis.Redis, version: str) -> list[str]:
             if status is not None and as_text(status) not in jobstates.TERMINAL]
 
 
-def load_version(client: redis.Redis, name: str, version: str) -> tuple[DatasetMeta, bytes]:
+def load_version(client: redis.Redis, name: str, version: str) -> tuple[DatasetMeta, bytes | bytearray]:
     """The metadata and rows of dataset `name` as they were in `version`: the stored dataset when it is that
     version, else the copy a replace kept for the analyses accepted on it (read together either way)."""
-    for _ in range(3):  # a replace between the two reads moves the version to its keys: look again
-        meta_key, data_key = _where(client, name, version)
-        with client.pipeline(transaction=True) as pipe:
-            pipe.get(meta_key)
-            pipe.get(data_key)
-            raw_meta, data = pipe.execute()
+    for _ in range(3):  # a replace between the reads moves the version to its keys: look again
+        raw_meta, data = _read_together(client, *_where(client, name, version))
         if raw_meta is not None and data is not None:
             meta = DatasetMeta.model_validate_json(raw_meta)
             if meta.version == version:
@@ -277,15 +274,28 @@ def set_labels(client: redis.Redis, name: str, labels: dict[str, str]) -> Datase
     return meta
 
 
-def load(client: redis.Redis, name: str) -> tuple[DatasetMeta, bytes]:
-    """The metadata and CSV bytes of one dataset, read together."""
-    with client.pipeline(transaction=True) as pipe:
-        pipe.get(keys.dataset_meta(name))
-        pipe.get(keys.dataset_data(name))
-        raw_meta, data = pipe.execute()
-    if raw_meta is None or data is None:
-        raise UnknownDataset(f"Dataset {name!r} does not exist; GET /datasets lists the available ones.")
-    return DatasetMeta.model_validate_json(raw_meta), data
+def load(client: redis.Redis, name: str) -> tuple[DatasetMeta, bytes | bytearray]:
+    """The metadata and stored rows of one dataset, read together."""
+    for _ in range(3):  # a replace while the rows were read: look again
+        raw_meta, data = _read_together(client, keys.dataset_meta(name), keys.dataset_data(name))
+        if raw_meta is not None and data is not None:
+            return DatasetMeta.model_validate_json(raw_meta), data
+        if raw_meta is None:
+            break
+    raise UnknownDataset(f"Dataset {name!r} does not exist; GET /datasets lists the available ones.")
+
+
+def _read_together(client: redis.Redis, meta_key: str, data_key: str) -> tuple[bytes | None, bytearray | None]:
+    """A version's meta and rows, the rows read by ranges (store.ranged: a GET of a 48 MB dataset held twice its
+    size at its peak); (meta, None) when the meta changed meanwhile (a replace writes both in one transaction,
+    and its meta, which names its version and time, differs), (None, None) when there is none."""
+    raw_meta: Any = client.get(meta_key)
+    if raw_meta is None:
+        return None, None
+    data = ranged.read(client, data_key)
+    if data is None or client.get(meta_key) != raw_meta:
+        return raw_meta, None
+    return raw_meta, data
 
 
 def list_all(client: redis.Redis) -> list[DatasetMeta]:

@@ -37,7 +37,7 @@ class FrameCache:
             meta, _ = dataset_store.load_version(client, name, version)  # raises VersionGone
         return self._frame(meta, lambda: dataset_store.load_version(client, name, version))
 
-    def _frame(self, meta: DatasetMeta, load: Callable[[], tuple[DatasetMeta, bytes]]
+    def _frame(self, meta: DatasetMeta, load: Callable[[], tuple[DatasetMeta, bytes | bytearray]]
                ) -> tuple[DatasetMeta, pd.DataFrame]:
         """`meta` and its version's cached frame, or the frame (and the meta read with it) that `load` reads."""
         from analysis import columnar  # pandas, pyarrow: imported on first use, so a fresh web process answers fast

@@ -6,7 +6,6 @@ explained, which is kept while results reference it (store.dataset_store.release
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,8 +19,9 @@ from analysis import rows_table, stored_result
 from analysis.stored_result import ResultHead, RowValues
 from common import keys
 from common.errors import Gone
-from store import dataset_store
+from store import dataset_store, ranged
 from store.frame_cache import FrameCache
+from store.ranged import RangeSource, ValueGone
 
 
 def save(client: redis.Redis, job_id: str, head: bytes, table: bytes | memoryview, ttl: int) -> None:
@@ -36,51 +36,6 @@ def head(client: redis.Redis, job_id: str) -> ResultHead | None:
     a training job's, or one that expired."""
     raw: Any = client.get(keys.job_result_head(job_id))
     return None if raw is None else stored_result.read_head(raw)
-
-
-RANGE_BYTES = 1 << 16  # the smallest GETRANGE a StoredRange asks for (a message's metadata is read whole with it)
-
-
-class RowsExpired(Exception):
-    """The rows table expired (or was deleted) while it was being read by ranges: an answer already under way
-    is cut (the client sees a broken transfer, never a short table that looks whole)."""
-
-
-class StoredRange(io.RawIOBase):
-    """A stored value read from Redis a range at a time (GETRANGE) as a reader asks for its bytes: Arrow's stream
-    reader asks for a message's metadata, then its body (a record batch: about 8 MB at 10,000 rows x 131
-    features), so the web holds one batch's bytes, never the whole stored stream (84 MB at 100,000 rows)."""
-
-    def __init__(self, client: redis.Redis, key: str, size: int) -> None:
-        super().__init__()
-        self.client, self.key, self.size, self.position = client, key, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        end = min(self.position + len(view), self.size)
-        if end <= self.position:
-            return 0
-        piece: Any = self.client.getrange(self.key, self.position, end - 1)
-        if not piece:
-            raise RowsExpired(f"{self.key} expired while it was being read")
-        view[:len(piece)] = piece
-        self.position += len(piece)
-        return len(piece)
-
-
-@dataclass(frozen=True)
-class RangeSource:
-    """Where a stored rows table is read by ranges: each reading opens its own StoredRange."""
-
-    client: redis.Redis
-    key: str
-    size: int
-
-    def open(self) -> io.BufferedReader:
-        return io.BufferedReader(StoredRange(self.client, self.key, self.size), buffer_size=RANGE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -155,7 +110,7 @@ def per_row(client: redis.Redis, frames: FrameCache, job_id: str, found: ResultH
     """The rows of a result whose head is `found` as its JSON result reads them (analysis.stored_result
     .StoredStream: the compressed stream held, a column or a record batch decompressed at a time); None when
     they expired."""
-    raw: Any = client.get(keys.job_rows_table(job_id))
+    raw = ranged.read(client, keys.job_rows_table(job_id))  # by ranges: a GET's reply buffer and copy are not made
     if raw is None:
         return None
     layout = found.layout
@@ -176,7 +131,7 @@ def _stored(client: redis.Redis, key: str, found: ResultHead | None, by_batch: b
     source = RangeSource(client, key, size)
     try:
         schema = ipc.open_stream(source.open()).schema
-    except RowsExpired:  # since its STRLEN
+    except ValueGone:  # since its STRLEN
         return None
     return StoredRows(schema.empty_table(), found, stream=source)
 

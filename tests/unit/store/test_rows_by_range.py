@@ -1,4 +1,4 @@
-"""A stored rows table read from Redis by ranges (store.result_store.StoredRange, GETRANGE): /rows holds one record
+"""A stored rows table read from Redis by ranges (store.ranged.StoredRange, GETRANGE): /rows holds one record
 batch's bytes, never the whole stored stream; the rows are the same, and a table that expires while it is read
 cuts the answer with an error instead of ending it short."""
 
@@ -11,6 +11,7 @@ import pytest
 
 from devtools.redis_server import RedisServer
 from store import result_store
+from store.ranged import ValueGone
 
 KEY, ROWS, BATCH = "shap:result:test:table", 20_000, 2_000
 
@@ -52,5 +53,5 @@ def test_a_table_that_expires_while_read_cuts_the_answer(redis_server: RedisServ
     batches = stored.batches()
     next(batches)
     client.delete(KEY)
-    with pytest.raises(result_store.RowsExpired):
+    with pytest.raises(ValueGone):
         list(batches)
