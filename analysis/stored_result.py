@@ -245,22 +245,28 @@ class WholeTable:
 
 class StoredStream:
     """A rows table as stored (its compressed Arrow IPC stream) read without decompressing it whole (issue 19:
-    the web's memory): a column alone, each record batch's buffer of it only (a reader's `included_fields`), or
-    a record batch at a time with `values_of` it. Holds the compressed stream, not the 110 MB a 100,000-row
-    table takes decompressed."""
+    the web's memory): a SHAP column alone from the whole compressed stream (`read`, once; a reader's
+    `included_fields` decompresses that column's buffers only), then the rows a record batch at a time from
+    `open` (a file-like, e.g. read from Redis by ranges), with `values_of` the batch; the compressed stream is
+    let go before the rows are read. Never the 110 MB a 100,000-row table takes decompressed."""
 
-    def __init__(self, data: bytes | bytearray | memoryview, values_of: Callable[[pa.Table], RowValues]) -> None:
-        self.buffer, self.values_of = pa.py_buffer(data), values_of
-        self.schema = ipc.open_stream(self.buffer).schema
+    def __init__(self, read: Callable[[], bytes | bytearray], open_stream: Callable[[], Any],
+                 values_of: Callable[[pa.Table], RowValues]) -> None:
+        self.read, self.open_stream, self.values_of = read, open_stream, values_of
+        self.buffer: pa.Buffer | None = None
 
     def column(self, name: str) -> np.ndarray:
-        position = self.schema.get_field_index(name)
+        if self.buffer is None:
+            self.buffer = pa.py_buffer(self.read())
+        schema = ipc.open_stream(self.buffer).schema
+        position = schema.get_field_index(name)
         options = ipc.IpcReadOptions(included_fields=[position], use_threads=False)
         chunks = [batch.column(0) for batch in ipc.open_stream(self.buffer, options=options)]
-        return pa.chunked_array(chunks, type=self.schema.field(position).type).to_numpy()
+        return pa.chunked_array(chunks, type=schema.field(position).type).to_numpy()
 
     def parts(self) -> Iterator[tuple[pa.Table, RowValues]]:
-        for batch in ipc.open_stream(self.buffer, options=ipc.IpcReadOptions(use_threads=False)):
+        self.buffer = None  # the SHAP columns (written first) are done with it
+        for batch in ipc.open_stream(self.open_stream(), options=ipc.IpcReadOptions(use_threads=False)):
             part = pa.Table.from_batches([batch])
             yield part, self.values_of(part)
 

@@ -108,16 +108,25 @@ def rows(client: redis.Redis, frames: FrameCache, job_id: str, found: ResultHead
 def per_row(client: redis.Redis, frames: FrameCache, job_id: str, found: ResultHead
             ) -> stored_result.StoredStream | None:
     """The rows of a result whose head is `found` as its JSON result reads them (analysis.stored_result
-    .StoredStream: the compressed stream held, a column or a record batch decompressed at a time); None when
-    they expired."""
-    raw = ranged.read(client, keys.job_rows_table(job_id))  # by ranges: a GET's reply buffer and copy are not made
-    if raw is None:
+    .StoredStream: the SHAP columns from the compressed stream, read by ranges into one buffer; then the rows a
+    record batch at a time, read by ranges); None when they expired. A table that expires while the answer
+    is sent cuts it (ranged.ValueGone), as /rows."""
+    key = keys.job_rows_table(job_id)
+    size = int(client.strlen(key))
+    if not size:
         return None
     layout = found.layout
     dataset = (None if layout.values == "table"
                else _dataset_frame(client, frames, layout.dataset, layout.dataset_version, job_id))
     schema_only = StoredRows(pa.table({}), found, dataset)
-    return stored_result.StoredStream(raw, schema_only.values)
+
+    def read() -> bytearray:
+        data = ranged.read(client, key)
+        if data is None:
+            raise ValueGone(f"{key} expired while it was being read")
+        return data
+
+    return stored_result.StoredStream(read, RangeSource(client, key, size).open, schema_only.values)
 
 
 def _stored(client: redis.Redis, key: str, found: ResultHead | None, by_batch: bool) -> StoredRows | None:

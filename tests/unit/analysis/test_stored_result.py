@@ -66,7 +66,8 @@ def streamed(data: bytes, head_raw: bytes, frame: pd.DataFrame, fields: list[str
             return stored_result.DatasetValues(frame, stored_result.positions(part), head.layout)
         return stored_result.TableValues(part, head.layout)
 
-    rows = stored_result.StoredStream(sink.getvalue().to_pybytes(), values_of)
+    data = sink.getvalue().to_pybytes()
+    rows = stored_result.StoredStream(lambda: data, lambda: pa.BufferReader(data), values_of)
     return b"".join(stored_result.json_pieces(head, rows, None, fields))
 
 
