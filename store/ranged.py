@@ -14,6 +14,7 @@ import redis
 
 WHOLE_RANGE = 4 * 2**20  # a range of a value read whole
 STREAM_RANGE = 2**16  # the smallest range a StoredRange asks for (a message's metadata is read with it)
+FIRST_RANGE = 4 * 2**20  # read with a value's size: all of a small one
 
 
 class ValueGone(Exception):
@@ -42,15 +43,21 @@ class StoredRange(io.RawIOBase):
     metadata, then its body (a record batch: about 8 MB at 10,000 rows x 131 features), so the reader holds one
     batch's bytes, never the whole value (84 MB for a 100,000-row result's rows table)."""
 
-    def __init__(self, client: redis.Redis, key: str, size: int) -> None:
+    def __init__(self, client: redis.Redis, key: str, size: int, first: bytes = b"") -> None:
         super().__init__()
         self.client, self.key, self.size, self.position = client, key, size, 0
+        self.first = first  # the value's first bytes, read already (with its size)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
+        if self.position < len(self.first):
+            piece = self.first[self.position:self.position + len(view)]
+            view[:len(piece)] = piece
+            self.position += len(piece)
+            return len(piece)
         # at most WHOLE_RANGE a call (BufferedReader reads on): a larger reply cost the client library more than
         # the round trips it saved (a 101 MB table sent as Arrow: 0.41-0.67 s so, 0.48-0.65 s a batch a range)
         end = min(self.position + len(view), self.size, self.position + WHOLE_RANGE)
@@ -66,11 +73,24 @@ class StoredRange(io.RawIOBase):
 
 @dataclass(frozen=True)
 class RangeSource:
-    """Where a stored value is read by ranges: each reading opens its own StoredRange."""
+    """Where a stored value is read by ranges: each reading opens its own StoredRange; `first`, the value's
+    first bytes read with its size, is not asked for again (a value of at most FIRST_RANGE is all there)."""
 
     client: redis.Redis
     key: str
     size: int
+    first: bytes = b""
 
     def open(self) -> io.BufferedReader:
-        return io.BufferedReader(StoredRange(self.client, self.key, self.size), buffer_size=STREAM_RANGE)
+        return io.BufferedReader(StoredRange(self.client, self.key, self.size, self.first),
+                                 buffer_size=STREAM_RANGE)
+
+
+def source(client: redis.Redis, key: str) -> RangeSource | None:
+    """Where the value at `key` is read by ranges, its size and first FIRST_RANGE bytes read in one round trip
+    (a small value, such as the wide table's 1.8 MB rows table, is then read whole); None when there is none."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.strlen(key)
+        pipe.getrange(key, 0, FIRST_RANGE - 1)
+        size, first = pipe.execute()
+    return RangeSource(client, key, int(size), first) if size else None

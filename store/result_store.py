@@ -134,10 +134,9 @@ def _stored(client: redis.Redis, key: str, found: ResultHead | None, by_batch: b
     if not by_batch:
         raw: Any = client.get(key)
         return None if raw is None else StoredRows(rows_table.from_ipc(raw), found)
-    size = int(client.strlen(key))
-    if not size:
+    source = ranged.source(client, key)
+    if source is None:
         return None
-    source = RangeSource(client, key, size)
     try:
         schema = ipc.open_stream(source.open()).schema
     except ValueGone:  # since its STRLEN

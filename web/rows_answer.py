@@ -3,9 +3,9 @@ in the format the client asks for by `format=` or `Accept`: Arrow IPC stream (th
 columnar JSON. Every format is written by pyarrow's own writers (JSON: orjson of the columns).
 
 Memory (issue 19: the web serving 100,000-row results): an Arrow or CSV answer that neither sorts nor samples
-is read, given its value_ columns, written and sent a stored record batch (10,000 rows) at a time, so the web
-holds the compressed stored stream and one batch, never the whole table nor the whole answer; a JSON answer is
-written a column at a time. Sorting, sampling and Parquet need the whole table."""
+is read from Redis by ranges (store.ranged), given its value_ columns, written and sent a stored record batch
+(10,000 rows) at a time, so the web holds one batch, never the stored stream, the whole table nor the whole
+answer; a JSON answer is written a column at a time. Sorting, sampling and Parquet need the whole table."""
 
 from __future__ import annotations
 

@@ -10,14 +10,15 @@ import pyarrow.ipc as ipc
 import pytest
 
 from devtools.redis_server import RedisServer
-from store import result_store
+from store import ranged, result_store
 from store.ranged import ValueGone
 
-KEY, ROWS, BATCH = "shap:result:test:table", 20_000, 2_000
+KEY, ROWS, BATCH = "shap:result:test:table", 80_000, 8_000
 
 
 def stored_stream() -> bytes:
-    """Batches of about 180 KB (random numbers do not compress), larger than a StoredRange's smallest read."""
+    """About 7 MB in batches of about 700 KB (random numbers do not compress): more than the first range read with
+    the value's size (store.ranged.FIRST_RANGE), so the rest is read as the reader reaches it."""
     rng = np.random.default_rng(0)
     table = pa.table({"row": pa.array(range(ROWS), type=pa.int64()), "label": [f"r{i}" for i in range(ROWS)],
                       **{f"shap_{i}": rng.normal(size=ROWS) for i in range(10)}})
@@ -38,9 +39,10 @@ def test_read_by_ranges_is_the_stored_table(redis_server: RedisServer) -> None:
     whole = ipc.open_stream(data).read_all()
     assert pa.concat_tables(parts).equals(whole)
     assert len(parts) == ROWS // BATCH
+    assert len(data) > ranged.FIRST_RANGE
     calls = client.info("commandstats")
-    assert "cmdstat_get" not in calls  # never the whole value
-    assert calls["cmdstat_getrange"]["calls"] >= len(parts)
+    assert "cmdstat_get" not in calls  # never the whole value at once
+    assert calls["cmdstat_getrange"]["calls"] >= 1 + (len(data) - ranged.FIRST_RANGE) // ranged.WHOLE_RANGE
     assert stored.whole().table.equals(whole)
     assert result_store._stored(client, "shap:result:none:table", None, by_batch=True) is None
 
@@ -55,3 +57,14 @@ def test_a_table_that_expires_while_read_cuts_the_answer(redis_server: RedisServ
     client.delete(KEY)
     with pytest.raises(ValueGone):
         list(batches)
+
+
+def test_a_value_read_whole_by_ranges_is_the_value(redis_server: RedisServer) -> None:
+    """store.ranged.read (datasets, the JSON result's rows table): the value's bytes in one buffer of its size."""
+    client = redis_server.client()
+    data = stored_stream()
+    client.set(KEY, data)
+    assert bytes(ranged.read(client, KEY) or b"") == data
+    assert ranged.read(client, "shap:result:none:table") is None
+    small = ranged.source(client, KEY)
+    assert small is not None and small.size == len(data) and len(small.first) == ranged.FIRST_RANGE
