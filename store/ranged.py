@@ -54,10 +54,10 @@ class StoredRange(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         if self.position < len(self.first):
-            piece = self.first[self.position:self.position + len(view)]
-            view[:len(piece)] = piece
-            self.position += len(piece)
-            return len(piece)
+            known = memoryview(self.first)[self.position:self.position + len(view)]
+            view[:len(known)] = known
+            self.position += len(known)
+            return len(known)
         # at most WHOLE_RANGE a call (BufferedReader reads on): a larger reply cost the client library more than
         # the round trips it saved (a 101 MB table sent as Arrow: 0.41-0.67 s so, 0.48-0.65 s a batch a range)
         end = min(self.position + len(view), self.size, self.position + WHOLE_RANGE)
