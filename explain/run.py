@@ -29,6 +29,9 @@ from explain.training import TrainedModel
 SUMMARY_DRIVERS = 3  # features the summary names
 ROW_CHUNK = 10_000  # result rows built and encoded at a time
 Progress = Callable[[str], None]
+# called with the result's per-row parts as soon as they exist, before the rest of the result is built: the
+# worker encodes and stores the rows table from them meanwhile (worker.result_writer)
+RowsReady = Callable[[ShapColumns, ResultRows], None]
 
 
 def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
@@ -144,12 +147,13 @@ def analyze(frame: pd.DataFrame, meta: DatasetMeta, request: AnalyzeRequest, tar
 
 def explain_plan(frame: pd.DataFrame, meta: DatasetMeta, plan: AnalysisPlan, trained: TrainedModel, *,
                  thread_count: int, batch_size: int, float_dtype: str = "float64", row_chunk: int = ROW_CHUNK,
-                 progress: Progress = lambda stage: None) -> Result:
+                 progress: Progress = lambda stage: None, rows_ready: RowsReady | None = None) -> Result:
     """Explain the rows `plan` selects with `trained` (a model of the plan's features); returns the result
     object (docs/api.md, "The result").
 
     `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
-    encoded (analysis.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""
+    encoded (analysis.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object.
+    `rows_ready` hears of them as soon as they exist; its seconds are not counted in `result_s`."""
     request, target = plan.request, plan.target
     features = trained.meta.features
     selection = explained_rows(frame, meta, plan)
@@ -165,8 +169,9 @@ def explain_plan(frame: pd.DataFrame, meta: DatasetMeta, plan: AnalysisPlan, tra
 
     progress("building_result")
     started = time.perf_counter()
-    result = _result(plan, meta, trained, selection, x, explanation, row_chunk)
-    timings["result_s"] = time.perf_counter() - started
+    handed = _Timed(rows_ready)
+    result = _result(plan, meta, trained, selection, x, explanation, row_chunk, handed)
+    timings["result_s"] = time.perf_counter() - started - handed.seconds
     timings |= _add_part(result, request, meta, target, trained, selection, x, explanation,
                          {"thread_count": thread_count, "batch_size": batch_size, "float_dtype": float_dtype})
     # the caution about the model ends every summary, the parts' own included (a question replaces the body)
@@ -204,8 +209,21 @@ def _add_part(result: Result, request: AnalyzeRequest, meta: DatasetMeta, target
     return {}
 
 
+class _Timed:
+    """A RowsReady hook (or none) and the seconds it took."""
+
+    def __init__(self, hook: RowsReady | None) -> None:
+        self.hook, self.seconds = hook, 0.0
+
+    def __call__(self, columns: ShapColumns, rows: ResultRows) -> None:
+        if self.hook is not None:
+            started = time.perf_counter()
+            self.hook(columns, rows)
+            self.seconds += time.perf_counter() - started
+
+
 def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, selection: Selection, x: pd.DataFrame,
-            explanation: Explanation, row_chunk: int) -> Result:
+            explanation: Explanation, row_chunk: int, rows_ready: RowsReady) -> Result:
     """The result object but its timings; `results` and `shap_values` follow the same row order."""
     request, target = plan.request, plan.target
     features = trained.meta.features
@@ -217,6 +235,8 @@ def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, select
     results = ResultRows(rows, order, row_chunk, flags)
     ranking = _ranking(features, explanation.values)
     shap_values = ShapColumns(features, explanation.values, order, x, trained.meta.classes, explanation.probabilities)
+    shap_values.feature_major()  # made before the hook: the rows table and the effect shapes share the copy
+    rows_ready(shap_values, results)
     found = effects.effects(x, shap_values.feature_major(), features, trained.meta.cat_features)
     predicted = wording.outcome(shown_name(labels, target), trained.meta.task, _positive_class(trained))
     return Result(
