@@ -1,16 +1,18 @@
-"""A finished analysis's stored result (store.result_store) written beside the rest of its work: the rows table
-is encoded and sent to Redis by a thread as soon as the result's per-row parts exist (explain.run's
-`rows_ready`), while the job builds the rest of its result (the effect shapes, the summary); the head is
-written last, in one transaction with the table's rename to its key, so a reader finds both or neither.
+"""A finished analysis's stored result (store.result_store) written beside the rest of its work: as soon as the
+result's per-row parts exist (explain.run's `rows_ready`) the job encodes the rows table and hands the bytes to
+a thread that sends them to Redis, while the job builds the rest of its result (the effect shapes, the summary);
+the head is written last, in one transaction with the table's rename to its key, so a reader finds both or
+neither (docs/decisions/00XX-rows-table-stored-beside-the-result.md).
 
-Why a thread: at 100,000 rows the table's IPC stream is about 78 MB, and Redis takes 0.5-1.5 s to take it
-(its append-only file writes every byte again), about as long as the rest of the result takes to build. Both
-the LZ4 encoding (pyarrow) and the socket write release the GIL, and Redis does its part in its own process,
-so the two overlap on a second core (bench/RESULTS.md, "worker-path"). The values are the same bytes either way.
+Why: at 100,000 rows the table's IPC stream is about 78 MB, and Redis takes 0.35-0.9 s to take it (its
+append-only file writes every byte again), about as long as the rest of the result takes to build. The thread
+only writes to a socket (the GIL is released while it blocks) and Redis does the work in its own process. The
+encoding (0.2 s of LZ4) stays in the job's thread: run in the writer too it competed with the result on a busy
+machine and made both slower (bench/RESULTS.md, "worker-path"). The stored bytes are the same either way.
 
 The job's timings (docs/api.md, "The result") name the parts: `encode_s` building the stored bytes (the table,
 its stream, the head), `store_s` writing them to Redis, and `store_wait_s` how long the job waited for the
-thread once the rest of its result was built (the part of the other two that was not hidden)."""
+thread once the rest of its result was built (the part of `store_s` that was not hidden)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ class ResultWriter:
         self._client, self._job_id, self._ttl = client, job_id, ttl
         self._pending_ttl = job_timeout + PENDING_GRACE_S
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rows-table-writer")
-        self._written: Future[tuple[float, float, int]] | None = None
+        self._written: Future[tuple[float, int]] | None = None
         self._committed = False
         self.timings = {"encode_s": 0.0, "store_s": 0.0, "store_wait_s": 0.0}
 
@@ -59,24 +61,21 @@ class ResultWriter:
                 log.warning("pending rows table of job %s not deleted: %s", self._job_id, exc)
 
     def start(self, make_table: Callable[[], pa.Table]) -> None:
-        """Build the rows table here (it reads the result's parts, which the job goes on using), then encode and
-        store it in the thread (it reads only the table, which nothing else holds)."""
+        """Build the rows table and its stream here (the table reads the result's parts, which the job goes on
+        using), then send the stream to Redis in the thread (nothing else holds it)."""
         started = time.perf_counter()
-        table = make_table()
+        stream = rows_table.to_ipc(make_table())
         self.timings["encode_s"] += time.perf_counter() - started
-        self._written = self._pool.submit(self._write, table)
+        self._written = self._pool.submit(self._write, stream)
 
-    def _write(self, table: pa.Table) -> tuple[float, float, int]:
-        """The table's encode seconds, store seconds and stored bytes, in the thread."""
+    def _write(self, stream: memoryview) -> tuple[float, int]:
+        """The stream's store seconds and bytes, in the thread."""
         started = time.perf_counter()
-        stream = rows_table.to_ipc(table)
-        del table  # its buffers go with it: the stream alone is kept until Redis has it
-        encoded = time.perf_counter()
         result_store.save_pending_table(self._client, self._job_id, stream, self._pending_ttl)
-        return encoded - started, time.perf_counter() - encoded, len(stream)
+        return time.perf_counter() - started, len(stream)
 
-    def table_written(self) -> tuple[float, float, int]:
-        """Wait for the thread: the table's encode seconds, store seconds and bytes (its error is raised here)."""
+    def table_written(self) -> tuple[float, int]:
+        """Wait for the thread: the table's store seconds and bytes (the thread's error is raised here)."""
         assert self._written is not None, "start() was not called"
         return self._written.result()
 
@@ -85,11 +84,11 @@ class ResultWriter:
         started = time.perf_counter()
         head = make_head()
         waiting = time.perf_counter()
-        encode_s, store_s, table_bytes = self.table_written()
+        store_s, table_bytes = self.table_written()
         committing = time.perf_counter()
         result_store.commit(self._client, self._job_id, head, self._ttl)
         self._committed = True
-        self.timings["encode_s"] += encode_s + (waiting - started)
+        self.timings["encode_s"] += waiting - started
         self.timings["store_s"] += store_s + (time.perf_counter() - committing)
         self.timings["store_wait_s"] = committing - waiting
         return len(head) + table_bytes
