@@ -57,7 +57,7 @@ def _array(values: Any) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
-def _row_columns(rows: ResultRows) -> dict[str, pa.Array]:
+def _row_columns(rows: ResultRows, target: str) -> dict[str, pa.Array]:
     """The dataset's columns the rows show (ids, target) and the predictions, in the results' order."""
     fields = rows.fields()
     out: dict[str, pa.Array] = {}
@@ -109,14 +109,9 @@ def _shap(columns: ShapColumns) -> dict[str, pa.Array]:
 def build(result: Result, dataset_rows: np.ndarray | None = None) -> pa.Table:
     """The rows table of `result` (module docstring); with `dataset_rows` (the explained frame's rows' positions
     in the dataset version) it stores those positions instead of the value_ columns."""
-    return of_rows(result.shap_values, result.results, dataset_rows)
-
-
-def of_rows(columns: ShapColumns, rows: ResultRows, dataset_rows: np.ndarray | None = None) -> pa.Table:
-    """`build` from the result's two per-row parts alone: the worker makes the table as soon as they exist,
-    before the rest of the result (worker.result_writer)."""
+    columns = result.shap_values
     table: dict[str, pa.Array] = {"row": pa.array(np.arange(len(columns.order), dtype=np.int64))}
-    table |= _row_columns(rows)
+    table |= _row_columns(result.results, result.target_variable)
     table |= _probabilities(columns)
     table |= _shap(columns)
     if dataset_rows is not None:

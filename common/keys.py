@@ -112,12 +112,6 @@ def job_rows_table(job_id: str) -> str:
     return f"{PREFIX}result:{job_id}:table"
 
 
-def job_rows_table_pending(job_id: str) -> str:
-    """A rows table being written while its analysis builds the rest of its result (worker.result_writer):
-    renamed to job_rows_table with the head's write; expires soon if its work horse dies first."""
-    return f"{PREFIX}result:{job_id}:table:pending"
-
-
 def job_plots(job_id: str) -> str:
     """Hash of a finished analysis's rendered plots: field = the plot's parameters, value = image bytes."""
     return f"{PREFIX}plots:{job_id}"

@@ -20,11 +20,9 @@ from typing import Any
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 REQUEST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-# job timings (worker.jobs) -> the stage they measure; model_s is `training` when the job trained its model.
-# store_s runs beside building_result (worker.result_writer); store_wait_s is what it added to the job
+# job timings (worker.jobs) -> the stage they measure; model_s is `training` when the job trained its model
 STAGES = {"dataset_load_s": "loading_data", "model_s": "loading_model", "shap_s": "shap",
-          "result_s": "building_result", "encode_s": "encoding", "store_s": "storing",
-          "store_wait_s": "storing_wait", "queue_wait_s": "queue_wait"}
+          "result_s": "building_result", "encode_s": "encoding", "store_s": "storing", "queue_wait_s": "queue_wait"}
 
 
 def directory(data_dir: str) -> Path:

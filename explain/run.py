@@ -28,10 +28,8 @@ from explain.training import TrainedModel
 
 SUMMARY_DRIVERS = 3  # features the summary names
 ROW_CHUNK = 10_000  # result rows built and encoded at a time
+MAGNITUDE_CHUNK = 4_096  # rows of |SHAP| made at a time for the ranking (4 MB at 131 features)
 Progress = Callable[[str], None]
-# called with the result's per-row parts as soon as they exist, before the rest of the result is built: the
-# worker encodes and stores the rows table from them meanwhile (worker.result_writer)
-RowsReady = Callable[[ShapColumns, ResultRows], None]
 
 
 def _explained(trained: TrainedModel, shap: np.ndarray, raw: np.ndarray):
@@ -94,8 +92,26 @@ def _sentence(text: str) -> str:
 
 def _ranking(features: list[str], values: np.ndarray) -> list[tuple[str, float]]:
     """Features by mean absolute SHAP value, largest first (ties keep the features' order)."""
-    importance = np.abs(values).mean(axis=0)
+    importance = _mean_magnitude(values)
     return [(features[i], float(importance[i])) for i in np.argsort(-importance, kind="stable")]
+
+
+def _mean_magnitude(values: np.ndarray) -> np.ndarray:
+    """`np.abs(values).mean(axis=0)`, bit for bit, without the |values| matrix (at 100,000 x 131 a fresh 105 MB,
+    whose first touch in a new work horse cost most of 0.2 s): |values| a chunk of rows at a time in one small
+    buffer. numpy sums a column down the rows in order, from 0, so the sum so far put before a chunk's rows
+    (as its first row) continues that sum exactly; the mean is that sum divided by the rows, as numpy's."""
+    rows, width = values.shape
+    if rows <= MAGNITUDE_CHUNK or values.dtype != np.float64:  # (numpy sums float32 in float32)
+        return np.abs(values).mean(axis=0)
+    buffer = np.empty((MAGNITUDE_CHUNK + 1, width))
+    total = np.zeros(width)
+    for start in range(0, rows, MAGNITUDE_CHUNK):
+        part = values[start:start + MAGNITUDE_CHUNK]
+        buffer[0] = total
+        np.abs(part, out=buffer[1:len(part) + 1])
+        np.add.reduce(buffer[:len(part) + 1], axis=0, out=total)
+    return total / rows
 
 
 def _order(explanation: Explanation, task: str, ranked: bool) -> np.ndarray:
@@ -147,13 +163,12 @@ def analyze(frame: pd.DataFrame, meta: DatasetMeta, request: AnalyzeRequest, tar
 
 def explain_plan(frame: pd.DataFrame, meta: DatasetMeta, plan: AnalysisPlan, trained: TrainedModel, *,
                  thread_count: int, batch_size: int, float_dtype: str = "float64", row_chunk: int = ROW_CHUNK,
-                 progress: Progress = lambda stage: None, rows_ready: RowsReady | None = None) -> Result:
+                 progress: Progress = lambda stage: None) -> Result:
     """Explain the rows `plan` selects with `trained` (a model of the plan's features); returns the result
     object (docs/api.md, "The result").
 
     `shap_values` and `results` are ShapColumns and ResultRows: they are materialized when the result is
-    encoded (analysis.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object.
-    `rows_ready` hears of them as soon as they exist; its seconds are not counted in `result_s`."""
+    encoded (analysis.encoding), `row_chunk` rows at a time, so a large analysis never holds every row object."""
     request, target = plan.request, plan.target
     features = trained.meta.features
     selection = explained_rows(frame, meta, plan)
@@ -169,9 +184,8 @@ def explain_plan(frame: pd.DataFrame, meta: DatasetMeta, plan: AnalysisPlan, tra
 
     progress("building_result")
     started = time.perf_counter()
-    handed = _Timed(rows_ready)
-    result = _result(plan, meta, trained, selection, x, explanation, row_chunk, handed)
-    timings["result_s"] = time.perf_counter() - started - handed.seconds
+    result = _result(plan, meta, trained, selection, x, explanation, row_chunk)
+    timings["result_s"] = time.perf_counter() - started
     timings |= _add_part(result, request, meta, target, trained, selection, x, explanation,
                          {"thread_count": thread_count, "batch_size": batch_size, "float_dtype": float_dtype})
     # the caution about the model ends every summary, the parts' own included (a question replaces the body)
@@ -209,21 +223,8 @@ def _add_part(result: Result, request: AnalyzeRequest, meta: DatasetMeta, target
     return {}
 
 
-class _Timed:
-    """A RowsReady hook (or none) and the seconds it took."""
-
-    def __init__(self, hook: RowsReady | None) -> None:
-        self.hook, self.seconds = hook, 0.0
-
-    def __call__(self, columns: ShapColumns, rows: ResultRows) -> None:
-        if self.hook is not None:
-            started = time.perf_counter()
-            self.hook(columns, rows)
-            self.seconds += time.perf_counter() - started
-
-
 def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, selection: Selection, x: pd.DataFrame,
-            explanation: Explanation, row_chunk: int, rows_ready: RowsReady) -> Result:
+            explanation: Explanation, row_chunk: int) -> Result:
     """The result object but its timings; `results` and `shap_values` follow the same row order."""
     request, target = plan.request, plan.target
     features = trained.meta.features
@@ -235,8 +236,6 @@ def _result(plan: AnalysisPlan, meta: DatasetMeta, trained: TrainedModel, select
     results = ResultRows(rows, order, row_chunk, flags)
     ranking = _ranking(features, explanation.values)
     shap_values = ShapColumns(features, explanation.values, order, x, trained.meta.classes, explanation.probabilities)
-    shap_values.feature_major()  # made before the hook: the rows table and the effect shapes share the copy
-    rows_ready(shap_values, results)
     found = effects.effects(x, shap_values.feature_major(), features, trained.meta.cat_features)
     predicted = wording.outcome(shown_name(labels, target), trained.meta.task, _positive_class(trained))
     return Result(

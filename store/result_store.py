@@ -30,27 +30,6 @@ def save(client: redis.Redis, job_id: str, head: bytes, table: bytes | memoryvie
         pipe.execute()
 
 
-def save_pending_table(client: redis.Redis, job_id: str, table: bytes | memoryview, ttl: int) -> None:
-    """Write the rows table before its head (worker.result_writer), under a key no reader looks at, expiring
-    in `ttl` s unless `commit` makes it the result's."""
-    client.set(keys.job_rows_table_pending(job_id), table, ex=ttl)
-
-
-def commit(client: redis.Redis, job_id: str, head: bytes, ttl: int) -> None:
-    """Make the pending rows table the result's and write its head, in one transaction: a reader finds both or
-    neither. RENAME moves the value without copying it (and without writing it to the append-only file again)."""
-    with client.pipeline(transaction=True) as pipe:
-        pipe.rename(keys.job_rows_table_pending(job_id), keys.job_rows_table(job_id))
-        pipe.expire(keys.job_rows_table(job_id), ttl)
-        pipe.set(keys.job_result_head(job_id), head, ex=ttl)
-        pipe.execute()
-
-
-def abandon(client: redis.Redis, job_id: str) -> None:
-    """Delete a pending rows table whose analysis failed before its head was written."""
-    client.delete(keys.job_rows_table_pending(job_id))
-
-
 def head(client: redis.Redis, job_id: str) -> ResultHead | None:
     """The stored head; None for a result stored by an earlier build (its whole JSON under keys.job_result),
     a training job's, or one that expired."""
