@@ -32,6 +32,8 @@ MIN_EXPLAINED = 0.3  # share of the SHAP variance the feature's own value must e
 MONOTONE_SHARE = 0.9  # share of that the best monotone fit must keep for `increasing` / `decreasing`
 SHOWN_CATEGORIES = 3  # categories listed as highest and as lowest
 STATISTIC = "monotone_r2"
+BLOCK_VALUES = 2**21  # values of the numeric features whose effects are computed together (16 MB per matrix)
+SORT_TOGETHER_MAX_ROWS = 8_192  # rows up to which a block's columns are ranked and sorted together
 
 Shape = Literal["increasing", "decreasing", "non_monotonic", "unclear", "categorical"]
 
@@ -59,36 +61,118 @@ class Effect:
 
 def effects(x: pd.DataFrame, by_feature: np.ndarray, features: list[str], cat_features: list[str]) -> dict[str, Effect]:
     """Each feature's effect from its column of `x` and its SHAP values (row i of `by_feature`, the SHAP matrix
-    feature-major: analysis.explained.ShapColumns.feature_major)."""
-    return {name: categorical(x.iloc[:, i], by_feature[i]) if name in cat_features
-            else numeric(x.iloc[:, i].to_numpy(dtype=float), by_feature[i]) for i, name in enumerate(features)}
+    feature-major: analysis.explained.ShapColumns.feature_major). The numeric features are read together, a
+    block of them at a time (numeric_block)."""
+    cats = set(cat_features)
+    numeric_at = [i for i, name in enumerate(features) if name not in cats]
+    found: dict[str, Effect] = {}
+    step = max(1, BLOCK_VALUES // max(1, len(x))) if len(x) <= SORT_TOGETHER_MAX_ROWS else 1  # long: one by one
+    for start in range(0, len(numeric_at), step):
+        at = numeric_at[start:start + step]
+        columns = (x.iloc[:, at[0]].to_numpy(dtype=float)[None] if len(at) == 1
+                   else np.ascontiguousarray(x.iloc[:, at].to_numpy(dtype=float).T))
+        found.update(zip([features[i] for i in at], numeric_block(columns, by_feature[at]), strict=True))
+    return {name: categorical(x.iloc[:, i], by_feature[i]) if name in cats else found[name]
+            for i, name in enumerate(features)}
 
 
 def numeric(column: np.ndarray, shap: np.ndarray) -> Effect:
-    """The effect of a numeric feature (module docstring's rule)."""
-    ok = np.isfinite(column) & np.isfinite(shap)
-    count = int(ok.sum())
-    if count < MIN_ROWS:
-        return Effect("unclear")
-    if count < len(column):  # else every value is kept, in the same order: no copy needed
-        column, shap = column[ok], shap[ok]
-    groups = np.array_split(shap[stable_order(column)], min(BINS, count))
-    means = np.array([g.mean() for g in groups])
-    sizes = np.array([len(g) for g in groups], dtype=float)
-    mean = np.ascontiguousarray(shap).mean()
-    total = float(((shap - mean) ** 2).sum())
+    """The effect of one numeric feature (module docstring's rule)."""
+    return numeric_block(np.asarray(column, dtype=float)[None], np.asarray(shap, dtype=float)[None])[0]
+
+
+def numeric_block(columns: np.ndarray, shap: np.ndarray) -> list[Effect]:
+    """The effects of numeric features (module docstring's rule) from their values and SHAP values, one feature
+    a row of each, the numbers computed for every feature at once (one numpy call where a feature at a time
+    took one per feature per bin: at 1,650 rows x 131 features that per-call overhead was most of the result).
+    Each number is the one a feature alone gets, bit for bit (tests/unit/analysis/test_effects.py keeps the
+    feature-at-a-time computation as the reference): sums run along contiguous rows, as numpy sums a 1-D array."""
+    valued = np.isfinite(columns) & np.isfinite(shap)
+    counts = valued.sum(axis=1)
+    keys = np.where(valued, columns + 0.0, np.inf)  # rows without a value sort last, out of every bin
+    ranked = _ranked(shap, keys)  # SHAP values by the feature's value
+    kept = np.flatnonzero(counts >= MIN_ROWS)  # MIN_ROWS >= BINS: every kept feature has BINS bins
+    out = [Effect("unclear")] * len(columns)
+    if not len(kept):
+        return out
+    means, sizes = _bin_means(ranked[kept], counts[kept])
+    centre, total = _spread(shap[kept], valued[kept], counts[kept])
+    between = (sizes * (means - centre[:, None]) ** 2).sum(axis=1)
+    rows, weights = means.tolist(), sizes.tolist()
+    fits = [np.array([_isotonic([sign * m for m in row], w) for row, w in zip(rows, weights, strict=True)]) * sign
+            for sign in (1, -1)]  # a decreasing fit is the increasing fit of the negated means, negated
+    rising, falling = (between - (sizes * (means - fit) ** 2).sum(axis=1) for fit in fits)
+    for k, f in enumerate(kept.tolist()):
+        out[f] = _rule(float(total[k]), float(between[k]), float(rising[k]), float(falling[k]), means[k])
+    return out
+
+
+def _rule(total: float, between: float, rising: float, falling: float, means: np.ndarray) -> Effect:
+    """The module docstring's rule for one feature with enough rows: `total`, the sum of squared deviations of
+    its SHAP values; `between`, the part of it the bins' means explain; `rising` and `falling`, the parts the
+    best increasing and decreasing fits of those means keep."""
     if total <= 0:
         return Effect("unclear")
-    between = float((sizes * (means - mean) ** 2).sum())
-    fits = {shape: _isotonic(sign * means, sizes) * sign for shape, sign in (("increasing", 1), ("decreasing", -1))}
-    kept = {shape: between - float((sizes * (means - fit) ** 2).sum()) for shape, fit in fits.items()}
-    best = max(kept, key=lambda shape: kept[shape])
-    share = max(kept[best], 0.0) / total
+    best, best_kept = ("increasing", rising) if rising >= falling else ("decreasing", falling)
+    share = max(best_kept, 0.0) / total
     if between / total < MIN_EXPLAINED:
         return Effect("unclear", share)
     if share >= MONOTONE_SHARE * between / total:
         return Effect(best, share)  # type: ignore[arg-type]  # best is one of the two monotone shapes
     return Effect("non_monotonic", share, high_at=_high_at(means))
+
+
+def _ranked(shap: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Each row of `shap` in the stable order of the same row of `keys` (no NaN in them). Short rows: all at
+    once (_stable_orders); long ones a row at a time by stable_order, where one row's gather stays in the
+    cache (at 100,000 rows a gather of the whole block took 0.16 s of a 0.6 s result)."""
+    if keys.shape[1] <= SORT_TOGETHER_MAX_ROWS:
+        return np.take_along_axis(shap, _stable_orders(keys), axis=1)
+    ranked = np.empty_like(shap)
+    for row, (values, key) in enumerate(zip(shap, keys, strict=True)):
+        np.take(values, stable_order(key), out=ranked[row])
+    return ranked
+
+
+def _stable_orders(keys: np.ndarray) -> np.ndarray:
+    """Exactly `np.argsort(keys, axis=1, kind="stable")` for keys without NaN (as stable_order does for one).
+
+    The block's values are ranked together (one hash factorization of all of them, their distinct values
+    sorted) and, when at most 65,536 are distinct, the 16-bit ranks are sorted, which numpy does as a radix
+    sort (1,650 rows x 131 features: 3.4 ms against 10.8 ms for the stable sort of the floats); more distinct
+    values: numpy's stable sort of the floats."""
+    codes, distinct = pd.factorize(keys.reshape(-1), sort=False)
+    if len(distinct) > 2**16:
+        return np.argsort(keys, axis=1, kind="stable")
+    rank = np.empty(len(distinct), dtype=np.uint16)
+    rank[np.argsort(distinct)] = np.arange(len(distinct), dtype=np.uint16)
+    return np.argsort(rank[codes].reshape(keys.shape), axis=1, kind="stable")
+
+
+def _bin_means(ranked: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature (a row of `ranked`, its first counts[f] values those of the rows with a value), the mean of
+    each of BINS bins as `np.array_split` cuts them (the first count % BINS bins one value longer: two
+    matrices of equal bins, averaged along their rows), and the bins' sizes as floats."""
+    small, longer = np.divmod(counts, BINS)
+    sizes = small[:, None] + (np.arange(BINS) < longer[:, None])
+    means = np.empty(sizes.shape)
+    for f, (size, cut, count) in enumerate(zip(small.tolist(), longer.tolist(), counts.tolist(), strict=True)):
+        edge = cut * (size + 1)
+        means[f, :cut] = ranked[f, :edge].reshape(cut, size + 1).mean(axis=1)
+        means[f, cut:] = ranked[f, edge:count].reshape(BINS - cut, size).mean(axis=1)
+    return means, sizes.astype(float)
+
+
+def _spread(shap: np.ndarray, valued: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature, the mean of its SHAP values on the rows with a value, and their sum of squared deviations
+    from it (in the rows' order); features with as many such rows are done in one matrix."""
+    centre, total = np.empty(len(counts)), np.empty(len(counts))
+    for count in np.unique(counts).tolist():
+        at = np.flatnonzero(counts == count)
+        values = shap[at][valued[at]].reshape(len(at), count)  # each row's valued entries, in order
+        centre[at] = values.mean(axis=1)
+        total[at] = ((values - centre[at][:, None]) ** 2).sum(axis=1)
+    return centre, total
 
 
 def stable_order(column: np.ndarray) -> np.ndarray:
@@ -107,16 +191,24 @@ def stable_order(column: np.ndarray) -> np.ndarray:
     return np.argsort(rank[codes], kind="stable")
 
 
-def _isotonic(means: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The weighted least-squares non-decreasing fit of `means` (pool adjacent violators)."""
-    blocks: list[list[float]] = []  # [mean, weight, count]
+def _isotonic(means: list[float], weights: list[float]) -> list[float]:
+    """The weighted least-squares non-decreasing fit of `means` (pool adjacent violators), on Python floats (a
+    loop over numpy scalars costs more than the arithmetic): each value joins the blocks before it that lie
+    above it, a block's mean the weighted mean of the two it merges (the earlier one first)."""
+    levels: list[float] = []
+    totals: list[float] = []  # each block's weight
+    counts: list[int] = []
     for mean, weight in zip(means, weights, strict=True):
-        blocks.append([float(mean), float(weight), 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            last = blocks.pop()
-            merged = blocks[-1][1] + last[1]
-            blocks[-1] = [(blocks[-1][0] * blocks[-1][1] + last[0] * last[1]) / merged, merged, blocks[-1][2] + last[2]]
-    return np.repeat([b[0] for b in blocks], [int(b[2]) for b in blocks])
+        count = 1
+        while levels and levels[-1] > mean:
+            before = totals.pop()
+            merged = before + weight
+            mean, weight = (levels.pop() * before + mean * weight) / merged, merged
+            count += counts.pop()
+        levels.append(mean)
+        totals.append(weight)
+        counts.append(count)
+    return [level for level, count in zip(levels, counts, strict=True) for _ in range(count)]
 
 
 def _high_at(means: np.ndarray) -> Literal["low", "middle", "high", "ends"]:

@@ -31,7 +31,7 @@ from benchlib import (
 
 from common.jobstates import TERMINAL
 
-STAGES = ("queue_wait_s", "dataset_load_s", "model_s", "shap_s", "result_s", "encode_s", "total_s")
+STAGES = ("queue_wait_s", "dataset_load_s", "model_s", "shap_s", "result_s", "encode_s", "store_s", "total_s")
 
 
 def end_to_end(service: Any, body: dict[str, Any]) -> tuple[float, str, dict[str, Any]]:

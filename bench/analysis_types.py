@@ -18,7 +18,7 @@ from benchlib import arguments, emit, job_meta, machine, median, rounded, runnin
 from analysis.comparison import BOOTSTRAP_RESAMPLES
 from devtools import wide_table
 
-STAGES = ("shap_s", "result_s", "question_s", "encode_s", "total_s")
+STAGES = ("shap_s", "result_s", "question_s", "encode_s", "store_s", "total_s")
 CASES: dict[str, dict[str, Any]] = {
     "default": {
         "base": {"target_variable": "Mortgage_Approvals", "sample_size": 1500, "reuse": False},

@@ -20,7 +20,7 @@ from typing import Any
 from analysis_latency import end_to_end
 from benchlib import arguments, emit, job_meta, machine, median, percentile, rounded, running_service, scratch
 
-STAGES = ("queue_wait_s", "dataset_load_s", "model_s", "shap_s", "result_s", "encode_s", "total_s")
+STAGES = ("queue_wait_s", "dataset_load_s", "model_s", "shap_s", "result_s", "encode_s", "store_s", "total_s")
 DEBOUNCE_S = 0.25  # web/static/page/row_editor.js DEBOUNCE_MS
 BASE = {"dataset": "default", "target_variable": "Mortgage_Approvals", "analysis_type": "correlation"}
 

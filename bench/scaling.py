@@ -18,7 +18,7 @@ from analysis_latency import end_to_end
 from benchlib import emit, job_meta, machine, rounded, running_service, scratch
 from memory import tall_csv
 
-STAGES = ("queue_wait_s", "dataset_load_s", "model_s", "shap_s", "result_s", "encode_s", "total_s")
+STAGES = ("queue_wait_s", "dataset_load_s", "model_s", "shap_s", "result_s", "encode_s", "store_s", "total_s")
 
 
 def one(service: Any, rows: int) -> dict[str, Any]:

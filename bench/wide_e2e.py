@@ -23,7 +23,7 @@ from common import keys
 from devtools import wide_table
 
 WIDE_ROWS_EXPLAINED = 1650
-STAGES = ("queue_wait_s", "dataset_load_s", "model_s", "shap_s", "result_s", "encode_s", "total_s")
+STAGES = ("queue_wait_s", "dataset_load_s", "model_s", "shap_s", "result_s", "encode_s", "store_s", "total_s")
 
 
 def breakdown(metas: list[dict[str, Any]]) -> dict[str, float]:

@@ -35,7 +35,19 @@ def release() -> None:
         trim(0)
 
 
-def released_after(pieces: Iterator[bytes]) -> Iterator[bytes]:
-    """`pieces` as they come, then release() once they are all written (a large answer's pieces)."""
-    yield from pieces
-    release()
+# bytes an answer must reach before it is followed by release(): a 100,000-row answer (100-330 MB) frees
+# hundreds of MB, a 1,650-row one (2-5 MB) next to nothing, and malloc_trim walks every thread's heap: run
+# after each small answer it cut 16 clients' reads of a 1.8 MB Arrow answer from 98 to 35 a second
+RELEASE_AFTER_BYTES = 32 * 1024 * 1024
+
+
+def released_after(pieces: Iterator[bytes], threshold: int = RELEASE_AFTER_BYTES,
+                   then: Callable[[], None] = release) -> Iterator[bytes]:
+    """`pieces` as they come, then `then()` (release) once they are all written, if they came to `threshold`
+    bytes or more (a large answer's pieces; a small answer's transient is reused by the next request)."""
+    written = 0
+    for piece in pieces:
+        written += len(piece)
+        yield piece
+    if written >= threshold:
+        then()

@@ -22,7 +22,7 @@ DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 REQUEST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 # job timings (worker.jobs) -> the stage they measure; model_s is `training` when the job trained its model
 STAGES = {"dataset_load_s": "loading_data", "model_s": "loading_model", "shap_s": "shap",
-          "result_s": "building_result", "encode_s": "encoding", "queue_wait_s": "queue_wait"}
+          "result_s": "building_result", "encode_s": "encoding", "store_s": "storing", "queue_wait_s": "queue_wait"}
 
 
 def directory(data_dir: str) -> Path:

@@ -28,6 +28,7 @@ from explain.training import TrainedModel
 
 SUMMARY_DRIVERS = 3  # features the summary names
 ROW_CHUNK = 10_000  # result rows built and encoded at a time
+MAGNITUDE_CHUNK = 4_096  # rows of |SHAP| made at a time for the ranking (4 MB at 131 features)
 Progress = Callable[[str], None]
 
 
@@ -91,8 +92,26 @@ def _sentence(text: str) -> str:
 
 def _ranking(features: list[str], values: np.ndarray) -> list[tuple[str, float]]:
     """Features by mean absolute SHAP value, largest first (ties keep the features' order)."""
-    importance = np.abs(values).mean(axis=0)
+    importance = _mean_magnitude(values)
     return [(features[i], float(importance[i])) for i in np.argsort(-importance, kind="stable")]
+
+
+def _mean_magnitude(values: np.ndarray) -> np.ndarray:
+    """`np.abs(values).mean(axis=0)`, bit for bit, without the |values| matrix (at 100,000 x 131 a fresh 105 MB,
+    whose first touch in a new work horse cost most of 0.2 s): |values| a chunk of rows at a time in one small
+    buffer. numpy sums a column down the rows in order, from 0, so the sum so far put before a chunk's rows
+    (as its first row) continues that sum exactly; the mean is that sum divided by the rows, as numpy's."""
+    rows, width = values.shape
+    if rows <= MAGNITUDE_CHUNK or values.dtype != np.float64:  # (numpy sums float32 in float32)
+        return np.abs(values).mean(axis=0)
+    buffer = np.empty((MAGNITUDE_CHUNK + 1, width))
+    total = np.zeros(width)
+    for start in range(0, rows, MAGNITUDE_CHUNK):
+        part = values[start:start + MAGNITUDE_CHUNK]
+        buffer[0] = total
+        np.abs(part, out=buffer[1:len(part) + 1])
+        np.add.reduce(buffer[:len(part) + 1], axis=0, out=total)
+    return total / rows
 
 
 def _order(explanation: Explanation, task: str, ranked: bool) -> np.ndarray:

@@ -19,6 +19,13 @@ def plot(stack: Stack, job_id: str, max_display: int) -> tuple[int, dict, dict[s
     return stack.request("GET", f"/job_status/{job_id}/plots/bar?max_display={max_display}")
 
 
+def admitted(stack: Stack, job_id: str, max_display: int) -> str:
+    """The render job id of a plot the service admits (202)."""
+    status, body, _ = plot(stack, job_id, max_display)
+    assert status == 202, body
+    return str(body["job_id"])
+
+
 def stop_workers(stack: Stack) -> None:
     for process in stack.workers:
         process.terminate()
@@ -37,21 +44,14 @@ def test_renders_beyond_the_limits_are_429_and_identical_ones_share_a_render(sta
     stop_workers(stack)  # nothing draws from now on: every render admitted stays queued
     plots = JSONQueue(stack.settings.plots_queue_name, connection=stack.redis())
 
-    renders = []
-    for max_display in (1, 2, 3):
-        status, body, _ = plot(stack, first, max_display)
-        assert status == 202, body
-        renders.append(body["job_id"])
+    renders = [admitted(stack, first, max_display) for max_display in (1, 2, 3)]
     status, body, headers = plot(stack, first, 4)
     assert_refusal(status, body, 429, "too_many_renders")
     assert "PLOT_QUEUE_PER_JOB" in body["error"] and int(headers["Retry-After"]) >= 1, (body, headers)
     status, body, _ = plot(stack, first, 1)  # the same plot again: the render already queued, no new place
     assert status == 202 and body["job_id"] == renders[0], body
 
-    for max_display in (1, 2):
-        status, body, _ = plot(stack, second, max_display)
-        assert status == 202, body
-        renders.append(body["job_id"])
+    renders += [admitted(stack, second, max_display) for max_display in (1, 2)]
     status, body, headers = plot(stack, second, 3)
     assert_refusal(status, body, 429, "too_many_renders")
     assert "PLOT_QUEUE_MAX" in body["error"] and int(headers["Retry-After"]) >= 1, (body, headers)

@@ -58,7 +58,10 @@ class Job:
         Raises WaitTimeout when `timeout` seconds pass first (None: wait as long as it takes). `fields`: the
         result fields the final answer carries (all when None)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        answer = self._poll(fields=fields)
+        # the first read waits too: a job just submitted has seldom ended, and a read that answers "queued"
+        # at once only costs a round trip before the long poll (timeout under a second: one plain read)
+        first = MAX_SERVER_WAIT if timeout is None else max(0, min(MAX_SERVER_WAIT, int(timeout)))
+        answer = self._poll(wait=first, fields=fields)
         while answer["status"] not in TERMINAL:
             left = MAX_SERVER_WAIT if deadline is None else deadline - time.monotonic()
             if left <= 0:

@@ -78,3 +78,67 @@ def test_a_u_shaped_feature_gets_no_direction_in_the_summary() -> None:
 def test_stable_order_is_numpys_stable_argsort(column: np.ndarray) -> None:
     shuffled = RNG.permutation(column)
     assert np.array_equal(effects.stable_order(shuffled), np.argsort(shuffled, kind="stable"))
+
+
+def _feature_at_a_time(column: np.ndarray, shap: np.ndarray) -> effects.Effect:
+    """The reference: one feature's effect computed on its own, bin by bin, as analysis.effects did before its
+    features were computed together (numeric_block must give the same Effect, bit for bit)."""
+    ok = np.isfinite(column) & np.isfinite(shap)
+    count = int(ok.sum())
+    if count < effects.MIN_ROWS:
+        return effects.Effect("unclear")
+    column, shap = column[ok], shap[ok]
+    groups = np.array_split(shap[np.argsort(column, kind="stable")], min(effects.BINS, count))
+    means = np.array([g.mean() for g in groups])
+    sizes = np.array([len(g) for g in groups], dtype=float)
+    mean = shap.mean()
+    total = float(((shap - mean) ** 2).sum())
+    if total <= 0:
+        return effects.Effect("unclear")
+    between = float((sizes * (means - mean) ** 2).sum())
+    kept = {}
+    for shape, sign in (("increasing", 1), ("decreasing", -1)):
+        blocks: list[list[float]] = []  # pool adjacent violators, block by block: [mean, weight, count]
+        for value, weight in zip(sign * means, sizes, strict=True):
+            blocks.append([float(value), float(weight), 1])
+            while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+                last = blocks.pop()
+                merged = blocks[-1][1] + last[1]
+                blocks[-1] = [(blocks[-1][0] * blocks[-1][1] + last[0] * last[1]) / merged, merged,
+                              blocks[-1][2] + last[2]]
+        fit = np.repeat([b[0] for b in blocks], [int(b[2]) for b in blocks]) * sign
+        kept[shape] = between - float((sizes * (means - fit) ** 2).sum())
+    best = max(kept, key=lambda shape: kept[shape])
+    share = max(kept[best], 0.0) / total
+    if between / total < effects.MIN_EXPLAINED:
+        return effects.Effect("unclear", share)
+    if share >= effects.MONOTONE_SHARE * between / total:
+        return effects.Effect(best, share)  # type: ignore[arg-type]
+    low, middle, high = (float(part.mean()) for part in np.array_split(means, 3))
+    high_at = "ends" if low > middle and high > middle else ("low", "middle", "high")[int(np.argmax([low, middle,
+                                                                                                   high]))]
+    return effects.Effect("non_monotonic", share, high_at=high_at)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rows", [25, 30, 57, 1_650, 9_000])
+@pytest.mark.parametrize("decimals", [0, 2, None])  # None: continuous values (more than 65,536 distinct)
+def test_features_computed_together_match_each_computed_alone_bit_for_bit(rows: int, decimals: int | None) -> None:
+    rng = np.random.default_rng(rows)
+    features = 40
+    columns = rng.lognormal(2, 1, (features, rows))
+    columns = columns if decimals is None else np.round(columns, decimals)
+    kind = rng.integers(0, 4, features)[:, None]
+    shap = np.where(kind == 0, 0.1 * columns, np.where(kind == 1, -np.sqrt(columns),
+                    np.where(kind == 2, (columns - columns.mean()) ** 2, 0.0)))
+    shap = shap + rng.normal(scale=rng.uniform(0, 2), size=(features, rows))
+    columns[rng.random((features, rows)) < rng.uniform(0, 0.3, (features, 1))] = np.nan  # missing values
+    shap[rng.random((features, rows)) < 0.01] = np.inf
+    columns[3] = 0.0  # constant
+    columns[4, ::2] = -0.0  # -0.0 ties with 0.0
+    shap[5] = 1.5  # SHAP values all equal
+    columns[6, : rows - 10] = np.nan  # too few rows with a value
+    found = effects.numeric_block(columns, shap)
+    for column, values, effect in zip(columns, shap, found, strict=True):
+        expected = _feature_at_a_time(column, values)
+        assert effect == expected
+        assert np.float64(effect.value or 0.0).tobytes() == np.float64(expected.value or 0.0).tobytes()
