@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from typing import cast
 
@@ -35,19 +36,38 @@ def release() -> None:
         trim(0)
 
 
-# bytes an answer must reach before it is followed by release(): a 100,000-row answer (100-330 MB) frees
-# hundreds of MB, a 1,650-row one (2-5 MB) next to nothing, and malloc_trim walks every thread's heap: run
-# after each small answer it cut 16 clients' reads of a 1.8 MB Arrow answer from 98 to 35 a second
+# answers' bytes between two release() calls: a 100,000-row answer (100-330 MB) is followed by one at once, 1,650-row
+# ones (2-5 MB) by one every few dozen: malloc_trim walks every thread's heap, and run after each small answer
+# it slowed 16 clients' reads of a 1.8 MB Arrow answer; never run, their transients stayed in the allocators
 RELEASE_AFTER_BYTES = 32 * 1024 * 1024
 
 
-def released_after(pieces: Iterator[bytes], threshold: int = RELEASE_AFTER_BYTES,
-                   then: Callable[[], None] = release) -> Iterator[bytes]:
-    """`pieces` as they come, then `then()` (release) once they are all written, if they came to `threshold`
-    bytes or more (a large answer's pieces; a small answer's transient is reused by the next request)."""
-    written = 0
+class Written:
+    """The bytes of answers written since memory was last given back (one per process: ANSWERS); `then()`
+    (release) runs once they come to `threshold`."""
+
+    def __init__(self, threshold: int = RELEASE_AFTER_BYTES, then: Callable[[], None] = release) -> None:
+        self.threshold, self.then = threshold, then
+        self.since = 0
+        self.lock = threading.Lock()
+
+    def add(self, size: int) -> None:
+        with self.lock:
+            self.since += size
+            due = self.since >= self.threshold
+            if due:
+                self.since = 0
+        if due:
+            self.then()
+
+
+ANSWERS = Written()
+
+
+def released_after(pieces: Iterator[bytes], written: Written = ANSWERS) -> Iterator[bytes]:
+    """`pieces` as they come; once they are all written, their bytes count towards the next release()."""
+    size = 0
     for piece in pieces:
-        written += len(piece)
+        size += len(piece)
         yield piece
-    if written >= threshold:
-        then()
+    written.add(size)

@@ -140,9 +140,10 @@ def _stored(client: redis.Redis, key: str, found: ResultHead | None, by_batch: b
     source = ranged.source(client, key)
     if source is None:
         return None
-    if len(source.first) == source.size:  # all there (one round trip): read from memory, not through Python calls
-        stream = source.first
-        return StoredRows(ipc.open_stream(pa.py_buffer(stream)).schema.empty_table(), found, stream=stream)
+    if len(source.first) == source.size:  # all there (one round trip): a small table (the wide table's 1.8 MB)
+        # is answered whole, with its length, as before decision 0025: sent by batch, 16 clients' reads of it
+        # went from 98 to 42-48 a second (bench/RESULTS.md), and one batch is the whole of it anyway
+        return StoredRows(rows_table.from_ipc(source.first), found)
     try:
         schema = ipc.open_stream(source.open()).schema
     except ValueGone:  # since its STRLEN

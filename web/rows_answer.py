@@ -198,4 +198,8 @@ def answer(stored: StoredRows, query: RowsQuery, format_name: str) -> RowsAnswer
     table = _rows(table, query)
     if any(name.startswith("value_") for name in picked):
         table = stored.with_values(table)
-    return RowsAnswer(WRITERS[format_name](table.select(picked)), FORMATS[format_name])
+    body = WRITERS[format_name](table.select(picked))
+    if isinstance(body, bytes):
+        memory.ANSWERS.add(len(body))
+        return RowsAnswer(body, FORMATS[format_name])
+    return RowsAnswer(memory.released_after(body), FORMATS[format_name])
