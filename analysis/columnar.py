@@ -78,7 +78,7 @@ def from_arrow_by_column(data: bytes | bytearray) -> pd.DataFrame:
         options = ipc.IpcReadOptions(included_fields=[position], use_threads=False)
         column = pa.chunked_array([batch.column(0) for batch in ipc.open_stream(buffer, options=options)],
                                   type=schema.field(position).type)
-        values = column.to_pandas().array
+        values = column.to_pandas(use_threads=False).array  # no Arrow thread pool (from_arrow says why)
         del column
         rows = len(values)
         kind = values.dtype.numpy_dtype if isinstance(values, NumpyExtensionArray) else None
@@ -88,7 +88,7 @@ def from_arrow_by_column(data: bytes | bytearray) -> pd.DataFrame:
         else:
             others.append((values if kind is None else values.to_numpy().reshape(1, -1), np.array([position])))
     parts = [(block.values[:len(block.placement)], np.array(block.placement)) for block in blocks.values()]
-    columns = schema.empty_table().to_pandas().columns
+    columns = schema.empty_table().to_pandas(use_threads=False).columns
     return normalised(create_dataframe_from_blocks([*parts, *others], pd.RangeIndex(rows), columns))
 
 
