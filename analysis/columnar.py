@@ -61,6 +61,14 @@ def from_arrow(data: bytes | bytearray) -> pd.DataFrame:
     return normalised(reader.read_all().to_pandas(use_threads=False))
 
 
+def stream_column(buffer: pa.Buffer, schema: pa.Schema, position: int) -> pa.ChunkedArray:
+    """Column `position` of the Arrow IPC stream in `buffer` (whose schema is `schema`), every record batch's
+    piece of it: only that column's buffers are decompressed (the reader's `included_fields`), on one thread."""
+    options = ipc.IpcReadOptions(included_fields=[position], use_threads=False)
+    return pa.chunked_array([batch.column(0) for batch in ipc.open_stream(buffer, options=options)],
+                            type=schema.field(position).type)
+
+
 def from_arrow_by_column(data: bytes | bytearray) -> pd.DataFrame:
     """`from_arrow`'s frame (equal values, dtypes and names), decoded a column at a time into the frame's own
     blocks: the whole table is never decompressed beside the frame. from_arrow holds the decompressed table
@@ -75,9 +83,7 @@ def from_arrow_by_column(data: bytes | bytearray) -> pd.DataFrame:
     others: list[tuple[Any, np.ndarray]] = []
     rows = 0
     for position in range(len(schema)):
-        options = ipc.IpcReadOptions(included_fields=[position], use_threads=False)
-        column = pa.chunked_array([batch.column(0) for batch in ipc.open_stream(buffer, options=options)],
-                                  type=schema.field(position).type)
+        column = stream_column(buffer, schema, position)
         values = column.to_pandas(use_threads=False).array  # no Arrow thread pool (from_arrow says why)
         del column
         rows = len(values)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 from pydantic import BaseModel, ConfigDict
 
-from analysis import data_checks, rows_table
+from analysis import columnar, data_checks, rows_table
 from analysis.encoding import OPTIONS, materialize
 from analysis.features import feature_frame
 from analysis.result import Result
@@ -259,10 +259,7 @@ class StoredStream:
         if self.buffer is None:
             self.buffer = pa.py_buffer(self.read())
         schema = ipc.open_stream(self.buffer).schema
-        position = schema.get_field_index(name)
-        options = ipc.IpcReadOptions(included_fields=[position], use_threads=False)
-        chunks = [batch.column(0) for batch in ipc.open_stream(self.buffer, options=options)]
-        return pa.chunked_array(chunks, type=schema.field(position).type).to_numpy()
+        return columnar.stream_column(self.buffer, schema, schema.get_field_index(name)).to_numpy()
 
     def parts(self) -> Iterator[tuple[pa.Table, RowValues]]:
         self.buffer = None  # the SHAP columns (written first) are done with it

@@ -81,6 +81,11 @@ class RangeSource:
     size: int
     first: bytes = b""
 
+    @property
+    def complete(self) -> bool:
+        """The whole value came with its size (`first` is all of it: no further range is read)."""
+        return len(self.first) == self.size
+
     def open(self) -> io.BufferedReader:
         return io.BufferedReader(StoredRange(self.client, self.key, self.size, self.first),
                                  buffer_size=STREAM_RANGE)

@@ -119,7 +119,7 @@ def per_row(client: redis.Redis, frames: FrameCache, job_id: str, found: ResultH
     dataset = (None if layout.values == "table"
                else _dataset_frame(client, frames, layout.dataset, layout.dataset_version, job_id))
     schema_only = StoredRows(pa.table({}), found, dataset)
-    if len(source.first) == source.size:  # all there (the wide table's 1.8 MB): one round trip in all
+    if source.complete:  # the wide table's 1.8 MB: one round trip in all
         whole = source.first
         return stored_result.StoredStream(lambda: whole, lambda: pa.BufferReader(whole), schema_only.values)
 
@@ -140,7 +140,7 @@ def _stored(client: redis.Redis, key: str, found: ResultHead | None, by_batch: b
     source = ranged.source(client, key)
     if source is None:
         return None
-    if len(source.first) == source.size:  # all there (one round trip): a small table (the wide table's 1.8 MB)
+    if source.complete:  # one round trip: a small table (the wide table's 1.8 MB)
         # is answered whole, with its length, as before decision 0025: sent by batch, 16 clients' reads of it
         # went from 98 to 42-48 a second (bench/RESULTS.md), and one batch is the whole of it anyway
         return StoredRows(rows_table.from_ipc(source.first), found)
